@@ -1,0 +1,185 @@
+import Foundation
+import SluiceModel
+import Yams
+
+/// Everything the engine and the recorder need to run, from `sluice.yaml` and then flags (flags win).
+/// The keys are listed in `samples/sluice.yaml`, which documents each one.
+public struct Configuration: Sendable, Equatable {
+    public var listeners: [ListenSpec] = []
+    /// `~/.sluice` unless set.
+    public var dataDirectory: String = Configuration.defaultDataDirectory
+    /// When false, flows are still stored with their byte counts, but no chunk (message) is recorded.
+    public var record: Bool = true
+    /// Bytes kept of one message; the rest is counted, not stored.
+    public var maxPayloadBytes: Int = 1 << 20
+    /// Bytes kept of one flow, both directions together; beyond that messages are counted only.
+    public var maxFlowBytes: Int64 = 64 << 20
+    /// Seconds to wait for the target to accept a connection.
+    public var connectTimeout: Double = 10
+    public var logLevel: String = "info"
+
+    public init() {}
+
+    public static var defaultDataDirectory: String {
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        return (home as NSString).appendingPathComponent(".sluice")
+    }
+
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// The top-level keys a config file may hold.
+    public static let keys = ["listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "connect_timeout", "log_level"]
+
+    /// Reads a YAML document over the defaults. `source` names the file in error messages.
+    public static func parse(yaml: String, source: String) throws(ConfigurationError) -> Configuration {
+        var configuration = Configuration()
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(source: source, line: Self.line(of: error), message: Self.describe(error))
+        }
+        guard let root else { return configuration }  // an empty file is the defaults
+        guard let mapping = root.mapping else {
+            throw ConfigurationError(source: source, line: root.mark?.line, message: "expected a mapping of keys (listen:, data_dir:, ...)")
+        }
+        for (keyNode, value) in mapping {
+            let line = keyNode.mark?.line
+            guard let key = keyNode.string else {
+                throw ConfigurationError(source: source, line: line, message: "keys must be plain words")
+            }
+            func fail(_ message: String) -> ConfigurationError {
+                ConfigurationError(source: source, line: value.mark?.line ?? line, message: "\(key): \(message)")
+            }
+            switch key {
+            case "listen":
+                let items: [Node]
+                if let sequence = value.sequence {
+                    items = Array(sequence)
+                } else if value.scalar != nil {
+                    items = [value]
+                } else {
+                    throw fail("expected a list of listen specs")
+                }
+                configuration.listeners = []
+                for item in items {
+                    guard let text = item.scalar?.string else {
+                        throw ConfigurationError(source: source, line: item.mark?.line, message: "listen: expected a spec string")
+                    }
+                    do {
+                        configuration.listeners.append(try ListenSpec(parsing: text))
+                    } catch {
+                        throw ConfigurationError(source: source, line: item.mark?.line, message: error.description)
+                    }
+                }
+            case "data_dir":
+                guard let text = value.scalar?.string, !text.isEmpty else { throw fail("expected a directory path") }
+                configuration.dataDirectory = expandTilde(text)
+            case "record":
+                guard let flag = value.bool else { throw fail("expected true or false") }
+                configuration.record = flag
+            case "max_payload_bytes":
+                guard let number = value.int, number >= 0 else { throw fail("expected a non-negative whole number of bytes") }
+                configuration.maxPayloadBytes = number
+            case "max_flow_bytes":
+                guard let number = value.int, number >= 0 else { throw fail("expected a non-negative whole number of bytes") }
+                configuration.maxFlowBytes = Int64(number)
+            case "connect_timeout":
+                guard let seconds = value.float, seconds > 0, seconds.isFinite else { throw fail("expected a positive number of seconds") }
+                configuration.connectTimeout = seconds
+            case "log_level":
+                guard let level = value.string, logLevels.contains(level) else {
+                    throw fail("expected one of \(logLevels.joined(separator: ", "))")
+                }
+                configuration.logLevel = level
+            default:
+                throw ConfigurationError(source: source, line: line, message: "unknown key '\(key)' (known: \(keys.joined(separator: ", ")))")
+            }
+        }
+        return configuration
+    }
+
+    /// Reads a config file; a missing or unreadable file is an error naming the path.
+    public static func load(path: String) throws(ConfigurationError) -> Configuration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(source: path, line: nil, message: "cannot read: \(describeIOError(error))")
+        }
+        return try parse(yaml: text, source: path)
+    }
+
+    /// Checks values that only make sense together, after flags are applied.
+    public func validate() throws(ConfigurationError) {
+        if !Self.logLevels.contains(logLevel) {
+            throw ConfigurationError(source: "log_level", line: nil, message: "expected one of \(Self.logLevels.joined(separator: ", ")), got '\(logLevel)'")
+        }
+        var seen = Set<Endpoint>()
+        for spec in listeners where !seen.insert(spec.listen).inserted {
+            throw ConfigurationError(source: "listen", line: nil, message: "\(spec.listen) is given twice")
+        }
+    }
+
+    public static func expandTilde(_ path: String) -> String {
+        (path as NSString).expandingTildeInPath
+    }
+
+    static func line(of error: Error) -> Int? {
+        guard let yamlError = error as? YamlError else { return nil }
+        switch yamlError {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        default:
+            return nil
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        guard let yamlError = error as? YamlError else { return "not valid YAML" }
+        switch yamlError {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            return "not valid YAML: " + [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+        case .reader(let problem, _, _, _):
+            return "cannot read YAML: \(problem)"
+        default:
+            return "not valid YAML"
+        }
+    }
+}
+
+/// One line naming the file, the line when known, and what is wrong.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var source: String
+    public var line: Int?
+    public var message: String
+
+    public init(source: String, line: Int?, message: String) {
+        self.source = source
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String {
+        if let line { return "\(source):\(line): \(message)" }
+        return "\(source): \(message)"
+    }
+}
+
+/// `strerror`-style text for file errors, without Foundation's long domain/code dump.
+func describeIOError(_ error: Error) -> String {
+    let nsError = error as NSError
+    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))) }
+    if nsError.domain == NSCocoaErrorDomain {
+        switch nsError.code {
+        case NSFileReadNoSuchFileError: return "no such file"
+        case NSFileReadNoPermissionError: return "permission denied"
+        default: break
+        }
+    }
+    return nsError.localizedDescription
+}

@@ -1,0 +1,191 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SluiceModel
+
+/// The proxy engine: listeners, the connections they accept, and the one way state leaves it, the `FlowBus`.
+///
+/// `start()` binds every listener or none; `shutdown()` stops accepting, closes the open connections and returns
+/// once each of their flows has published its close, so a store flushed afterwards holds everything.
+public final class Engine: Sendable {
+    private let configuration: Configuration
+    private let bus: FlowBus
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var nextFlowID: Int64
+        var accepting = true
+        var listeners: [Channel] = []
+        var connections: [FlowID: [Channel]] = [:]
+    }
+
+    /// - Parameter firstFlowID: the id the next flow gets; the store hands out one past its highest, so ids keep
+    ///   increasing across runs.
+    public init(configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, logger: Logger) {
+        self.configuration = configuration
+        self.bus = bus
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.state = NIOLockedValueBox(State(nextFlowID: firstFlowID.rawValue))
+    }
+
+    /// Binds every configured listener. On any failure the ones already bound are closed again.
+    /// - Returns: the bound addresses, in the order of the configuration.
+    @discardableResult
+    public func start() throws(EngineError) -> [SocketAddress] {
+        var bound: [SocketAddress] = []
+        for spec in configuration.listeners {
+            do {
+                let channel = try makeTCPListener(spec).bind(host: spec.listen.host, port: spec.listen.port).wait()
+                state.withLockedValue { $0.listeners.append(channel) }
+                if let address = channel.localAddress { bound.append(address) }
+                logger.info("listening on \(spec)")
+            } catch {
+                closeListeners()
+                throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+            }
+        }
+        return bound
+    }
+
+    /// Open flows right now.
+    public var openConnectionCount: Int {
+        state.withLockedValue { $0.connections.count }
+    }
+
+    /// Stops accepting, closes every open connection and waits (up to `timeout`) until each flow has published
+    /// its close. Then stops the event loops.
+    public func shutdown(timeout: TimeInterval = 1.5) {
+        let deadline = Date().addingTimeInterval(timeout)
+        let open: [Channel] = state.withLockedValue { state in
+            state.accepting = false
+            return state.connections.values.flatMap { $0 }
+        }
+        closeListeners()
+        for channel in open {
+            channel.close(promise: nil)
+        }
+        while openConnectionCount > 0, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        if openConnectionCount > 0 {
+            logger.warning("connections still closing at shutdown", metadata: ["count": "\(openConnectionCount)"])
+        }
+        try? group.syncShutdownGracefully()
+    }
+
+    private func closeListeners() {
+        let listeners = state.withLockedValue { state in
+            defer { state.listeners = [] }
+            return state.listeners
+        }
+        for listener in listeners {
+            try? listener.close().wait()
+        }
+    }
+
+    // MARK: Raw TCP
+
+    private func makeTCPListener(_ spec: ListenSpec) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // Nothing is read until the target is connected and the relay is in place.
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { [self] channel in
+                self.accept(channel, spec: spec)
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+    }
+
+    /// A client arrived: open its flow, connect to the target on the same event loop, then splice the two.
+    private func accept(_ client: Channel, spec: ListenSpec) {
+        let admitted: FlowID? = state.withLockedValue { state in
+            guard state.accepting else { return nil }
+            let id = FlowID(state.nextFlowID)
+            state.nextFlowID += 1
+            state.connections[id] = [client]
+            return id
+        }
+        guard let flowID = admitted else {
+            client.close(promise: nil)
+            return
+        }
+        let eventLoop = client.eventLoop
+        let recorder = NIOLoopBound(FlowRecorder(flowID: flowID, bus: bus, limits: RecordingLimits(configuration)), eventLoop: eventLoop)
+        recorder.value.opened(kind: .tcp, listener: spec.description, client: Endpoint(client.remoteAddress), server: spec.target)
+        client.closeFuture.whenComplete { [self] _ in
+            self.sideClosed(.client, of: flowID, recorder: recorder)
+        }
+
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.autoRead, value: false)
+            .connect(host: spec.target.host, port: spec.target.port)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let server):
+                    self.splice(client: client, server: server, flowID: flowID, recorder: recorder)
+                case .failure(let error):
+                    recorder.value.failed(.connect, "cannot connect to \(spec.target): \(describe(error))")
+                    self.sideClosed(.server, of: flowID, recorder: recorder)
+                    client.close(promise: nil)
+                }
+            }
+    }
+
+    private func splice(client: Channel, server: Channel, flowID: FlowID, recorder: NIOLoopBound<FlowRecorder>) {
+        let stillWanted = state.withLockedValue { state in
+            guard state.accepting, state.connections[flowID] != nil else { return false }
+            state.connections[flowID, default: []].append(server)
+            return true
+        }
+        server.closeFuture.whenComplete { [self] _ in
+            self.sideClosed(.server, of: flowID, recorder: recorder)
+        }
+        guard stillWanted, client.isActive else {
+            server.close(promise: nil)
+            client.close(promise: nil)
+            return
+        }
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder.value, bus: bus)
+        do {
+            try client.pipeline.syncOperations.addHandler(clientRelay)
+            try server.pipeline.syncOperations.addHandler(serverRelay)
+            try client.syncOptions?.setOption(.autoRead, value: true)
+            try server.syncOptions?.setOption(.autoRead, value: true)
+        } catch {
+            recorder.value.failed(.proxy, "cannot set up relay: \(describe(error))")
+            server.close(promise: nil)
+            client.close(promise: nil)
+        }
+    }
+
+    private func sideClosed(_ side: FlowRecorder.Side, of flowID: FlowID, recorder: NIOLoopBound<FlowRecorder>) {
+        recorder.value.sideClosed(side)
+        if recorder.value.isFinished {
+            state.withLockedValue { _ = $0.connections.removeValue(forKey: flowID) }
+        }
+    }
+}
+
+/// One line saying why the engine could not start.
+public struct EngineError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+extension Endpoint {
+    init(_ address: SocketAddress?) {
+        self.init(host: address?.ipAddress ?? "?", port: address?.port ?? 0)
+    }
+}

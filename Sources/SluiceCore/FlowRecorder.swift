@@ -1,0 +1,108 @@
+import Foundation
+import NIOCore
+import SluiceModel
+
+/// How much of each flow is kept. Beyond the limits bytes are still counted, not stored.
+public struct RecordingLimits: Sendable, Equatable {
+    /// When false no message events are produced at all; flows still open and close with byte counts.
+    public var recordPayloads: Bool
+    public var maxPayloadBytes: Int
+    public var maxFlowBytes: Int64
+
+    public init(recordPayloads: Bool, maxPayloadBytes: Int, maxFlowBytes: Int64) {
+        self.recordPayloads = recordPayloads
+        self.maxPayloadBytes = maxPayloadBytes
+        self.maxFlowBytes = maxFlowBytes
+    }
+
+    public init(_ configuration: Configuration) {
+        self.init(
+            recordPayloads: configuration.record,
+            maxPayloadBytes: configuration.maxPayloadBytes,
+            maxFlowBytes: configuration.maxFlowBytes
+        )
+    }
+}
+
+/// Turns one connection's life into events: open, each chunk, the first error, close.
+///
+/// Owned by the event loop both of the flow's channels live on, so it needs no locking.
+final class FlowRecorder {
+    enum Side {
+        case client
+        case server
+    }
+
+    let flowID: FlowID
+    private let bus: FlowBus
+    private let limits: RecordingLimits
+    private var sequence: Int64 = 0
+    private var bytesUp: Int64 = 0
+    private var bytesDown: Int64 = 0
+    private var storedBytes: Int64 = 0
+    private var truncated = false
+    private var firstError: String?
+    /// Sides that still have to close before the flow is over. The server side counts as closed when the
+    /// connection to it never came up.
+    private var openSides: Set<Side> = [.client, .server]
+    private(set) var isFinished = false
+
+    var hasFailed: Bool { firstError != nil }
+
+    init(flowID: FlowID, bus: FlowBus, limits: RecordingLimits) {
+        self.flowID = flowID
+        self.bus = bus
+        self.limits = limits
+    }
+
+    func opened(kind: FlowKind, listener: String, client: Endpoint, server: Endpoint) {
+        bus.publish(.flowOpened(FlowOpened(flowID: flowID, kind: kind, listener: listener, client: client, server: server, time: Date())))
+    }
+
+    /// Records a chunk read from one side before it is forwarded, so that anything a peer has received is
+    /// already on its way to the store.
+    func chunk(_ buffer: ByteBuffer, direction: Direction) {
+        let size = buffer.readableBytes
+        switch direction {
+        case .up: bytesUp += Int64(size)
+        case .down: bytesDown += Int64(size)
+        }
+        guard limits.recordPayloads else { return }
+        let flowBudget = max(0, limits.maxFlowBytes - storedBytes)
+        let keep = min(size, limits.maxPayloadBytes, Int(clamping: flowBudget))
+        if keep < size { truncated = true }
+        if keep == 0 && flowBudget == 0 {
+            // The flow is over its budget: totals keep counting, no more message rows.
+            return
+        }
+        storedBytes += Int64(keep)
+        let payload = buffer.getBytes(at: buffer.readerIndex, length: keep).map { Data($0) } ?? Data()
+        bus.publish(.message(Message(flowID: flowID, sequence: sequence, direction: direction, time: Date(), size: size, payload: payload)))
+        sequence += 1
+    }
+
+    /// Records the first error only; later ones are usually consequences of it (a reset, then a failed write).
+    func failed(_ phase: FlowErrorPhase, _ message: String) {
+        guard firstError == nil, !isFinished else { return }
+        let text = "\(phase.rawValue): \(message)"
+        firstError = text
+        bus.publish(.flowError(FlowError(flowID: flowID, phase: phase, time: Date(), message: message)))
+    }
+
+    func sideClosed(_ side: Side) {
+        openSides.remove(side)
+        guard openSides.isEmpty, !isFinished else { return }
+        isFinished = true
+        bus.publish(
+            .flowClosed(
+                FlowClosed(
+                    flowID: flowID, time: Date(), bytesUp: bytesUp, bytesDown: bytesDown,
+                    state: firstError == nil ? .closed : .error, error: firstError, payloadTruncated: truncated
+                )
+            )
+        )
+    }
+}
+
+@available(*, unavailable)
+extension FlowRecorder: Sendable {}

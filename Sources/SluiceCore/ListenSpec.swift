@@ -1,0 +1,110 @@
+import Foundation
+import SluiceModel
+
+/// One listener as the operator writes it: `tcp://127.0.0.1:9000=>10.0.0.5:7000`.
+///
+/// Grammar: `SCHEME://LISTEN=>TARGET`, where LISTEN is `host:port`, `[v6]:port` or `:port` (loopback), and
+/// TARGET is `host:port` or `[v6]:port`. Listening addresses default to loopback so that nothing is exposed
+/// by accident.
+public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
+    public enum Scheme: String, Sendable, CaseIterable {
+        /// Fixed-target raw TCP forwarding.
+        case tcp
+    }
+
+    public var scheme: Scheme
+    public var listen: Endpoint
+    public var target: Endpoint
+
+    public init(scheme: Scheme, listen: Endpoint, target: Endpoint) {
+        self.scheme = scheme
+        self.listen = listen
+        self.target = target
+    }
+
+    public var description: String { "\(scheme.rawValue)://\(listen)=>\(target)" }
+
+    /// Schemes that the design names but this build does not implement yet; they get their own message.
+    static let plannedSchemes: Set<String> = ["http", "https", "reverse+http", "reverse+https", "ssh", "postgres", "mysql", "transparent"]
+
+    public init(parsing text: String) throws(ListenSpecError) {
+        let trimmed = text.trimmingSpaces()
+        guard let schemeEnd = trimmed.range(of: "://") else {
+            throw ListenSpecError(spec: text, reason: "expected SCHEME://HOST:PORT=>HOST:PORT, e.g. tcp://127.0.0.1:9000=>10.0.0.5:7000")
+        }
+        let schemeText = trimmed[..<schemeEnd.lowerBound].lowercased()
+        guard let scheme = Scheme(rawValue: schemeText) else {
+            if Self.plannedSchemes.contains(schemeText) {
+                throw ListenSpecError(spec: text, reason: "scheme '\(schemeText)' is not supported by this build yet (supported: tcp)")
+            }
+            throw ListenSpecError(spec: text, reason: "unknown scheme '\(schemeText)' (supported: tcp)")
+        }
+        let rest = trimmed[schemeEnd.upperBound...]
+        let parts = rest.components(separatedBy: "=>")
+        guard parts.count == 2 else {
+            throw ListenSpecError(spec: text, reason: parts.count < 2 ? "missing '=>TARGET' (where to forward to)" : "more than one '=>'")
+        }
+        do {
+            let listen = try Self.endpoint(parts[0], defaultHost: "127.0.0.1")
+            let target = try Self.endpoint(parts[1], defaultHost: nil)
+            self.init(scheme: scheme, listen: listen, target: target)
+        } catch {
+            throw ListenSpecError(spec: text, reason: error.reason)
+        }
+    }
+
+    /// Parses `host:port`, `[v6]:port` or (when `defaultHost` is given) `:port`.
+    static func endpoint(_ text: String, defaultHost: String?) throws(ListenSpecError) -> Endpoint {
+        let which = defaultHost == nil ? "target" : "listen address"
+        guard !text.isEmpty else { throw ListenSpecError(spec: text, reason: "empty \(which)") }
+        var host: String
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw ListenSpecError(spec: text, reason: "unclosed '[' in \(which) '\(text)'")
+            }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let afterClose = text[text.index(after: close)...]
+            guard afterClose.hasPrefix(":") else {
+                throw ListenSpecError(spec: text, reason: "\(which) '\(text)' needs a port after ']'")
+            }
+            portText = afterClose.dropFirst()
+            guard host.contains(":") else {
+                throw ListenSpecError(spec: text, reason: "brackets are for IPv6 addresses, got '\(host)'")
+            }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ListenSpecError(spec: text, reason: "\(which) '\(text)' needs a port (HOST:PORT)")
+            }
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") {
+                throw ListenSpecError(spec: text, reason: "write IPv6 addresses in brackets, e.g. [::1]:9000")
+            }
+        }
+        if host.isEmpty {
+            guard let defaultHost else { throw ListenSpecError(spec: text, reason: "\(which) '\(text)' needs a host") }
+            host = defaultHost
+        }
+        guard host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" || $0 == "_" || $0 == "%" }) else {
+            throw ListenSpecError(spec: text, reason: "'\(host)' is not a host name or address")
+        }
+        guard let port = Int(portText), (1...65535).contains(port), portText.allSatisfy(\.isASCII) else {
+            throw ListenSpecError(spec: text, reason: "'\(portText)' is not a port (1-65535) in \(which) '\(text)'")
+        }
+        return Endpoint(host: host, port: port)
+    }
+}
+
+public struct ListenSpecError: Error, CustomStringConvertible, Equatable {
+    public var spec: String
+    public var reason: String
+
+    public var description: String { "bad listen spec '\(spec)': \(reason)" }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
+}

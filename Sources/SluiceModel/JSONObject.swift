@@ -1,0 +1,44 @@
+/// Builds one JSON object's text. Hand-written because it runs per recorded chunk and `JSONEncoder` is slow.
+public struct JSONObject: Sendable {
+    public init() {}
+
+    /// The object so far, without its closing brace; `line` closes it.
+    public private(set) var text = "{"
+    private var hasFields = false
+
+    public func string(_ key: String, _ value: String) -> JSONObject { field(key, Self.quote(value)) }
+    public func optionalString(_ key: String, _ value: String?) -> JSONObject { field(key, value.map(Self.quote) ?? "null") }
+    public func int(_ key: String, _ value: Int64) -> JSONObject { field(key, String(value)) }
+    public func bool(_ key: String, _ value: Bool) -> JSONObject { field(key, value ? "true" : "false") }
+
+    private func field(_ key: String, _ rawValue: String) -> JSONObject {
+        var copy = self
+        if copy.hasFields { copy.text += "," }
+        copy.hasFields = true
+        copy.text += Self.quote(key) + ":" + rawValue
+        return copy
+    }
+
+    public var line: String { text + "}" }
+
+    public func double(_ key: String, _ value: Double) -> JSONObject { field(key, value.isFinite ? String(value) : "null") }
+    public func optionalInt(_ key: String, _ value: Int64?) -> JSONObject { field(key, value.map(String.init) ?? "null") }
+
+    public static func quote(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+
+/// Everything that leaves the engine is one of these. The store, the headless log and the TUI subscribe to them.
+public enum ProxyEvent: Sendable {
+    case flowOpened(FlowOpened)
+    case message(Message)
+    case flowError(FlowError)
+    case flowClosed(FlowClosed)
+
+    public var flowID: FlowID? {
+        switch self {
+        case .flowOpened(let e): return e.flowID
+        case .message(let e): return e.flowID
+        case .flowError(let e): return e.flowID
+        case .flowClosed(let e): return e.flowID
+        }
+    }
+}
+
+/// A client connected to a listener; the flow exists from here on.
+public struct FlowOpened: Sendable, Equatable {
+    public var flowID: FlowID
+    public var kind: FlowKind
+    /// The listen spec the client came in on, e.g. `tcp://127.0.0.1:9000=>10.0.0.5:7000`.
+    public var listener: String
+    public var client: Endpoint
+    public var server: Endpoint
+    public var time: Date
+
+    public init(flowID: FlowID, kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, time: Date) {
+        self.flowID = flowID
+        self.kind = kind
+        self.listener = listener
+        self.client = client
+        self.server = server
+        self.time = time
+    }
+}
+
+/// One chunk as read from one side. `size` is what travelled; `payload` is what was kept of it, which is shorter
+/// when the per-message or per-flow recording limit cut it.
+public struct Message: Sendable, Equatable {
+    public var flowID: FlowID
+    /// Position within the flow, from 0, both directions counted together.
+    public var sequence: Int64
+    public var direction: Direction
+    public var time: Date
+    public var size: Int
+    public var payload: Data
+
+    public init(flowID: FlowID, sequence: Int64, direction: Direction, time: Date, size: Int, payload: Data) {
+        self.flowID = flowID
+        self.sequence = sequence
+        self.direction = direction
+        self.time = time
+        self.size = size
+        self.payload = payload
+    }
+
+    public var isTruncated: Bool { payload.count < size }
+}
+
+/// Where in a flow's life an error happened.
+public enum FlowErrorPhase: String, Sendable, Codable {
+    /// Reaching the target failed: refused, unreachable, timed out.
+    case connect
+    /// The client side failed while relaying (reset, broken pipe).
+    case client
+    /// The server side failed while relaying.
+    case server
+    /// The engine refused or ended the flow (shutdown, limits).
+    case proxy
+}
+
+public struct FlowError: Sendable, Equatable {
+    public var flowID: FlowID
+    public var phase: FlowErrorPhase
+    public var time: Date
+    public var message: String
+
+    public init(flowID: FlowID, phase: FlowErrorPhase, time: Date, message: String) {
+        self.flowID = flowID
+        self.phase = phase
+        self.time = time
+        self.message = message
+    }
+}
+
+/// Both sides are gone. Byte counts are the real totals, whatever the recording limits kept.
+public struct FlowClosed: Sendable, Equatable {
+    public var flowID: FlowID
+    public var time: Date
+    public var bytesUp: Int64
+    public var bytesDown: Int64
+    public var state: FlowState
+    /// The first error, if the flow ended with one.
+    public var error: String?
+    /// True when some payload bytes were counted but not stored.
+    public var payloadTruncated: Bool
+
+    public init(
+        flowID: FlowID, time: Date, bytesUp: Int64, bytesDown: Int64, state: FlowState, error: String?,
+        payloadTruncated: Bool
+    ) {
+        self.flowID = flowID
+        self.time = time
+        self.bytesUp = bytesUp
+        self.bytesDown = bytesDown
+        self.state = state
+        self.error = error
+        self.payloadTruncated = payloadTruncated
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// `<data-dir>`: `sluice.sqlite`, `logs/YYYY-MM-DD/*.jsonl`, later `ca/` and `recordings/`.
+/// Created 0700; every file in it 0600, because recorded traffic holds secrets.
+public struct DataDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    public var databasePath: String { (path as NSString).appendingPathComponent("sluice.sqlite") }
+    public var logsPath: String { (path as NSString).appendingPathComponent("logs") }
+
+    /// Creates the directory (0700) when missing and checks that it can be written, so a bad `--data-dir`
+    /// fails at start with one line instead of at the first write.
+    public func prepareForWriting() throws(StoreError) {
+        try Self.makeDirectory(path)
+        let probe = (path as NSString).appendingPathComponent(".write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data(), attributes: [.posixPermissions: 0o600]) else {
+            throw StoreError("data directory \(path) is not writable: \(String(cString: strerror(errno)).lowercased())")
+        }
+        unlink(probe)
+    }
+
+    static func makeDirectory(_ path: String) throws(StoreError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw StoreError("\(path) exists and is not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreError("cannot create data directory \(path): \(describeFileError(error))")
+        }
+    }
+}
+
+/// One line saying what went wrong with the store.
+public struct StoreError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+func describeFileError(_ error: Error) -> String {
+    let nsError = error as NSError
+    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code))).lowercased()
+    }
+    if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))).lowercased() }
+    switch nsError.code {
+    case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "permission denied"
+    case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file or directory"
+    case NSFileWriteOutOfSpaceError: return "no space left on device"
+    default: return nsError.localizedDescription
+    }
+}

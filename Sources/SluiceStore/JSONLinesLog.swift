@@ -1,0 +1,104 @@
+import Foundation
+import SluiceModel
+
+/// `<data-dir>/logs/YYYY-MM-DD/{flows,messages,errors}.jsonl`: one JSON object per line, UTC ISO-8601 times,
+/// payloads in base64. The README lists every field. Written by the store's writer thread only, one `write` per
+/// file per batch.
+final class JSONLinesLog {
+    enum File: String, CaseIterable {
+        case flows, messages, errors
+    }
+
+    private let directory: String
+    private var day: String?
+    private var handles: [File: FileHandle] = [:]
+    private var pending: [File: String] = [:]
+    /// When each open flow started, to put a duration on its close line.
+    private var startTimes: [FlowID: Date] = [:]
+
+    init(directory: String) {
+        self.directory = directory
+    }
+
+    func append(_ event: ProxyEvent) throws(StoreError) {
+        switch event {
+        case .flowOpened(let opened):
+            startTimes[opened.flowID] = opened.time
+            try add(
+                .flows, at: opened.time,
+                JSONObject()
+                    .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
+                    .string("listener", opened.listener).string("client", opened.client.description)
+                    .string("server", opened.server.description).string("time", Timestamp.iso8601(opened.time))
+            )
+        case .message(let message):
+            try add(
+                .messages, at: message.time,
+                JSONObject()
+                    .int("flow", message.flowID.rawValue).int("seq", message.sequence)
+                    .string("direction", message.direction.rawValue).string("time", Timestamp.iso8601(message.time))
+                    .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
+                    .string("payload", message.payload.base64EncodedString())
+            )
+        case .flowError(let error):
+            try add(
+                .errors, at: error.time,
+                JSONObject()
+                    .int("flow", error.flowID.rawValue).string("time", Timestamp.iso8601(error.time))
+                    .string("phase", error.phase.rawValue).string("message", error.message)
+            )
+        case .flowClosed(let closed):
+            var object = JSONObject()
+                .string("event", "close").int("flow", closed.flowID.rawValue).string("time", Timestamp.iso8601(closed.time))
+                .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
+                .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
+            if let start = startTimes.removeValue(forKey: closed.flowID) {
+                object = object.int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
+            }
+            try add(.flows, at: closed.time, object)
+        }
+    }
+
+    /// Writes what the batch produced. Lines are only ever appended whole.
+    func flush() throws(StoreError) {
+        for (file, text) in pending where !text.isEmpty {
+            guard let handle = handles[file] else { continue }
+            do {
+                try handle.write(contentsOf: Data(text.utf8))
+            } catch {
+                throw StoreError("cannot write \(file.rawValue).jsonl in \(directory): \(describeFileError(error))")
+            }
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    func close() {
+        for handle in handles.values { try? handle.close() }
+        handles.removeAll()
+    }
+
+    private func add(_ file: File, at time: Date, _ object: JSONObject) throws(StoreError) {
+        let eventDay = Timestamp.day(time)
+        if eventDay != day {
+            try flush()
+            try openDay(eventDay)
+        }
+        pending[file, default: ""] += object.line + "\n"
+    }
+
+    private func openDay(_ newDay: String) throws(StoreError) {
+        close()
+        let folder = (directory as NSString).appendingPathComponent(newDay)
+        try DataDirectory.makeDirectory(folder)
+        for file in File.allCases {
+            let path = (folder as NSString).appendingPathComponent(file.rawValue + ".jsonl")
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw StoreError("cannot open \(path): \(String(cString: strerror(errno)).lowercased())")
+            }
+            handles[file] = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        }
+        day = newDay
+    }
+}
+

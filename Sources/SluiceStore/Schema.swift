@@ -1,0 +1,57 @@
+import GRDB
+
+/// The SQLite schema, as numbered migrations. Never edit a migration that has shipped: add the next one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: flows, messages, errors, alerts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE flows (
+                        id INTEGER PRIMARY KEY,
+                        kind TEXT NOT NULL,
+                        listener TEXT NOT NULL,
+                        client TEXT NOT NULL,
+                        server TEXT NOT NULL,
+                        started_at REAL NOT NULL,          -- Unix seconds, UTC
+                        ended_at REAL,
+                        bytes_up INTEGER NOT NULL DEFAULT 0,
+                        bytes_down INTEGER NOT NULL DEFAULT 0,
+                        state TEXT NOT NULL,               -- open, closed, error, interrupted
+                        error TEXT,
+                        payload_truncated INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE messages (
+                        id INTEGER PRIMARY KEY,
+                        flow_id INTEGER NOT NULL REFERENCES flows(id),
+                        seq INTEGER NOT NULL,
+                        direction TEXT NOT NULL,           -- up (client to server), down
+                        at REAL NOT NULL,
+                        size INTEGER NOT NULL,             -- bytes that travelled
+                        payload BLOB NOT NULL,             -- bytes kept; shorter than size when truncated
+                        edited_from INTEGER REFERENCES messages(id),
+                        UNIQUE (flow_id, seq)
+                    );
+                    CREATE TABLE errors (
+                        id INTEGER PRIMARY KEY,
+                        flow_id INTEGER REFERENCES flows(id),
+                        at REAL NOT NULL,
+                        phase TEXT NOT NULL,
+                        message TEXT NOT NULL
+                    );
+                    CREATE INDEX errors_by_flow ON errors(flow_id);
+                    CREATE TABLE alerts (
+                        id INTEGER PRIMARY KEY,
+                        flow_id INTEGER REFERENCES flows(id),
+                        at REAL NOT NULL,
+                        level TEXT NOT NULL,
+                        rule TEXT NOT NULL,
+                        message TEXT NOT NULL
+                    );
+                    CREATE INDEX alerts_by_flow ON alerts(flow_id);
+                    """
+            )
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import GRDB
+import SluiceModel
+
+/// Opening a store and reading it back: the queries behind `sluice flows`, `sluice show` and later the TUI.
+public final class Store: Sendable {
+    private let database: DatabaseQueue
+
+    /// Opens an existing store read-only; a missing one is an error that says where it looked.
+    public init(directory: DataDirectory) throws(StoreError) {
+        guard FileManager.default.fileExists(atPath: directory.databasePath) else {
+            throw StoreError("no store at \(directory.databasePath) (nothing recorded there yet; see --data-dir)")
+        }
+        self.database = try Self.open(path: directory.databasePath, readOnly: true)
+    }
+
+    static func open(path: String, readOnly: Bool) throws(StoreError) -> DatabaseQueue {
+        var configuration = GRDB.Configuration()
+        configuration.readonly = readOnly
+        configuration.busyMode = .timeout(5)
+        configuration.label = "sluice-store"
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            if !readOnly {
+                try queue.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA journal_mode = WAL")
+                    // WAL with NORMAL survives a crash of the process; a power cut may lose the last commits.
+                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                }
+                try Schema.migrator.migrate(queue)
+            } else if try queue.read({ db in try !Schema.migrator.hasCompletedMigrations(db) }) {
+                throw StoreError("\(path) was written by a newer or older Sluice; open it once with `sluice record` to migrate it")
+            }
+            return queue
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot open store \(path): \(describe(error))")
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let databaseError = error as? DatabaseError {
+            return databaseError.message ?? "\(databaseError.resultCode)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: Queries
+
+    /// The newest `limit` flows, oldest first (as a terminal table reads).
+    public func flows(limit: Int) throws(StoreError) -> [StoredFlow] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit])
+                .map { row in try StoredFlow(row: row) }
+        }
+    }
+
+    public func flow(_ id: FlowID) throws(StoreError) -> StoredFlow? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE id = ?", arguments: [id.rawValue]).map { row in try StoredFlow(row: row) }
+        }
+    }
+
+    /// A flow's messages in the order they travelled.
+    public func messages(of id: FlowID) throws(StoreError) -> [StoredMessage] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM messages WHERE flow_id = ? ORDER BY seq", arguments: [id.rawValue])
+                .map { row in try StoredMessage(row: row) }
+        }
+    }
+
+    public func errors(of id: FlowID) throws(StoreError) -> [StoredError] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM errors WHERE flow_id = ? ORDER BY id", arguments: [id.rawValue])
+                .map { row in try StoredError(row: row) }
+        }
+    }
+
+    /// `PRAGMA integrity_check`'s answer: `["ok"]` for a sound file.
+    public func integrityCheck() throws(StoreError) -> [String] {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try database.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot read the store: \(Self.describe(error))")
+        }
+    }
+}
+
+public struct StoredFlow: Sendable, Equatable {
+    public var id: FlowID
+    public var kind: String
+    public var listener: String
+    public var client: String
+    public var server: String
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var bytesUp: Int64
+    public var bytesDown: Int64
+    public var state: String
+    public var error: String?
+    public var payloadTruncated: Bool
+
+    init(row: Row) throws(StoreError) {
+        id = FlowID(try row.required("id", Int64.self))
+        kind = try row.required("kind", String.self)
+        listener = try row.required("listener", String.self)
+        client = try row.required("client", String.self)
+        server = try row.required("server", String.self)
+        startedAt = Date(timeIntervalSince1970: try row.required("started_at", Double.self))
+        endedAt = row.optional("ended_at", Double.self).map(Date.init(timeIntervalSince1970:))
+        bytesUp = row.optional("bytes_up", Int64.self) ?? 0
+        bytesDown = row.optional("bytes_down", Int64.self) ?? 0
+        state = row.optional("state", String.self) ?? "?"
+        error = row.optional("error", String.self)
+        payloadTruncated = row.optional("payload_truncated", Bool.self) ?? false
+    }
+
+    public var duration: TimeInterval? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+}
+
+public struct StoredMessage: Sendable, Equatable {
+    public var id: Int64
+    public var sequence: Int64
+    public var direction: Direction
+    public var time: Date
+    public var size: Int
+    public var payload: Data
+
+    init(row: Row) throws(StoreError) {
+        id = try row.required("id", Int64.self)
+        sequence = try row.required("seq", Int64.self)
+        direction = Direction(rawValue: try row.required("direction", String.self)) ?? .up
+        time = Date(timeIntervalSince1970: try row.required("at", Double.self))
+        size = try row.required("size", Int.self)
+        payload = row.optional("payload", Data.self) ?? Data()
+    }
+
+    public var isTruncated: Bool { payload.count < size }
+}
+
+public struct StoredError: Sendable, Equatable {
+    public var time: Date
+    public var phase: String
+    public var message: String
+
+    init(row: Row) throws(StoreError) {
+        time = Date(timeIntervalSince1970: try row.required("at", Double.self))
+        phase = try row.required("phase", String.self)
+        message = try row.required("message", String.self)
+    }
+}
+
+/// Column access that cannot crash on a damaged file: GRDB's plain subscript stops the process on a type mismatch.
+extension Row {
+    func optional<T: DatabaseValueConvertible>(_ column: String, _ type: T.Type) -> T? {
+        T.fromDatabaseValue(self[column] as DatabaseValue)
+    }
+
+    func required<T: DatabaseValueConvertible>(_ column: String, _ type: T.Type) throws(StoreError) -> T {
+        guard let value = optional(column, type) else {
+            throw StoreError("damaged store: column \(column) holds \(self[column] as DatabaseValue) where \(T.self) belongs")
+        }
+        return value
+    }
+}

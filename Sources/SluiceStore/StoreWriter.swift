@@ -1,0 +1,231 @@
+import Foundation
+import GRDB
+import Logging
+import SluiceModel
+
+/// The one writer of a store: takes events from any thread, commits them to SQLite and the JSON Lines logs in
+/// batches (about every 50 ms or 1,000 events) on its own thread.
+///
+/// It never drops an event. When its backlog passes `highWaterBytes`, `isBackedUp` turns true and the engine stops
+/// reading from the network until `whenDrained` fires below `lowWaterBytes`. When the disk fails (full, removed),
+/// the batch stays queued and is retried, and the error is said once.
+public final class StoreWriter: @unchecked Sendable {
+    // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
+    // the writer thread touches.
+    private let condition = NSCondition()
+    private var queue: [ProxyEvent] = []
+    private var queuedBytes = 0
+    private var closing = false
+    private var finished = false
+    private var drainedCallbacks: [@Sendable () -> Void] = []
+    private var failing: String?
+
+    private let database: DatabaseQueue
+    private let log: JSONLinesLog
+    private let logger: Logger
+    private var thread: Thread?
+
+    public let batchInterval: TimeInterval
+    public let batchSize: Int
+    public let highWaterBytes: Int
+    public let lowWaterBytes: Int
+
+    /// Opens (or creates) the store in `directory` for writing and starts the writer thread.
+    public init(
+        directory: DataDirectory, logger: Logger, batchInterval: TimeInterval = 0.05, batchSize: Int = 1000,
+        highWaterBytes: Int = 64 << 20, lowWaterBytes: Int = 16 << 20
+    ) throws(StoreError) {
+        try directory.prepareForWriting()
+        self.database = try Store.open(path: directory.databasePath, readOnly: false)
+        self.log = JSONLinesLog(directory: directory.logsPath)
+        self.logger = logger
+        self.batchInterval = batchInterval
+        self.batchSize = batchSize
+        self.highWaterBytes = highWaterBytes
+        self.lowWaterBytes = lowWaterBytes
+        do {
+            // A flow left open by a process that died without closing it will never close now.
+            try database.write { db in
+                try db.execute(sql: "UPDATE flows SET state = 'interrupted' WHERE state = 'open'")
+            }
+        } catch {
+            throw StoreError("cannot update \(directory.databasePath): \(Store.describe(error))")
+        }
+        let thread = Thread { [self] in self.run() }
+        thread.name = "sluice-store-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// The id the next flow should get: one past the highest in the store.
+    public func nextFlowID() throws(StoreError) -> FlowID {
+        do {
+            let highest = try database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM flows") }
+            return FlowID((highest ?? 0) + 1)
+        } catch {
+            throw StoreError("cannot read the store: \(Store.describe(error))")
+        }
+    }
+
+    // MARK: Producer side (any thread)
+
+    public func receive(_ event: ProxyEvent) {
+        condition.lock()
+        queue.append(event)
+        queuedBytes += Self.cost(of: event)
+        if queue.count >= batchSize { condition.signal() }
+        condition.unlock()
+    }
+
+    public var isBackedUp: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queuedBytes > highWaterBytes
+    }
+
+    public func whenDrained(_ callback: @escaping @Sendable () -> Void) {
+        condition.lock()
+        if queuedBytes <= lowWaterBytes {
+            condition.unlock()
+            callback()
+            return
+        }
+        drainedCallbacks.append(callback)
+        condition.unlock()
+    }
+
+    /// Writes everything queued, stops the thread and closes the files. Returns when the data is on disk.
+    public func close() {
+        condition.lock()
+        closing = true
+        condition.signal()
+        while !finished { condition.wait() }
+        condition.unlock()
+        log.close()
+        // Fold the WAL back into the main file so a copied .sqlite is complete on its own.
+        _ = try? database.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+    }
+
+    // MARK: Writer thread
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closing {
+                condition.wait()
+            }
+            // Let a batch build up for `batchInterval` unless it is full already or we are closing.
+            let deadline = Date().addingTimeInterval(batchInterval)
+            while queue.count < batchSize && !closing && Date() < deadline {
+                condition.wait(until: deadline)
+            }
+            let batch = queue
+            let stopping = closing
+            condition.unlock()
+
+            if !batch.isEmpty {
+                if write(batch) {
+                    completed(batch)
+                } else if stopping {
+                    // The disk refuses and we are asked to stop: keep trying briefly, then give up loudly.
+                    Thread.sleep(forTimeInterval: 0.2)
+                    if !write(batch) {
+                        logger.error("store: \(batch.count) events could not be written at shutdown")
+                        completed(batch)
+                    }
+                } else {
+                    Thread.sleep(forTimeInterval: 0.5)
+                    continue
+                }
+            }
+            if stopping {
+                condition.lock()
+                if queue.isEmpty {
+                    finished = true
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
+                condition.unlock()
+            }
+        }
+    }
+
+    /// Removes a written batch from the front of the queue and wakes producers waiting for room.
+    private func completed(_ batch: [ProxyEvent]) {
+        condition.lock()
+        queue.removeFirst(batch.count)
+        queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Self.cost(of: $1) })
+        var callbacks: [@Sendable () -> Void] = []
+        if queuedBytes <= lowWaterBytes {
+            callbacks = drainedCallbacks
+            drainedCallbacks = []
+        }
+        condition.unlock()
+        for callback in callbacks { callback() }
+    }
+
+    /// One transaction per batch. Returns false (and says so once) when the disk refuses.
+    private func write(_ batch: [ProxyEvent]) -> Bool {
+        do {
+            try database.write { db in
+                for event in batch {
+                    try Self.insert(event, into: db)
+                }
+            }
+            for event in batch {
+                try log.append(event)
+            }
+            try log.flush()
+            if let failing {
+                logger.notice("store: writing again after: \(failing)")
+                self.failing = nil
+            }
+            return true
+        } catch {
+            let message = (error as? StoreError)?.message ?? "cannot write \(Store.describe(error))"
+            if failing != message {
+                logger.error("store: \(message); \(batch.count) events held in memory, retrying")
+                failing = message
+            }
+            return false
+        }
+    }
+
+    private static func insert(_ event: ProxyEvent, into db: Database) throws {
+        switch event {
+        case .flowOpened(let e):
+            try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO flows (id, kind, listener, client, server, started_at, state) VALUES (?, ?, ?, ?, ?, ?, 'open')"
+            ).execute(arguments: [
+                e.flowID.rawValue, e.kind.rawValue, e.listener, e.client.description, e.server.description,
+                e.time.timeIntervalSince1970,
+            ])
+        case .message(let e):
+            try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload) VALUES (?, ?, ?, ?, ?, ?)"
+            ).execute(arguments: [
+                e.flowID.rawValue, e.sequence, e.direction.rawValue, e.time.timeIntervalSince1970, e.size, e.payload,
+            ])
+        case .flowError(let e):
+            try db.cachedStatement(sql: "INSERT INTO errors (flow_id, at, phase, message) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [e.flowID.rawValue, e.time.timeIntervalSince1970, e.phase.rawValue, e.message])
+        case .flowClosed(let e):
+            try db.cachedStatement(
+                sql: """
+                    UPDATE flows SET ended_at = ?, bytes_up = ?, bytes_down = ?, state = ?, error = ?,
+                    payload_truncated = ? WHERE id = ?
+                    """
+            ).execute(arguments: [
+                e.time.timeIntervalSince1970, e.bytesUp, e.bytesDown, e.state.rawValue, e.error, e.payloadTruncated,
+                e.flowID.rawValue,
+            ])
+        }
+    }
+
+    /// What an event weighs in the backlog: its payload plus a fixed overhead.
+    private static func cost(of event: ProxyEvent) -> Int {
+        if case .message(let message) = event { return message.payload.count + 128 }
+        return 256
+    }
+}

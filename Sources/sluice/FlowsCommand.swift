@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import SluiceModel
+import SluiceStore
+
+/// `sluice flows`: the recorded flows as a table, or JSON Lines.
+struct FlowsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flows", abstract: "List recorded flows.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "One JSON object per line instead of a table.")
+    var json = false
+
+    @Option(name: .long, help: "Show the newest N flows.")
+    var limit = 100
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        let flows: [StoredFlow]
+        do {
+            let configuration = try store.loadConfiguration()
+            flows = try Store(directory: store.dataDirectory(configuration)).flows(limit: limit)
+        } catch {
+            throw fail(error)
+        }
+        if json {
+            for flow in flows { print(FlowListing.json(flow)) }
+        } else {
+            print(FlowListing.table(flows), terminator: "")
+        }
+    }
+}
+
+/// How flows are printed by the CLI.
+enum FlowListing {
+    static let headers = ["ID", "START (UTC)", "KIND", "CLIENT", "SERVER", "UP", "DOWN", "DURATION", "STATE"]
+
+    static func table(_ flows: [StoredFlow]) -> String {
+        let rows = flows.map { flow in
+            [
+                flow.id.description,
+                Timestamp.iso8601(flow.startedAt).prefix(19).replacingOccurrences(of: "T", with: " "),
+                flow.kind, flow.client, flow.server,
+                Formatting.bytes(flow.bytesUp), Formatting.bytes(flow.bytesDown),
+                flow.duration.map { Formatting.duration(seconds: $0) } ?? "-",
+                flow.state,
+            ]
+        }
+        let widths = headers.indices.map { column in
+            ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
+        }
+        let numeric: Set<Int> = [0, 5, 6, 7]
+        func render(_ cells: [String]) -> String {
+            cells.enumerated().map { column, cell in
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                return numeric.contains(column) ? padding + cell : cell + padding
+            }.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+        }
+        return ([headers] + rows).map(render).joined()
+    }
+
+    static func json(_ flow: StoredFlow) -> String {
+        JSONObject()
+            .int("id", flow.id.rawValue).string("kind", flow.kind).string("listener", flow.listener)
+            .string("client", flow.client).string("server", flow.server)
+            .string("start", Timestamp.iso8601(flow.startedAt))
+            .optionalString("end", flow.endedAt.map(Timestamp.iso8601))
+            .optionalInt("duration_ms", flow.duration.map { Int64(($0 * 1000).rounded()) })
+            .int("bytes_up", flow.bytesUp).int("bytes_down", flow.bytesDown)
+            .string("state", flow.state).optionalString("error", flow.error)
+            .bool("payload_truncated", flow.payloadTruncated)
+            .line
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceStore
+
+/// Where the store and config live; shared by every command.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (store, logs). Default: ~/.sluice")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Config file (YAML). Default: <data-dir>/sluice.yaml when it exists.")
+    var config: String?
+
+    /// The config file's contents, or the defaults when none is given or present.
+    func loadConfiguration() throws(ConfigurationError) -> Configuration {
+        if let config {
+            return try Configuration.load(path: Configuration.expandTilde(config))
+        }
+        let directory = dataDir.map(Configuration.expandTilde) ?? Configuration.defaultDataDirectory
+        let implicit = (directory as NSString).appendingPathComponent("sluice.yaml")
+        if FileManager.default.fileExists(atPath: implicit) {
+            return try Configuration.load(path: implicit)
+        }
+        return Configuration()
+    }
+
+    func dataDirectory(_ configuration: Configuration) -> DataDirectory {
+        DataDirectory(path: dataDir.map(Configuration.expandTilde) ?? configuration.dataDirectory)
+    }
+}
+
+/// Every config key as a flag; a flag wins over the file.
+struct EngineOptions: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, help: "Listener, repeatable: tcp://[HOST]:PORT=>HOST:PORT")
+    var listen: [String] = []
+
+    @Flag(inversion: .prefixedNo, help: "Record each chunk's bytes (flows are always recorded).")
+    var record: Bool?
+
+    @Option(name: .customLong("max-payload-bytes"), help: "Bytes stored per message (default 1 MiB).")
+    var maxPayloadBytes: Int?
+
+    @Option(name: .customLong("max-flow-bytes"), help: "Bytes stored per flow (default 64 MiB).")
+    var maxFlowBytes: Int64?
+
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for a target to accept (default 10).")
+    var connectTimeout: Double?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Flag(name: .shortAndLong, help: "No event lines on stderr.")
+    var quiet = false
+
+    func configuration() throws -> Configuration {
+        var configuration = try store.loadConfiguration()
+        if !listen.isEmpty {
+            configuration.listeners = try listen.map { text throws(ListenSpecError) in try ListenSpec(parsing: text) }
+        }
+        if let dataDir = store.dataDir { configuration.dataDirectory = Configuration.expandTilde(dataDir) }
+        if let record { configuration.record = record }
+        if let maxPayloadBytes { configuration.maxPayloadBytes = maxPayloadBytes }
+        if let maxFlowBytes { configuration.maxFlowBytes = maxFlowBytes }
+        if let connectTimeout { configuration.connectTimeout = connectTimeout }
+        if let logLevel { configuration.logLevel = logLevel }
+        if configuration.maxPayloadBytes < 0 || configuration.maxFlowBytes < 0 {
+            throw ConfigurationError(source: "limits", line: nil, message: "byte limits cannot be negative")
+        }
+        if !(configuration.connectTimeout > 0) {
+            throw ConfigurationError(source: "connect_timeout", line: nil, message: "must be a positive number of seconds")
+        }
+        try configuration.validate()
+        return configuration
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import SluiceModel
+import SluiceStore
+
+/// `sluice show ID`: one flow and its messages in order.
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one flow and its messages.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The flow's id (see `sluice flows`).")
+    var id: Int64
+
+    @Flag(name: .long, help: "Hexdump every message, with stream offsets and an ASCII column.")
+    var hex = false
+
+    @Option(name: .long, help: "Write one direction's recorded bytes to stdout: up (client to server) or down.")
+    var raw: Direction?
+
+    func run() throws {
+        let flowID = FlowID(id)
+        let flow: StoredFlow
+        let messages: [StoredMessage]
+        let errors: [StoredError]
+        do {
+            let configuration = try store.loadConfiguration()
+            let database = try Store(directory: store.dataDirectory(configuration))
+            guard let found = try database.flow(flowID) else { throw fail("no flow \(id) in the store") }
+            flow = found
+            messages = try database.messages(of: flowID)
+            errors = try database.errors(of: flowID)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            throw fail(error)
+        }
+        if let raw {
+            try writeRaw(messages.filter { $0.direction == raw }, direction: raw, flow: flow)
+        } else {
+            print(FlowDetail.text(flow: flow, messages: messages, errors: errors, hex: hex), terminator: "")
+        }
+    }
+
+    /// The bytes exactly as stored; a warning on stderr when recording limits cut some.
+    private func writeRaw(_ messages: [StoredMessage], direction: Direction, flow: StoredFlow) throws {
+        var stored: Int64 = 0
+        for message in messages {
+            FileHandle.standardOutput.write(message.payload)
+            stored += Int64(message.payload.count)
+        }
+        let travelled = direction == .up ? flow.bytesUp : flow.bytesDown
+        if stored < travelled && flow.state != "open" {
+            FileHandle.standardError.write(
+                Data("sluice: flow \(id) \(direction.rawValue): \(stored) of \(travelled) bytes were stored (recording limits)\n".utf8)
+            )
+        }
+    }
+}
+
+extension Direction: ExpressibleByArgument {}
+
+/// The text `sluice show` prints.
+enum FlowDetail {
+    static func text(flow: StoredFlow, messages: [StoredMessage], errors: [StoredError], hex: Bool) -> String {
+        var out = "flow \(flow.id)  \(flow.kind)  \(flow.client) -> \(flow.server)  \(flow.state)\n"
+        out += "listener  \(flow.listener)\n"
+        out += "started   \(Timestamp.iso8601(flow.startedAt))\n"
+        if let ended = flow.endedAt {
+            out += "ended     \(Timestamp.iso8601(ended))  (\(Formatting.duration(seconds: ended.timeIntervalSince(flow.startedAt))))\n"
+        }
+        out += "bytes     up \(flow.bytesUp) (\(Formatting.bytes(flow.bytesUp))), down \(flow.bytesDown) (\(Formatting.bytes(flow.bytesDown)))"
+        out += flow.payloadTruncated ? ", payload truncated by recording limits\n" : "\n"
+        for error in errors {
+            out += "error     \(Timestamp.iso8601(error.time)) \(error.phase): \(error.message)\n"
+        }
+        out += "messages  \(messages.count)\n"
+        var offsets: [Direction: Int] = [.up: 0, .down: 0]
+        for message in messages {
+            let offset = offsets[message.direction] ?? 0
+            var header = "\n#\(message.sequence) \(message.direction.arrow) \(message.direction.rawValue)  "
+            header += "\(Timestamp.timeOfDay(message.time))  \(message.size) bytes at offset \(offset)"
+            if message.isTruncated { header += " (\(message.payload.count) stored)" }
+            out += header + "\n"
+            if hex {
+                out += Hexdump.format(message.payload, startOffset: offset) + "\n"
+            } else {
+                out += "  " + preview(message.payload) + "\n"
+            }
+            offsets[message.direction] = offset + message.size
+        }
+        return out
+    }
+
+    /// The first bytes as escaped text, for a quick look without --hex.
+    static func preview(_ payload: Data, limit: Int = 96) -> String {
+        var text = ""
+        for byte in payload.prefix(limit) {
+            switch byte {
+            case 0x0a: text += "\\n"
+            case 0x0d: text += "\\r"
+            case 0x09: text += "\\t"
+            case 0x5c: text += "\\\\"
+            case 0x20...0x7e: text.unicodeScalars.append(Unicode.Scalar(byte))
+            default: text += "\\x" + Hexdump.hexByte(byte)
+            }
+        }
+        return payload.count > limit ? text + "..." : text
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Sluice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "An interactive intercepting proxy: relay, record, hold, edit and replay traffic.",
+        discussion: """
+            Examples:
+              sluice --headless --listen 'tcp://127.0.0.1:9000=>10.0.0.5:7000'
+              sluice flows --limit 20
+              sluice show 42 --hex
+            """,
+        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
+
+/// Prints `sluice: <message>` on stderr and exits 1: every failure the operator can cause ends in one line,
+/// never a stack trace.
+func fail(_ message: Any) -> ExitCode {
+    FileHandle.standardError.write(Data("sluice: \(message)\n".utf8))
+    return ExitCode(1)
+}

@@ -42,7 +42,8 @@ let package = Package(
         .target(
             name: "SluiceTestSupport",
             dependencies: [
-                "SluiceModel",
+                "SluiceModel", "SluiceCore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -65,6 +66,6 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceModel"]),
+        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport"]),
     ]
 )

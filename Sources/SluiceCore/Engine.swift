@@ -100,8 +100,9 @@ public final class Engine: Sendable {
             // Nothing is read until the target is connected and the relay is in place.
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { [self] channel in
-                self.accept(channel, spec: spec)
-                return channel.eventLoop.makeSucceededVoidFuture()
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(WhenActive { self.accept(channel, spec: spec) })
+                }
             }
     }
 
@@ -175,6 +176,23 @@ public final class Engine: Sendable {
         if recorder.value.isFinished {
             state.withLockedValue { _ = $0.connections.removeValue(forKey: flowID) }
         }
+    }
+}
+
+/// Runs `body` once the accepted channel is active, then leaves the pipeline. Starting a flow from the child
+/// initializer instead races: a loopback connect can complete before the accepted channel is even registered.
+private final class WhenActive: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let body: () -> Void
+
+    init(_ body: @escaping () -> Void) {
+        self.body = body
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        body()
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

@@ -33,7 +33,7 @@ public enum Hexdump {
             ascii.unicodeScalars.append((0x20...0x7e).contains(byte) ? Unicode.Scalar(byte) : ".")
             column += 1
         }
-        let width = bytesPerLine * 3 + 1
+        let width = bytesPerLine * 3 + 2
         hex += String(repeating: " ", count: max(0, width - hex.count))
         return paddedHex(offset, width: 8) + "  " + hex + "|" + ascii + "|"
     }

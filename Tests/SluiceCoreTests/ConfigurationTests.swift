@@ -1,0 +1,85 @@
+import SluiceModel
+import Testing
+
+@testable import SluiceCore
+
+@Suite struct ConfigurationTests {
+    @Test func everyKey() throws {
+        let configuration = try Configuration.parse(
+            yaml: """
+                # a comment
+                listen:
+                  - tcp://127.0.0.1:9000=>10.0.0.5:7000
+                  - tcp://:9001=>10.0.0.6:7000
+                data_dir: /var/lib/sluice
+                record: false
+                max_payload_bytes: 4096
+                max_flow_bytes: 1048576
+                connect_timeout: 2.5
+                log_level: debug
+                """,
+            source: "sluice.yaml"
+        )
+        #expect(configuration.listeners.map(\.description) == ["tcp://127.0.0.1:9000=>10.0.0.5:7000", "tcp://127.0.0.1:9001=>10.0.0.6:7000"])
+        #expect(configuration.dataDirectory == "/var/lib/sluice")
+        #expect(configuration.record == false)
+        #expect(configuration.maxPayloadBytes == 4096)
+        #expect(configuration.maxFlowBytes == 1_048_576)
+        #expect(configuration.connectTimeout == 2.5)
+        #expect(configuration.logLevel == "debug")
+    }
+
+    @Test func emptyFileIsTheDefaults() throws {
+        #expect(try Configuration.parse(yaml: "", source: "x") == Configuration())
+        #expect(try Configuration.parse(yaml: "# only a comment\n", source: "x") == Configuration())
+    }
+
+    @Test func singleListenSpecMayBeAScalar() throws {
+        let configuration = try Configuration.parse(yaml: "listen: tcp://:9000=>h:1\n", source: "x")
+        #expect(configuration.listeners.count == 1)
+    }
+
+    @Test func tildeIsExpanded() throws {
+        let configuration = try Configuration.parse(yaml: "data_dir: ~/recordings\n", source: "x")
+        #expect(!configuration.dataDirectory.hasPrefix("~"))
+        #expect(configuration.dataDirectory.hasSuffix("/recordings"))
+    }
+
+    @Test(arguments: [
+        ("record: true\nlisten_on: x\n", "sluice.yaml:2: unknown key 'listen_on'"),
+        ("record: maybe\n", "sluice.yaml:1: record: expected true or false"),
+        ("max_payload_bytes: -1\n", "sluice.yaml:1: max_payload_bytes: expected a non-negative"),
+        ("max_flow_bytes: lots\n", "sluice.yaml:1: max_flow_bytes: expected a non-negative"),
+        ("connect_timeout: 0\n", "sluice.yaml:1: connect_timeout: expected a positive number"),
+        ("log_level: loud\n", "sluice.yaml:1: log_level: expected one of"),
+        ("listen:\n  - tcp://:9000\n", "sluice.yaml:2: bad listen spec 'tcp://:9000': missing '=>TARGET'"),
+        ("listen:\n  nested: map\n", "sluice.yaml:2: listen: expected a list"),
+        ("listen:\n  - [a, b]\n", "sluice.yaml:2: listen: expected a spec string"),
+        ("- just\n- a list\n", "sluice.yaml:1: expected a mapping"),
+        ("record: [unclosed\n", "sluice.yaml:2: not valid YAML"),
+        ("data_dir: \"\"\n", "sluice.yaml:1: data_dir: expected a directory path"),
+        ("? [complex, key]\n: 1\n", "sluice.yaml:1: keys must be plain words"),
+    ])
+    func malformedConfigNamesLineAndProblem(_ yaml: String, _ expected: String) {
+        #expect {
+            try Configuration.parse(yaml: yaml, source: "sluice.yaml")
+        } throws: { error in
+            let text = (error as? ConfigurationError)?.description ?? ""
+            return text.hasPrefix(expected) && !text.contains("\n")
+        }
+    }
+
+    @Test func missingFileIsOneLine() {
+        #expect {
+            try Configuration.load(path: "/nonexistent/sluice.yaml")
+        } throws: { error in
+            (error as? ConfigurationError)?.description == "/nonexistent/sluice.yaml: cannot read: no such file"
+        }
+    }
+
+    @Test func sameListenAddressTwiceIsRejected() throws {
+        var configuration = Configuration()
+        configuration.listeners = [try ListenSpec(parsing: "tcp://:9000=>a:1"), try ListenSpec(parsing: "tcp://127.0.0.1:9000=>b:1")]
+        #expect(throws: ConfigurationError.self) { try configuration.validate() }
+    }
+}

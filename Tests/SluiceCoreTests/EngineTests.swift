@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SluiceModel
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceCore
+
+/// The engine over real loopback sockets, in process: client -> Sluice -> echo server.
+@Suite struct EngineTests {
+    private func engine(target: Endpoint, events: EventCollector, connectTimeout: Double = 5) throws -> (Engine, Int) {
+        var configuration = Configuration()
+        configuration.listeners = [ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target)]
+        configuration.connectTimeout = connectTimeout
+        let engine = Engine(configuration: configuration, bus: FlowBus(subscribers: [events]), firstFlowID: FlowID(100), logger: Logger(label: "test"))
+        let port = try engine.start().first?.port ?? 0
+        return (engine, port)
+    }
+
+    /// Connects, sends `text`, reads until `expect` bytes came back or the peer closed.
+    private func exchange(port: Int, text: String, expect: Int, group: EventLoopGroup) async throws -> String {
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: text))
+            var received = ""
+            for try await buffer in inbound {
+                received += String(buffer: buffer)
+                if received.utf8.count >= expect { break }
+            }
+            return received
+        }
+    }
+
+    private func waitFor(_ condition: () -> Bool) async throws {
+        for _ in 0..<500 where !condition() {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    @Test func relaysAndRecordsAFlowFromOpenToClose() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let (engine, port) = try engine(target: Endpoint(host: "127.0.0.1", port: echo.port), events: events)
+
+        let reply = try await exchange(port: port, text: "ping over sluice", expect: 16, group: group)
+        #expect(reply == "ping over sluice")
+        try await waitFor { !events.closes.isEmpty }
+
+        let opened = try #require(events.opens.first)
+        #expect(opened.flowID == FlowID(100))
+        #expect(opened.kind == .tcp)
+        #expect(opened.server.port == echo.port)
+        let up = events.messages.filter { $0.direction == .up }.map { String(decoding: $0.payload, as: UTF8.self) }.joined()
+        let down = events.messages.filter { $0.direction == .down }.map { String(decoding: $0.payload, as: UTF8.self) }.joined()
+        #expect(up == "ping over sluice")
+        #expect(down == "ping over sluice")
+        let closed = try #require(events.closes.first)
+        #expect(closed.bytesUp == 16 && closed.bytesDown == 16)
+        #expect(closed.state == .closed)
+        #expect(engine.openConnectionCount == 0)
+
+        engine.shutdown()
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func deadTargetClosesTheClientAndRecordsTheConnectError() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Bind and close to find a port nothing listens on.
+        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let deadPort = probe.localAddress?.port ?? 1
+        try await probe.close()
+        let events = EventCollector()
+        let (engine, port) = try engine(target: Endpoint(host: "127.0.0.1", port: deadPort), events: events)
+
+        // Closed or reset, depending on whether the kernel still held unread bytes from the client.
+        let reply = try? await exchange(port: port, text: "anyone?", expect: 1, group: group)
+        #expect(reply == nil || reply == "", "the client sees the connection closed")
+        try await waitFor { !events.closes.isEmpty }
+        let error = try #require(events.errors.first)
+        #expect(error.phase == .connect)
+        #expect(error.message.contains("refused"))
+        #expect(events.closes.first?.state == .error)
+
+        engine.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func occupiedPortIsOneClearError() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let holder = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = holder.localAddress?.port ?? 0
+        var configuration = Configuration()
+        configuration.listeners = [try ListenSpec(parsing: "tcp://127.0.0.1:\(port)=>127.0.0.1:1")]
+        let engine = Engine(configuration: configuration, bus: FlowBus(subscribers: []), firstFlowID: FlowID(1), logger: Logger(label: "test"))
+        #expect {
+            try engine.start()
+        } throws: { error in
+            (error as? EngineError)?.description == "cannot listen on 127.0.0.1:\(port): address already in use"
+        }
+        engine.shutdown()
+        try await holder.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func shutdownClosesOpenConnectionsAndEveryFlowIsClosed() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let (engine, port) = try engine(target: Endpoint(host: "127.0.0.1", port: echo.port), events: events)
+        var clients: [Channel] = []
+        for _ in 0..<5 {
+            clients.append(try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get())
+        }
+        try await waitFor { engine.openConnectionCount == 5 }
+        #expect(engine.openConnectionCount == 5)
+        engine.shutdown()
+        #expect(events.opens.count == 5)
+        #expect(events.closes.count == 5, "every flow publishes its close before shutdown returns")
+        for client in clients { try? await client.close() }
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+}

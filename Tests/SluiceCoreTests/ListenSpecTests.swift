@@ -1,0 +1,61 @@
+import SluiceModel
+import Testing
+
+@testable import SluiceCore
+
+@Suite struct ListenSpecTests {
+    @Test func fullSpec() throws {
+        let spec = try ListenSpec(parsing: "tcp://127.0.0.1:9000=>10.0.0.5:7000")
+        #expect(spec == ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 9000), target: Endpoint(host: "10.0.0.5", port: 7000)))
+        #expect(spec.description == "tcp://127.0.0.1:9000=>10.0.0.5:7000")
+    }
+
+    @Test func listenHostDefaultsToLoopback() throws {
+        let spec = try ListenSpec(parsing: "tcp://:9000=>db.internal:5432")
+        #expect(spec.listen == Endpoint(host: "127.0.0.1", port: 9000))
+        #expect(spec.target == Endpoint(host: "db.internal", port: 5432))
+    }
+
+    @Test func ipv6InBrackets() throws {
+        let spec = try ListenSpec(parsing: "TCP://[::1]:9000=>[fe80::1%eth0]:22")
+        #expect(spec.listen == Endpoint(host: "::1", port: 9000))
+        #expect(spec.target == Endpoint(host: "fe80::1%eth0", port: 22))
+        #expect(spec.description == "tcp://[::1]:9000=>[fe80::1%eth0]:22")
+    }
+
+    @Test func surroundingSpacesAreIgnored() throws {
+        #expect(try ListenSpec(parsing: "  tcp://0.0.0.0:1=>h:2 ").listen.host == "0.0.0.0")
+    }
+
+    @Test(arguments: [
+        ("", "expected SCHEME://"),
+        ("127.0.0.1:9000", "expected SCHEME://"),
+        ("udp://:1=>h:2", "unknown scheme 'udp'"),
+        ("http://127.0.0.1:8080", "not supported by this build yet"),
+        ("tcp://127.0.0.1:9000", "missing '=>TARGET'"),
+        ("tcp://:1=>h:2=>h:3", "more than one '=>'"),
+        ("tcp://:9000=>", "empty target"),
+        ("tcp://=>h:1", "empty listen address"),
+        ("tcp://:9000=>host", "needs a port"),
+        ("tcp://:9000=>:7000", "needs a host"),
+        ("tcp://:0=>h:1", "is not a port"),
+        ("tcp://:65536=>h:1", "is not a port"),
+        ("tcp://:-1=>h:1", "is not a port"),
+        ("tcp://:90x0=>h:1", "is not a port"),
+        ("tcp://:９０=>h:1", "is not a port"),
+        ("tcp://::1:9000=>h:1", "IPv6 addresses in brackets"),
+        ("tcp://[::1:9000=>h:1", "unclosed '['"),
+        ("tcp://[::1]9000=>h:1", "needs a port after ']'"),
+        ("tcp://[host]:9000=>h:1", "brackets are for IPv6"),
+        ("tcp://:9000=>bad host:1", "is not a host name"),
+        ("tcp://:9000=>a/b:1", "is not a host name"),
+    ])
+    func malformedSpecsSayWhatIsWrong(_ text: String, _ reason: String) {
+        #expect {
+            try ListenSpec(parsing: text)
+        } throws: { error in
+            guard let error = error as? ListenSpecError else { return false }
+            return error.reason.contains(reason) && error.description.hasPrefix("bad listen spec '\(text)'")
+        }
+    }
+}

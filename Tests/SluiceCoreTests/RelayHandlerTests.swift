@@ -1,0 +1,190 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import SluiceModel
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceCore
+
+/// Sits at the head of a pipeline and records the outbound operations the relay issues.
+private final class OutboundSpy: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+    var closes: [CloseMode] = []
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        closes.append(mode)
+        if mode == .all {
+            context.close(mode: mode, promise: promise)
+        } else {
+            promise?.succeed(())
+        }
+    }
+}
+
+/// One flow's two channels spliced on one embedded loop, with the relay and its spies installed.
+private struct Splice {
+    let loop = EmbeddedEventLoop()
+    let client: EmbeddedChannel
+    let server: EmbeddedChannel
+    let clientSpy = OutboundSpy()
+    let serverSpy = OutboundSpy()
+    let events = EventCollector()
+    let recorder: FlowRecorder
+
+    init(limits: RecordingLimits = RecordingLimits(recordPayloads: true, maxPayloadBytes: 1 << 20, maxFlowBytes: 1 << 30)) throws {
+        client = EmbeddedChannel(loop: loop)
+        server = EmbeddedChannel(loop: loop)
+        let bus = FlowBus(subscribers: [events])
+        recorder = FlowRecorder(flowID: FlowID(7), bus: bus, limits: limits)
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder, bus: bus)
+        try client.pipeline.syncOperations.addHandlers([clientSpy, clientRelay])
+        try server.pipeline.syncOperations.addHandlers([serverSpy, serverRelay])
+    }
+}
+
+@Suite struct RelayHandlerTests {
+    @Test func bytesCrossInBothDirectionsAndAreRecordedInOrder() throws {
+        let splice = try Splice()
+        try splice.client.writeInbound(ByteBuffer(string: "hello"))
+        try splice.server.writeInbound(ByteBuffer(string: "world!"))
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "hello"))
+        #expect(try splice.client.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "world!"))
+        let messages = splice.events.messages
+        #expect(messages.map(\.direction) == [.up, .down])
+        #expect(messages.map(\.sequence) == [0, 1])
+        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["hello", "world!"])
+        #expect(messages.allSatisfy { $0.flowID == FlowID(7) && !$0.isTruncated })
+    }
+
+    @Test func readsOnlyWhilePartnerIsWritable() throws {
+        let splice = try Splice()
+        splice.server.isWritable = false
+        splice.client.read()
+        #expect(splice.clientSpy.reads == 0, "must not read while the server side cannot take more")
+        splice.server.isWritable = true
+        splice.server.pipeline.fireChannelWritabilityChanged()
+        #expect(splice.clientSpy.reads == 1, "the parked read resumes when the partner drains")
+    }
+
+    @Test func readsPauseWhileTheStoreIsBackedUp() throws {
+        let splice = try Splice()
+        splice.events.setBackedUp(true)
+        splice.client.read()
+        splice.server.read()
+        splice.loop.run()
+        #expect(splice.clientSpy.reads == 0)
+        #expect(splice.serverSpy.reads == 0)
+        splice.events.setBackedUp(false)
+        splice.loop.run()
+        #expect(splice.clientSpy.reads == 1)
+        #expect(splice.serverSpy.reads == 1)
+    }
+
+    @Test func halfCloseIsPassedOnAfterPendingWrites() throws {
+        let splice = try Splice()
+        try splice.client.writeInbound(ByteBuffer(string: "last words"))
+        splice.client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        splice.loop.run()
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "last words"))
+        #expect(splice.serverSpy.closes == [.output], "the server gets a FIN, not a full close")
+        #expect(splice.clientSpy.closes.isEmpty, "the other direction keeps flowing")
+        try splice.server.writeInbound(ByteBuffer(string: "reply"))
+        #expect(try splice.client.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "reply"))
+    }
+
+    @Test func errorOnOneSideClosesBothAndIsRecordedOnce() throws {
+        let splice = try Splice()
+        struct Reset: Error {}
+        splice.client.pipeline.fireErrorCaught(Reset())
+        splice.server.pipeline.fireErrorCaught(Reset())
+        splice.loop.run()
+        #expect(splice.clientSpy.closes.contains(.all))
+        #expect(splice.serverSpy.closes.contains(.all))
+        #expect(splice.events.errors.count == 1)
+        #expect(splice.events.errors.first?.phase == .client)
+        #expect(splice.recorder.hasFailed)
+    }
+}
+
+@Suite struct FlowRecorderTests {
+    private func record(_ limits: RecordingLimits, chunks: [(Direction, Int)]) -> EventCollector {
+        let events = EventCollector()
+        let recorder = FlowRecorder(flowID: FlowID(1), bus: FlowBus(subscribers: [events]), limits: limits)
+        for (direction, size) in chunks {
+            recorder.chunk(ByteBuffer(repeating: 0x61, count: size), direction: direction)
+        }
+        recorder.sideClosed(.client)
+        #expect(events.closes.isEmpty, "a flow is open until both sides close")
+        recorder.sideClosed(.server)
+        recorder.sideClosed(.server)
+        #expect(events.closes.count == 1)
+        return events
+    }
+
+    @Test func payloadLimitCutsEachMessageButCountsAll() {
+        let events = record(RecordingLimits(recordPayloads: true, maxPayloadBytes: 10, maxFlowBytes: 1000), chunks: [(.up, 25), (.down, 5)])
+        #expect(events.messages.map(\.size) == [25, 5])
+        #expect(events.messages.map(\.payload.count) == [10, 5])
+        #expect(events.closes.first?.bytesUp == 25)
+        #expect(events.closes.first?.bytesDown == 5)
+        #expect(events.closes.first?.payloadTruncated == true)
+        #expect(events.closes.first?.state == .closed)
+    }
+
+    @Test func flowLimitStopsMessagesButTotalsKeepCounting() {
+        let events = record(
+            RecordingLimits(recordPayloads: true, maxPayloadBytes: 100, maxFlowBytes: 150), chunks: [(.up, 100), (.down, 100), (.up, 100)]
+        )
+        #expect(events.messages.map(\.payload.count) == [100, 50])
+        #expect(events.closes.first?.bytesUp == 200)
+        #expect(events.closes.first?.bytesDown == 100)
+        #expect(events.closes.first?.payloadTruncated == true)
+    }
+
+    @Test func recordingOffKeepsTheFlowButNoMessages() {
+        let events = record(RecordingLimits(recordPayloads: false, maxPayloadBytes: 100, maxFlowBytes: 150), chunks: [(.up, 10), (.down, 20)])
+        #expect(events.messages.isEmpty)
+        #expect(events.closes.first?.bytesUp == 10)
+        #expect(events.closes.first?.bytesDown == 20)
+        #expect(events.closes.first?.payloadTruncated == false)
+    }
+
+    @Test func firstErrorWinsAndMarksTheClose() {
+        let events = EventCollector()
+        let recorder = FlowRecorder(flowID: FlowID(3), bus: FlowBus(subscribers: [events]), limits: RecordingLimits(Configuration()))
+        recorder.failed(.connect, "cannot connect to h:1: connection refused")
+        recorder.failed(.client, "connection reset by peer")
+        recorder.sideClosed(.client)
+        recorder.sideClosed(.server)
+        #expect(events.errors.map(\.message) == ["cannot connect to h:1: connection refused"])
+        #expect(events.closes.first?.state == .error)
+        #expect(events.closes.first?.error == "connect: cannot connect to h:1: connection refused")
+    }
+}
+
+@Suite struct HeadlessLogTests {
+    @Test func oneLinePerFlowEvent() {
+        let log = HeadlessLog(write: { _ in })
+        let start = Date(timeIntervalSince1970: 1_796_080_701)
+        let opened = FlowOpened(
+            flowID: FlowID(12), kind: .tcp, listener: "tcp://127.0.0.1:9000=>10.0.0.5:7000",
+            client: Endpoint(host: "127.0.0.1", port: 53422), server: Endpoint(host: "10.0.0.5", port: 7000), time: start
+        )
+        #expect(log.line(for: .flowOpened(opened)) == "23:18:21.000 #12 tcp 127.0.0.1:53422 -> 10.0.0.5:7000 open")
+        let message = Message(flowID: FlowID(12), sequence: 0, direction: .up, time: start, size: 3, payload: Data("abc".utf8))
+        #expect(log.line(for: .message(message)) == nil)
+        let error = FlowError(flowID: FlowID(12), phase: .server, time: start, message: "connection reset by peer")
+        #expect(log.line(for: .flowError(error)) == "23:18:21.000 #12 tcp error server: connection reset by peer")
+        let closed = FlowClosed(
+            flowID: FlowID(12), time: start.addingTimeInterval(1.33), bytesUp: 1229, bytesDown: 64 << 20, state: .error,
+            error: "server: connection reset by peer", payloadTruncated: false
+        )
+        #expect(log.line(for: .flowClosed(closed)) == "23:18:22.330 #12 tcp error, up 1.2 KiB, down 64.0 MiB, 1.33s")
+    }
+}

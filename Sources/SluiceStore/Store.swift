@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import SluiceModel
 
@@ -19,6 +22,15 @@ public final class Store: Sendable {
         configuration.readonly = readOnly
         configuration.busyMode = .timeout(5)
         configuration.label = "sluice-store"
+        if !readOnly {
+            // SQLite gives the -wal and -shm files the database file's mode, so making it 0600 covers all three.
+            let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw StoreError("cannot open store \(path): \(String(cString: strerror(errno)).lowercased())")
+            }
+            fchmod(fd, 0o600)
+            Glibc.close(fd)
+        }
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             if !readOnly {

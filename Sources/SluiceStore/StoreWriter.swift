@@ -73,7 +73,8 @@ public final class StoreWriter: @unchecked Sendable {
         condition.lock()
         queue.append(event)
         queuedBytes += Self.cost(of: event)
-        if queue.count >= batchSize { condition.signal() }
+        // Wake the writer to start a batch's clock, and again when the batch is full.
+        if queue.count == 1 || queue.count >= batchSize { condition.signal() }
         condition.unlock()
     }
 

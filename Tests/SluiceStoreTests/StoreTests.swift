@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import SluiceModel
+import Testing
+
+@testable import SluiceStore
+
+@Suite struct StoreTests {
+    private func temporaryDirectory() -> DataDirectory {
+        DataDirectory(path: NSTemporaryDirectory() + "sluice-store-test-\(UUID().uuidString)")
+    }
+
+    private let start = Date(timeIntervalSince1970: 1_796_080_701.5)
+
+    private func flowEvents(_ id: Int64, payloads: [(Direction, String)], error: String? = nil) -> [ProxyEvent] {
+        let flowID = FlowID(id)
+        var events: [ProxyEvent] = [
+            .flowOpened(
+                FlowOpened(
+                    flowID: flowID, kind: .tcp, listener: "tcp://127.0.0.1:9000=>10.0.0.5:7000",
+                    client: Endpoint(host: "127.0.0.1", port: 50000 + Int(id)), server: Endpoint(host: "10.0.0.5", port: 7000), time: start
+                )
+            )
+        ]
+        for (index, (direction, text)) in payloads.enumerated() {
+            events.append(
+                .message(Message(flowID: flowID, sequence: Int64(index), direction: direction, time: start, size: text.utf8.count, payload: Data(text.utf8)))
+            )
+        }
+        if let error {
+            events.append(.flowError(FlowError(flowID: flowID, phase: .client, time: start, message: error)))
+        }
+        let up = payloads.filter { $0.0 == .up }.reduce(0) { $0 + $1.1.utf8.count }
+        let down = payloads.filter { $0.0 == .down }.reduce(0) { $0 + $1.1.utf8.count }
+        events.append(
+            .flowClosed(
+                FlowClosed(
+                    flowID: flowID, time: start.addingTimeInterval(2), bytesUp: Int64(up), bytesDown: Int64(down),
+                    state: error == nil ? .closed : .error, error: error.map { "client: \($0)" }, payloadTruncated: false
+                )
+            )
+        )
+        return events
+    }
+
+    @Test func writtenEventsReadBackInOrder() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        #expect(try writer.nextFlowID() == FlowID(1))
+        for event in flowEvents(1, payloads: [(.up, "GET /"), (.down, "200 OK"), (.up, "bye")]) { writer.receive(event) }
+        for event in flowEvents(2, payloads: [], error: "connection reset by peer") { writer.receive(event) }
+        writer.close()
+
+        let store = try Store(directory: directory)
+        let flows = try store.flows(limit: 10)
+        #expect(flows.map(\.id) == [FlowID(1), FlowID(2)])
+        #expect(flows[0].client == "127.0.0.1:50001")
+        #expect(flows[0].bytesUp == 8 && flows[0].bytesDown == 6)
+        #expect(flows[0].state == "closed")
+        #expect(flows[0].duration == 2)
+        #expect(flows[1].state == "error")
+        #expect(flows[1].error == "client: connection reset by peer")
+        let messages = try store.messages(of: FlowID(1))
+        #expect(messages.map(\.direction) == [.up, .down, .up])
+        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["GET /", "200 OK", "bye"])
+        #expect(try store.errors(of: FlowID(2)).map(\.message) == ["connection reset by peer"])
+        #expect(try store.flow(FlowID(3)) == nil)
+        #expect(try store.flows(limit: 1).map(\.id) == [FlowID(2)], "the newest flows")
+        #expect(try store.integrityCheck() == ["ok"])
+    }
+
+    @Test func jsonLinesAreOneParsableObjectPerLine() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for event in flowEvents(1, payloads: [(.up, "\u{0}\u{1}binary\n"), (.down, "ok")], error: "weird \"quoted\"\nerror") {
+            writer.receive(event)
+        }
+        writer.close()
+
+        let day = (directory.logsPath as NSString).appendingPathComponent(Timestamp.day(start))
+        func lines(_ name: String) throws -> [[String: Any]] {
+            let text = try String(contentsOfFile: (day as NSString).appendingPathComponent(name), encoding: .utf8)
+            return try text.split(separator: "\n").map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            }
+        }
+        let flows = try lines("flows.jsonl")
+        #expect(flows.map { $0["event"] as? String } == ["open", "close"])
+        #expect(flows[1]["duration_ms"] as? Int == 2000)
+        #expect(flows[1]["state"] as? String == "error")
+        let messages = try lines("messages.jsonl")
+        #expect(messages.count == 2)
+        #expect(messages[0]["payload"] as? String == Data("\u{0}\u{1}binary\n".utf8).base64EncodedString())
+        #expect(messages[0]["time"] as? String == "2026-11-30T23:18:21.500Z")
+        let errors = try lines("errors.jsonl")
+        #expect(errors.first?["message"] as? String == "weird \"quoted\"\nerror")
+    }
+
+    @Test func filesArePrivate() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for event in flowEvents(1, payloads: [(.up, "secret")]) { writer.receive(event) }
+        writer.close()
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        #expect(try mode(directory.path) == 0o700)
+        #expect(try mode(directory.databasePath) == 0o600)
+        let day = (directory.logsPath as NSString).appendingPathComponent(Timestamp.day(start))
+        #expect(try mode((day as NSString).appendingPathComponent("messages.jsonl")) == 0o600)
+    }
+
+    @Test func idsContinueAndUnclosedFlowsBecomeInterrupted() throws {
+        let directory = temporaryDirectory()
+        let first = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for event in flowEvents(1, payloads: []) { first.receive(event) }
+        // Flow 2 opens but its process dies before the close.
+        first.receive(flowEvents(2, payloads: [])[0])
+        first.close()
+
+        let second = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        #expect(try second.nextFlowID() == FlowID(3))
+        second.close()
+        let flows = try Store(directory: directory).flows(limit: 10)
+        #expect(flows.map(\.state) == ["closed", "interrupted"])
+    }
+
+    @Test func backlogAboveHighWaterAsksTheEngineToWait() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(
+            directory: directory, logger: Logger(label: "test"), batchInterval: 0.05, batchSize: 1_000_000, highWaterBytes: 10_000,
+            lowWaterBytes: 5_000
+        )
+        #expect(!writer.isBackedUp)
+        let big = String(repeating: "x", count: 20_000)
+        for event in flowEvents(1, payloads: [(.up, big)]) { writer.receive(event) }
+        #expect(writer.isBackedUp)
+        let drained = DispatchSemaphore(value: 0)
+        writer.whenDrained { drained.signal() }
+        #expect(drained.wait(timeout: .now() + 5) == .success, "the writer catches up and calls back")
+        #expect(!writer.isBackedUp)
+        writer.close()
+        #expect(try Store(directory: directory).messages(of: FlowID(1)).first?.payload.count == 20_000)
+    }
+
+    @Test func missingStoreAndUnwritableDirectoryAreOneLine() throws {
+        #expect {
+            try Store(directory: DataDirectory(path: "/nonexistent/sluice"))
+        } throws: { error in
+            "\(error)".hasPrefix("no store at /nonexistent/sluice/sluice.sqlite")
+        }
+        // A path below a regular file cannot become a directory, even for root.
+        let file = NSTemporaryDirectory() + "sluice-not-a-dir-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: file, contents: Data())
+        #expect {
+            try StoreWriter(directory: DataDirectory(path: file + "/data"), logger: Logger(label: "test"))
+        } throws: { error in
+            let text = "\(error)"
+            return text.hasPrefix("cannot create data directory \(file)/data:") && !text.contains("\n")
+        }
+    }
+}

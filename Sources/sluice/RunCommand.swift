@@ -16,7 +16,10 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         guard headless else {
-            throw fail("the terminal UI is not part of this build yet; run `sluice --headless --listen SPEC` (or `sluice record`)")
+            FileHandle.standardError.write(
+                Data("sluice: the terminal UI is not part of this build yet; run `sluice --headless --listen SPEC` (or `sluice record`)\n".utf8)
+            )
+            throw ExitCode(2)
         }
         try HeadlessSession.run(options)
     }

@@ -76,7 +76,7 @@ final class FlowRecorder {
             return
         }
         storedBytes += Int64(keep)
-        let payload = buffer.getBytes(at: buffer.readerIndex, length: keep).map { Data($0) } ?? Data()
+        let payload = Data(buffer.readableBytesView.prefix(keep))
         bus.publish(.message(Message(flowID: flowID, sequence: sequence, direction: direction, time: Date(), size: size, payload: payload)))
         sequence += 1
     }

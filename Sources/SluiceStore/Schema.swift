@@ -29,7 +29,8 @@ enum Schema {
                         at REAL NOT NULL,
                         size INTEGER NOT NULL,             -- bytes that travelled
                         payload BLOB NOT NULL,             -- bytes kept; shorter than size when truncated
-                        edited_from INTEGER REFERENCES messages(id),
+                        edited_from_seq INTEGER,           -- an operator's edit: seq of the original in this flow
+                        disposition TEXT,                  -- held messages: forwarded, edited, dropped, killed
                         UNIQUE (flow_id, seq)
                     );
                     CREATE TABLE errors (

@@ -102,7 +102,8 @@ kv() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }  # kv KEY "k=v k=v"
 # ---- TCP forwarders -----------------------------------------------------------
 # start_tcp_peer PEER LISTEN_PORT UPSTREAM_PORT -> sets PEER_PORT (where the
 # client connects) and PEER_PID (process to account CPU/memory to; empty for
-# direct). Sluice peers get a fresh data dir under $WORK/data/.
+# direct). Sluice peers get a fresh data dir $WORK/data/rec-{on,off}-LPORT
+# (SLUICE_DIR is set to it).
 start_tcp_peer() {
     local peer=$1 lport=$2 uport=$3
     PEER_PID=
@@ -133,9 +134,10 @@ CFG
         start_bg haproxy haproxy -db -f "$WORK/haproxy-tcp.cfg" ;;
     sluice-rec-off|sluice-rec-on)
         ensure_port_free "$lport"
-        local dir=$WORK/data/${peer#sluice-} norec=
+        # one fresh data dir per started process (never shared between two)
+        local dir=$WORK/data/${peer#sluice-}-$lport norec=
         [ "$peer" = sluice-rec-off ] && norec=--no-record
-        rm -rf "$dir"; mkdir -p "$dir"
+        rm -rf "$dir"; mkdir -p "$dir"; SLUICE_DIR=$dir
         # exec'd directly: the PID we measure is Sluice itself
         start_bg "$peer" "$SLUICE_BIN" --headless -q $norec --data-dir "$dir" \
             --listen "tcp://127.0.0.1:${lport}=>127.0.0.1:${uport}" ;;

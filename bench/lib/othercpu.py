@@ -10,7 +10,8 @@
                                       (comm:cores), or "-".
 
 Counts utime+stime+cutime+cstime, so children a foreign process reaped in the
-window (compiler jobs, test subprocesses) are included. Kernel threads are
+window (compiler jobs, test subprocesses) are included; for a child that was
+already running at the snapshot only its CPU since then counts. Kernel threads are
 skipped (loopback softirq work done on our behalf would land there).
 """
 import json
@@ -67,13 +68,21 @@ def main():
     now = read_all()
     wall = time.monotonic() - before["t"]
     mine = ours(now, sys.argv[3]) if len(sys.argv) > 3 else set()
+    # A child reaped in the window adds its whole life to the parent's
+    # cutime/cstime; subtract what that child had already used at the
+    # snapshot, so only CPU spent inside the window is counted.
+    seen_gone = {}
+    for p, b in before["procs"].items():
+        v = now.get(p)
+        if v is None or v["start"] != b["start"]:
+            seen_gone[str(b["ppid"])] = seen_gone.get(str(b["ppid"]), 0) + b["ticks"]
     per = {}
     for p, v in now.items():
         if p in mine:
             continue
         b = before["procs"].get(p)
         if b and b["start"] == v["start"]:
-            d = v["ticks"] - b["ticks"]
+            d = v["ticks"] - b["ticks"] - seen_gone.get(p, 0)
         else:
             d = v["ticks"]  # started during the window
         if d > 0:

@@ -35,11 +35,14 @@ ratio_peers = [p for p in peers if p not in (REF, "direct")]
 ROWS = [
     ("Throughput, 1 stream", "tcp_throughput", "P1", "gbps", "Gbit/s"),
     ("Throughput, 8 streams", "tcp_throughput", "P8", "gbps", "Gbit/s"),
+    ("iperf3 runs failed (retried), 1 stream", "tcp_throughput", "P1", "failed_attempts", "runs, total"),
+    ("iperf3 runs failed (retried), 8 streams", "tcp_throughput", "P8", "failed_attempts", "runs, total"),
     ("Proxy CPU, 1 stream", "tcp_throughput", "P1", "peer_cpu_cores", "cores"),
     ("Proxy CPU, 8 streams", "tcp_throughput", "P8", "peer_cpu_cores", "cores"),
     ("Throughput per proxy core, 1 stream", "tcp_throughput", "P1", "gbps_per_core", "Gbit/s/core"),
     ("Throughput per proxy core, 8 streams", "tcp_throughput", "P8", "gbps_per_core", "Gbit/s/core"),
     ("Peak RSS after throughput runs", "tcp_throughput", "all", "peak_rss_MiB", "MiB"),
+    ("Store size after all throughput runs", "tcp_throughput", "all", "store_MiB", "MiB"),
     ("Round trip 64 B, p50", "tcp_latency", "64B", "rtt_p50_us", "µs"),
     ("Round trip 64 B, p99", "tcp_latency", "64B", "rtt_p99_us", "µs"),
     ("Round trip 64 B, p99.9", "tcp_latency", "64B", "rtt_p999_us", "µs"),
@@ -70,8 +73,13 @@ def fmt(x):
     return f"{x:.2f}" if abs(x) >= 1 else f"{x:.3f}"
 
 
+SUM_METRICS = {"failed_attempts"}
+
+
 def med(test, variant, metric, peer):
     v = vals.get((test, variant, metric, peer))
+    if v and metric in SUM_METRICS:
+        return sum(v)
     return statistics.median(v) if v else None
 
 
@@ -82,6 +90,8 @@ def cell(test, variant, metric, peer):
     v = vals.get((test, variant, metric, peer))
     if not v:
         return "–"
+    if metric in SUM_METRICS:
+        return f"**{fmt(sum(v))}** in {len(v)} round(s)"
     m = statistics.median(v)
     if len(v) > 1 and min(v) != max(v):
         return f"**{fmt(m)}** ({fmt(min(v))}–{fmt(max(v))})"

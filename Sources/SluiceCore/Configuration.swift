@@ -17,8 +17,30 @@ public struct Configuration: Sendable, Equatable {
     /// Seconds to wait for the target to accept a connection.
     public var connectTimeout: Double = 10
     public var logLevel: String = "info"
+    /// The intercept filter at start (the TUI can change it); nil holds nothing.
+    public var intercept: Filter?
+    /// Seconds a held message waits for a verdict before `holdDefault` applies.
+    public var holdTimeout: Double = 60
+    /// What happens to a held message nobody decided on: forward it as it was, or drop it.
+    public var holdDefault: Verdict = .forward(edited: nil)
 
     public init() {}
+
+    public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
+        lhs.listeners == rhs.listeners && lhs.dataDirectory == rhs.dataDirectory && lhs.record == rhs.record
+            && lhs.maxPayloadBytes == rhs.maxPayloadBytes && lhs.maxFlowBytes == rhs.maxFlowBytes
+            && lhs.connectTimeout == rhs.connectTimeout && lhs.logLevel == rhs.logLevel
+            && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
+    }
+
+    /// Parses `hold_default` / `--hold-default`.
+    public static func verdict(named name: String) -> Verdict? {
+        switch name {
+        case "forward": return .forward(edited: nil)
+        case "drop": return .drop
+        default: return nil
+        }
+    }
 
     public static var defaultDataDirectory: String {
         let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
@@ -28,7 +50,10 @@ public struct Configuration: Sendable, Equatable {
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// The top-level keys a config file may hold.
-    public static let keys = ["listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "connect_timeout", "log_level"]
+    public static let keys = [
+        "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "connect_timeout", "log_level", "intercept",
+        "hold_timeout", "hold_default",
+    ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
     public static func parse(yaml: String, source: String) throws(ConfigurationError) -> Configuration {
@@ -92,6 +117,19 @@ public struct Configuration: Sendable, Equatable {
                     throw fail("expected one of \(logLevels.joined(separator: ", "))")
                 }
                 configuration.logLevel = level
+            case "intercept":
+                guard let text = value.scalar?.string else { throw fail("expected a filter expression") }
+                do {
+                    configuration.intercept = text.isEmpty ? nil : try Filter(text)
+                } catch {
+                    throw fail("\(error)")
+                }
+            case "hold_timeout":
+                guard let seconds = value.float, seconds > 0, seconds.isFinite else { throw fail("expected a positive number of seconds") }
+                configuration.holdTimeout = seconds
+            case "hold_default":
+                guard let name = value.string, let verdict = verdict(named: name) else { throw fail("expected forward or drop") }
+                configuration.holdDefault = verdict
             default:
                 throw ConfigurationError(source: source, line: line, message: "unknown key '\(key)' (known: \(keys.joined(separator: ", ")))")
             }

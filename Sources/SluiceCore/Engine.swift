@@ -16,12 +16,19 @@ public final class Engine: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
+    /// Where held messages wait; the TUI sets its filter and resolves what it holds.
+    public let gate: InterceptGate
 
     private struct State {
         var nextFlowID: Int64
         var accepting = true
         var listeners: [Channel] = []
-        var connections: [FlowID: [Channel]] = [:]
+        var connections: [FlowID: Connection] = [:]
+    }
+
+    private struct Connection {
+        var channels: [Channel]
+        var recorder: NIOLoopBound<FlowRecorder>?
     }
 
     /// - Parameter firstFlowID: the id the next flow gets; the store hands out one past its highest, so ids keep
@@ -32,6 +39,10 @@ public final class Engine: Sendable {
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.state = NIOLockedValueBox(State(nextFlowID: firstFlowID.rawValue))
+        self.gate = InterceptGate(
+            bus: bus, settings: InterceptGate.Settings(holdTimeout: configuration.holdTimeout, defaultVerdict: configuration.holdDefault)
+        )
+        self.gate.filter = configuration.intercept
     }
 
     /// Binds every configured listener. On any failure the ones already bound are closed again.
@@ -64,7 +75,7 @@ public final class Engine: Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         let open: [Channel] = state.withLockedValue { state in
             state.accepting = false
-            return state.connections.values.flatMap { $0 }
+            return state.connections.values.flatMap(\.channels)
         }
         closeListeners()
         for channel in open {
@@ -77,6 +88,21 @@ public final class Engine: Sendable {
             logger.warning("connections still closing at shutdown", metadata: ["count": "\(openConnectionCount)"])
         }
         try? group.syncShutdownGracefully()
+    }
+
+    /// Closes one flow's connection both ways, recording that the operator ended it.
+    /// - Returns: false when the flow is not open.
+    @discardableResult
+    public func kill(_ flowID: FlowID) -> Bool {
+        guard let connection = state.withLockedValue({ $0.connections[flowID] }) else { return false }
+        guard let eventLoop = connection.channels.first?.eventLoop else { return false }
+        eventLoop.execute {
+            connection.recorder?.value.failed(.proxy, "killed by the operator")
+            for channel in connection.channels {
+                channel.close(promise: nil)
+            }
+        }
+        return true
     }
 
     private func closeListeners() {
@@ -101,7 +127,7 @@ public final class Engine: Sendable {
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(WhenActive { self.accept(channel, spec: spec) })
+                    try channel.pipeline.syncOperations.addHandler(EarlyInput(whenActive: { self.accept(channel, spec: spec) }))
                 }
             }
     }
@@ -112,7 +138,7 @@ public final class Engine: Sendable {
             guard state.accepting else { return nil }
             let id = FlowID(state.nextFlowID)
             state.nextFlowID += 1
-            state.connections[id] = [client]
+            state.connections[id] = Connection(channels: [client])
             return id
         }
         guard let flowID = admitted else {
@@ -122,6 +148,7 @@ public final class Engine: Sendable {
         let eventLoop = client.eventLoop
         let recorder = NIOLoopBound(FlowRecorder(flowID: flowID, bus: bus, limits: RecordingLimits(configuration)), eventLoop: eventLoop)
         recorder.value.opened(kind: .tcp, listener: spec.description, client: Endpoint(client.remoteAddress), server: spec.target)
+        state.withLockedValue { $0.connections[flowID]?.recorder = recorder }
         client.closeFuture.whenComplete { [self] _ in
             self.sideClosed(.client, of: flowID, recorder: recorder)
         }
@@ -131,6 +158,9 @@ public final class Engine: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyInput()) }
+            }
             .connect(host: spec.target.host, port: spec.target.port)
             .whenComplete { [self] result in
                 switch result {
@@ -147,7 +177,7 @@ public final class Engine: Sendable {
     private func splice(client: Channel, server: Channel, flowID: FlowID, recorder: NIOLoopBound<FlowRecorder>) {
         let stillWanted = state.withLockedValue { state in
             guard state.accepting, state.connections[flowID] != nil else { return false }
-            state.connections[flowID, default: []].append(server)
+            state.connections[flowID]?.channels.append(server)
             return true
         }
         server.closeFuture.whenComplete { [self] _ in
@@ -158,10 +188,12 @@ public final class Engine: Sendable {
             client.close(promise: nil)
             return
         }
-        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder.value, bus: bus)
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder.value, bus: bus, gate: gate)
         do {
             try client.pipeline.syncOperations.addHandler(clientRelay)
             try server.pipeline.syncOperations.addHandler(serverRelay)
+            try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+            try server.pipeline.syncOperations.handler(type: EarlyInput.self).release()
             try client.syncOptions?.setOption(.autoRead, value: true)
             try server.syncOptions?.setOption(.autoRead, value: true)
         } catch {
@@ -174,25 +206,9 @@ public final class Engine: Sendable {
     private func sideClosed(_ side: FlowRecorder.Side, of flowID: FlowID, recorder: NIOLoopBound<FlowRecorder>) {
         recorder.value.sideClosed(side)
         if recorder.value.isFinished {
+            gate.discard(flowID: flowID)
             state.withLockedValue { _ = $0.connections.removeValue(forKey: flowID) }
         }
-    }
-}
-
-/// Runs `body` once the accepted channel is active, then leaves the pipeline. Starting a flow from the child
-/// initializer instead races: a loopback connect can complete before the accepted channel is even registered.
-private final class WhenActive: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    private let body: () -> Void
-
-    init(_ body: @escaping () -> Void) {
-        self.body = body
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        body()
-        context.fireChannelActive()
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

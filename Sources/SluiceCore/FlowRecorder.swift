@@ -35,6 +35,9 @@ final class FlowRecorder {
 
     let flowID: FlowID
     private let bus: FlowBus
+    private var kind: FlowKind = .tcp
+    private var client: Endpoint?
+    private var server: Endpoint?
     private let limits: RecordingLimits
     private var sequence: Int64 = 0
     private var bytesUp: Int64 = 0
@@ -56,29 +59,62 @@ final class FlowRecorder {
     }
 
     func opened(kind: FlowKind, listener: String, client: Endpoint, server: Endpoint) {
+        self.kind = kind
+        self.client = client
+        self.server = server
         bus.publish(.flowOpened(FlowOpened(flowID: flowID, kind: kind, listener: listener, client: client, server: server, time: Date())))
     }
 
     /// Records a chunk read from one side before it is forwarded, so that anything a peer has received is
     /// already on its way to the store.
-    func chunk(_ buffer: ByteBuffer, direction: Direction) {
+    /// - Returns: the chunk's sequence number in the flow (also when its bytes are not stored).
+    @discardableResult
+    func chunk(_ buffer: ByteBuffer, direction: Direction) -> Int64 {
         let size = buffer.readableBytes
         switch direction {
         case .up: bytesUp += Int64(size)
         case .down: bytesDown += Int64(size)
         }
-        guard limits.recordPayloads else { return }
+        return publish(buffer.readableBytesView, size: size, direction: direction, editedFrom: nil)
+    }
+
+    /// Records the bytes an operator's edit sends in place of message `original`.
+    func edited(_ bytes: Data, from original: Int64, direction: Direction) {
+        publish(bytes, size: bytes.count, direction: direction, editedFrom: original)
+    }
+
+    @discardableResult
+    private func publish<Bytes: Collection>(_ bytes: Bytes, size: Int, direction: Direction, editedFrom: Int64?) -> Int64
+    where Bytes.Element == UInt8 {
+        let current = sequence
+        sequence += 1
+        guard limits.recordPayloads else { return current }
         let flowBudget = max(0, limits.maxFlowBytes - storedBytes)
         let keep = min(size, limits.maxPayloadBytes, Int(clamping: flowBudget))
         if keep < size { truncated = true }
-        if keep == 0 && flowBudget == 0 {
+        if keep == 0 && flowBudget == 0 && editedFrom == nil {
             // The flow is over its budget: totals keep counting, no more message rows.
-            return
+            return current
         }
         storedBytes += Int64(keep)
-        let payload = Data(buffer.readableBytesView.prefix(keep))
-        bus.publish(.message(Message(flowID: flowID, sequence: sequence, direction: direction, time: Date(), size: size, payload: payload)))
-        sequence += 1
+        let payload = Data(bytes.prefix(keep))
+        bus.publish(
+            .message(
+                Message(
+                    flowID: flowID, sequence: current, direction: direction, time: Date(), size: size, payload: payload,
+                    editedFromSequence: editedFrom
+                )
+            )
+        )
+        return current
+    }
+
+    /// What the intercept filter sees of one chunk of this flow.
+    func subject(direction: Direction, payload: Data) -> FilterSubject {
+        FilterSubject(
+            kind: kind, client: client, server: server, requestPayload: direction == .up ? payload : Data(),
+            responsePayload: direction == .down ? payload : Data(), hasError: firstError != nil
+        )
     }
 
     /// Records the first error only; later ones are usually consequences of it (a reset, then a failed write).

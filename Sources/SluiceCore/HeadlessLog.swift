@@ -37,6 +37,10 @@ public final class HeadlessLog: FlowBusSubscriber {
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(e.kind.rawValue) \(e.client) -> \(e.server) open"
         case .message:
             return nil
+        case .messageHeld(let e):
+            return "\(Timestamp.timeOfDay(e.heldAt)) #\(e.flowID) held \(e.direction.rawValue) message \(e.sequence), \(e.payload.count) bytes"
+        case .messageReleased(let e):
+            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) message \(e.sequence) \(e.verdict.disposition) by \(e.decidedBy)"
         case .flowError(let e):
             let kind = openFlows.withLockedValue { $0[e.flowID]?.kind.rawValue } ?? "flow"
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(kind) error \(e.phase.rawValue): \(e.message)"

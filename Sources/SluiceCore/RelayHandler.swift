@@ -1,33 +1,47 @@
+import Foundation
 import NIOCore
 import SluiceModel
 
-/// Splices two channels into one flow, in the shape of swift-nio-examples' `GlueHandler`, and records what it
-/// carries.
+/// Splices two channels into one flow, in the shape of swift-nio-examples' `GlueHandler`, records what it carries,
+/// and holds chunks the intercept filter matches.
 ///
 /// One handler sits in each channel of a pair. What one channel reads is recorded and written to its partner.
 /// Backpressure both ways: a channel reads only while its partner is writable (a slow reader never makes Sluice
 /// buffer without bound) and while the store keeps up. Half-close: when one side shuts its output, the partner's
 /// output is shut after its pending writes, and the other direction keeps flowing.
+///
+/// Holding: a matching chunk parks in the `InterceptGate` and this direction stops reading. Chunks that were
+/// already read in the same batch queue behind it in order, as do a half-close or a close, so nothing overtakes a
+/// held message. The other direction and every other connection flow on.
 final class RelayHandler {
     /// The side this handler's channel faces.
     let side: FlowRecorder.Side
     private let recorder: FlowRecorder
     private let bus: FlowBus
+    private let gate: InterceptGate
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private var waitingForStore = false
+    /// True while a chunk from this side waits for a verdict.
+    private var holding = false
+    /// Chunks read behind a held one, in order.
+    private var queued = CircularBuffer<ByteBuffer>()
+    /// This side's peer sent FIN, or went away, while chunks were still held or queued.
+    private var inputClosedPending = false
+    private var closePending = false
 
-    private init(side: FlowRecorder.Side, recorder: FlowRecorder, bus: FlowBus) {
+    private init(side: FlowRecorder.Side, recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate) {
         self.side = side
         self.recorder = recorder
         self.bus = bus
+        self.gate = gate
     }
 
     /// The client-facing and the server-facing handler of one flow.
-    static func matchedPair(recorder: FlowRecorder, bus: FlowBus) -> (client: RelayHandler, server: RelayHandler) {
-        let client = RelayHandler(side: .client, recorder: recorder, bus: bus)
-        let server = RelayHandler(side: .server, recorder: recorder, bus: bus)
+    static func matchedPair(recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate) -> (client: RelayHandler, server: RelayHandler) {
+        let client = RelayHandler(side: .client, recorder: recorder, bus: bus, gate: gate)
+        let server = RelayHandler(side: .server, recorder: recorder, bus: bus, gate: gate)
         client.partner = server
         server.partner = client
         return (client, server)
@@ -87,7 +101,7 @@ final class RelayHandler {
     }
 
     private func resumeReadingIfPending() {
-        guard pendingRead, let context else { return }
+        guard pendingRead, !holding, queued.isEmpty, let context else { return }
         guard partner?.isWritable == true else { return }
         guard !bus.isBackedUp else {
             waitForStore(context)
@@ -111,6 +125,67 @@ final class RelayHandler {
             }
         }
     }
+
+    // MARK: Holding
+
+    /// Records a chunk and sends it on, unless the intercept filter holds it.
+    private func deliver(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        let direction = readDirection
+        let sequence = recorder.chunk(buffer, direction: direction)
+        if gate.isActive {
+            let payload = Data(buffer.readableBytesView)
+            if gate.shouldHold(recorder.subject(direction: direction, payload: payload)) {
+                holding = true
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                gate.hold(flowID: recorder.flowID, sequence: sequence, direction: direction, payload: payload, on: context.eventLoop) {
+                    verdict, _ in
+                    loopBound.value.released(buffer, sequence: sequence, verdict: verdict)
+                }
+                return
+            }
+        }
+        partner?.partnerWrite(buffer)
+    }
+
+    private func released(_ original: ByteBuffer, sequence: Int64, verdict: Verdict) {
+        holding = false
+        switch verdict {
+        case .forward(edited: nil):
+            partner?.partnerWrite(original)
+        case .forward(edited: let edited?):
+            recorder.edited(edited, from: sequence, direction: readDirection)
+            partner?.partnerWrite(ByteBuffer(bytes: edited))
+        case .drop:
+            break
+        case .kill:
+            recorder.failed(.proxy, "killed by the operator")
+            queued.removeAll()
+            context?.close(promise: nil)
+            partner?.partnerClosed(abruptly: true)
+            return
+        }
+        drainQueue()
+    }
+
+    /// Delivers chunks queued behind a released hold, until the queue is empty or another chunk is held; then
+    /// passes on a deferred half-close or close and reads again.
+    private func drainQueue() {
+        guard let context else { return }
+        while !holding, let next = queued.popFirst() {
+            deliver(next, context: context)
+        }
+        partner?.partnerFlush()
+        guard !holding else { return }
+        if inputClosedPending {
+            inputClosedPending = false
+            partner?.partnerShutOutput()
+        }
+        if closePending {
+            closePending = false
+            partner?.partnerClosed(abruptly: recorder.hasFailed)
+        }
+        resumeReadingIfPending()
+    }
 }
 
 extension RelayHandler: ChannelDuplexHandler {
@@ -129,8 +204,11 @@ extension RelayHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        recorder.chunk(buffer, direction: readDirection)
-        partner?.partnerWrite(buffer)
+        if holding || !queued.isEmpty {
+            queued.append(buffer)
+        } else {
+            deliver(buffer, context: context)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -138,13 +216,21 @@ extension RelayHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partner?.partnerClosed(abruptly: recorder.hasFailed)
+        if holding || !queued.isEmpty {
+            closePending = true
+        } else {
+            partner?.partnerClosed(abruptly: recorder.hasFailed)
+        }
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, case .inputClosed = event {
-            partner?.partnerShutOutput()
+            if holding || !queued.isEmpty {
+                inputClosedPending = true
+            } else {
+                partner?.partnerShutOutput()
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }

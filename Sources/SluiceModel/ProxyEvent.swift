@@ -6,6 +6,10 @@ public enum ProxyEvent: Sendable {
     case message(Message)
     case flowError(FlowError)
     case flowClosed(FlowClosed)
+    /// A message stopped at a hold point.
+    case messageHeld(HeldMessage)
+    /// A held message was decided (by the operator, a policy or its deadline).
+    case messageReleased(MessageReleased)
 
     public var flowID: FlowID? {
         switch self {
@@ -13,6 +17,8 @@ public enum ProxyEvent: Sendable {
         case .message(let e): return e.flowID
         case .flowError(let e): return e.flowID
         case .flowClosed(let e): return e.flowID
+        case .messageHeld(let e): return e.flowID
+        case .messageReleased(let e): return e.flowID
         }
     }
 }
@@ -47,14 +53,19 @@ public struct Message: Sendable, Equatable {
     public var time: Date
     public var size: Int
     public var payload: Data
+    /// Set on the bytes an operator's edit sent instead of message `editedFromSequence` of the same flow.
+    public var editedFromSequence: Int64?
 
-    public init(flowID: FlowID, sequence: Int64, direction: Direction, time: Date, size: Int, payload: Data) {
+    public init(
+        flowID: FlowID, sequence: Int64, direction: Direction, time: Date, size: Int, payload: Data, editedFromSequence: Int64? = nil
+    ) {
         self.flowID = flowID
         self.sequence = sequence
         self.direction = direction
         self.time = time
         self.size = size
         self.payload = payload
+        self.editedFromSequence = editedFromSequence
     }
 
     public var isTruncated: Bool { payload.count < size }
@@ -109,5 +120,24 @@ public struct FlowClosed: Sendable, Equatable {
         self.state = state
         self.error = error
         self.payloadTruncated = payloadTruncated
+    }
+}
+
+public struct MessageReleased: Sendable, Equatable {
+    public var flowID: FlowID
+    public var holdID: Int64
+    public var sequence: Int64
+    public var time: Date
+    public var verdict: Verdict
+    /// Who decided: `operator`, `timeout`, `policy`.
+    public var decidedBy: String
+
+    public init(flowID: FlowID, holdID: Int64, sequence: Int64, time: Date, verdict: Verdict, decidedBy: String) {
+        self.flowID = flowID
+        self.holdID = holdID
+        self.sequence = sequence
+        self.time = time
+        self.verdict = verdict
+        self.decidedBy = decidedBy
     }
 }

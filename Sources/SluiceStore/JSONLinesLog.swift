@@ -35,10 +35,26 @@ final class JSONLinesLog {
             try add(
                 .messages, at: message.time,
                 JSONObject()
-                    .int("flow", message.flowID.rawValue).int("seq", message.sequence)
+                    .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
                     .string("direction", message.direction.rawValue).string("time", Timestamp.iso8601(message.time))
                     .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
                     .string("payload", message.payload.base64EncodedString())
+                    .optionalInt("edited_from_seq", message.editedFromSequence)
+            )
+        case .messageHeld(let held):
+            try add(
+                .messages, at: held.heldAt,
+                JSONObject()
+                    .string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
+                    .string("time", Timestamp.iso8601(held.heldAt)).string("deadline", Timestamp.iso8601(held.deadline))
+            )
+        case .messageReleased(let released):
+            try add(
+                .messages, at: released.time,
+                JSONObject()
+                    .string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
+                    .string("time", Timestamp.iso8601(released.time)).string("disposition", released.verdict.disposition)
+                    .string("decided_by", released.decidedBy)
             )
         case .flowError(let error):
             try add(

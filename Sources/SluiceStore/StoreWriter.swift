@@ -204,10 +204,20 @@ public final class StoreWriter: @unchecked Sendable {
             ])
         case .message(let e):
             try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload) VALUES (?, ?, ?, ?, ?, ?)"
+                sql: """
+                    INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload, edited_from_seq)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """
             ).execute(arguments: [
                 e.flowID.rawValue, e.sequence, e.direction.rawValue, e.time.timeIntervalSince1970, e.size, e.payload,
+                e.editedFromSequence,
             ])
+        case .messageHeld(let e):
+            try db.cachedStatement(sql: "UPDATE messages SET disposition = 'held' WHERE flow_id = ? AND seq = ?")
+                .execute(arguments: [e.flowID.rawValue, e.sequence])
+        case .messageReleased(let e):
+            try db.cachedStatement(sql: "UPDATE messages SET disposition = ? WHERE flow_id = ? AND seq = ?")
+                .execute(arguments: [e.verdict.disposition, e.flowID.rawValue, e.sequence])
         case .flowError(let e):
             try db.cachedStatement(sql: "INSERT INTO errors (flow_id, at, phase, message) VALUES (?, ?, ?, ?)")
                 .execute(arguments: [e.flowID.rawValue, e.time.timeIntervalSince1970, e.phase.rawValue, e.message])

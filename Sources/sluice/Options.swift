@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceModel
 import SluiceStore
 
 /// Where the store and config live; shared by every command.
@@ -51,6 +52,15 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
+    @Option(name: .long, help: "Intercept filter: hold matching messages (e.g. '~k tcp & ~b password').")
+    var intercept: String?
+
+    @Option(name: .customLong("hold-timeout"), help: "Seconds a held message waits for a verdict (default 60).")
+    var holdTimeout: Double?
+
+    @Option(name: .customLong("hold-default"), help: "Verdict when a hold times out: forward (default) or drop.")
+    var holdDefault: String?
+
     @Flag(name: .shortAndLong, help: "No event lines on stderr.")
     var quiet = false
 
@@ -65,6 +75,23 @@ struct EngineOptions: ParsableArguments {
         if let maxFlowBytes { configuration.maxFlowBytes = maxFlowBytes }
         if let connectTimeout { configuration.connectTimeout = connectTimeout }
         if let logLevel { configuration.logLevel = logLevel }
+        if let intercept {
+            do {
+                configuration.intercept = intercept.isEmpty ? nil : try Filter(intercept)
+            } catch {
+                throw ConfigurationError(source: "--intercept", line: nil, message: "\(error)")
+            }
+        }
+        if let holdTimeout { configuration.holdTimeout = holdTimeout }
+        if let holdDefault {
+            guard let verdict = Configuration.verdict(named: holdDefault) else {
+                throw ConfigurationError(source: "--hold-default", line: nil, message: "expected forward or drop, got '\(holdDefault)'")
+            }
+            configuration.holdDefault = verdict
+        }
+        if !(configuration.holdTimeout > 0) {
+            throw ConfigurationError(source: "hold_timeout", line: nil, message: "must be a positive number of seconds")
+        }
         if configuration.maxPayloadBytes < 0 || configuration.maxFlowBytes < 0 {
             throw ConfigurationError(source: "limits", line: nil, message: "byte limits cannot be negative")
         }

@@ -73,6 +73,36 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    @Test func bytesAndFINSentBeforeTheTargetAcceptsAreNotLost() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let (engine, port) = try engine(target: Endpoint(host: "127.0.0.1", port: echo.port), events: events)
+        for attempt in 0..<10 {
+            let channel = try await ClientBootstrap(group: group)
+                .channelOption(.allowRemoteHalfClosure, value: true)
+                .connect(host: "127.0.0.1", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                    }
+                }
+            // Write and shut at once, like `printf x | nc -N`: both arrive before Sluice's connect completes.
+            let received = try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "early bird \(attempt)"))
+                outbound.finish()
+                var received = ""
+                for try await buffer in inbound { received += String(buffer: buffer) }
+                return received
+            }
+            #expect(received == "early bird \(attempt)")
+        }
+        engine.shutdown()
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test func deadTargetClosesTheClientAndRecordsTheConnectError() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         // Bind and close to find a port nothing listens on.

@@ -36,13 +36,20 @@ private struct Splice {
     let serverSpy = OutboundSpy()
     let events = EventCollector()
     let recorder: FlowRecorder
+    let gate: InterceptGate
 
-    init(limits: RecordingLimits = RecordingLimits(recordPayloads: true, maxPayloadBytes: 1 << 20, maxFlowBytes: 1 << 30)) throws {
+    init(
+        limits: RecordingLimits = RecordingLimits(recordPayloads: true, maxPayloadBytes: 1 << 20, maxFlowBytes: 1 << 30),
+        intercept: String? = nil, holdSettings: InterceptGate.Settings = InterceptGate.Settings()
+    ) throws {
         client = EmbeddedChannel(loop: loop)
         server = EmbeddedChannel(loop: loop)
         let bus = FlowBus(subscribers: [events])
+        gate = InterceptGate(bus: bus, settings: holdSettings)
+        gate.filter = try intercept.map { try Filter($0) }
         recorder = FlowRecorder(flowID: FlowID(7), bus: bus, limits: limits)
-        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder, bus: bus)
+        recorder.opened(kind: .tcp, listener: "test", client: Endpoint(host: "127.0.0.1", port: 1000), server: Endpoint(host: "10.0.0.5", port: 7000))
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder, bus: bus, gate: gate)
         try client.pipeline.syncOperations.addHandlers([clientSpy, clientRelay])
         try server.pipeline.syncOperations.addHandlers([serverSpy, serverRelay])
     }
@@ -109,6 +116,101 @@ private struct Splice {
         #expect(splice.events.errors.count == 1)
         #expect(splice.events.errors.first?.phase == .client)
         #expect(splice.recorder.hasFailed)
+    }
+}
+
+@Suite struct HoldTests {
+    @Test func matchingChunkIsHeldUntilForwardedAndOthersFlow() throws {
+        let splice = try Splice(intercept: "~b secret")
+        try splice.client.writeInbound(ByteBuffer(string: "the secret"))
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == nil, "the server must not get a held chunk")
+        #expect(splice.gate.held.map(\.payload) == [Data("the secret".utf8)])
+        // The other direction is not held.
+        try splice.server.writeInbound(ByteBuffer(string: "banner"))
+        #expect(try splice.client.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "banner"))
+        // No reads on the held direction.
+        splice.client.read()
+        #expect(splice.clientSpy.reads == 0)
+
+        let held = try #require(splice.gate.held.first)
+        #expect(splice.gate.resolve(held.id, .forward(edited: nil)))
+        splice.loop.run()
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "the secret"))
+        #expect(splice.clientSpy.reads == 1, "reading resumes after the verdict")
+        #expect(!splice.gate.resolve(held.id, .drop), "a verdict counts once")
+        let released = splice.events.events.compactMap { event -> MessageReleased? in
+            if case .messageReleased(let r) = event { return r } else { return nil }
+        }
+        #expect(released.map(\.verdict) == [.forward(edited: nil)])
+        #expect(released.first?.decidedBy == "operator")
+    }
+
+    @Test func editedBytesReachTheServerAndBothVersionsAreRecorded() throws {
+        let splice = try Splice(intercept: "~bq PING")
+        try splice.client.writeInbound(ByteBuffer(string: "PING 1"))
+        let held = try #require(splice.gate.held.first)
+        splice.gate.resolve(held.id, .forward(edited: Data("PONG 2".utf8)))
+        splice.loop.run()
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "PONG 2"))
+        let messages = splice.events.messages
+        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["PING 1", "PONG 2"])
+        #expect(messages.map(\.editedFromSequence) == [nil, held.sequence])
+    }
+
+    @Test func chunksBehindAHeldOneKeepTheirOrder() throws {
+        let splice = try Splice(intercept: "~b first")
+        try splice.client.writeInbound(ByteBuffer(string: "first"))
+        try splice.client.writeInbound(ByteBuffer(string: "second"))
+        splice.client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        splice.loop.run()
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == nil)
+        #expect(splice.serverSpy.closes.isEmpty, "the FIN waits behind the held chunk")
+        splice.gate.resolveAll(.forward(edited: nil))
+        splice.loop.run()
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "first"))
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "second"))
+        #expect(splice.serverSpy.closes == [.output])
+    }
+
+    @Test func droppedChunkNeverArrivesButTheConnectionLives() throws {
+        let splice = try Splice(intercept: "~b drop-me")
+        try splice.client.writeInbound(ByteBuffer(string: "drop-me"))
+        splice.gate.resolveAll(.drop)
+        splice.loop.run()
+        try splice.client.writeInbound(ByteBuffer(string: "keep"))
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "keep"))
+        #expect(splice.serverSpy.closes.isEmpty && splice.clientSpy.closes.isEmpty)
+    }
+
+    @Test func killClosesBothSidesAndRecordsWhy() throws {
+        let splice = try Splice(intercept: "~b x")
+        try splice.client.writeInbound(ByteBuffer(string: "x"))
+        splice.gate.resolveAll(.kill)
+        splice.loop.run()
+        #expect(splice.clientSpy.closes.contains(.all) && splice.serverSpy.closes.contains(.all))
+        #expect(splice.events.errors.map(\.message) == ["killed by the operator"])
+    }
+
+    @Test func forgottenHoldGetsTheDefaultVerdictAtItsDeadline() throws {
+        let splice = try Splice(intercept: "~b slow", holdSettings: InterceptGate.Settings(holdTimeout: 5, defaultVerdict: .drop))
+        try splice.client.writeInbound(ByteBuffer(string: "slow"))
+        let held = try #require(splice.gate.held.first)
+        #expect(held.deadline.timeIntervalSince(held.heldAt) == 5)
+        splice.loop.advanceTime(by: .seconds(4))
+        #expect(splice.gate.held.count == 1)
+        splice.loop.advanceTime(by: .seconds(1))
+        #expect(splice.gate.held.isEmpty)
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == nil, "dropped by default")
+        let released = splice.events.events.compactMap { event -> MessageReleased? in
+            if case .messageReleased(let r) = event { return r } else { return nil }
+        }
+        #expect(released.map(\.decidedBy) == ["timeout"])
+    }
+
+    @Test func interceptFilterSeesTheFlowsAddresses() throws {
+        let splice = try Splice(intercept: "~dst :7000 & ~src 127.0.0.1 & ~k tcp")
+        try splice.server.writeInbound(ByteBuffer(string: "from server"))
+        #expect(splice.gate.held.count == 1)
     }
 }
 

@@ -1,0 +1,127 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import SluiceModel
+
+/// Where held messages wait. The relay asks `shouldHold`; a held message parks its continuation here, and
+/// whoever decides first wins: the operator (`resolve`), or the deadline (`holdTimeout`, then `defaultVerdict`),
+/// so a forgotten hold never hangs a client forever.
+///
+/// Holding never blocks an event loop: the relay stops reading that direction and the continuation runs on the
+/// flow's event loop when the verdict comes.
+public final class InterceptGate: Sendable {
+    public struct Settings: Sendable, Equatable {
+        public var holdTimeout: TimeInterval
+        public var defaultVerdict: Verdict
+
+        public init(holdTimeout: TimeInterval = 60, defaultVerdict: Verdict = .forward(edited: nil)) {
+            self.holdTimeout = holdTimeout
+            self.defaultVerdict = defaultVerdict
+        }
+    }
+
+    private struct Parked {
+        var message: HeldMessage
+        var eventLoop: EventLoop
+        var timeout: Scheduled<Void>?
+        var continuation: @Sendable (Verdict, String) -> Void
+    }
+
+    private struct State {
+        var filter: Filter?
+        var nextID: Int64 = 1
+        var parked: [Int64: Parked] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let bus: FlowBus
+    public let settings: Settings
+
+    public init(bus: FlowBus, settings: Settings = Settings()) {
+        self.bus = bus
+        self.settings = settings
+    }
+
+    /// The intercept filter; nil holds nothing.
+    public var filter: Filter? {
+        get { state.withLockedValue { $0.filter } }
+        set { state.withLockedValue { $0.filter = newValue } }
+    }
+
+    /// Cheap check for the relay's hot path: nothing to evaluate when no filter is set.
+    var isActive: Bool { state.withLockedValue { $0.filter != nil } }
+
+    func shouldHold(_ subject: FilterSubject) -> Bool {
+        guard let filter = state.withLockedValue({ $0.filter }) else { return false }
+        return filter.matches(subject)
+    }
+
+    /// Parks a message. `continuation` runs exactly once, on `eventLoop`, with the verdict and who decided.
+    func hold(
+        flowID: FlowID, sequence: Int64, direction: Direction, payload: Data, on eventLoop: EventLoop,
+        continuation: @escaping @Sendable (Verdict, String) -> Void
+    ) {
+        let now = Date()
+        let message: HeldMessage = state.withLockedValue { state in
+            let message = HeldMessage(
+                id: state.nextID, flowID: flowID, sequence: sequence, direction: direction, payload: payload, heldAt: now,
+                deadline: now.addingTimeInterval(settings.holdTimeout)
+            )
+            state.nextID += 1
+            state.parked[message.id] = Parked(message: message, eventLoop: eventLoop, timeout: nil, continuation: continuation)
+            return message
+        }
+        let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(settings.holdTimeout * 1000))) { [self] in
+            _ = self.decide(message.id, settings.defaultVerdict, by: "timeout")
+        }
+        let stillParked = state.withLockedValue { state -> Bool in
+            guard state.parked[message.id] != nil else { return false }
+            state.parked[message.id]?.timeout = timeout
+            return true
+        }
+        if !stillParked { timeout.cancel() }
+        bus.publish(.messageHeld(message))
+    }
+
+    /// Held messages, oldest first.
+    public var held: [HeldMessage] {
+        state.withLockedValue { $0.parked.values.map(\.message) }.sorted { $0.id < $1.id }
+    }
+
+    /// The operator's decision. Returns false when the message is no longer held (decided already, or gone).
+    @discardableResult
+    public func resolve(_ id: Int64, _ verdict: Verdict) -> Bool {
+        decide(id, verdict, by: "operator")
+    }
+
+    /// Forwards (or drops, kills) everything held now.
+    public func resolveAll(_ verdict: Verdict) {
+        for message in held {
+            decide(message.id, verdict, by: "operator")
+        }
+    }
+
+    /// A flow ended: its held messages go nowhere. Called by the relay on close.
+    func discard(flowID: FlowID) {
+        let ids = state.withLockedValue { $0.parked.values.filter { $0.message.flowID == flowID }.map(\.message.id) }
+        for id in ids {
+            decide(id, .kill, by: "close")
+        }
+    }
+
+    @discardableResult
+    private func decide(_ id: Int64, _ verdict: Verdict, by decider: String) -> Bool {
+        guard let parked = state.withLockedValue({ $0.parked.removeValue(forKey: id) }) else { return false }
+        parked.timeout?.cancel()
+        let message = parked.message
+        bus.publish(
+            .messageReleased(
+                MessageReleased(flowID: message.flowID, holdID: id, sequence: message.sequence, time: Date(), verdict: verdict, decidedBy: decider)
+            )
+        )
+        parked.eventLoop.execute {
+            parked.continuation(verdict, decider)
+        }
+        return true
+    }
+}

@@ -38,6 +38,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // ncursesw plus a C shim for the macros and globals Swift cannot import.
+        .systemLibrary(name: "CNCurses", path: "Sources/CNCurses"),
+        // The terminal UI: only `Terminal` calls ncurses; views, key bindings as data, the render loop.
+        .target(
+            name: "SluiceTUI",
+            dependencies: [
+                "SluiceModel", "SluiceCore", "SluiceStore", "CNCurses",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // Peers and harnesses for tests; never linked into the binary.
         .target(
             name: "SluiceTestSupport",
@@ -51,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluiceStore",
+                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -66,6 +76,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "SluiceTUITests", dependencies: ["SluiceTUI", "SluiceModel", "SluiceCore"]),
         .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport"]),
     ]
 )

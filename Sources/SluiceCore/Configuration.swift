@@ -23,6 +23,8 @@ public struct Configuration: Sendable, Equatable {
     public var holdTimeout: Double = 60
     /// What happens to a held message nobody decided on: forward it as it was, or drop it.
     public var holdDefault: Verdict = .forward(edited: nil)
+    /// The TUI's colours: a built-in theme (dark, light, mono) or `<data-dir>/themes/NAME.yaml`.
+    public var theme: String = "dark"
 
     public init() {}
 
@@ -31,6 +33,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.maxPayloadBytes == rhs.maxPayloadBytes && lhs.maxFlowBytes == rhs.maxFlowBytes
             && lhs.connectTimeout == rhs.connectTimeout && lhs.logLevel == rhs.logLevel
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
+            && lhs.theme == rhs.theme
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -52,7 +55,7 @@ public struct Configuration: Sendable, Equatable {
     /// The top-level keys a config file may hold.
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "connect_timeout", "log_level", "intercept",
-        "hold_timeout", "hold_default",
+        "hold_timeout", "hold_default", "theme",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -127,6 +130,11 @@ public struct Configuration: Sendable, Equatable {
             case "hold_timeout":
                 guard let seconds = value.float, seconds > 0, seconds.isFinite else { throw fail("expected a positive number of seconds") }
                 configuration.holdTimeout = seconds
+            case "theme":
+                guard let name = value.string, !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                    throw fail("expected a theme name (dark, light, mono or a file in <data-dir>/themes/)")
+                }
+                configuration.theme = name
             case "hold_default":
                 guard let name = value.string, let verdict = verdict(named: name) else { throw fail("expected forward or drop") }
                 configuration.holdDefault = verdict

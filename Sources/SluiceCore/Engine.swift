@@ -29,6 +29,7 @@ public final class Engine: Sendable {
     private struct Connection {
         var channels: [Channel]
         var recorder: NIOLoopBound<FlowRecorder>?
+        var snapshot: OpenConnection
     }
 
     /// - Parameter firstFlowID: the id the next flow gets; the store hands out one past its highest, so ids keep
@@ -90,6 +91,11 @@ public final class Engine: Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    /// The open connections with their live byte counts, oldest first.
+    public var openConnections: [OpenConnection] {
+        state.withLockedValue { $0.connections.values.map(\.snapshot) }.sorted { $0.flowID < $1.flowID }
+    }
+
     /// Closes one flow's connection both ways, recording that the operator ended it.
     /// - Returns: false when the flow is not open.
     @discardableResult
@@ -138,7 +144,12 @@ public final class Engine: Sendable {
             guard state.accepting else { return nil }
             let id = FlowID(state.nextFlowID)
             state.nextFlowID += 1
-            state.connections[id] = Connection(channels: [client])
+            state.connections[id] = Connection(
+                channels: [client], recorder: nil,
+                snapshot: OpenConnection(
+                    flowID: id, kind: .tcp, client: Endpoint(client.remoteAddress), server: spec.target, openedAt: Date(), counters: nil
+                )
+            )
             return id
         }
         guard let flowID = admitted else {
@@ -148,7 +159,11 @@ public final class Engine: Sendable {
         let eventLoop = client.eventLoop
         let recorder = NIOLoopBound(FlowRecorder(flowID: flowID, bus: bus, limits: RecordingLimits(configuration)), eventLoop: eventLoop)
         recorder.value.opened(kind: .tcp, listener: spec.description, client: Endpoint(client.remoteAddress), server: spec.target)
-        state.withLockedValue { $0.connections[flowID]?.recorder = recorder }
+        let counters = recorder.value.counters
+        state.withLockedValue { state in
+            state.connections[flowID]?.recorder = recorder
+            state.connections[flowID]?.snapshot.counters = counters
+        }
         client.closeFuture.whenComplete { [self] _ in
             self.sideClosed(.client, of: flowID, recorder: recorder)
         }
@@ -210,6 +225,19 @@ public final class Engine: Sendable {
             state.withLockedValue { _ = $0.connections.removeValue(forKey: flowID) }
         }
     }
+}
+
+/// An open connection as the connections view shows it.
+public struct OpenConnection: Sendable {
+    public var flowID: FlowID
+    public var kind: FlowKind
+    public var client: Endpoint
+    public var server: Endpoint
+    public var openedAt: Date
+    var counters: FlowCounters?
+
+    public var bytesUp: Int64 { counters?.bytesUp ?? 0 }
+    public var bytesDown: Int64 { counters?.bytesDown ?? 0 }
 }
 
 /// One line saying why the engine could not start.

@@ -1,6 +1,23 @@
 import Foundation
 import NIOCore
 import SluiceModel
+import Synchronization
+
+/// A flow's live byte totals, readable from any thread (the TUI's connection view) while the relay counts.
+public final class FlowCounters: Sendable {
+    private let up = Atomic<Int64>(0)
+    private let down = Atomic<Int64>(0)
+
+    public var bytesUp: Int64 { up.load(ordering: .relaxed) }
+    public var bytesDown: Int64 { down.load(ordering: .relaxed) }
+
+    func add(_ count: Int, direction: Direction) {
+        switch direction {
+        case .up: up.add(Int64(count), ordering: .relaxed)
+        case .down: down.add(Int64(count), ordering: .relaxed)
+        }
+    }
+}
 
 /// How much of each flow is kept. Beyond the limits bytes are still counted, not stored.
 public struct RecordingLimits: Sendable, Equatable {
@@ -40,8 +57,7 @@ final class FlowRecorder {
     private var server: Endpoint?
     private let limits: RecordingLimits
     private var sequence: Int64 = 0
-    private var bytesUp: Int64 = 0
-    private var bytesDown: Int64 = 0
+    let counters = FlowCounters()
     private var storedBytes: Int64 = 0
     private var truncated = false
     private var firstError: String?
@@ -71,10 +87,7 @@ final class FlowRecorder {
     @discardableResult
     func chunk(_ buffer: ByteBuffer, direction: Direction) -> Int64 {
         let size = buffer.readableBytes
-        switch direction {
-        case .up: bytesUp += Int64(size)
-        case .down: bytesDown += Int64(size)
-        }
+        counters.add(size, direction: direction)
         return publish(buffer.readableBytesView, size: size, direction: direction, editedFrom: nil)
     }
 
@@ -132,7 +145,7 @@ final class FlowRecorder {
         bus.publish(
             .flowClosed(
                 FlowClosed(
-                    flowID: flowID, time: Date(), bytesUp: bytesUp, bytesDown: bytesDown,
+                    flowID: flowID, time: Date(), bytesUp: counters.bytesUp, bytesDown: counters.bytesDown,
                     state: firstError == nil ? .closed : .error, error: firstError, payloadTruncated: truncated
                 )
             )

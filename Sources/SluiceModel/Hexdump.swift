@@ -43,7 +43,7 @@ public enum Hexdump {
         return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
     }
 
-    static func paddedHex(_ value: Int, width: Int) -> String {
+    public static func paddedHex(_ value: Int, width: Int) -> String {
         let text = String(value, radix: 16)
         return String(repeating: "0", count: max(0, width - text.count)) + text
     }

@@ -8,6 +8,7 @@ import SluiceModel
 /// Opening a store and reading it back: the queries behind `sluice flows`, `sluice show` and later the TUI.
 public final class Store: Sendable {
     private let database: DatabaseQueue
+    private let sourcePath: String
 
     /// Opens an existing store read-only; a missing one is an error that says where it looked.
     public init(directory: DataDirectory) throws(StoreError) {
@@ -15,6 +16,14 @@ public final class Store: Sendable {
             throw StoreError("no store at \(directory.databasePath) (nothing recorded there yet; see --data-dir)")
         }
         self.database = try Self.open(path: directory.databasePath, readOnly: true)
+        self.sourcePath = directory.databasePath
+    }
+
+    /// Opens a store file directly (what `sluice view FILE` and `w` produce).
+    public init(file path: String) throws(StoreError) {
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError("no store at \(path)") }
+        self.database = try Self.open(path: path, readOnly: true)
+        self.sourcePath = path
     }
 
     static func open(path: String, readOnly: Bool) throws(StoreError) -> DatabaseQueue {
@@ -68,6 +77,46 @@ public final class Store: Sendable {
         }
     }
 
+    /// The newest `limit` flows with the first bytes each way, for the TUI's list and its filters.
+    public func flowsWithPreview(limit: Int, previewBytes: Int = 256) throws(StoreError) -> [StoredFlow] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT f.*,
+                      (SELECT substr(payload, 1, ?) FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1)
+                        AS preview_up,
+                      (SELECT substr(payload, 1, ?) FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1)
+                        AS preview_down
+                    FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f ORDER BY f.id
+                    """,
+                arguments: [previewBytes, previewBytes, limit]
+            ).map { row in try StoredFlow(row: row) }
+        }
+    }
+
+    /// Writes the given flows, their messages and errors to a new store file at `path` (which `sluice view` opens).
+    public func export(_ ids: [FlowID], to path: String) throws(StoreError) {
+        guard !FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path) exists already; choose a new file") }
+        let destination = try Self.open(path: path, readOnly: false)
+        let list = ids.map { String($0.rawValue) }.joined(separator: ",")
+        do {
+            try destination.writeWithoutTransaction { db in
+                try db.execute(sql: "ATTACH DATABASE ? AS source", arguments: [sourcePath])
+                try db.inTransaction {
+                    try db.execute(sql: "INSERT INTO flows SELECT * FROM source.flows WHERE id IN (\(list))")
+                    try db.execute(sql: "INSERT INTO messages SELECT * FROM source.messages WHERE flow_id IN (\(list))")
+                    try db.execute(sql: "INSERT INTO errors SELECT * FROM source.errors WHERE flow_id IN (\(list))")
+                    return .commit
+                }
+                try db.execute(sql: "DETACH DATABASE source")
+                try db.checkpoint(.truncate)
+            }
+        } catch {
+            throw StoreError("cannot write \(path): \(Self.describe(error))")
+        }
+    }
+
     public func flow(_ id: FlowID) throws(StoreError) -> StoredFlow? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE id = ?", arguments: [id.rawValue]).map { row in try StoredFlow(row: row) }
@@ -118,6 +167,9 @@ public struct StoredFlow: Sendable, Equatable {
     public var state: String
     public var error: String?
     public var payloadTruncated: Bool
+    /// First bytes of the first message each way, when the query asked for them.
+    public var previewUp: Data?
+    public var previewDown: Data?
 
     init(row: Row) throws(StoreError) {
         id = FlowID(try row.required("id", Int64.self))
@@ -132,6 +184,8 @@ public struct StoredFlow: Sendable, Equatable {
         state = row.optional("state", String.self) ?? "?"
         error = row.optional("error", String.self)
         payloadTruncated = row.optional("payload_truncated", Bool.self) ?? false
+        previewUp = row.hasColumn("preview_up") ? row.optional("preview_up", Data.self) : nil
+        previewDown = row.hasColumn("preview_down") ? row.optional("preview_down", Data.self) : nil
     }
 
     public var duration: TimeInterval? { endedAt.map { $0.timeIntervalSince(startedAt) } }

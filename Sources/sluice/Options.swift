@@ -61,6 +61,9 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("hold-default"), help: "Verdict when a hold times out: forward (default) or drop.")
     var holdDefault: String?
 
+    @Option(name: .long, help: "TUI theme: dark, light, mono, or <data-dir>/themes/NAME.yaml.")
+    var theme: String?
+
     @Flag(name: .shortAndLong, help: "No event lines on stderr.")
     var quiet = false
 
@@ -83,6 +86,7 @@ struct EngineOptions: ParsableArguments {
             }
         }
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
+        if let theme { configuration.theme = theme }
         if let holdDefault {
             guard let verdict = Configuration.verdict(named: holdDefault) else {
                 throw ConfigurationError(source: "--hold-default", line: nil, message: "expected forward or drop, got '\(holdDefault)'")

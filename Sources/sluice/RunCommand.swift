@@ -15,13 +15,14 @@ struct RunCommand: ParsableCommand {
     var headless = false
 
     func run() throws {
-        guard headless else {
-            FileHandle.standardError.write(
-                Data("sluice: the terminal UI is not part of this build yet; run `sluice --headless --listen SPEC` (or `sluice record`)\n".utf8)
-            )
-            throw ExitCode(2)
+        if headless {
+            try Session.run(options, frontEnd: .headless(quiet: options.quiet))
+        } else {
+            guard isatty(STDIN_FILENO) != 0, isatty(STDOUT_FILENO) != 0 else {
+                throw fail("the terminal UI needs a terminal; use --headless (or `sluice record`) without one")
+            }
+            try Session.run(options, frontEnd: .terminal)
         }
-        try HeadlessSession.run(options)
     }
 }
 
@@ -35,6 +36,6 @@ struct RecordCommand: ParsableCommand {
     @OptionGroup var options: EngineOptions
 
     func run() throws {
-        try HeadlessSession.run(options)
+        try Session.run(options, frontEnd: .headless(quiet: options.quiet))
     }
 }

@@ -1,0 +1,575 @@
+import Dispatch
+import Foundation
+import SluiceCore
+import SluiceModel
+import SluiceStore
+
+/// What the TUI may ask of a running engine. `sluice view` runs with none.
+public protocol EngineControl: AnyObject, Sendable {
+    var gate: InterceptGate { get }
+    var openConnections: [OpenConnection] { get }
+    @discardableResult func kill(_ flowID: FlowID) -> Bool
+}
+
+extension Engine: EngineControl {}
+
+/// The terminal UI's state and its reactions to keys and engine events. Runs on one thread (the UI thread);
+/// disk reads and writes go to a background queue and come back through `inbox`, so no keypress waits on them.
+public final class App {
+    enum PromptKind: Equatable {
+        case filter, intercept, search, save
+
+        var label: String {
+            switch self {
+            case .filter: return "filter"
+            case .intercept: return "intercept"
+            case .search: return "search"
+            case .save: return "save to"
+            }
+        }
+    }
+
+    struct Prompt: Equatable {
+        var kind: PromptKind
+        var text: String
+        var error: String?
+    }
+
+    struct Detail {
+        var flowID: FlowID
+        var messages: [StoredMessage]?
+        var errors: [StoredError] = []
+        var hex = false
+        var scroll = 0
+        var loadError: String?
+    }
+
+    struct ConnectionRow {
+        var connection: OpenConnection
+        var upRate: Double = 0
+        var downRate: Double = 0
+    }
+
+    // Collaborators
+    let engine: EngineControl?
+    let store: Store?
+    let feed: LiveFeed?
+    let title: String
+    private let background = DispatchQueue(label: "sluice-tui-background")
+    private let inbox = Inbox()
+
+    // Screen
+    var view: ViewKind = .flows
+    private var viewStack: [ViewKind] = []
+    var running = true
+    var dirty = true
+
+    // Flows
+    private(set) var rows: [FlowRow] = []
+    private var rowIndex: [FlowID: Int] = [:]
+    private(set) var visible: [Int] = []
+    var viewFilter: Filter?
+    private var clearedThrough: FlowID?
+    var selected = 0
+    var scroll = 0
+    var follow = true
+    var marked: Set<FlowID> = []
+    private var search = ""
+    var historyLoading = false
+
+    // Everything else
+    var prompt: Prompt?
+    var status: (text: String, isError: Bool)?
+    var held: [HeldMessage] = []
+    var heldSelected = 0
+    var connections: [ConnectionRow] = []
+    var connectionSelected = 0
+    var detail: Detail?
+    var helpScroll = 0
+    var editor: (editor: HexEditor, holdID: Int64)?
+    private var lastSample: (time: Date, bytes: [FlowID: (Int64, Int64)])?
+
+    public init(engine: EngineControl?, store: Store?, feed: LiveFeed?, title: String) {
+        self.engine = engine
+        self.store = store
+        self.feed = feed
+        self.title = title
+    }
+
+    // MARK: Loading and events
+
+    /// Reads the store's history in the background; live flows that arrive meanwhile are kept.
+    public func loadHistory(limit: Int = 100_000) {
+        guard let store else { return }
+        historyLoading = true
+        background.async { [inbox] in
+            do {
+                let flows = try store.flowsWithPreview(limit: limit)
+                inbox.post { app in app.mergeHistory(flows.map(FlowRow.init(stored:))) }
+            } catch {
+                inbox.post { app in
+                    app.historyLoading = false
+                    app.setStatus("\(error)", isError: true)
+                }
+            }
+        }
+    }
+
+    func mergeHistory(_ history: [FlowRow]) {
+        historyLoading = false
+        let live = rows.filter { row in !history.contains(where: { $0.id == row.id }) }
+        var merged = history
+        for row in live where !merged.contains(where: { $0.id == row.id }) { merged.append(row) }
+        merged.sort { $0.id < $1.id }
+        rows = merged
+        rowIndex = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1.id, $0) })
+        recomputeVisible()
+    }
+
+    /// Applies engine events that arrived since the last tick.
+    func apply(_ events: [ProxyEvent]) {
+        guard !events.isEmpty else { return }
+        var newRows = false
+        for event in events {
+            switch event {
+            case .flowOpened(let opened):
+                guard rowIndex[opened.flowID] == nil else { continue }
+                rowIndex[opened.flowID] = rows.count
+                rows.append(FlowRow(opened: opened))
+                newRows = true
+            case .message(let message):
+                guard let index = rowIndex[message.flowID] else { continue }
+                if message.direction == .up, rows[index].previewUp.isEmpty { rows[index].previewUp = message.payload }
+                if message.direction == .down, rows[index].previewDown.isEmpty { rows[index].previewDown = message.payload }
+            case .flowError(let error):
+                guard let index = rowIndex[error.flowID] else { continue }
+                rows[index].error = rows[index].error ?? "\(error.phase.rawValue): \(error.message)"
+            case .flowClosed(let closed):
+                guard let index = rowIndex[closed.flowID] else { continue }
+                rows[index].end = closed.time
+                rows[index].bytesUp = closed.bytesUp
+                rows[index].bytesDown = closed.bytesDown
+                rows[index].state = closed.state
+                rows[index].error = closed.error
+                if detail?.flowID == closed.flowID { loadDetail(closed.flowID) }
+            case .messageHeld, .messageReleased:
+                refreshHeld()
+            }
+        }
+        if newRows { appendVisible() }
+        dirty = true
+    }
+
+    /// Called about 30 times a second by the loop: events, held messages' countdowns, connection rates.
+    public func tick(now: Date = Date()) {
+        for action in inbox.take() { action(self) }
+        if let feed { apply(feed.take()) }
+        if !held.isEmpty || view == .intercept { dirty = true }
+        if view == .connections, (lastSample.map { now.timeIntervalSince($0.time) >= 1 } ?? true) {
+            sampleConnections(now: now)
+        }
+    }
+
+    func refreshHeld() {
+        held = engine?.gate.held ?? []
+        heldSelected = min(heldSelected, max(0, held.count - 1))
+        dirty = true
+    }
+
+    private func sampleConnections(now: Date) {
+        let open = engine?.openConnections ?? []
+        var bytes: [FlowID: (Int64, Int64)] = [:]
+        connections = open.map { connection in
+            bytes[connection.flowID] = (connection.bytesUp, connection.bytesDown)
+            var row = ConnectionRow(connection: connection)
+            if let sample = lastSample, let before = sample.bytes[connection.flowID] {
+                let seconds = max(0.001, now.timeIntervalSince(sample.time))
+                row.upRate = Double(connection.bytesUp - before.0) / seconds
+                row.downRate = Double(connection.bytesDown - before.1) / seconds
+            }
+            return row
+        }
+        lastSample = (now, bytes)
+        connectionSelected = min(connectionSelected, max(0, connections.count - 1))
+        dirty = true
+    }
+
+    // MARK: The visible list
+
+    private func isVisible(_ row: FlowRow) -> Bool {
+        if let clearedThrough, row.id <= clearedThrough { return false }
+        guard let viewFilter else { return true }
+        return viewFilter.matches(row.subject(marked: marked.contains(row.id), held: held.contains { $0.flowID == row.id }))
+    }
+
+    func recomputeVisible() {
+        let selectedID = visible.indices.contains(selected) ? rows[visible[selected]].id : nil
+        visible = rows.indices.filter { isVisible(rows[$0]) }
+        if follow || selectedID == nil {
+            selected = max(0, visible.count - 1)
+        } else if let selectedID, let position = visible.firstIndex(where: { rows[$0].id == selectedID }) {
+            selected = position
+        } else {
+            selected = min(selected, max(0, visible.count - 1))
+        }
+        dirty = true
+    }
+
+    private func appendVisible() {
+        let known = visible.last.map { $0 + 1 } ?? 0
+        let start = max(known, visible.isEmpty ? 0 : known)
+        for index in start..<rows.count where isVisible(rows[index]) {
+            visible.append(index)
+        }
+        if follow { selected = max(0, visible.count - 1) }
+    }
+
+    var selectedRow: FlowRow? {
+        visible.indices.contains(selected) ? rows[visible[selected]] : nil
+    }
+
+    // MARK: Keys
+
+    /// Reacts to one key. Returns quickly: nothing here waits on the network or the disk.
+    public func handle(_ key: Key) {
+        dirty = true
+        if key == .resize { return }
+        if editor != nil {
+            handleEditor(key)
+            return
+        }
+        if prompt != nil {
+            handlePrompt(key)
+            return
+        }
+        status = nil
+        guard let action = Bindings.action(for: key, in: view) else { return }
+        perform(action)
+    }
+
+    func perform(_ action: Action) {
+        switch action {
+        case .quit:
+            running = false
+        case .help:
+            show(.help)
+        case .back:
+            if let previous = viewStack.popLast() { view = previous } else { view = .flows }
+            if view != .detail { detail = nil }
+        case .show(let kind):
+            show(kind)
+        case .up: move(-1)
+        case .down: move(1)
+        case .pageUp: move(-pageSize)
+        case .pageDown: move(pageSize)
+        case .top: move(Int.min / 2)
+        case .bottom: move(Int.max / 2)
+        case .open:
+            openSelected()
+        case .follow:
+            follow.toggle()
+            if follow { selected = max(0, visible.count - 1) }
+            setStatus(follow ? "following new flows" : "follow off")
+        case .filter:
+            prompt = Prompt(kind: .filter, text: viewFilter?.text ?? "")
+        case .intercept:
+            prompt = Prompt(kind: .intercept, text: engine?.gate.filter?.text ?? "")
+        case .search:
+            prompt = Prompt(kind: .search, text: "")
+        case .searchNext:
+            findNext(from: selected + 1)
+        case .mark:
+            let id = view == .detail ? detail?.flowID : selectedRow?.id
+            if let id {
+                if marked.remove(id) == nil { marked.insert(id) }
+                if view == .flows { move(1) }
+            }
+        case .clearView:
+            clearedThrough = rows.last?.id
+            recomputeVisible()
+            setStatus("view cleared; the store keeps everything")
+        case .save:
+            prompt = Prompt(kind: .save, text: "sluice-export-\(Timestamp.iso8601(Date()).prefix(19).replacingOccurrences(of: ":", with: "")).sqlite")
+        case .forward:
+            decide(.forward(edited: nil))
+        case .forwardAll:
+            guard let gate = engine?.gate else { return noEngine() }
+            let count = gate.held.count
+            gate.resolveAll(.forward(edited: nil))
+            refreshHeld()
+            setStatus("forwarded \(count) held message\(count == 1 ? "" : "s")")
+        case .drop:
+            decide(.drop)
+        case .kill:
+            killSelected()
+        case .edit:
+            guard let message = targetHeld else { return setStatus("nothing held here", isError: true) }
+            editor = (HexEditor(Array(message.payload)), message.id)
+        case .toggleHex:
+            detail?.hex.toggle()
+        }
+    }
+
+    private func show(_ kind: ViewKind) {
+        guard kind != view else { return }
+        viewStack.append(view)
+        if viewStack.count > 8 { viewStack.removeFirst() }
+        view = kind
+        if kind == .intercept { refreshHeld() }
+        if kind == .connections { sampleConnections(now: Date()) }
+    }
+
+    var contentHeight: Int = 20
+    private var pageSize: Int { max(1, contentHeight - 2) }
+
+    private func move(_ delta: Int) {
+        switch view {
+        case .flows:
+            guard !visible.isEmpty else { return }
+            selected = max(0, min(visible.count - 1, selected + delta))
+            follow = selected == visible.count - 1 && delta > 0 ? follow : false
+        case .intercept:
+            heldSelected = max(0, min(max(0, held.count - 1), heldSelected + delta))
+        case .connections:
+            connectionSelected = max(0, min(max(0, connections.count - 1), connectionSelected + delta))
+        case .detail:
+            let current = detail?.scroll ?? 0
+            detail?.scroll = max(0, current + delta)
+        case .help:
+            helpScroll = max(0, min(Bindings.helpLines.count - 1, helpScroll + delta))
+        case .commands, .alerts:
+            break
+        }
+    }
+
+    private func openSelected() {
+        let id: FlowID?
+        switch view {
+        case .intercept: id = held.indices.contains(heldSelected) ? held[heldSelected].flowID : nil
+        case .connections: id = connections.indices.contains(connectionSelected) ? connections[connectionSelected].connection.flowID : nil
+        default: id = selectedRow?.id
+        }
+        guard let id else { return }
+        show(.detail)
+        loadDetail(id)
+    }
+
+    func loadDetail(_ id: FlowID) {
+        var next = Detail(flowID: id)
+        if let current = detail, current.flowID == id {
+            next.hex = current.hex
+            next.scroll = current.scroll
+            next.messages = current.messages
+        }
+        detail = next
+        guard let store else { return }
+        background.async { [inbox] in
+            do {
+                let messages = try store.messages(of: id)
+                let errors = try store.errors(of: id)
+                inbox.post { app in
+                    guard app.detail?.flowID == id else { return }
+                    app.detail?.messages = messages
+                    app.detail?.errors = errors
+                }
+            } catch {
+                inbox.post { app in app.detail?.loadError = "\(error)" }
+            }
+        }
+    }
+
+    private func findNext(from start: Int) {
+        guard !search.isEmpty, !visible.isEmpty else { return }
+        let needle = search.lowercased()
+        for offset in 0..<visible.count {
+            let position = (start + offset) % visible.count
+            let row = rows[visible[position]]
+            let haystack = "\(row.id) \(row.kind.rawValue) \(row.client) \(row.server) \(row.summary)".lowercased()
+            if haystack.contains(needle) {
+                selected = position
+                follow = false
+                return
+            }
+        }
+        setStatus("no match for '\(search)'", isError: true)
+    }
+
+    /// The held message the current screen points at: the selected one in the queue, the flow's oldest in detail.
+    var targetHeld: HeldMessage? {
+        switch view {
+        case .intercept: return held.indices.contains(heldSelected) ? held[heldSelected] : nil
+        case .detail: return held.first { $0.flowID == detail?.flowID }
+        default: return nil
+        }
+    }
+
+    private func decide(_ verdict: Verdict) {
+        guard let gate = engine?.gate else { return noEngine() }
+        guard let message = targetHeld else { return setStatus("nothing held here", isError: true) }
+        if gate.resolve(message.id, verdict) {
+            setStatus("message \(message.sequence) of flow \(message.flowID) \(verdict.disposition)")
+        } else {
+            setStatus("that message was already decided", isError: true)
+        }
+        refreshHeld()
+    }
+
+    private func killSelected() {
+        guard let engine else { return noEngine() }
+        let id: FlowID?
+        switch view {
+        case .connections: id = connections.indices.contains(connectionSelected) ? connections[connectionSelected].connection.flowID : nil
+        case .intercept, .detail:
+            if let message = targetHeld {
+                engine.gate.resolve(message.id, .kill)
+                refreshHeld()
+                return setStatus("flow \(message.flowID) killed")
+            }
+            id = detail?.flowID
+        default: id = selectedRow?.id
+        }
+        guard let id else { return }
+        setStatus(engine.kill(id) ? "flow \(id) killed" : "flow \(id) is not open", isError: !engine.openConnections.contains { $0.flowID == id })
+        lastSample = nil
+    }
+
+    private func noEngine() {
+        setStatus("read-only: no engine in `sluice view`", isError: true)
+    }
+
+    public func setStatus(_ text: String, isError: Bool = false) {
+        status = (text, isError)
+        dirty = true
+    }
+
+    // MARK: Prompt
+
+    private func handlePrompt(_ key: Key) {
+        guard var current = prompt else { return }
+        switch key {
+        case .escape:
+            prompt = nil
+            return
+        case .enter:
+            submit(current)
+            return
+        case .backspace:
+            if !current.text.isEmpty { current.text.removeLast() }
+        case .control("u"):
+            current.text = ""
+        case .character(let character):
+            current.text.append(character)
+        default:
+            return
+        }
+        current.error = nil
+        prompt = current
+        if current.kind == .search {
+            search = current.text
+            findNext(from: selected)
+        }
+    }
+
+    private func submit(_ current: Prompt) {
+        switch current.kind {
+        case .filter, .intercept:
+            var filter: Filter?
+            if !current.text.trimmingCharacters(in: .whitespaces).isEmpty {
+                do {
+                    filter = try Filter(current.text)
+                } catch {
+                    prompt?.error = error.description
+                    return
+                }
+            }
+            prompt = nil
+            if current.kind == .filter {
+                viewFilter = filter
+                recomputeVisible()
+                setStatus(filter.map { "filter: \($0.text)  (\(visible.count) of \(rows.count) flows)" } ?? "filter cleared")
+            } else if let gate = engine?.gate {
+                gate.filter = filter
+                setStatus(filter.map { "intercepting: \($0.text)" } ?? "intercept off")
+            } else {
+                noEngine()
+            }
+        case .search:
+            prompt = nil
+            search = current.text
+        case .save:
+            prompt = nil
+            save(to: current.text)
+        }
+    }
+
+    private func save(to path: String) {
+        guard let store else { return setStatus("no store to save from", isError: true) }
+        let ids = marked.isEmpty ? visible.map { rows[$0].id } : marked.sorted()
+        guard !ids.isEmpty else { return setStatus("nothing to save", isError: true) }
+        setStatus("saving \(ids.count) flows to \(path)…")
+        background.async { [inbox] in
+            do {
+                try store.export(ids, to: path)
+                inbox.post { app in app.setStatus("saved \(ids.count) flows to \(path); open with `sluice view \(path)`") }
+            } catch {
+                inbox.post { app in app.setStatus("\(error)", isError: true) }
+            }
+        }
+    }
+
+    // MARK: Hex editor
+
+    private func handleEditor(_ key: Key) {
+        guard var current = editor else { return }
+        switch key {
+        case .escape:
+            editor = nil
+            setStatus("edit abandoned; the message is still held")
+            return
+        case .enter:
+            editor = nil
+            guard let gate = engine?.gate else { return noEngine() }
+            let bytes = current.editor.bytes
+            let verdict: Verdict = current.editor.isEdited ? .forward(edited: Data(bytes)) : .forward(edited: nil)
+            if gate.resolve(current.holdID, verdict) {
+                setStatus(current.editor.isEdited ? "forwarded \(bytes.count) edited bytes" : "forwarded unchanged")
+            } else {
+                setStatus("that message was already decided (timed out?)", isError: true)
+            }
+            refreshHeld()
+            return
+        case .left: current.editor.move(by: -1)
+        case .right: current.editor.move(by: 1)
+        case .up: current.editor.move(by: -Hexdump.bytesPerLine)
+        case .down: current.editor.move(by: Hexdump.bytesPerLine)
+        case .home: current.editor.moveTo(0)
+        case .end: current.editor.moveTo(current.editor.bytes.count)
+        case .tab: current.editor.toggleColumn()
+        case .insert: current.editor.toggleInsert()
+        case .delete: current.editor.delete()
+        case .backspace: current.editor.backspace()
+        case .control("z"): current.editor.undo()
+        case .character(let character): current.editor.type(character)
+        default: break
+        }
+        editor = current
+    }
+}
+
+/// Work finished on the background queue, waiting for the UI thread.
+final class Inbox: @unchecked Sendable {
+    // @unchecked: `actions` is only touched under `lock`.
+    private let lock = NSLock()
+    private var actions: [(App) -> Void] = []
+
+    func post(_ action: @escaping (App) -> Void) {
+        lock.withLock { actions.append(action) }
+    }
+
+    func take() -> [(App) -> Void] {
+        lock.withLock {
+            defer { actions.removeAll() }
+            return actions
+        }
+    }
+}

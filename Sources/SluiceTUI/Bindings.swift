@@ -1,0 +1,118 @@
+/// The screens, each a keystroke away.
+public enum ViewKind: String, CaseIterable, Sendable {
+    case flows = "Flows"
+    case detail = "Detail"
+    case connections = "Connections"
+    case intercept = "Intercept"
+    case commands = "Commands"
+    case alerts = "Alerts"
+    case help = "Help"
+}
+
+/// Everything a key can do. Views never interpret keys themselves; the binding table maps keys to these.
+public enum Action: Hashable, Sendable {
+    case quit, help, back
+    case show(ViewKind)
+    case up, down, pageUp, pageDown, top, bottom
+    case open, follow
+    case filter, intercept, search, searchNext
+    case mark, clearView, save
+    case forward, forwardAll, drop, kill, edit
+    case toggleHex
+}
+
+/// One row of the key table: which keys, what they do, where, and the line the help screen shows.
+public struct Binding: Sendable {
+    public var keys: [Key]
+    public var action: Action
+    public var help: String
+    /// nil: everywhere (unless a view binds the same key).
+    public var views: Set<ViewKind>?
+
+    public init(_ keys: [Key], _ action: Action, _ help: String, in views: Set<ViewKind>? = nil) {
+        self.keys = keys
+        self.action = action
+        self.help = help
+        self.views = views
+    }
+}
+
+/// The key table. The help screen and the README's key table are generated from it.
+public enum Bindings {
+    static let heldViews: Set<ViewKind> = [.intercept, .detail]
+    static let listViews: Set<ViewKind> = [.flows, .connections, .intercept, .detail, .help, .commands, .alerts]
+
+    public static let all: [Binding] = [
+        Binding([.character("?")], .help, "help: this screen"),
+        Binding([.character("q")], .quit, "quit (from the flow list; elsewhere: back)", in: [.flows]),
+        Binding([.character("q"), .escape], .back, "back to the previous screen", in: [.detail, .connections, .intercept, .commands, .alerts, .help]),
+        Binding([.control("c")], .quit, "quit"),
+        Binding([.character("1")], .show(.flows), "flows: the live list"),
+        Binding([.character("2")], .show(.connections), "connections: open connections with bytes/s"),
+        Binding([.character("3")], .show(.intercept), "intercept queue: held messages, oldest first"),
+        Binding([.character("4")], .show(.commands), "commands: SSH and SQL commands"),
+        Binding([.character("5")], .show(.alerts), "alerts: policy alerts"),
+        Binding([.up, .character("k")], .up, "move up", in: listViews),
+        Binding([.down, .character("j")], .down, "move down", in: listViews),
+        Binding([.pageUp], .pageUp, "page up", in: listViews),
+        Binding([.pageDown, .character(" ")], .pageDown, "page down", in: listViews),
+        Binding([.home, .character("g")], .top, "first row", in: listViews),
+        Binding([.end, .character("G")], .bottom, "last row", in: listViews),
+        Binding([.enter], .open, "open the selected flow (or held message's flow)", in: [.flows, .intercept, .connections]),
+        Binding([.character("F")], .follow, "follow: keep the newest flow selected", in: [.flows]),
+        Binding([.character("f")], .filter, "view filter (filter language, empty clears)"),
+        Binding([.character("i")], .intercept, "intercept filter: hold matching messages (empty clears)"),
+        Binding([.character("/")], .search, "search the list (incremental)", in: [.flows]),
+        Binding([.character("n")], .searchNext, "next search match", in: [.flows]),
+        Binding([.character("m")], .mark, "mark / unmark the flow", in: [.flows, .detail]),
+        Binding([.character("z")], .clearView, "clear the view (hide the flows listed now)", in: [.flows]),
+        Binding([.character("w")], .save, "save marked (or filtered) flows to a file for `sluice view`", in: [.flows]),
+        Binding([.character("a")], .forward, "forward the held message", in: heldViews),
+        Binding([.character("A")], .forwardAll, "forward every held message", in: heldViews.union([.flows])),
+        Binding([.character("d")], .drop, "drop the held message", in: heldViews),
+        Binding([.character("x")], .kill, "kill the connection", in: heldViews.union([.connections])),
+        Binding([.character("e")], .edit, "edit the held message in the hex editor", in: heldViews),
+        Binding([.character("h")], .toggleHex, "hexdump / text for messages", in: [.detail]),
+    ]
+
+    /// The action for `key` on `view`: a view's own binding wins over a global one.
+    public static func action(for key: Key, in view: ViewKind) -> Action? {
+        let candidates = all.filter { $0.keys.contains(key) }
+        if let specific = candidates.first(where: { $0.views?.contains(view) == true }) { return specific.action }
+        return candidates.first(where: { $0.views == nil })?.action
+    }
+
+    /// Hex editor keys: a mode of its own where most keys type.
+    public static let hexEditor: [(keys: String, help: String)] = [
+        ("0-9 a-f / text", "type in the hex / ASCII column"),
+        ("← → ↑ ↓ Home End", "move"),
+        ("Tab", "switch between the hex and ASCII columns"),
+        ("Ins", "insert or overwrite"),
+        ("Del / Bksp", "delete the byte under / before the cursor"),
+        ("Ctrl-Z", "undo"),
+        ("Enter", "forward the edited bytes"),
+        ("Esc", "leave the editor; the message stays held"),
+    ]
+
+    /// The help screen's lines, generated from the tables.
+    public static var helpLines: [String] {
+        var lines = ["Keys (any screen unless a screen is named)", ""]
+        for binding in all {
+            let keys = binding.keys.map(\.description).joined(separator: " ")
+            let scope = binding.views.map { " [" + $0.map(\.rawValue).sorted().joined(separator: ", ") + "]" } ?? ""
+            lines.append("  " + keys.fitted(to: 12) + " " + binding.help + scope)
+        }
+        lines += ["", "Hex editor", ""]
+        for entry in hexEditor {
+            lines.append("  " + entry.keys.fitted(to: 18) + " " + entry.help)
+        }
+        lines += [
+            "", "Filter language (f, i)", "",
+            "  ~k KIND  tcp http ws ssh pg mysql     ~src / ~dst ADDR  host, :port, host:port",
+            "  ~b ~bq ~bs RE  payload / request / response    ~m METHOD  ~u RE  ~c CODE  ~h RE  ~t RE",
+            "  ~q ~s ~e  no response / response / error       ~marked ~held  ~risk LEVEL  ~cmd RE",
+            "  !  &  |  ( )  'quoted'   a bare word matches the URL or the payload",
+        ]
+        return lines
+    }
+}

@@ -1,0 +1,62 @@
+/// Where views draw: rows and columns of text in roles. `Terminal` is the real one; `TextCanvas` keeps the text
+/// in memory for tests.
+public protocol Canvas: AnyObject {
+    var height: Int { get }
+    var width: Int { get }
+    /// Draws `text` from (row, column), clipped at the right edge.
+    func put(_ row: Int, _ column: Int, _ text: String, _ role: Role)
+    /// Paints the whole row in `role` (selection bars, the header).
+    func fill(_ row: Int, _ role: Role)
+}
+
+/// A canvas in memory: what a person would read on the screen, with the role of each row's first cell.
+public final class TextCanvas: Canvas {
+    public let height: Int
+    public let width: Int
+    private var cells: [[Character]]
+    public private(set) var rowRoles: [Role?]
+
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+        cells = Array(repeating: Array(repeating: " ", count: width), count: height)
+        rowRoles = Array(repeating: nil, count: height)
+    }
+
+    public func put(_ row: Int, _ column: Int, _ text: String, _ role: Role) {
+        guard row >= 0, row < height, column < width else { return }
+        var x = column
+        for character in text {
+            if x >= width { break }
+            if x >= 0 { cells[row][x] = character }
+            x += 1
+        }
+    }
+
+    public func fill(_ row: Int, _ role: Role) {
+        guard row >= 0, row < height else { return }
+        cells[row] = Array(repeating: " ", count: width)
+        rowRoles[row] = role
+    }
+
+    public var lines: [String] {
+        cells.map { String($0).trimmingTrailingSpaces() }
+    }
+
+    public var text: String { lines.joined(separator: "\n") }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+
+    /// Cut or pad to exactly `width` characters.
+    func fitted(to width: Int) -> String {
+        guard width > 0 else { return "" }
+        if count > width { return String(prefix(max(0, width - 1))) + "…" }
+        return self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import SluiceModel
+import SluiceStore
+
+/// One flow as the list shows it, built from the store (history) or from live events.
+public struct FlowRow: Sendable, Equatable {
+    public var id: FlowID
+    public var start: Date
+    public var end: Date?
+    public var kind: FlowKind
+    public var client: Endpoint
+    public var server: Endpoint
+    public var bytesUp: Int64 = 0
+    public var bytesDown: Int64 = 0
+    public var state: FlowState = .open
+    public var error: String?
+    /// The first bytes each way, for the summary column and for payload filters.
+    public var previewUp = Data()
+    public var previewDown = Data()
+
+    public static let previewLimit = 256
+
+    public init(opened: FlowOpened) {
+        id = opened.flowID
+        start = opened.time
+        kind = opened.kind
+        client = opened.client
+        server = opened.server
+    }
+
+    public init(stored: StoredFlow) {
+        id = stored.id
+        start = stored.startedAt
+        end = stored.endedAt
+        kind = FlowKind(rawValue: stored.kind) ?? .tcp
+        client = Endpoint(parsing: stored.client)
+        server = Endpoint(parsing: stored.server)
+        bytesUp = stored.bytesUp
+        bytesDown = stored.bytesDown
+        state = FlowState(rawValue: stored.state) ?? .closed
+        error = stored.error
+        previewUp = stored.previewUp ?? Data()
+        previewDown = stored.previewDown ?? Data()
+    }
+
+    /// The one-line summary: for raw TCP, the first bytes the client sent, as text.
+    public var summary: String {
+        if let error, state == .error { return error }
+        let bytes = previewUp.isEmpty ? previewDown : previewUp
+        guard !bytes.isEmpty else { return "" }
+        var text = ""
+        for byte in bytes.prefix(80) {
+            switch byte {
+            case 0x20...0x7e: text.unicodeScalars.append(Unicode.Scalar(byte))
+            case 0x0a: text += "⏎"
+            default: text += "·"
+            }
+        }
+        return text
+    }
+
+    func subject(marked: Bool, held: Bool) -> FilterSubject {
+        FilterSubject(
+            kind: kind, client: client, server: server, requestPayload: previewUp, responsePayload: previewDown,
+            hasError: state == .error, isMarked: marked, isHeld: held
+        )
+    }
+}
+
+extension Endpoint {
+    /// Reads back `host:port` or `[v6]:port` as the store writes it.
+    init(parsing text: String) {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let port = Int(text[text.index(after: close)...].dropFirst()) ?? 0
+            self.init(host: host, port: port)
+        } else if let colon = text.lastIndex(of: ":") {
+            self.init(host: String(text[..<colon]), port: Int(text[text.index(after: colon)...]) ?? 0)
+        } else {
+            self.init(host: text, port: 0)
+        }
+    }
+}

@@ -1,0 +1,334 @@
+import Foundation
+import SluiceModel
+import SluiceStore
+
+/// Drawing the app's state. Only visible rows are touched, so a list of 100,000 flows costs a screenful.
+extension App {
+    public func render(on canvas: Canvas, now: Date = Date()) {
+        contentHeight = max(1, canvas.height - 2)
+        drawTabs(canvas)
+        if let editor {
+            drawEditor(canvas, editor.editor, holdID: editor.holdID)
+        } else {
+            switch view {
+            case .flows: drawFlows(canvas)
+            case .detail: drawDetail(canvas)
+            case .connections: drawConnections(canvas)
+            case .intercept: drawIntercept(canvas, now: now)
+            case .commands:
+                drawEmpty(canvas, "No commands yet.", "SSH and SQL commands appear here, with their risk level, once those listeners exist.")
+            case .alerts:
+                drawEmpty(canvas, "No alerts.", "Policy alerts (risky commands, blocked statements) appear here as they are raised.")
+            case .help: drawHelp(canvas)
+            }
+        }
+        drawStatus(canvas)
+        dirty = false
+    }
+
+    // MARK: Chrome
+
+    private func drawTabs(_ canvas: Canvas) {
+        canvas.fill(0, .header)
+        var x = 0
+        let label = " \(title) "
+        canvas.put(0, x, label, .header)
+        x += label.count
+        let tabs: [(String, ViewKind)] = [
+            ("1 Flows", .flows), ("2 Conns", .connections), ("3 Intercept\(held.isEmpty ? "" : "(\(held.count))")", .intercept),
+            ("4 Cmds", .commands), ("5 Alerts", .alerts), ("? Help", .help),
+        ]
+        for (text, kind) in tabs {
+            let active = kind == view || (view == .detail && kind == .flows)
+            canvas.put(0, x, " \(text) ", active ? .tabActive : .header)
+            x += text.count + 3
+        }
+        var right: [String] = []
+        if let filter = engine?.gate.filter { right.append("i:\(filter.text)") }
+        if let viewFilter { right.append("f:\(viewFilter.text)") }
+        if !right.isEmpty {
+            let text = right.joined(separator: " ") + " "
+            if x + text.count < canvas.width { canvas.put(0, canvas.width - text.count, text, .header) }
+        }
+    }
+
+    private func drawStatus(_ canvas: Canvas) {
+        let row = canvas.height - 1
+        canvas.fill(row, .status)
+        if let prompt {
+            canvas.fill(row, .normal)
+            let label = "\(prompt.kind.label): "
+            canvas.put(row, 0, label + prompt.text + "▏", .prompt)
+            if let error = prompt.error {
+                let text = "  \(error)"
+                let x = min(canvas.width - 1, label.count + prompt.text.count + 1)
+                canvas.put(row, x, text, .promptError)
+            }
+            return
+        }
+        if let status {
+            canvas.fill(row, status.isError ? .error : .status)
+            canvas.put(row, 0, " " + status.text, status.isError ? .error : .status)
+            return
+        }
+        var parts = ["? help", "f filter", "i intercept", "q quit"]
+        if view == .flows {
+            parts.insert("\(visible.count)/\(rows.count) flows" + (follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : ""), at: 0)
+        }
+        if !held.isEmpty { parts.insert("\(held.count) held", at: 0) }
+        canvas.put(row, 0, " " + parts.joined(separator: "  │  "), .status)
+    }
+
+    private func drawEmpty(_ canvas: Canvas, _ headline: String, _ detail: String) {
+        let top = max(1, canvas.height / 3)
+        canvas.put(top, 2, headline, .normal)
+        canvas.put(top + 1, 2, detail, .dim)
+    }
+
+    // MARK: Flows
+
+    private func drawFlows(_ canvas: Canvas) {
+        let width = canvas.width
+        let listTop = 2
+        let listHeight = max(1, canvas.height - 3)
+        canvas.put(1, 0, flowColumns(id: "ID", time: "TIME", kind: "KIND", route: "CLIENT → SERVER", summary: "SUMMARY", size: "SIZE", duration: "DUR", state: "STATE", width: width), .dim)
+        guard !visible.isEmpty else {
+            let hint = rows.isEmpty
+                ? (historyLoading ? "Loading history…" : "No flows yet. Connect through a listener and they appear here.")
+                : "No flow matches the filter (f to change it)."
+            canvas.put(listTop + 1, 2, hint, .dim)
+            return
+        }
+        if selected < scroll { scroll = selected }
+        if selected >= scroll + listHeight { scroll = selected - listHeight + 1 }
+        scroll = max(0, min(scroll, max(0, visible.count - listHeight)))
+        for line in 0..<listHeight {
+            let position = scroll + line
+            guard position < visible.count else { break }
+            let row = rows[visible[position]]
+            let isHeld = held.contains { $0.flowID == row.id }
+            var role: Role = .normal
+            if row.state == .error { role = .error }
+            if isHeld { role = .held }
+            if marked.contains(row.id) { role = .marked }
+            if position == selected {
+                role = .selection
+                canvas.fill(listTop + line, .selection)
+            }
+            let duration = (row.end ?? (row.state == .open ? nil : row.start)).map { Formatting.duration(seconds: $0.timeIntervalSince(row.start)) } ?? "…"
+            let state = isHeld ? "HELD" : row.state.rawValue
+            let text = flowColumns(
+                id: (marked.contains(row.id) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
+                kind: row.kind.rawValue, route: "\(row.client) → \(row.server)", summary: row.summary,
+                size: Formatting.bytes(row.bytesUp + row.bytesDown), duration: duration, state: state, width: width
+            )
+            canvas.put(listTop + line, 0, text, role)
+        }
+    }
+
+    /// The list's columns; the summary takes what the others leave.
+    private func flowColumns(
+        id: String, time: String, kind: String, route: String, summary: String, size: String, duration: String, state: String, width: Int
+    ) -> String {
+        let routeWidth = min(40, max(20, width / 3))
+        let fixed = 7 + 9 + 6 + routeWidth + 10 + 8 + 7
+        let summaryWidth = max(0, width - fixed)
+        return String(id.fitted(to: 6)) + " " + time.fitted(to: 8) + " " + kind.fitted(to: 5) + " " + route.fitted(to: routeWidth)
+            + " " + summary.fitted(to: summaryWidth) + String(repeating: " ", count: max(0, 9 - size.count)) + size + " "
+            + String(repeating: " ", count: max(0, 7 - duration.count)) + duration + " " + state.fitted(to: 6)
+    }
+
+    // MARK: Detail
+
+    private func drawDetail(_ canvas: Canvas) {
+        guard let detail else { return }
+        var lines: [(String, Role)] = []
+        if let row = rowIndexLookup(detail.flowID) {
+            lines.append(("flow \(row.id)  \(row.kind.rawValue)  \(row.client) → \(row.server)  \(row.state.rawValue)", .normal))
+            var timing = "started \(Timestamp.iso8601(row.start))"
+            if let end = row.end { timing += "  ended \(Timestamp.iso8601(end))  (\(Formatting.duration(seconds: end.timeIntervalSince(row.start))))" }
+            lines.append((timing, .dim))
+            lines.append(("up \(Formatting.bytes(row.bytesUp))  down \(Formatting.bytes(row.bytesDown))", .dim))
+            if let error = row.error { lines.append(("error: \(error)", .error)) }
+        } else {
+            lines.append(("flow \(detail.flowID)", .normal))
+        }
+        for error in detail.errors { lines.append(("error \(Timestamp.timeOfDay(error.time)) \(error.phase): \(error.message)", .error)) }
+        if let loadError = detail.loadError { lines.append((loadError, .error)) }
+        lines.append(("", .normal))
+        let heldHere = held.filter { $0.flowID == detail.flowID }
+        let heldSequences = Set(heldHere.map(\.sequence))
+        if let messages = detail.messages {
+            if messages.isEmpty && heldHere.isEmpty { lines.append(("no messages recorded", .dim)) }
+            var offsets: [Direction: Int] = [.up: 0, .down: 0]
+            for message in messages {
+                let offset = offsets[message.direction] ?? 0
+                offsets[message.direction] = offset + message.size
+                var header = "\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(Timestamp.timeOfDay(message.time)) \(message.size) B"
+                if message.isTruncated { header += " (\(message.payload.count) stored)" }
+                var role: Role = message.direction == .up ? .up : .down
+                if heldSequences.contains(message.sequence) {
+                    header += "  [HELD: a forward, e edit, d drop, x kill]"
+                    role = .held
+                }
+                lines.append((header, role))
+                lines += messageBody(message.payload, hex: detail.hex, offset: offset).map { ($0, .normal) }
+            }
+        } else {
+            lines.append(("loading messages…", .dim))
+        }
+        // Held messages the store has not committed yet still show.
+        for message in heldHere where !(detail.messages ?? []).contains(where: { $0.sequence == message.sequence }) {
+            lines.append(("\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(message.payload.count) B  [HELD: a forward, e edit, d drop, x kill]", .held))
+            lines += messageBody(message.payload, hex: detail.hex, offset: 0).map { ($0, .normal) }
+        }
+        let height = max(1, canvas.height - 2)
+        let top = min(detail.scroll, max(0, lines.count - height))
+        for (index, line) in lines.dropFirst(top).prefix(height).enumerated() {
+            canvas.put(1 + index, 0, line.0, line.1)
+        }
+    }
+
+    private func rowIndexLookup(_ id: FlowID) -> FlowRow? {
+        rows.last { $0.id == id }
+    }
+
+    /// Text when the bytes read as text (JSON pretty-printed), else a hexdump.
+    func messageBody(_ payload: Data, hex: Bool, offset: Int) -> [String] {
+        if !hex, let text = String(data: payload, encoding: .utf8), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 || $0 == "\n" || $0 == "\r" || $0 == "\t" }) {
+            if let json = try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed]),
+                !(json is String || json is NSNumber),
+                let pretty = try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]),
+                let prettyText = String(data: pretty, encoding: .utf8)
+            {
+                return prettyText.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+            }
+            return text.replacingOccurrences(of: "\r", with: "").split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+        }
+        return Hexdump.lines(payload, startOffset: offset).map { "  " + $0 }
+    }
+
+    // MARK: Connections
+
+    private func drawConnections(_ canvas: Canvas) {
+        canvas.put(1, 0, "FLOW    KIND  CLIENT → SERVER                            AGE       UP      DOWN    UP/s  DOWN/s", .dim)
+        guard engine != nil else {
+            drawEmpty(canvas, "No engine.", "`sluice view` shows a store; connections exist only while Sluice relays.")
+            return
+        }
+        guard !connections.isEmpty else {
+            canvas.put(3, 2, "No open connections.", .dim)
+            return
+        }
+        let height = max(1, canvas.height - 3)
+        let top = max(0, connectionSelected - height + 1)
+        for (line, row) in connections.dropFirst(top).prefix(height).enumerated() {
+            let c = row.connection
+            let position = top + line
+            let route = "\(c.client) → \(c.server)".fitted(to: 42)
+            let age = Formatting.duration(seconds: Date().timeIntervalSince(c.openedAt))
+            let text = c.flowID.description.fitted(to: 7) + " " + c.kind.rawValue.fitted(to: 5) + " " + route + " " + age.fitted(to: 8)
+                + Formatting.bytes(c.bytesUp).leftPadded(9) + Formatting.bytes(c.bytesDown).leftPadded(10)
+                + Formatting.bytes(Int64(row.upRate)).leftPadded(9) + Formatting.bytes(Int64(row.downRate)).leftPadded(9)
+            if position == connectionSelected { canvas.fill(2 + line, .selection) }
+            canvas.put(2 + line, 0, text, position == connectionSelected ? .selection : .normal)
+        }
+    }
+
+    // MARK: Intercept queue
+
+    private func drawIntercept(_ canvas: Canvas, now: Date) {
+        let filterText = engine?.gate.filter?.text
+        canvas.put(1, 0, "intercept: " + (filterText ?? "off (press i to set a filter)"), filterText == nil ? .dim : .held)
+        guard !held.isEmpty else {
+            canvas.put(3, 2, "Nothing held. Messages matching the intercept filter wait here for a verdict.", .dim)
+            canvas.put(4, 2, "a forward   A forward all   e edit   d drop   x kill the connection", .dim)
+            return
+        }
+        canvas.put(2, 0, "HOLD  FLOW    DIR    SIZE    AGE   LEFT  PREVIEW", .dim)
+        let height = max(1, canvas.height - 4)
+        let top = max(0, heldSelected - height + 1)
+        for (line, message) in held.dropFirst(top).prefix(height).enumerated() {
+            let position = top + line
+            let age = Int(now.timeIntervalSince(message.heldAt))
+            let left = max(0, Int(message.deadline.timeIntervalSince(now).rounded(.up)))
+            let preview = FlowRow.previewText(message.payload)
+            let text = message.id.description.fitted(to: 5) + " " + message.flowID.description.fitted(to: 7) + " "
+                + message.direction.rawValue.fitted(to: 4) + Formatting.bytes(Int64(message.payload.count)).leftPadded(8)
+                + "\(age)s".leftPadded(6) + "\(left)s".leftPadded(6) + "  " + preview
+            if position == heldSelected { canvas.fill(3 + line, .selection) }
+            canvas.put(3 + line, 0, text, position == heldSelected ? .selection : .held)
+        }
+    }
+
+    // MARK: Help
+
+    private func drawHelp(_ canvas: Canvas) {
+        let lines = Bindings.helpLines
+        let height = max(1, canvas.height - 2)
+        let top = min(helpScroll, max(0, lines.count - height))
+        for (index, line) in lines.dropFirst(top).prefix(height).enumerated() {
+            canvas.put(1 + index, 0, line, index == 0 && top == 0 ? .prompt : .normal)
+        }
+    }
+
+    // MARK: Hex editor
+
+    private func drawEditor(_ canvas: Canvas, _ editor: HexEditor, holdID: Int64) {
+        let message = held.first { $0.id == holdID }
+        let title = "edit hold \(holdID)" + (message.map { ", flow \($0.flowID) \($0.direction.rawValue) message \($0.sequence)" } ?? "")
+        canvas.put(1, 0, title, .prompt)
+        let info = "original \(editor.original.count) B, edited \(editor.bytes.count) B  "
+            + (editor.insertMode ? "[INSERT]" : "[OVERWRITE]") + "  column: " + (editor.column == .hex ? "hex" : "ascii")
+            + (editor.isEdited ? "  (modified)" : "")
+        canvas.put(2, 0, info, editor.isEdited ? .edited : .dim)
+        let perLine = Hexdump.bytesPerLine
+        let height = max(1, canvas.height - 5)
+        let cursorLine = editor.cursor / perLine
+        let lineCount = editor.bytes.count / perLine + 1
+        let top = max(0, min(cursorLine - height / 2, lineCount - height))
+        for line in 0..<height {
+            let lineIndex = top + line
+            guard lineIndex < lineCount else { break }
+            let y = 3 + line
+            let start = lineIndex * perLine
+            canvas.put(y, 0, Hexdump.paddedHex(start, width: 8), .hexOffset)
+            for column in 0..<perLine {
+                let index = start + column
+                let hexX = 10 + column * 3 + (column >= 8 ? 1 : 0)
+                let asciiX = 10 + perLine * 3 + 2 + column
+                let isCursor = index == editor.cursor
+                if index < editor.bytes.count {
+                    let byte = editor.bytes[index]
+                    let changed = index >= editor.original.count || editor.original[index] != byte
+                    let role: Role = isCursor ? .hexCursor : (changed ? .edited : .normal)
+                    canvas.put(y, hexX, Hexdump.hexByte(byte), isCursor && editor.column == .hex ? .hexCursor : (changed ? .edited : .normal))
+                    let character = (0x20...0x7e).contains(byte) ? String(UnicodeScalar(byte)) : "."
+                    canvas.put(y, asciiX, character, isCursor && editor.column == .ascii ? .hexCursor : role == .hexCursor ? .normal : role)
+                } else if isCursor {
+                    canvas.put(y, editor.column == .hex ? hexX : asciiX, editor.column == .hex ? "__" : "_", .hexCursor)
+                }
+            }
+        }
+        canvas.put(canvas.height - 2, 0, "Enter forward edited  Esc leave (stays held)  Tab hex/ascii  Ins insert  Del/Bksp delete  Ctrl-Z undo", .dim)
+    }
+}
+
+extension FlowRow {
+    static func previewText(_ bytes: Data) -> String {
+        var text = ""
+        for byte in bytes.prefix(60) {
+            switch byte {
+            case 0x20...0x7e: text.unicodeScalars.append(Unicode.Scalar(byte))
+            default: text += "·"
+            }
+        }
+        return text
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SluiceCore
+import SluiceModel
+import SluiceStore
+import SluiceTUI
+
+/// The store's writer is the bus subscriber that must never lose an event.
+extension StoreWriter: FlowBusSubscriber {}
+
+/// Wires configuration, store, bus and engine together and runs them with a front end: the headless log or
+/// the terminal UI. Shuts down in the order that keeps every record: stop accepting, close connections, flush.
+enum Session {
+    enum FrontEnd {
+        case headless(quiet: Bool)
+        case terminal
+    }
+
+    static func run(_ options: EngineOptions, frontEnd: FrontEnd) throws {
+        // Recordings hold secrets: everything Sluice creates is private to its user.
+        umask(0o077)
+        let configuration: Configuration
+        do {
+            configuration = try options.configuration()
+        } catch {
+            throw fail(error)
+        }
+        let directory = DataDirectory(path: configuration.dataDirectory)
+        var theme: Theme?
+        if case .terminal = frontEnd {
+            do {
+                theme = try Theme.named(configuration.theme, searching: (directory.path as NSString).appendingPathComponent("themes"))
+            } catch {
+                throw fail(error)
+            }
+        }
+        bootstrapLogging(level: configuration.logLevel, frontEnd: frontEnd, directory: directory)
+        let logger = Logger(label: "sluice")
+        if case .headless = frontEnd, configuration.listeners.isEmpty {
+            throw fail("nothing to listen on: give --listen SPEC (e.g. 'tcp://127.0.0.1:9000=>10.0.0.5:7000') or listen: in the config")
+        }
+
+        let writer: StoreWriter
+        let firstFlowID: FlowID
+        do {
+            writer = try StoreWriter(directory: directory, logger: Logger(label: "sluice.store"))
+            firstFlowID = try writer.nextFlowID()
+        } catch {
+            throw fail(error)
+        }
+        var subscribers: [any FlowBusSubscriber] = [writer]
+        let feed = LiveFeed()
+        switch frontEnd {
+        case .headless(let quiet): if !quiet { subscribers.append(HeadlessLog()) }
+        case .terminal: subscribers.append(feed)
+        }
+        let engine = Engine(
+            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID,
+            logger: Logger(label: "sluice.engine")
+        )
+        do {
+            try engine.start()
+        } catch {
+            engine.shutdown()
+            writer.close()
+            throw fail(error)
+        }
+
+        switch frontEnd {
+        case .headless:
+            logger.info("recording to \(configuration.dataDirectory)")
+            waitForSignal()
+            logger.info("stopping")
+        case .terminal:
+            let store = try? Store(directory: directory)
+            let listeners = configuration.listeners.map(\.description)
+            let app = App(engine: engine, store: store, feed: feed, title: "Sluice")
+            if listeners.isEmpty {
+                app.setStatus("no listeners: start with --listen 'tcp://127.0.0.1:9000=>HOST:PORT' (showing the store's history)")
+            } else {
+                app.setStatus("listening: " + listeners.joined(separator: ", "))
+            }
+            TerminalUI.run(app, theme: theme ?? Theme.mono)
+        }
+        engine.shutdown()
+        writer.close()
+    }
+
+    private static func waitForSignal() {
+        let stop = DispatchSemaphore(value: 0)
+        let signals = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        signals.forEach { $0.cancel() }
+    }
+
+    /// Diagnostics go to stderr, except under the TUI, where they would tear the screen: there they go to
+    /// `<data-dir>/logs/sluice.log`.
+    static func bootstrapLogging(level: String, frontEnd: FrontEnd, directory: DataDirectory) {
+        let logLevel = Logger.Level(rawValue: level) ?? .info
+        var logFile: FileHandle?
+        if case .terminal = frontEnd {
+            try? FileManager.default.createDirectory(atPath: directory.logsPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let path = (directory.logsPath as NSString).appendingPathComponent("sluice.log")
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            if fd >= 0 { logFile = FileHandle(fileDescriptor: fd, closeOnDealloc: true) }
+        }
+        LoggingSystem.bootstrap { label in
+            if let logFile {
+                var handler = FileLogHandler(label: label, file: logFile)
+                handler.logLevel = logLevel
+                return handler
+            }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+    }
+}
+
+/// One line per log record in a file, for the TUI's diagnostics.
+struct FileLogHandler: LogHandler {
+    let label: String
+    let file: FileHandle
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let line = "\(Timestamp.iso8601(Date())) \(event.level) \(label): \(event.message)\n"
+        file.write(Data(line.utf8))
+    }
+}

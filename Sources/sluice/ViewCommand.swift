@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceStore
+import SluiceTUI
+
+/// `sluice view [PATH]`: a store in the TUI, read-only, with no listeners.
+struct ViewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "view", abstract: "Open a store (or a file saved with w) read-only in the TUI.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "A store file (.sqlite) or data directory; default: the data directory.")
+    var path: String?
+
+    @Option(name: .long, help: "TUI theme: dark, light, mono.")
+    var theme: String?
+
+    func run() throws {
+        guard isatty(STDIN_FILENO) != 0, isatty(STDOUT_FILENO) != 0 else { throw fail("the terminal UI needs a terminal") }
+        let opened: Store
+        let chosenTheme: Theme
+        do {
+            let configuration = try store.loadConfiguration()
+            let directory = store.dataDirectory(configuration)
+            if let path {
+                var isDirectory: ObjCBool = false
+                let expanded = Configuration.expandTilde(path)
+                if FileManager.default.fileExists(atPath: expanded, isDirectory: &isDirectory), isDirectory.boolValue {
+                    opened = try Store(directory: DataDirectory(path: expanded))
+                } else {
+                    opened = try Store(file: expanded)
+                }
+            } else {
+                opened = try Store(directory: directory)
+            }
+            chosenTheme = try Theme.named(theme ?? configuration.theme, searching: (directory.path as NSString).appendingPathComponent("themes"))
+        } catch {
+            throw fail(error)
+        }
+        let app = App(engine: nil, store: opened, feed: nil, title: "Sluice (read-only)")
+        TerminalUI.run(app, theme: chosenTheme)
+    }
+}

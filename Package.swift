@@ -76,7 +76,13 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "SluiceTUITests", dependencies: ["SluiceTUI", "SluiceModel", "SluiceCore"]),
+        .testTarget(
+            name: "SluiceTUITests",
+            dependencies: [
+                "SluiceTUI", "SluiceModel", "SluiceCore",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport"]),
     ]
 )

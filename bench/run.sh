@@ -121,16 +121,16 @@ run_throughput() {
                 wait_quiet
                 snap
                 c0=$(cpu_s "${PID_OF[$peer]}"); t0=$(date +%s.%N)
-                json=$(timeout $((BENCH_SECONDS + 30)) iperf3 -c 127.0.0.1 -p "${PORT_OF[$peer]}" -t "$BENCH_SECONDS" -P "$n" -J 2>&1)
+                json=$(timeout $((BENCH_SECONDS + 60)) iperf3 -c 127.0.0.1 -p "${PORT_OF[$peer]}" -t "$BENCH_SECONDS" -P "$n" -J 2>&1)
                 c1=$(cpu_s "${PID_OF[$peer]}"); t1=$(date +%s.%N)
                 read -r gbps cli srv < <(echo "$json" | python3 "$LIB/parse_iperf.py")
-                [ "$gbps" != 0 ] && break
+                awk -v g="$gbps" 'BEGIN{exit !(g > 0)}' && break
                 log "iperf3 failed via $peer (attempt $try/$IPERF_TRIES): $(echo "$json" | grep -m1 -i error | tr -s ' \t')"
                 sleep 1
             done
             other_cpu tcp_throughput "P$n" "$peer"
             record tcp_throughput "P$n" "$peer" failed_attempts "$((try > IPERF_TRIES ? IPERF_TRIES : try - 1))" runs
-            if [ "$gbps" = 0 ]; then sleep 1; continue; fi  # no figure for this round
+            if ! awk -v g="$gbps" 'BEGIN{exit !(g > 0)}'; then sleep 1; continue; fi  # no figure for this round
             record tcp_throughput "P$n" "$peer" gbps "$gbps" Gbit/s
             record tcp_throughput "P$n" "$peer" bg_cpu_cores "$BG_BUSY" cores
             record tcp_throughput "P$n" "$peer" iperf_client_cpu_pct "$cli" "%"

@@ -198,6 +198,10 @@ public struct StoredMessage: Sendable, Equatable {
     public var time: Date
     public var size: Int
     public var payload: Data
+    /// This message is an operator's edit of message `editedFromSequence`.
+    public var editedFromSequence: Int64?
+    /// For held messages: held, forwarded, edited, dropped, killed.
+    public var disposition: String?
 
     init(row: Row) throws(StoreError) {
         id = try row.required("id", Int64.self)
@@ -206,6 +210,8 @@ public struct StoredMessage: Sendable, Equatable {
         time = Date(timeIntervalSince1970: try row.required("at", Double.self))
         size = try row.required("size", Int.self)
         payload = row.optional("payload", Data.self) ?? Data()
+        editedFromSequence = row.optional("edited_from_seq", Int64.self)
+        disposition = row.optional("disposition", String.self)
     }
 
     public var isTruncated: Bool { payload.count < size }

@@ -68,6 +68,8 @@ public final class App {
     private(set) var rows: [FlowRow] = []
     private var rowIndex: [FlowID: Int] = [:]
     private(set) var visible: [Int] = []
+    /// How many of `rows` have been checked against the filter; new rows start here.
+    private var scannedCount = 0
     var viewFilter: Filter?
     private var clearedThrough: FlowID?
     var selected = 0
@@ -88,6 +90,9 @@ public final class App {
     var helpScroll = 0
     var editor: (editor: HexEditor, holdID: Int64)?
     private var lastSample: (time: Date, bytes: [FlowID: (Int64, Int64)])?
+    /// The open detail's flow changed; reload it on a later tick (at most a few times a second).
+    private var detailStale = false
+    private var lastDetailLoad = Date.distantPast
 
     public init(engine: EngineControl?, store: Store?, feed: LiveFeed?, title: String) {
         self.engine = engine
@@ -130,6 +135,9 @@ public final class App {
     func apply(_ events: [ProxyEvent]) {
         guard !events.isEmpty else { return }
         var newRows = false
+        for event in events where event.flowID != nil && event.flowID == detail?.flowID {
+            detailStale = true
+        }
         for event in events {
             switch event {
             case .flowOpened(let opened):
@@ -151,7 +159,6 @@ public final class App {
                 rows[index].bytesDown = closed.bytesDown
                 rows[index].state = closed.state
                 rows[index].error = closed.error
-                if detail?.flowID == closed.flowID { loadDetail(closed.flowID) }
             case .messageHeld, .messageReleased:
                 refreshHeld()
             }
@@ -165,6 +172,9 @@ public final class App {
         for action in inbox.take() { action(self) }
         if let feed { apply(feed.take()) }
         if !held.isEmpty || view == .intercept { dirty = true }
+        if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3 {
+            loadDetail(detail.flowID)
+        }
         if view == .connections, (lastSample.map { now.timeIntervalSince($0.time) >= 1 } ?? true) {
             sampleConnections(now: now)
         }
@@ -205,6 +215,7 @@ public final class App {
     func recomputeVisible() {
         let selectedID = visible.indices.contains(selected) ? rows[visible[selected]].id : nil
         visible = rows.indices.filter { isVisible(rows[$0]) }
+        scannedCount = rows.count
         if follow || selectedID == nil {
             selected = max(0, visible.count - 1)
         } else if let selectedID, let position = visible.firstIndex(where: { rows[$0].id == selectedID }) {
@@ -216,11 +227,10 @@ public final class App {
     }
 
     private func appendVisible() {
-        let known = visible.last.map { $0 + 1 } ?? 0
-        let start = max(known, visible.isEmpty ? 0 : known)
-        for index in start..<rows.count where isVisible(rows[index]) {
+        for index in scannedCount..<rows.count where isVisible(rows[index]) {
             visible.append(index)
         }
+        scannedCount = rows.count
         if follow { selected = max(0, visible.count - 1) }
     }
 
@@ -355,6 +365,8 @@ public final class App {
     }
 
     func loadDetail(_ id: FlowID) {
+        detailStale = false
+        lastDetailLoad = Date()
         var next = Detail(flowID: id)
         if let current = detail, current.flowID == id {
             next.hex = current.hex

@@ -148,7 +148,8 @@ extension App {
             var timing = "started \(Timestamp.iso8601(row.start))"
             if let end = row.end { timing += "  ended \(Timestamp.iso8601(end))  (\(Formatting.duration(seconds: end.timeIntervalSince(row.start))))" }
             lines.append((timing, .dim))
-            lines.append(("up \(Formatting.bytes(row.bytesUp))  down \(Formatting.bytes(row.bytesDown))", .dim))
+            let live = engine?.openConnections.first { $0.flowID == row.id }
+            lines.append(("up \(Formatting.bytes(live?.bytesUp ?? row.bytesUp))  down \(Formatting.bytes(live?.bytesDown ?? row.bytesDown))", .dim))
             if let error = row.error { lines.append(("error: \(error)", .error)) }
         } else {
             lines.append(("flow \(detail.flowID)", .normal))
@@ -166,7 +167,11 @@ extension App {
                 offsets[message.direction] = offset + message.size
                 var header = "\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(Timestamp.timeOfDay(message.time)) \(message.size) B"
                 if message.isTruncated { header += " (\(message.payload.count) stored)" }
+                if let original = message.editedFromSequence { header += "  edit of #\(original)" }
+                if let disposition = message.disposition, disposition != "held" { header += "  [\(disposition)]" }
                 var role: Role = message.direction == .up ? .up : .down
+                if message.editedFromSequence != nil { role = .edited }
+                if message.disposition == "dropped" || message.disposition == "killed" { role = .blocked }
                 if heldSequences.contains(message.sequence) {
                     header += "  [HELD: a forward, e edit, d drop, x kill]"
                     role = .held

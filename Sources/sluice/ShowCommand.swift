@@ -81,6 +81,8 @@ enum FlowDetail {
             var header = "\n#\(message.sequence) \(message.direction.arrow) \(message.direction.rawValue)  "
             header += "\(Timestamp.timeOfDay(message.time))  \(message.size) bytes at offset \(offset)"
             if message.isTruncated { header += " (\(message.payload.count) stored)" }
+            if let original = message.editedFromSequence { header += ", operator's edit of #\(original)" }
+            if let disposition = message.disposition { header += " [\(disposition)]" }
             out += header + "\n"
             if hex {
                 out += Hexdump.format(message.payload, startOffset: offset) + "\n"

@@ -71,11 +71,19 @@ def main():
     # A child reaped in the window adds its whole life to the parent's
     # cutime/cstime; subtract what that child had already used at the
     # snapshot, so only CPU spent inside the window is counted.
+    # A gone process's total reaches the first surviving ancestor through
+    # the chain of reaps, so charge its snapshot ticks to that ancestor.
+    def alive(p):
+        v, b = now.get(p), before["procs"].get(p)
+        return v is not None and (b is None or v["start"] == b["start"])
     seen_gone = {}
     for p, b in before["procs"].items():
-        v = now.get(p)
-        if v is None or v["start"] != b["start"]:
-            seen_gone[str(b["ppid"])] = seen_gone.get(str(b["ppid"]), 0) + b["ticks"]
+        if alive(p):
+            continue
+        a, hops = str(b["ppid"]), 0
+        while not alive(a) and a in before["procs"] and hops < 64:
+            a, hops = str(before["procs"][a]["ppid"]), hops + 1
+        seen_gone[a] = seen_gone.get(a, 0) + b["ticks"]
     per = {}
     for p, v in now.items():
         if p in mine:

@@ -62,8 +62,8 @@ idle_variants = sorted({k[1] for k in vals if k[0] == "tcp_idle_conns"}, key=lam
 
 
 def fmt(x):
-    if x == 0:
-        return "0"
+    if float(x).is_integer():
+        return f"{int(x):,}"
     if abs(x) >= 1000:
         return f"{x:,.0f}"
     if abs(x) >= 100:
@@ -152,9 +152,15 @@ for var in idle_variants:
         continue
     for peer in ("sluice-rec-off", "sluice-rec-on"):
         s = med("tcp_idle_conns", var, "rss_MiB", peer)
-        e = med("tcp_idle_conns", var, "established", peer)
-        if s is not None:
-            target(f"{peer} 5,000 idle conns < 100 MiB RSS", f"{fmt(s)} MiB ({fmt(e or 0)} established)", s < 100 and (e or 0) >= 5000)
+        e = med("tcp_idle_conns", var, "established", peer) or 0
+        i = med("tcp_idle_conns", var, "idle_rss_MiB", peer) or 0
+        if s is None:
+            continue
+        text = f"{fmt(s)} MiB RSS with {fmt(e)} of 5,000 established"
+        if 0 < e < 5000:
+            x = i + (s - i) / e * 5000
+            text += f"; ≈ {fmt(x)} MiB extrapolated to 5,000; {fmt(5000 - e)} connections were dropped by the proxy"
+        target(f"{peer} 5,000 idle conns < 100 MiB RSS (all established)", text, s < 100 and e >= 5000)
 
 # ---- background load ------------------------------------------------------------
 bg = [v for k, vs in vals.items() if k[2] == "bg_cpu_cores" for v in vs]

@@ -1,0 +1,131 @@
+import Foundation
+import NIOEmbedded
+import SluiceModel
+import Testing
+
+@testable import SluiceCore
+
+@testable import SluiceTUI
+
+/// An engine stand-in with a real intercept gate, for driving the app without sockets.
+private final class FakeEngine: EngineControl, @unchecked Sendable {
+    let gate = InterceptGate(bus: FlowBus(subscribers: []))
+    var killed: [FlowID] = []
+    var openConnections: [OpenConnection] { [] }
+    func kill(_ flowID: FlowID) -> Bool {
+        killed.append(flowID)
+        return true
+    }
+}
+
+@Suite struct AppTests {
+    private func opened(_ id: Int64, port: Int = 7000) -> ProxyEvent {
+        .flowOpened(
+            FlowOpened(
+                flowID: FlowID(id), kind: .tcp, listener: "tcp://:9000=>h:\(port)", client: Endpoint(host: "127.0.0.1", port: 40000 + Int(id)),
+                server: Endpoint(host: "10.0.0.5", port: port), time: Date(timeIntervalSince1970: 1_796_080_701)
+            )
+        )
+    }
+
+    private func message(_ id: Int64, _ text: String) -> ProxyEvent {
+        .message(Message(flowID: FlowID(id), sequence: 0, direction: .up, time: Date(), size: text.utf8.count, payload: Data(text.utf8)))
+    }
+
+    private func screen(_ app: App, width: Int = 100, height: Int = 30) -> TextCanvas {
+        let canvas = TextCanvas(width: width, height: height)
+        app.render(on: canvas)
+        return canvas
+    }
+
+    @Test func liveFlowsAppearWithTheirFirstBytes() {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        app.apply([opened(1), message(1, "GET / HTTP/1.1\r\n"), opened(2)])
+        let text = screen(app).text
+        #expect(text.contains("1 Flows"))
+        #expect(text.contains("127.0.0.1:40001 → 10.0.0.5:7000"))
+        #expect(text.contains("GET / HTTP/1.1"))
+        #expect(app.selectedRow?.id == FlowID(2), "follow mode selects the newest")
+    }
+
+    @Test func filterPromptExplainsBadInputAndAppliesGoodInput() {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        app.apply([opened(1, port: 7000), opened(2, port: 5432)])
+        app.handle(.character("f"))
+        for character in "~dst :5432 &" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(screen(app).lines.last?.contains("column 13: expected an expression after '&'") == true)
+        app.handle(.backspace)
+        app.handle(.backspace)
+        app.handle(.enter)
+        #expect(app.prompt == nil)
+        #expect(app.visible.count == 1)
+        let text = screen(app).text
+        #expect(text.contains("10.0.0.5:5432"))
+        #expect(!text.contains("10.0.0.5:7000"))
+    }
+
+    @Test func heldMessageIsEditedAndForwardedFromTheQueue() throws {
+        let engine = FakeEngine()
+        let app = App(engine: engine, store: nil, feed: nil, title: "Sluice")
+        let forwarded = Box<Verdict?>(nil)
+        let loop = EmbeddedEventLoop()
+        engine.gate.hold(flowID: FlowID(1), sequence: 0, direction: .up, payload: Data("my secret".utf8), on: loop) { verdict, _ in
+            forwarded.value = verdict
+        }
+        app.handle(.character("3"))
+        #expect(screen(app).text.contains("my secret"))
+        app.handle(.character("e"))
+        for digit in "4d59" { app.handle(.character(digit)) }
+        #expect(screen(app).text.contains("MY secret"))
+        app.handle(.enter)
+        loop.run()
+        #expect(forwarded.value == .forward(edited: Data("MY secret".utf8)))
+        #expect(engine.gate.held.isEmpty)
+    }
+
+    @Test func fitsEightyByTwentyFour() {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        app.apply((1...40).map { opened(Int64($0)) })
+        let canvas = screen(app, width: 80, height: 24)
+        #expect(canvas.lines.count == 24)
+        #expect(canvas.lines.allSatisfy { $0.count <= 80 })
+        #expect(canvas.lines[0].contains("1 Flows"))
+        #expect(canvas.text.contains("40 "), "the newest flow is on screen")
+    }
+
+    @Test func helpAndEmptyStates() {
+        let app = App(engine: nil, store: nil, feed: nil, title: "Sluice")
+        app.handle(.character("4"))
+        #expect(screen(app).text.contains("No commands yet."))
+        app.handle(.character("5"))
+        #expect(screen(app).text.contains("No alerts."))
+        app.handle(.character("?"))
+        #expect(screen(app).text.contains("Keys"))
+        app.handle(.character("q"))
+        app.handle(.character("a"))
+        app.handle(.character("i"))
+        app.handle(.enter)
+        #expect(screen(app).lines.last?.contains("read-only") == true)
+    }
+
+    @Test func markSearchAndClear() {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        app.apply([opened(1), message(1, "alpha"), opened(2), message(2, "beta"), opened(3), message(3, "gamma")])
+        app.handle(.character("/"))
+        for character in "beta" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(app.selectedRow?.id == FlowID(2))
+        app.handle(.character("m"))
+        #expect(app.marked == [FlowID(2)])
+        app.handle(.character("z"))
+        #expect(app.visible.isEmpty)
+        app.apply([opened(4)])
+        #expect(app.visible.count == 1)
+    }
+}
+
+final class Box<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}

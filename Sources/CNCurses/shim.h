@@ -26,17 +26,17 @@ static inline int sluice_key_f(int n) { return KEY_F(n); }
 
 /// Draws a UTF-8 string at (y, x), clipped to `max_columns` terminal cells by ncurses.
 static inline int sluice_draw(int y, int x, const char *utf8, int max_bytes, attr_t attributes) {
-    attr_set(attributes, 0, NULL);
+    attrset((int)attributes);
     int result = mvaddnstr(y, x, utf8, max_bytes);
-    attr_set(A_NORMAL, 0, NULL);
+    attrset(A_NORMAL);
     return result;
 }
 
 /// Fills `count` cells from (y, x) with spaces in `attributes` (row backgrounds, selection bars).
 static inline void sluice_fill(int y, int x, int count, attr_t attributes) {
-    attr_set(attributes, 0, NULL);
+    attrset((int)attributes);
     mvhline(y, x, ' ', count);
-    attr_set(A_NORMAL, 0, NULL);
+    attrset(A_NORMAL);
 }
 
 #endif

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""TUI responsiveness with a large store: time to the first screen, and keypress-to-screen latency.
+
+Builds a store with N flows (default 100,000; each with one message each way), opens it with
+`sluice view` in tmux, and measures with capture-pane polling (adds ~2-4 ms per sample; reported
+figures include it):
+  first_screen_s   start of `sluice view` until the newest flow is on screen
+  key_ms           a keypress (PgUp, PgDn, Home, End, a filter applied with Enter) until the screen changed
+
+Usage: python3 bench/tui_bench.py [--flows N] [--bin PATH]
+"""
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_store(binary, directory, flows):
+    # Let sluice create the schema (migrations), then bulk-insert rows shaped as it writes them.
+    proc = subprocess.Popen([binary, "record", "-q", "--data-dir", directory, "--listen", "tcp://127.0.0.1:1=>127.0.0.1:2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = os.path.join(directory, "sluice.sqlite")
+    for _ in range(100):
+        if os.path.exists(path):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.terminate()
+    proc.wait(timeout=5)
+    db = sqlite3.connect(path)
+    start = 1_796_000_000.0
+    with db:
+        db.executemany(
+            "INSERT INTO flows (id, kind, listener, client, server, started_at, ended_at, bytes_up, bytes_down, state) "
+            "VALUES (?, 'tcp', 'tcp://127.0.0.1:9000=>10.0.0.5:7000', ?, '10.0.0.5:7000', ?, ?, 40, 120, 'closed')",
+            ((i, f"127.0.0.1:{20000 + i % 40000}", start + i * 0.01, start + i * 0.01 + 0.2) for i in range(1, flows + 1)))
+        db.executemany(
+            "INSERT INTO messages (flow_id, seq, direction, at, size, payload) VALUES (?, ?, ?, ?, ?, ?)",
+            ((i, seq, d, start + i * 0.01, len(p), p) for i in range(1, flows + 1)
+             for seq, d, p in ((0, "up", b"GET /item/%d HTTP/1.1\r\n" % i), (1, "down", b"HTTP/1.1 200 OK\r\n"))))
+    db.close()
+
+
+class Pane:
+    def __init__(self, socket_name, command, width=120, height=40):
+        self.socket = socket_name
+        subprocess.run(["tmux", "-L", socket_name, "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "bench",
+                        command], check=True)
+
+    def screen(self):
+        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-e", "-t", "bench"],
+                              capture_output=True, text=True).stdout
+
+    def keys(self, *keys, literal=False):
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "bench"] + (["-l"] if literal else []) + list(keys),
+                       check=True)
+
+    def wait_change(self, before, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.screen()
+            if now != before:
+                return now
+        raise TimeoutError("screen did not change")
+
+    def close(self):
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flows", type=int, default=100_000)
+    parser.add_argument("--bin", default=os.environ.get("SLUICE_BIN", os.path.join(ROOT, ".build-release/release/sluice")))
+    args = parser.parse_args()
+    directory = tempfile.mkdtemp(prefix="sluice-tui-bench-")
+    pane = None
+    try:
+        t = time.monotonic()
+        make_store(args.bin, directory, args.flows)
+        print(f"store with {args.flows} flows built in {time.monotonic() - t:.1f}s", file=sys.stderr)
+        command = f"env LC_ALL=C.UTF-8 TERM=screen-256color {args.bin} view {directory}"
+        start = time.monotonic()
+        pane = Pane(f"sluice-tui-bench-{os.getpid()}", command)
+        newest = f"{args.flows} "
+        while newest not in pane.screen():
+            if time.monotonic() - start > 30:
+                raise TimeoutError("first screen did not show the newest flow")
+        first_screen = time.monotonic() - start
+        print(f"first screen after {first_screen:.2f}s", file=sys.stderr)
+        latencies = {}
+        for name, keys in [("PgUp", ["PPage"]), ("PgDn", ["NPage"]), ("Home", ["Home"]), ("End", ["End"]),
+                           ("Up", ["Up"]), ("Down", ["Down"])]:
+            samples = []
+            for _ in range(10):
+                before = pane.screen()
+                t = time.monotonic()
+                pane.keys(*keys)
+                try:
+                    pane.wait_change(before)
+                except TimeoutError:
+                    raise TimeoutError(f"key {name}: screen did not change:\n{before}")
+                samples.append((time.monotonic() - t) * 1000)
+                if name in ("Home", "End"):
+                    pane.keys("PPage" if name == "End" else "NPage")
+                    time.sleep(0.05)
+            latencies[name] = samples
+        samples = []
+        for expression in ["~k tcp & ~src :20001", "!~b item/5", "~dst :7000 & ~b 'item/99'", ""]:
+            pane.keys("f")
+            time.sleep(0.05)
+            pane.keys("C-u")
+            if expression:
+                pane.keys(expression, literal=True)
+            time.sleep(0.05)
+            before = pane.screen()
+            t = time.monotonic()
+            pane.keys("Enter")
+            pane.wait_change(before, timeout=30)
+            samples.append((time.monotonic() - t) * 1000)
+        latencies["filter"] = samples
+        print(f"| figure | value |\n|---|---|")
+        print(f"| flows in store | {args.flows:,} |")
+        print(f"| first screen (s) | {first_screen:.2f} |")
+        for name, values in latencies.items():
+            print(f"| key {name}: median / max (ms) | {statistics.median(values):.1f} / {max(values):.1f} |")
+    finally:
+        if pane:
+            pane.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

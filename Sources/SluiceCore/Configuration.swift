@@ -13,7 +13,7 @@ public struct Configuration: Sendable, Equatable {
     /// Bytes kept of one message; the rest is counted, not stored.
     public var maxPayloadBytes: Int = 1 << 20
     /// Bytes kept of one flow, both directions together; beyond that messages are counted only.
-    public var maxFlowBytes: Int64 = 64 << 20
+    public var maxFlowBytes: Int64 = 16 << 20
     /// Seconds to wait for the target to accept a connection.
     public var connectTimeout: Double = 10
     public var logLevel: String = "info"

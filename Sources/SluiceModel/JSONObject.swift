@@ -1,3 +1,5 @@
+import Foundation
+
 /// Builds one JSON object's text. Hand-written because it runs per recorded chunk and `JSONEncoder` is slow.
 public struct JSONObject: Sendable {
     public init() {}
@@ -10,6 +12,8 @@ public struct JSONObject: Sendable {
     public func optionalString(_ key: String, _ value: String?) -> JSONObject { field(key, value.map(Self.quote) ?? "null") }
     public func int(_ key: String, _ value: Int64) -> JSONObject { field(key, String(value)) }
     public func bool(_ key: String, _ value: Bool) -> JSONObject { field(key, value ? "true" : "false") }
+    /// Bytes as a base64 string; its alphabet never needs escaping, so this skips the scan.
+    public func base64(_ key: String, _ bytes: Data) -> JSONObject { field(key, "\"" + bytes.base64EncodedString() + "\"") }
 
     private func field(_ key: String, _ rawValue: String) -> JSONObject {
         var copy = self

@@ -32,8 +32,23 @@ public struct DataDirectory: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw StoreError("cannot create data directory \(path): \(describeFileError(error))")
+            throw StoreError("cannot create data directory \(path): \(whyNotCreatable(path) ?? describeFileError(error))")
         }
+    }
+
+    /// Foundation reports a file in the way, or a read-only parent, only as "error 512"; find the real reason.
+    static func whyNotCreatable(_ path: String) -> String? {
+        var ancestor = (path as NSString).deletingLastPathComponent
+        while !ancestor.isEmpty, ancestor != "/" {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
+                if !isDirectory.boolValue { return "\(ancestor) is not a directory" }
+                if !FileManager.default.isWritableFile(atPath: ancestor) { return "\(ancestor) is not writable (permission denied)" }
+                return nil
+            }
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 }
 

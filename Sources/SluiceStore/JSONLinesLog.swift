@@ -38,7 +38,7 @@ final class JSONLinesLog {
                     .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
                     .string("direction", message.direction.rawValue).string("time", Timestamp.iso8601(message.time))
                     .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
-                    .string("payload", message.payload.base64EncodedString())
+                    .base64("payload", message.payload)
                     .optionalInt("edited_from_seq", message.editedFromSequence)
             )
         case .messageHeld(let held):

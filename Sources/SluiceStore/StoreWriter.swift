@@ -33,7 +33,7 @@ public final class StoreWriter: @unchecked Sendable {
     /// Opens (or creates) the store in `directory` for writing and starts the writer thread.
     public init(
         directory: DataDirectory, logger: Logger, batchInterval: TimeInterval = 0.05, batchSize: Int = 1000,
-        highWaterBytes: Int = 64 << 20, lowWaterBytes: Int = 16 << 20
+        highWaterBytes: Int = 16 << 20, lowWaterBytes: Int = 4 << 20
     ) throws(StoreError) {
         try directory.prepareForWriting()
         self.database = try Store.open(path: directory.databasePath, readOnly: false)
@@ -74,7 +74,7 @@ public final class StoreWriter: @unchecked Sendable {
         queue.append(event)
         queuedBytes += Self.cost(of: event)
         // Wake the writer to start a batch's clock, and again when the batch is full.
-        if queue.count == 1 || queue.count >= batchSize { condition.signal() }
+        if queue.count == 1 || queue.count == batchSize { condition.signal() }
         condition.unlock()
     }
 
@@ -117,10 +117,11 @@ public final class StoreWriter: @unchecked Sendable {
             }
             // Let a batch build up for `batchInterval` unless it is full already or we are closing.
             let deadline = Date().addingTimeInterval(batchInterval)
-            while queue.count < batchSize && !closing && Date() < deadline {
+            while queue.count < batchSize && queuedBytes < lowWaterBytes && !closing && Date() < deadline {
                 condition.wait(until: deadline)
             }
-            let batch = queue
+            // One transaction of at most `batchSize` events, so a large backlog commits (and frees) in steps.
+            let batch = Array(queue.prefix(batchSize))
             let stopping = closing
             condition.unlock()
 
@@ -158,7 +159,10 @@ public final class StoreWriter: @unchecked Sendable {
         queue.removeFirst(batch.count)
         queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Self.cost(of: $1) })
         var callbacks: [@Sendable () -> Void] = []
-        if queuedBytes <= lowWaterBytes {
+        if closing {
+            // The engine has stopped: nobody is waiting to read again, and its event loops are gone.
+            drainedCallbacks = []
+        } else if queuedBytes <= lowWaterBytes {
             callbacks = drainedCallbacks
             drainedCallbacks = []
         }

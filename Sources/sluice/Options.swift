@@ -43,7 +43,7 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("max-payload-bytes"), help: "Bytes stored per message (default 1 MiB).")
     var maxPayloadBytes: Int?
 
-    @Option(name: .customLong("max-flow-bytes"), help: "Bytes stored per flow (default 64 MiB).")
+    @Option(name: .customLong("max-flow-bytes"), help: "Bytes stored per flow (default 16 MiB).")
     var maxFlowBytes: Int64?
 
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for a target to accept (default 10).")

@@ -340,15 +340,17 @@ class SluiceTest(unittest.TestCase):
         """Starts `sluice --headless` with `listeners` = [(listen_port, target_port), ...] and returns once every
         listener accepts connections. The targets must not be listening yet (see the module docstring)."""
         data_dir = data_dir or self.data_dir
-        stderr_path = os.path.join(self.tmp, f"sluice-stderr-{len(os.listdir(self.tmp))}.log")
+        self._runs = getattr(self, "_runs", 0) + 1
+        stderr_path = os.path.join(self.tmp, f"sluice-{self._runs}.stderr")
+        stdout_path = os.path.join(self.tmp, f"sluice-{self._runs}.stdout")
         args = [SLUICE_BIN, "--headless", "--data-dir", data_dir]
         for listen_port, target_port in listeners:
             args += ["--listen", spec(listen_port, target_port)]
         if quiet:
             args.append("-q")
         args += list(extra)
-        with open(stderr_path, "wb") as stderr:
-            popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        with open(stderr_path, "wb") as stderr, open(stdout_path, "wb") as stdout:
+            popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
         proc = SluiceProcess(popen, data_dir, stderr_path, listeners)
         self.addCleanup(proc.kill)
         for listen_port, _ in listeners:
@@ -363,7 +365,7 @@ class SluiceTest(unittest.TestCase):
             try:
                 probe = socket.create_connection((HOST, listen_port), timeout=1.0)
                 break
-            except (ConnectionRefusedError, socket.timeout):
+            except OSError:  # refused (not bound yet), or a timeout
                 if time.monotonic() > deadline:
                     self.fail(f"sluice not listening on {listen_port} after {START_TIMEOUT}s; stderr:\n{proc.stderr()}")
                 time.sleep(0.02)

@@ -1,0 +1,79 @@
+"""Operator mistakes end in one `sluice: ...` line on stderr and exit code 1, never a crash or a hang."""
+
+import os
+import socket
+import unittest
+
+from support import HOST, SluiceTest, free_port, run_cli, spec
+
+
+class CLIErrorTest(SluiceTest):
+    def assert_one_line_failure(self, result, *fragments):
+        stderr = result.stderr.decode(errors="replace")
+        self.assertEqual(result.returncode, 1, f"exit code; stderr:\n{stderr}")
+        self.assertNotIn("Fatal error", stderr)
+        self.assertNotIn("Stack dump", stderr)
+        self.assertNotIn("backtrace", stderr.lower())
+        lines = stderr.splitlines()
+        self.assertEqual(len(lines), 1, f"expected exactly one line on stderr, got:\n{stderr}")
+        self.assertTrue(lines[0].startswith("sluice: "), lines[0])
+        self.assertTrue(stderr.endswith("\n"), repr(stderr))
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+        return lines[0]
+
+    def run_headless(self, *args):
+        return run_cli("--headless", *args)
+
+    def test_malformed_listen_spec(self):
+        for bad in (
+            f"tcp://{HOST}:notaport=>{HOST}:80",
+            f"tcp://{HOST}:9000",                  # no target
+            f"gopher://{HOST}:9000=>{HOST}:80",    # unknown scheme
+            f"tcp://{HOST}:70000=>{HOST}:80",      # port out of range
+        ):
+            with self.subTest(spec=bad):
+                result = self.run_headless("--data-dir", self.data_dir, "-q", "--listen", bad)
+                self.assert_one_line_failure(result, "listen spec", bad)
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, "sluice.sqlite")),
+                         "a bad spec must be refused before anything is written")
+
+    def test_occupied_port(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+            holder.bind((HOST, 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            result = self.run_headless("--data-dir", self.data_dir, "-q", "--listen", spec(port, free_port()))
+        line = self.assert_one_line_failure(result, str(port))
+        self.assertIn("in use", line)
+
+    def test_unwritable_data_dir(self):
+        # A path under a regular file can't be created even by root.
+        blocker = os.path.join(self.tmp, "a-file")
+        with open(blocker, "w") as f:
+            f.write("not a directory\n")
+        data_dir = os.path.join(blocker, "data")
+        result = self.run_headless("--data-dir", data_dir, "-q", "--listen", spec(free_port(), free_port()))
+        self.assert_one_line_failure(result, data_dir)
+        # The data dir given is itself a regular file.
+        result = self.run_headless("--data-dir", blocker, "-q", "--listen", spec(free_port(), free_port()))
+        self.assert_one_line_failure(result, blocker)
+
+    def test_config_with_unknown_key_names_key_and_line(self):
+        config = os.path.join(self.tmp, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write("listen:\n")
+            f.write(f"  - \"{spec(free_port(), free_port())}\"\n")
+            f.write("foo: 1\n")
+            f.write("record: true\n")
+        result = self.run_headless("--config", config, "--data-dir", self.data_dir, "-q")
+        self.assert_one_line_failure(result, "sluice.yaml:3: unknown key 'foo'")
+        # The same file found implicitly as <data-dir>/sluice.yaml.
+        os.makedirs(self.data_dir)
+        os.rename(config, os.path.join(self.data_dir, "sluice.yaml"))
+        result = self.run_headless("--data-dir", self.data_dir, "-q")
+        self.assert_one_line_failure(result, "sluice.yaml:3: unknown key 'foo'")
+
+
+if __name__ == "__main__":
+    unittest.main()

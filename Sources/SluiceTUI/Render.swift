@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluiceModel
 import SluiceStore
 
@@ -102,6 +103,12 @@ extension App {
         if selected < scroll { scroll = selected }
         if selected >= scroll + listHeight { scroll = selected - listHeight + 1 }
         scroll = max(0, min(scroll, max(0, visible.count - listHeight)))
+        // Open flows show their live byte counts; asked only when one is on screen.
+        let window = visible[scroll..<min(visible.count, scroll + listHeight)]
+        var live: [FlowID: OpenConnection] = [:]
+        if let engine, window.contains(where: { rows[$0].state == .open }) {
+            for connection in engine.openConnections { live[connection.flowID] = connection }
+        }
         for line in 0..<listHeight {
             let position = scroll + line
             guard position < visible.count else { break }
@@ -120,7 +127,8 @@ extension App {
             let text = flowColumns(
                 id: (marked.contains(row.id) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
                 kind: row.kind.rawValue, route: "\(row.client) → \(row.server)", summary: row.summary,
-                size: Formatting.bytes(row.bytesUp + row.bytesDown), duration: duration, state: state, width: width
+                size: Formatting.bytes(live[row.id].map { $0.bytesUp + $0.bytesDown } ?? (row.bytesUp + row.bytesDown)),
+                duration: duration, state: state, width: width
             )
             canvas.put(listTop + line, 0, text, role)
         }

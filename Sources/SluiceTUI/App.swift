@@ -122,12 +122,12 @@ public final class App {
 
     func mergeHistory(_ history: [FlowRow]) {
         historyLoading = false
-        let live = rows.filter { row in !history.contains(where: { $0.id == row.id }) }
-        var merged = history
-        for row in live where !merged.contains(where: { $0.id == row.id }) { merged.append(row) }
+        // Flows that went live while history loaded are newer or fresher than their stored rows: keep them.
+        var merged = history.filter { rowIndex[$0.id] == nil }
+        merged += rows
         merged.sort { $0.id < $1.id }
         rows = merged
-        rowIndex = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1.id, $0) })
+        rowIndex = Dictionary(rows.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { _, last in last })
         recomputeVisible()
     }
 
@@ -206,16 +206,59 @@ public final class App {
 
     // MARK: The visible list
 
-    private func isVisible(_ row: FlowRow) -> Bool {
-        if let clearedThrough, row.id <= clearedThrough { return false }
-        guard let viewFilter else { return true }
-        return viewFilter.matches(row.subject(marked: marked.contains(row.id), held: held.contains { $0.flowID == row.id }))
+    /// What decides whether a row is listed; a value, so it can be taken to the background queue.
+    struct Visibility: Sendable {
+        var filter: Filter?
+        var clearedThrough: FlowID?
+        var marked: Set<FlowID>
+        var held: Set<FlowID>
+
+        func shows(_ row: FlowRow) -> Bool {
+            if let clearedThrough, row.id <= clearedThrough { return false }
+            guard let filter else { return true }
+            return filter.matches(row.subject(marked: marked.contains(row.id), held: held.contains(row.id)))
+        }
     }
 
+    private var visibility: Visibility {
+        Visibility(filter: viewFilter, clearedThrough: clearedThrough, marked: marked, held: Set(held.map(\.flowID)))
+    }
+
+    private func isVisible(_ row: FlowRow) -> Bool {
+        visibility.shows(row)
+    }
+
+    /// Lists above this size are filtered on the background queue, so typing a filter never freezes the screen.
+    static let backgroundFilterThreshold = 20_000
+    private var filterGeneration = 0
+    private(set) var filtering = false
+
     func recomputeVisible() {
-        let selectedID = visible.indices.contains(selected) ? rows[visible[selected]].id : nil
-        visible = rows.indices.filter { isVisible(rows[$0]) }
-        scannedCount = rows.count
+        filterGeneration += 1
+        let generation = filterGeneration
+        let snapshot = rows
+        let rule = visibility
+        guard snapshot.count > Self.backgroundFilterThreshold, rule.filter != nil else {
+            applyVisible(snapshot.indices.filter { rule.shows(snapshot[$0]) }, scanned: snapshot.count)
+            return
+        }
+        filtering = true
+        dirty = true
+        background.async { [inbox] in
+            let indices = snapshot.indices.filter { rule.shows(snapshot[$0]) }
+            inbox.post { app in
+                guard app.filterGeneration == generation else { return }
+                app.filtering = false
+                app.applyVisible(indices, scanned: snapshot.count)
+                app.appendVisible()
+            }
+        }
+    }
+
+    private func applyVisible(_ indices: [Int], scanned: Int) {
+        let selectedID = visible.indices.contains(selected) && visible[selected] < rows.count ? rows[visible[selected]].id : nil
+        visible = indices
+        scannedCount = scanned
         if follow || selectedID == nil {
             selected = max(0, visible.count - 1)
         } else if let selectedID, let position = visible.firstIndex(where: { rows[$0].id == selectedID }) {
@@ -227,7 +270,9 @@ public final class App {
     }
 
     private func appendVisible() {
-        for index in scannedCount..<rows.count where isVisible(rows[index]) {
+        guard !filtering else { return }
+        let rule = visibility
+        for index in scannedCount..<rows.count where rule.shows(rows[index]) {
             visible.append(index)
         }
         scannedCount = rows.count
@@ -235,7 +280,7 @@ public final class App {
     }
 
     var selectedRow: FlowRow? {
-        visible.indices.contains(selected) ? rows[visible[selected]] : nil
+        visible.indices.contains(selected) && visible[selected] < rows.count ? rows[visible[selected]] : nil
     }
 
     // MARK: Keys
@@ -498,7 +543,7 @@ public final class App {
             if current.kind == .filter {
                 viewFilter = filter
                 recomputeVisible()
-                setStatus(filter.map { "filter: \($0.text)  (\(visible.count) of \(rows.count) flows)" } ?? "filter cleared")
+                setStatus(filter.map { "filter: \($0.text)" + (filtering ? "  (filtering…)" : "  (\(visible.count) of \(rows.count) flows)") } ?? "filter cleared")
             } else if let gate = engine?.gate {
                 gate.filter = filter
                 setStatus(filter.map { "intercepting: \($0.text)" } ?? "intercept off")

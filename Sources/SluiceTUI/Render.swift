@@ -74,7 +74,11 @@ extension App {
         }
         var parts = ["? help", "f filter", "i intercept", "q quit"]
         if view == .flows {
-            parts.insert("\(visible.count)/\(rows.count) flows" + (follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : ""), at: 0)
+            parts.insert(
+                "\(visible.count)/\(rows.count) flows" + (follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : "")
+                    + (filtering ? " (filtering…)" : ""),
+                at: 0
+            )
         }
         if !held.isEmpty { parts.insert("\(held.count) held", at: 0) }
         canvas.put(row, 0, " " + parts.joined(separator: "  │  "), .status)

@@ -109,6 +109,26 @@ private final class FakeEngine: EngineControl, @unchecked Sendable {
         #expect(screen(app).lines.last?.contains("read-only") == true)
     }
 
+    @Test func largeListsAreFilteredOffTheUIThread() throws {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        let count = App.backgroundFilterThreshold + 1
+        app.apply((1...count).map { opened(Int64($0), port: $0 % 2 == 0 ? 5432 : 7000) })
+        app.handle(.character("f"))
+        for character in "~dst :5432" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(app.filtering, "the keypress returns before the filter has run over every row")
+        #expect(screen(app).lines.last?.contains("filtering") == true)
+        let deadline = Date().addingTimeInterval(10)
+        while app.filtering, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+            app.tick()
+        }
+        #expect(!app.filtering)
+        #expect(app.visible.count == count / 2)
+        app.apply([opened(Int64(count + 1), port: 5432), opened(Int64(count + 2), port: 7000)])
+        #expect(app.visible.count == count / 2 + 1, "new flows are filtered as they arrive")
+    }
+
     @Test func markSearchAndClear() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1), message(1, "alpha"), opened(2), message(2, "beta"), opened(3), message(3, "gamma")])

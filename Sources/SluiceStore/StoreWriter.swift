@@ -110,6 +110,10 @@ public final class StoreWriter: @unchecked Sendable {
     // MARK: Writer thread
 
     private func run() {
+        // Relaying is latency-sensitive, recording is not: let the event loops win the CPU. Backpressure still
+        // stops the relay if this thread falls too far behind, so nothing is lost by yielding.
+        // On Linux the nice value is per thread, and `who == 0` names the calling thread.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         while true {
             condition.lock()
             while queue.isEmpty && !closing {

@@ -90,10 +90,15 @@ def main():
         pane = Pane(f"sluice-tui-bench-{os.getpid()}", command)
         newest = f"{args.flows} "
         while newest not in pane.screen():
+            time.sleep(0.002)
             if time.monotonic() - start > 30:
                 raise TimeoutError("first screen did not show the newest flow")
         first_screen = time.monotonic() - start
         print(f"first screen after {first_screen:.2f}s", file=sys.stderr)
+        while "loading history" in pane.screen():
+            if time.monotonic() - start > 60:
+                raise TimeoutError("history did not finish loading")
+        history_loaded = time.monotonic() - start
         latencies = {}
         for name, keys in [("PgUp", ["PPage"]), ("PgDn", ["NPage"]), ("Home", ["Home"]), ("End", ["End"]),
                            ("Up", ["Up"]), ("Down", ["Down"])]:
@@ -112,6 +117,7 @@ def main():
                     time.sleep(0.05)
             latencies[name] = samples
         samples = []
+        complete = []
         for expression in ["~k tcp & ~src :20001", "!~b item/5", "~dst :7000 & ~b 'item/99'", ""]:
             pane.keys("f")
             time.sleep(0.05)
@@ -124,10 +130,16 @@ def main():
             pane.keys("Enter")
             pane.wait_change(before, timeout=30)
             samples.append((time.monotonic() - t) * 1000)
-        latencies["filter"] = samples
+            while "filtering" in pane.screen():
+                if time.monotonic() - t > 60:
+                    raise TimeoutError("filter did not finish")
+            complete.append((time.monotonic() - t) * 1000)
+        latencies["filter (answered)"] = samples
+        latencies["filter (list complete)"] = complete
         print(f"| figure | value |\n|---|---|")
         print(f"| flows in store | {args.flows:,} |")
         print(f"| first screen (s) | {first_screen:.2f} |")
+        print(f"| whole history loaded (s) | {history_loaded:.2f} |")
         for name, values in latencies.items():
             print(f"| key {name}: median / max (ms) | {statistics.median(values):.1f} / {max(values):.1f} |")
     finally:

@@ -103,14 +103,18 @@ public final class App {
 
     // MARK: Loading and events
 
-    /// Reads the store's history in the background; live flows that arrive meanwhile are kept.
+    /// Reads the store's history in the background: the newest screenful first, so the first screen comes at
+    /// once, then the rest. Live flows that arrive meanwhile are kept.
     public func loadHistory(limit: Int = 100_000) {
         guard let store else { return }
         historyLoading = true
         background.async { [inbox] in
             do {
-                let flows = try store.flowsWithPreview(limit: limit)
-                inbox.post { app in app.mergeHistory(flows.map(FlowRow.init(stored:))) }
+                let newest = try store.flowsWithPreview(limit: min(limit, 500)).map(FlowRow.init(stored:))
+                inbox.post { app in app.mergeHistory(newest, complete: newest.count < 500) }
+                guard newest.count >= 500 else { return }
+                let all = try store.flowsWithPreview(limit: limit).map(FlowRow.init(stored:))
+                inbox.post { app in app.mergeHistory(all, complete: true) }
             } catch {
                 inbox.post { app in
                     app.historyLoading = false
@@ -120,8 +124,8 @@ public final class App {
         }
     }
 
-    func mergeHistory(_ history: [FlowRow]) {
-        historyLoading = false
+    func mergeHistory(_ history: [FlowRow], complete: Bool = true) {
+        historyLoading = !complete
         // Flows that went live while history loaded are newer or fresher than their stored rows: keep them.
         var merged = history.filter { rowIndex[$0.id] == nil }
         merged += rows
@@ -251,6 +255,9 @@ public final class App {
                 app.filtering = false
                 app.applyVisible(indices, scanned: snapshot.count)
                 app.appendVisible()
+                if let filter = app.viewFilter, app.status?.text.hasSuffix("(filtering…)") == true {
+                    app.setStatus("filter: \(filter.text)  (\(app.visible.count) of \(app.rows.count) flows)")
+                }
             }
         }
     }

@@ -143,6 +143,26 @@ import Testing
         #expect(try Store(directory: directory).messages(of: FlowID(1)).first?.payload.count == 20_000)
     }
 
+    @Test func exportedFlowsOpenAsAStoreOfTheirOwn() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for id in Int64(1)...3 {
+            for event in flowEvents(id, payloads: [(.up, "request \(id)"), (.down, "reply \(id)")], error: id == 2 ? "reset" : nil) {
+                writer.receive(event)
+            }
+        }
+        writer.close()
+        let file = NSTemporaryDirectory() + "sluice-export-\(UUID().uuidString).sqlite"
+        try Store(directory: directory).export([FlowID(2), FlowID(3)], to: file)
+
+        let exported = try Store(file: file)
+        #expect(try exported.flows(limit: 10).map(\.id) == [FlowID(2), FlowID(3)])
+        #expect(try exported.messages(of: FlowID(3)).map { String(decoding: $0.payload, as: UTF8.self) } == ["request 3", "reply 3"])
+        #expect(try exported.errors(of: FlowID(2)).map(\.message) == ["reset"])
+        #expect(try exported.integrityCheck() == ["ok"])
+        #expect(throws: StoreError.self, "never overwrites a file") { try Store(directory: directory).export([FlowID(1)], to: file) }
+    }
+
     @Test func missingStoreAndUnwritableDirectoryAreOneLine() throws {
         #expect {
             try Store(directory: DataDirectory(path: "/nonexistent/sluice"))

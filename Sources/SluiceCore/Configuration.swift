@@ -151,7 +151,7 @@ public struct Configuration: Sendable, Equatable {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigurationError(source: path, line: nil, message: "cannot read: \(describeIOError(error))")
+            throw ConfigurationError(source: path, line: nil, message: "cannot read: \(describeFileError(error))")
         }
         return try parse(yaml: text, source: path)
     }
@@ -211,21 +211,4 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
         if let line { return "\(source):\(line): \(message)" }
         return "\(source): \(message)"
     }
-}
-
-/// `strerror`-style text for file errors, without Foundation's long domain/code dump.
-func describeIOError(_ error: Error) -> String {
-    let nsError = error as NSError
-    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code)))
-    }
-    if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))) }
-    if nsError.domain == NSCocoaErrorDomain {
-        switch nsError.code {
-        case NSFileReadNoSuchFileError: return "no such file"
-        case NSFileReadNoPermissionError: return "permission denied"
-        default: break
-        }
-    }
-    return nsError.localizedDescription
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceModel
 
 /// `<data-dir>`: `sluice.sqlite`, `logs/YYYY-MM-DD/*.jsonl`, later `ca/` and `recordings/`.
 /// Created 0700; every file in it 0600, because recorded traffic holds secrets.
@@ -57,18 +58,4 @@ public struct StoreError: Error, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-func describeFileError(_ error: Error) -> String {
-    let nsError = error as NSError
-    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code))).lowercased()
-    }
-    if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))).lowercased() }
-    switch nsError.code {
-    case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "permission denied"
-    case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file or directory"
-    case NSFileWriteOutOfSpaceError: return "no space left on device"
-    default: return nsError.localizedDescription
-    }
 }

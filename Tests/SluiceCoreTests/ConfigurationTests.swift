@@ -73,7 +73,7 @@ import Testing
         #expect {
             try Configuration.load(path: "/nonexistent/sluice.yaml")
         } throws: { error in
-            (error as? ConfigurationError)?.description == "/nonexistent/sluice.yaml: cannot read: no such file"
+            (error as? ConfigurationError)?.description == "/nonexistent/sluice.yaml: cannot read: no such file or directory"
         }
     }
 

@@ -25,7 +25,7 @@ import time
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(REPO, ".build", "debug", "sluice"))
+SLUICE_BIN = os.path.abspath(os.environ.get("SLUICE_BIN", os.path.join(REPO, ".build", "debug", "sluice")))
 
 HOST = "127.0.0.1"
 #: Upper bound for any single socket operation (connect, send, recv, accept).

@@ -10,7 +10,6 @@ starts before the UI draws), so no probe connection is needed and the store hold
 """
 
 import itertools
-import json
 import os
 import shlex
 import shutil
@@ -23,9 +22,7 @@ import threading
 import time
 import unittest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SLUICE_BIN = os.path.abspath(os.environ.get("SLUICE_BIN", os.path.join(REPO, ".build", "debug", "sluice")))
-HOST = "127.0.0.1"
+from support import HOST, SLUICE_BIN, flows_json, free_port, wait_for_binary  # noqa: F401 (flows_json re-exported)
 
 #: Upper bound for one socket operation.
 IO_TIMEOUT = 10.0
@@ -33,31 +30,8 @@ IO_TIMEOUT = 10.0
 SCREEN_TIMEOUT = 10.0
 #: Upper bound for the UI to come up (binary start, store open, listeners bound, first frame).
 START_TIMEOUT = 20.0
-#: Upper bound for `sluice flows` and friends.
-CLI_TIMEOUT = 10.0
 
 _counter = itertools.count(1)
-
-
-def wait_for_binary(timeout=180.0):
-    """The lead rebuilds the binary now and then: wait for it to be back rather than fail at once."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if os.path.isfile(SLUICE_BIN) and os.access(SLUICE_BIN, os.X_OK):
-            # A binary being linked right now may be half written; wait until its size settles.
-            size = os.path.getsize(SLUICE_BIN)
-            time.sleep(0.1)
-            if os.path.isfile(SLUICE_BIN) and os.path.getsize(SLUICE_BIN) == size and size > 0:
-                return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"sluice binary not found at {SLUICE_BIN} (set SLUICE_BIN)")
-        time.sleep(0.5)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def poll(predicate, timeout, interval=0.05):
@@ -70,18 +44,6 @@ def poll(predicate, timeout, interval=0.05):
         if time.monotonic() > deadline:
             return None
         time.sleep(interval)
-
-
-def run_cli(*args, timeout=CLI_TIMEOUT):
-    wait_for_binary()
-    return subprocess.run([SLUICE_BIN, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def flows_json(data_dir):
-    result = run_cli("flows", "--data-dir", data_dir, "--json", "--limit", "1000")
-    if result.returncode != 0:
-        raise AssertionError(f"sluice flows failed ({result.returncode}): {result.stderr}")
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def stored_messages(data_dir, flow_id):

@@ -29,6 +29,16 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // HTTP/1.1 explicit and reverse proxy, CONNECT tunnels, WebSocket frames.
+        .target(
+            name: "SluiceHTTP",
+            dependencies: [
+                "SluiceModel", "SluiceCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // SQLite (one batched writer), JSON Lines logs, read queries for the CLI and TUI.
         .target(
             name: "SluiceStore",
@@ -61,12 +71,22 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTUI",
+                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel"]),
+        .testTarget(
+            name: "SluiceHTTPTests",
+            dependencies: [
+                "SluiceHTTP", "SluiceCore", "SluiceModel", "SluiceTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "SluiceCoreTests",
             dependencies: [

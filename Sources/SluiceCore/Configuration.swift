@@ -14,6 +14,9 @@ public struct Configuration: Sendable, Equatable {
     public var maxPayloadBytes: Int = 1 << 20
     /// Bytes kept of one flow, both directions together; beyond that messages are counted only.
     public var maxFlowBytes: Int64 = 16 << 20
+    /// Bytes kept of each HTTP request and response body; larger bodies stream through and are stored truncated
+    /// with their real size.
+    public var maxBodyBytes: Int = 4 << 20
     /// Seconds to wait for the target to accept a connection.
     public var connectTimeout: Double = 10
     public var logLevel: String = "info"
@@ -28,9 +31,13 @@ public struct Configuration: Sendable, Equatable {
 
     public init() {}
 
+    /// What Sluice listens on when nothing is configured: an explicit HTTP proxy on loopback.
+    public static let defaultListener = ListenSpec(scheme: .http, listen: Endpoint(host: "127.0.0.1", port: 8080), target: nil)
+
     public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
         lhs.listeners == rhs.listeners && lhs.dataDirectory == rhs.dataDirectory && lhs.record == rhs.record
             && lhs.maxPayloadBytes == rhs.maxPayloadBytes && lhs.maxFlowBytes == rhs.maxFlowBytes
+            && lhs.maxBodyBytes == rhs.maxBodyBytes
             && lhs.connectTimeout == rhs.connectTimeout && lhs.logLevel == rhs.logLevel
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
             && lhs.theme == rhs.theme
@@ -54,7 +61,7 @@ public struct Configuration: Sendable, Equatable {
 
     /// The top-level keys a config file may hold.
     public static let keys = [
-        "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "connect_timeout", "log_level", "intercept",
+        "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme",
     ]
 
@@ -112,6 +119,9 @@ public struct Configuration: Sendable, Equatable {
             case "max_flow_bytes":
                 guard let number = value.int, number >= 0 else { throw fail("expected a non-negative whole number of bytes") }
                 configuration.maxFlowBytes = Int64(number)
+            case "max_body_bytes":
+                guard let number = value.int, number >= 0 else { throw fail("expected a non-negative whole number of bytes") }
+                configuration.maxBodyBytes = number
             case "connect_timeout":
                 guard let seconds = value.float, seconds > 0, seconds.isFinite else { throw fail("expected a positive number of seconds") }
                 configuration.connectTimeout = seconds

@@ -6,39 +6,39 @@ import NIOCore
 /// sends a request and shuts its write side before the target has even accepted (`printf 'x' | nc -N`) would
 /// otherwise lose both the bytes and the FIN. Also starts the flow once the accepted channel is active: from the
 /// child initializer a loopback connect can complete before the accepted channel is registered.
-final class EarlyInput: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+public final class EarlyInput: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
 
     private let whenActive: (() -> Void)?
     private var context: ChannelHandlerContext?
     private var buffered: [ByteBuffer] = []
     private var inputClosed = false
 
-    init(whenActive: (() -> Void)? = nil) {
+    public init(whenActive: (() -> Void)? = nil) {
         self.whenActive = whenActive
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    public func channelActive(context: ChannelHandlerContext) {
         whenActive?()
         context.fireChannelActive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         buffered.append(unwrapInboundIn(data))
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {}
+    public func channelReadComplete(context: ChannelHandlerContext) {}
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, case .inputClosed = event {
             inputClosed = true
         } else {
@@ -47,7 +47,7 @@ final class EarlyInput: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Called once the relay sits behind this handler: replays what came early, then leaves the pipeline.
-    func release() {
+    public func release() {
         guard let context else { return }
         let early = buffered
         buffered = []

@@ -8,11 +8,14 @@ import SluiceModel
 
 /// The proxy engine: listeners, the connections they accept, and the one way state leaves it, the `FlowBus`.
 ///
-/// `start()` binds every listener or none; `shutdown()` stops accepting, closes the open connections and returns
-/// once each of their flows has published its close, so a store flushed afterwards holds everything.
+/// Each listener's scheme picks a `ProtocolModule`; the engine accepts, tracks connections and flows, and hands
+/// each client to its module. `start()` binds every listener or none; `shutdown()` stops accepting, closes the
+/// open connections and returns once each of their flows has published its close, so a store flushed afterwards
+/// holds everything.
 public final class Engine: Sendable {
     private let configuration: Configuration
     private let bus: FlowBus
+    private let modules: [ListenSpec.Scheme: any ProtocolModule]
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
@@ -21,23 +24,32 @@ public final class Engine: Sendable {
 
     private struct State {
         var nextFlowID: Int64
+        var nextConnectionID: Int64 = 1
         var accepting = true
         var listeners: [Channel] = []
-        var connections: [FlowID: Connection] = [:]
+        var connections: [Int64: [Channel]] = [:]
+        var flows: [FlowID: OpenFlow] = [:]
     }
 
-    private struct Connection {
-        var channels: [Channel]
-        var recorder: NIOLoopBound<FlowRecorder>?
+    private struct OpenFlow {
+        var connectionID: Int64
+        var recorder: NIOLoopBound<FlowRecorder>
         var snapshot: OpenConnection
     }
 
-    /// - Parameter firstFlowID: the id the next flow gets; the store hands out one past its highest, so ids keep
-    ///   increasing across runs.
-    public init(configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, logger: Logger) {
+    /// - Parameters:
+    ///   - firstFlowID: the id the next flow gets; the store hands out one past its highest, so ids keep
+    ///     increasing across runs.
+    ///   - modules: protocol modules beside the built-in TCP relay, e.g. SluiceHTTP's proxies.
+    public init(configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule] = [], logger: Logger) {
         self.configuration = configuration
         self.bus = bus
         self.logger = logger
+        var table: [ListenSpec.Scheme: any ProtocolModule] = [:]
+        for module in [TCPRelayModule()] + modules {
+            for scheme in module.schemes { table[scheme] = module }
+        }
+        self.modules = table
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.state = NIOLockedValueBox(State(nextFlowID: firstFlowID.rawValue))
         self.gate = InterceptGate(
@@ -52,8 +64,12 @@ public final class Engine: Sendable {
     public func start() throws(EngineError) -> [SocketAddress] {
         var bound: [SocketAddress] = []
         for spec in configuration.listeners {
+            guard let module = modules[spec.scheme] else {
+                closeListeners()
+                throw EngineError(message: "cannot listen on \(spec): scheme '\(spec.scheme.rawValue)' is not supported by this build")
+            }
             do {
-                let channel = try makeTCPListener(spec).bind(host: spec.listen.host, port: spec.listen.port).wait()
+                let channel = try makeListener(spec, module: module).bind(host: spec.listen.host, port: spec.listen.port).wait()
                 state.withLockedValue { $0.listeners.append(channel) }
                 if let address = channel.localAddress { bound.append(address) }
                 logger.info("listening on \(spec)")
@@ -67,7 +83,7 @@ public final class Engine: Sendable {
 
     /// Open flows right now.
     public var openConnectionCount: Int {
-        state.withLockedValue { $0.connections.count }
+        state.withLockedValue { $0.flows.count }
     }
 
     /// Stops accepting, closes every open connection and waits (up to `timeout`) until each flow has published
@@ -76,13 +92,14 @@ public final class Engine: Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         let open: [Channel] = state.withLockedValue { state in
             state.accepting = false
-            return state.connections.values.flatMap(\.channels)
+            return state.connections.values.flatMap { $0 }
         }
         closeListeners()
         for channel in open {
             channel.close(promise: nil)
         }
-        while openConnectionCount > 0, Date() < deadline {
+        func busy() -> Bool { state.withLockedValue { !$0.flows.isEmpty || !$0.connections.isEmpty } }
+        while busy(), Date() < deadline {
             Thread.sleep(forTimeInterval: 0.005)
         }
         if openConnectionCount > 0 {
@@ -91,20 +108,23 @@ public final class Engine: Sendable {
         try? group.syncShutdownGracefully()
     }
 
-    /// The open connections with their live byte counts, oldest first.
+    /// The open flows with their live byte counts, oldest first.
     public var openConnections: [OpenConnection] {
-        state.withLockedValue { $0.connections.values.map(\.snapshot) }.sorted { $0.flowID < $1.flowID }
+        state.withLockedValue { $0.flows.values.map(\.snapshot) }.sorted { $0.flowID < $1.flowID }
     }
 
-    /// Closes one flow's connection both ways, recording that the operator ended it.
+    /// Closes the connection carrying a flow, both ways, recording that the operator ended it.
     /// - Returns: false when the flow is not open.
     @discardableResult
     public func kill(_ flowID: FlowID) -> Bool {
-        guard let connection = state.withLockedValue({ $0.connections[flowID] }) else { return false }
-        guard let eventLoop = connection.channels.first?.eventLoop else { return false }
-        eventLoop.execute {
-            connection.recorder?.value.failed(.proxy, "killed by the operator")
-            for channel in connection.channels {
+        let found: (OpenFlow, [Channel])? = state.withLockedValue { state in
+            guard let flow = state.flows[flowID] else { return nil }
+            return (flow, state.connections[flow.connectionID] ?? [])
+        }
+        guard let (flow, channels) = found else { return false }
+        flow.recorder.eventLoop.execute {
+            flow.recorder.value.failed(.proxy, "killed by the operator")
+            for channel in channels {
                 channel.close(promise: nil)
             }
         }
@@ -121,113 +141,90 @@ public final class Engine: Sendable {
         }
     }
 
-    // MARK: Raw TCP
-
-    private func makeTCPListener(_ spec: ListenSpec) -> ServerBootstrap {
+    private func makeListener(_ spec: ListenSpec, module: any ProtocolModule) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            // Nothing is read until the target is connected and the relay is in place.
+            // Nothing is read until the module has its handlers in place.
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(EarlyInput(whenActive: { self.accept(channel, spec: spec) }))
+                    try channel.pipeline.syncOperations.addHandler(
+                        EarlyInput(whenActive: { self.accept(channel, spec: spec, module: module) })
+                    )
                 }
             }
     }
 
-    /// A client arrived: open its flow, connect to the target on the same event loop, then splice the two.
-    private func accept(_ client: Channel, spec: ListenSpec) {
-        let admitted: FlowID? = state.withLockedValue { state in
+    private func accept(_ channel: Channel, spec: ListenSpec, module: any ProtocolModule) {
+        let id: Int64? = state.withLockedValue { state in
+            guard state.accepting else { return nil }
+            let id = state.nextConnectionID
+            state.nextConnectionID += 1
+            state.connections[id] = [channel]
+            return id
+        }
+        guard let id else {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
+        }
+        let connection = ClientConnection(
+            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, registry: self
+        )
+        module.accept(connection)
+    }
+}
+
+extension Engine: ConnectionRegistry {
+    func openFlow(on connection: ClientConnection, kind: FlowKind, server: Endpoint, limits: RecordingLimits) -> FlowRecorder? {
+        let client = connection.client
+        let flowID: FlowID? = state.withLockedValue { state in
             guard state.accepting else { return nil }
             let id = FlowID(state.nextFlowID)
             state.nextFlowID += 1
-            state.connections[id] = Connection(
-                channels: [client], recorder: nil,
-                snapshot: OpenConnection(
-                    flowID: id, kind: .tcp, client: Endpoint(client.remoteAddress), server: spec.target, openedAt: Date(), counters: nil
-                )
-            )
             return id
         }
-        guard let flowID = admitted else {
-            client.close(promise: nil)
-            return
+        guard let flowID else { return nil }
+        let recorder = FlowRecorder(flowID: flowID, bus: bus, limits: limits)
+        let loopBound = NIOLoopBound(recorder, eventLoop: connection.eventLoop)
+        let snapshot = OpenConnection(
+            flowID: flowID, kind: kind, client: client, server: server, openedAt: Date(), counters: recorder.counters
+        )
+        state.withLockedValue {
+            $0.flows[flowID] = OpenFlow(connectionID: connection.id, recorder: loopBound, snapshot: snapshot)
         }
-        let eventLoop = client.eventLoop
-        let recorder = NIOLoopBound(FlowRecorder(flowID: flowID, bus: bus, limits: RecordingLimits(configuration)), eventLoop: eventLoop)
-        recorder.value.opened(kind: .tcp, listener: spec.description, client: Endpoint(client.remoteAddress), server: spec.target)
-        let counters = recorder.value.counters
-        state.withLockedValue { state in
-            state.connections[flowID]?.recorder = recorder
-            state.connections[flowID]?.snapshot.counters = counters
+        recorder.onFinished = { [self] in
+            self.gate.discard(flowID: flowID)
+            _ = self.state.withLockedValue { $0.flows.removeValue(forKey: flowID) }
         }
-        client.closeFuture.whenComplete { [self] _ in
-            self.sideClosed(.client, of: flowID, recorder: recorder)
-        }
-
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.autoRead, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyInput()) }
-            }
-            .connect(host: spec.target.host, port: spec.target.port)
-            .whenComplete { [self] result in
-                switch result {
-                case .success(let server):
-                    self.splice(client: client, server: server, flowID: flowID, recorder: recorder)
-                case .failure(let error):
-                    recorder.value.failed(.connect, "cannot connect to \(spec.target): \(describe(error))")
-                    self.sideClosed(.server, of: flowID, recorder: recorder)
-                    client.close(promise: nil)
-                }
-            }
+        recorder.opened(kind: kind, listener: connection.spec.description, client: client, server: server)
+        return recorder
     }
 
-    private func splice(client: Channel, server: Channel, flowID: FlowID, recorder: NIOLoopBound<FlowRecorder>) {
-        let stillWanted = state.withLockedValue { state in
-            guard state.accepting, state.connections[flowID] != nil else { return false }
-            state.connections[flowID]?.channels.append(server)
+    func adopt(_ channel: Channel, into connectionID: Int64) {
+        let tracked = state.withLockedValue { state -> Bool in
+            guard state.accepting, state.connections[connectionID] != nil else { return false }
+            state.connections[connectionID]?.append(channel)
             return true
         }
-        server.closeFuture.whenComplete { [self] _ in
-            self.sideClosed(.server, of: flowID, recorder: recorder)
-        }
-        guard stillWanted, client.isActive else {
-            server.close(promise: nil)
-            client.close(promise: nil)
+        guard tracked else {
+            channel.close(promise: nil)
             return
         }
-        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder.value, bus: bus, gate: gate)
-        do {
-            try client.pipeline.syncOperations.addHandler(clientRelay)
-            try server.pipeline.syncOperations.addHandler(serverRelay)
-            try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
-            try server.pipeline.syncOperations.handler(type: EarlyInput.self).release()
-            try client.syncOptions?.setOption(.autoRead, value: true)
-            try server.syncOptions?.setOption(.autoRead, value: true)
-        } catch {
-            recorder.value.failed(.proxy, "cannot set up relay: \(describe(error))")
-            server.close(promise: nil)
-            client.close(promise: nil)
-        }
-    }
-
-    private func sideClosed(_ side: FlowRecorder.Side, of flowID: FlowID, recorder: NIOLoopBound<FlowRecorder>) {
-        recorder.value.sideClosed(side)
-        if recorder.value.isFinished {
-            gate.discard(flowID: flowID)
-            state.withLockedValue { _ = $0.connections.removeValue(forKey: flowID) }
+        channel.closeFuture.whenComplete { [self] _ in
+            self.state.withLockedValue { state in
+                state.connections[connectionID]?.removeAll { $0 === channel }
+            }
         }
     }
 }
 
-/// An open connection as the connections view shows it.
+/// An open flow as the connections view shows it.
 public struct OpenConnection: Sendable {
     public var flowID: FlowID
     public var kind: FlowKind
@@ -244,10 +241,4 @@ public struct OpenConnection: Sendable {
 public struct EngineError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
-}
-
-extension Endpoint {
-    init(_ address: SocketAddress?) {
-        self.init(host: address?.ipAddress ?? "?", port: address?.port ?? 0)
-    }
 }

@@ -4,7 +4,7 @@ import NIOPosix
 
 /// One short line for an error from the network, e.g. "connection refused (10.0.0.5:7000)" rather than the
 /// structure dump `String(describing:)` gives.
-func describe(_ error: Error) -> String {
+public func describe(_ error: Error) -> String {
     if let ioError = error as? IOError {
         return String(cString: strerror(ioError.errnoCode)).lowercased()
     }

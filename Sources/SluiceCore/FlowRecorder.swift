@@ -25,11 +25,14 @@ public struct RecordingLimits: Sendable, Equatable {
     public var recordPayloads: Bool
     public var maxPayloadBytes: Int
     public var maxFlowBytes: Int64
+    /// Bytes kept of each direction: an HTTP flow keeps up to this much of its request and of its response body.
+    public var maxDirectionBytes: Int64
 
-    public init(recordPayloads: Bool, maxPayloadBytes: Int, maxFlowBytes: Int64) {
+    public init(recordPayloads: Bool, maxPayloadBytes: Int, maxFlowBytes: Int64, maxDirectionBytes: Int64 = .max) {
         self.recordPayloads = recordPayloads
         self.maxPayloadBytes = maxPayloadBytes
         self.maxFlowBytes = maxFlowBytes
+        self.maxDirectionBytes = maxDirectionBytes
     }
 
     public init(_ configuration: Configuration) {
@@ -41,16 +44,17 @@ public struct RecordingLimits: Sendable, Equatable {
     }
 }
 
-/// Turns one connection's life into events: open, each chunk, the first error, close.
+/// Turns one flow's life into events: open, each chunk or body piece, HTTP heads, the first error, close.
 ///
-/// Owned by the event loop both of the flow's channels live on, so it needs no locking.
-final class FlowRecorder {
-    enum Side {
+/// Owned by the event loop the flow's channels live on, so it needs no locking. A TCP flow ends when both sides
+/// have closed (`sideClosed`); an HTTP exchange ends when its response is complete or fails (`finish`).
+public final class FlowRecorder {
+    public enum Side {
         case client
         case server
     }
 
-    let flowID: FlowID
+    public let flowID: FlowID
     private let bus: FlowBus
     private var kind: FlowKind = .tcp
     private var client: Endpoint?
@@ -59,14 +63,18 @@ final class FlowRecorder {
     private var sequence: Int64 = 0
     let counters = FlowCounters()
     private var storedBytes: Int64 = 0
+    private var storedUp: Int64 = 0
+    private var storedDown: Int64 = 0
     private var truncated = false
     private var firstError: String?
     /// Sides that still have to close before the flow is over. The server side counts as closed when the
     /// connection to it never came up.
     private var openSides: Set<Side> = [.client, .server]
-    private(set) var isFinished = false
+    public private(set) var isFinished = false
+    /// The engine's hook to forget the flow once it has closed.
+    var onFinished: (() -> Void)?
 
-    var hasFailed: Bool { firstError != nil }
+    public var hasFailed: Bool { firstError != nil }
 
     init(flowID: FlowID, bus: FlowBus, limits: RecordingLimits) {
         self.flowID = flowID
@@ -85,37 +93,56 @@ final class FlowRecorder {
     /// already on its way to the store.
     /// - Returns: the chunk's sequence number in the flow (also when its bytes are not stored).
     @discardableResult
-    func chunk(_ buffer: ByteBuffer, direction: Direction) -> Int64 {
+    public func chunk(_ buffer: ByteBuffer, direction: Direction, kind: MessageKind = .chunk) -> Int64 {
         let size = buffer.readableBytes
         counters.add(size, direction: direction)
-        return publish(buffer.readableBytesView, size: size, direction: direction, editedFrom: nil)
+        return publish(buffer.readableBytesView, size: size, direction: direction, editedFrom: nil, kind: kind)
     }
 
     /// Records the bytes an operator's edit sends in place of message `original`.
-    func edited(_ bytes: Data, from original: Int64, direction: Direction) {
-        publish(bytes, size: bytes.count, direction: direction, editedFrom: original)
+    public func edited(_ bytes: Data, from original: Int64, direction: Direction, kind: MessageKind = .chunk) {
+        publish(bytes, size: bytes.count, direction: direction, editedFrom: original, kind: kind)
+    }
+
+    /// Records bytes that travel without being read from a peer (a message the operator sent into a WebSocket),
+    /// counted in the totals.
+    @discardableResult
+    public func injected(_ bytes: Data, direction: Direction, kind: MessageKind) -> Int64 {
+        counters.add(bytes.count, direction: direction)
+        return publish(bytes, size: bytes.count, direction: direction, editedFrom: nil, kind: kind)
+    }
+
+    public func requestStarted(_ request: HTTPRequestStarted) {
+        bus.publish(.httpRequest(request))
+    }
+
+    public func responseStarted(_ response: HTTPResponseStarted) {
+        bus.publish(.httpResponse(response))
     }
 
     @discardableResult
-    private func publish<Bytes: Collection>(_ bytes: Bytes, size: Int, direction: Direction, editedFrom: Int64?) -> Int64
-    where Bytes.Element == UInt8 {
+    private func publish<Bytes: Collection>(
+        _ bytes: Bytes, size: Int, direction: Direction, editedFrom: Int64?, kind: MessageKind
+    ) -> Int64 where Bytes.Element == UInt8 {
         let current = sequence
         sequence += 1
         guard limits.recordPayloads else { return current }
-        let flowBudget = max(0, limits.maxFlowBytes - storedBytes)
-        let keep = min(size, limits.maxPayloadBytes, Int(clamping: flowBudget))
+        let directionStored = direction == .up ? storedUp : storedDown
+        let budget = max(0, min(limits.maxFlowBytes - storedBytes, limits.maxDirectionBytes - directionStored))
+        let keep = min(size, limits.maxPayloadBytes, Int(clamping: budget))
         if keep < size { truncated = true }
-        if keep == 0 && flowBudget == 0 && editedFrom == nil {
-            // The flow is over its budget: totals keep counting, no more message rows.
+        if keep == 0 && budget == 0 && editedFrom == nil && size > 0 {
+            // Over its budget: totals keep counting, no more message rows.
             return current
         }
         storedBytes += Int64(keep)
+        if direction == .up { storedUp += Int64(keep) } else { storedDown += Int64(keep) }
         let payload = Data(bytes.prefix(keep))
         bus.publish(
             .message(
                 Message(
                     flowID: flowID, sequence: current, direction: direction, time: Date(), size: size, payload: payload,
-                    editedFromSequence: editedFrom
+                    editedFromSequence: editedFrom, kind: kind
                 )
             )
         )
@@ -123,7 +150,7 @@ final class FlowRecorder {
     }
 
     /// What the intercept filter sees of one chunk of this flow.
-    func subject(direction: Direction, payload: Data) -> FilterSubject {
+    public func subject(direction: Direction, payload: Data) -> FilterSubject {
         FilterSubject(
             kind: kind, client: client, server: server, requestPayload: direction == .up ? payload : Data(),
             responsePayload: direction == .down ? payload : Data(), hasError: firstError != nil
@@ -131,17 +158,24 @@ final class FlowRecorder {
     }
 
     /// Records the first error only; later ones are usually consequences of it (a reset, then a failed write).
-    func failed(_ phase: FlowErrorPhase, _ message: String) {
+    public func failed(_ phase: FlowErrorPhase, _ message: String) {
         guard firstError == nil, !isFinished else { return }
         let text = "\(phase.rawValue): \(message)"
         firstError = text
         bus.publish(.flowError(FlowError(flowID: flowID, phase: phase, time: Date(), message: message)))
     }
 
-    func sideClosed(_ side: Side) {
+    public func sideClosed(_ side: Side) {
         openSides.remove(side)
-        guard openSides.isEmpty, !isFinished else { return }
+        guard openSides.isEmpty else { return }
+        finish()
+    }
+
+    /// Ends the flow now, whatever its sides are doing: an HTTP exchange is over when its response is.
+    public func finish() {
+        guard !isFinished else { return }
         isFinished = true
+        defer { onFinished?() }
         bus.publish(
             .flowClosed(
                 FlowClosed(

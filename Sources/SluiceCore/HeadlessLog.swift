@@ -7,11 +7,21 @@ import SluiceModel
 ///     23:18:21.123 #12 tcp 127.0.0.1:53422 -> 127.0.0.1:7000 open
 ///     23:18:22.456 #12 tcp closed, up 1.2 KiB, down 64.0 MiB, 1.33s
 ///     23:18:22.460 #13 tcp error connect: cannot connect to 127.0.0.1:7001: connection refused
+///     23:18:23.001 #14 127.0.0.1:53430 GET http://example.com/ << 200 OK 1.2 KiB 15ms
 ///
+/// An HTTP exchange is one line when it ends, as mitmdump prints it: client, method, URL, status, body size, time.
 /// Chunks are not printed; they are in the store. Lossy by design: it never slows the engine.
 public final class HeadlessLog: FlowBusSubscriber {
     private let write: @Sendable (String) -> Void
-    private let openFlows = NIOLockedValueBox<[FlowID: (kind: FlowKind, start: Date)]>([:])
+    private let openFlows = NIOLockedValueBox<[FlowID: OpenFlow]>([:])
+
+    private struct OpenFlow {
+        var kind: FlowKind
+        var start: Date
+        var client: Endpoint
+        var request: String?
+        var status: String?
+    }
 
     public init(write: @escaping @Sendable (String) -> Void = HeadlessLog.writeToStandardError) {
         self.write = write
@@ -33,9 +43,17 @@ public final class HeadlessLog: FlowBusSubscriber {
     func line(for event: ProxyEvent) -> String? {
         switch event {
         case .flowOpened(let e):
-            openFlows.withLockedValue { $0[e.flowID] = (e.kind, e.time) }
+            openFlows.withLockedValue { $0[e.flowID] = OpenFlow(kind: e.kind, start: e.time, client: e.client) }
+            guard e.kind == .tcp else { return nil }
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(e.kind.rawValue) \(e.client) -> \(e.server) open"
         case .message:
+            return nil
+        case .httpRequest(let e):
+            openFlows.withLockedValue { $0[e.flowID]?.request = "\(e.method) \(e.url)" }
+            return nil
+        case .httpResponse(let e):
+            let status = e.reason.isEmpty ? "\(e.status)" : "\(e.status) \(e.reason)"
+            openFlows.withLockedValue { $0[e.flowID]?.status = e.synthetic ? "\(status) (sluice)" : status }
             return nil
         case .messageHeld(let e):
             return "\(Timestamp.timeOfDay(e.heldAt)) #\(e.flowID) held \(e.direction.rawValue) message \(e.sequence), \(e.payload.count) bytes"
@@ -46,6 +64,9 @@ public final class HeadlessLog: FlowBusSubscriber {
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(kind) error \(e.phase.rawValue): \(e.message)"
         case .flowClosed(let e):
             let opened = openFlows.withLockedValue { $0.removeValue(forKey: e.flowID) }
+            if let opened, opened.kind != .tcp {
+                return exchangeLine(e, opened)
+            }
             var line = "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(opened?.kind.rawValue ?? "flow") \(e.state.rawValue)"
             line += ", up \(Formatting.bytes(e.bytesUp)), down \(Formatting.bytes(e.bytesDown))"
             if let start = opened?.start {
@@ -53,5 +74,14 @@ public final class HeadlessLog: FlowBusSubscriber {
             }
             return line
         }
+    }
+
+    private func exchangeLine(_ closed: FlowClosed, _ flow: OpenFlow) -> String {
+        var line = "\(Timestamp.timeOfDay(closed.time)) #\(closed.flowID) \(flow.client) \(flow.request ?? "(no request)")"
+        line += " << " + (flow.status ?? "no response")
+        if flow.kind == .websocket { line += " websocket" }
+        line += " \(Formatting.bytes(closed.bytesDown)) " + Formatting.duration(seconds: closed.time.timeIntervalSince(flow.start))
+        if let error = closed.error { line += " [\(error)]" }
+        return line
     }
 }

@@ -1,53 +1,97 @@
 import Foundation
 import SluiceModel
 
-/// One listener as the operator writes it: `tcp://127.0.0.1:9000=>10.0.0.5:7000`.
+/// One listener as the operator writes it: `tcp://127.0.0.1:9000=>10.0.0.5:7000`, `http://127.0.0.1:8080`,
+/// `reverse+http://127.0.0.1:8000=>https://backend:8443`.
 ///
-/// Grammar: `SCHEME://LISTEN=>TARGET`, where LISTEN is `host:port`, `[v6]:port` or `:port` (loopback), and
-/// TARGET is `host:port` or `[v6]:port`. Listening addresses default to loopback so that nothing is exposed
-/// by accident.
+/// Grammar: `SCHEME://LISTEN[=>TARGET]`, where LISTEN is `host:port`, `[v6]:port` or `:port` (loopback), and
+/// TARGET is `host:port` or `[v6]:port` (for reverse proxies `http://` or `https://` in front). Listening addresses
+/// default to loopback so that nothing is exposed by accident.
 public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
     public enum Scheme: String, Sendable, CaseIterable {
         /// Fixed-target raw TCP forwarding.
         case tcp
+        /// Explicit HTTP(S) proxy: absolute-form requests and CONNECT tunnels.
+        case http
+        /// Reverse proxy: every request goes to one backend.
+        case reverseHTTP = "reverse+http"
+
+        /// Whether the spec names where to forward to.
+        var needsTarget: Bool { self != .http }
     }
 
     public var scheme: Scheme
     public var listen: Endpoint
-    public var target: Endpoint
+    /// Where to forward to; nil for the explicit proxy, which learns it from each request.
+    public var target: Endpoint?
+    /// A reverse proxy's backend speaks TLS (`=>https://`).
+    public var targetUsesTLS: Bool
 
-    public init(scheme: Scheme, listen: Endpoint, target: Endpoint) {
+    public init(scheme: Scheme, listen: Endpoint, target: Endpoint?, targetUsesTLS: Bool = false) {
         self.scheme = scheme
         self.listen = listen
         self.target = target
+        self.targetUsesTLS = targetUsesTLS
     }
 
-    public var description: String { "\(scheme.rawValue)://\(listen)=>\(target)" }
+    public var description: String {
+        guard let target else { return "\(scheme.rawValue)://\(listen)" }
+        switch scheme {
+        case .reverseHTTP: return "\(scheme.rawValue)://\(listen)=>\(targetUsesTLS ? "https" : "http")://\(target)"
+        case .tcp, .http: return "\(scheme.rawValue)://\(listen)=>\(target)"
+        }
+    }
 
     /// Schemes that the design names but this build does not implement yet; they get their own message.
-    static let plannedSchemes: Set<String> = ["http", "https", "reverse+http", "reverse+https", "ssh", "postgres", "mysql", "transparent"]
+    static let plannedSchemes: Set<String> = ["https", "reverse+https", "ssh", "postgres", "mysql", "transparent"]
+
+    static var supportedSchemes: String { Scheme.allCases.map(\.rawValue).joined(separator: ", ") }
 
     public init(parsing text: String) throws(ListenSpecError) {
         let trimmed = text.trimmingSpaces()
         guard let schemeEnd = trimmed.range(of: "://") else {
-            throw ListenSpecError(spec: text, reason: "expected SCHEME://HOST:PORT=>HOST:PORT, e.g. tcp://127.0.0.1:9000=>10.0.0.5:7000")
+            throw ListenSpecError(
+                spec: text,
+                reason: "expected SCHEME://HOST:PORT[=>TARGET], e.g. http://127.0.0.1:8080 or tcp://127.0.0.1:9000=>10.0.0.5:7000"
+            )
         }
         let schemeText = trimmed[..<schemeEnd.lowerBound].lowercased()
         guard let scheme = Scheme(rawValue: schemeText) else {
             if Self.plannedSchemes.contains(schemeText) {
-                throw ListenSpecError(spec: text, reason: "scheme '\(schemeText)' is not supported by this build yet (supported: tcp)")
+                throw ListenSpecError(spec: text, reason: "scheme '\(schemeText)' is not supported by this build yet (supported: \(Self.supportedSchemes))")
             }
-            throw ListenSpecError(spec: text, reason: "unknown scheme '\(schemeText)' (supported: tcp)")
+            throw ListenSpecError(spec: text, reason: "unknown scheme '\(schemeText)' (supported: \(Self.supportedSchemes))")
         }
         let rest = trimmed[schemeEnd.upperBound...]
         let parts = rest.components(separatedBy: "=>")
-        guard parts.count == 2 else {
-            throw ListenSpecError(spec: text, reason: parts.count < 2 ? "missing '=>TARGET' (where to forward to)" : "more than one '=>'")
+        guard parts.count <= 2 else { throw ListenSpecError(spec: text, reason: "more than one '=>'") }
+        if scheme.needsTarget && parts.count < 2 {
+            throw ListenSpecError(spec: text, reason: "missing '=>TARGET' (where to forward to)")
         }
-        do {
+        if !scheme.needsTarget && parts.count == 2 {
+            throw ListenSpecError(spec: text, reason: "an explicit proxy takes no '=>TARGET': clients name the target in each request")
+        }
+        do throws(ListenSpecError) {
             let listen = try Self.endpoint(parts[0], defaultHost: "127.0.0.1")
-            let target = try Self.endpoint(parts[1], defaultHost: nil)
-            self.init(scheme: scheme, listen: listen, target: target)
+            guard parts.count == 2 else {
+                self.init(scheme: scheme, listen: listen, target: nil)
+                return
+            }
+            var targetText = parts[1]
+            var usesTLS = false
+            if scheme == .reverseHTTP {
+                if targetText.lowercased().hasPrefix("https://") {
+                    usesTLS = true
+                    targetText = String(targetText.dropFirst("https://".count))
+                } else if targetText.lowercased().hasPrefix("http://") {
+                    targetText = String(targetText.dropFirst("http://".count))
+                } else {
+                    throw ListenSpecError(spec: text, reason: "a reverse proxy's target is http://HOST:PORT or https://HOST:PORT")
+                }
+                if targetText.hasSuffix("/") { targetText.removeLast() }
+            }
+            let target = try Self.endpoint(targetText, defaultHost: nil)
+            self.init(scheme: scheme, listen: listen, target: target, targetUsesTLS: usesTLS)
         } catch {
             throw ListenSpecError(spec: text, reason: error.reason)
         }

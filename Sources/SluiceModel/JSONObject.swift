@@ -27,6 +27,26 @@ public struct JSONObject: Sendable {
 
     public func double(_ key: String, _ value: Double) -> JSONObject { field(key, value.isFinite ? String(value) : "null") }
     public func optionalInt(_ key: String, _ value: Int64?) -> JSONObject { field(key, value.map(String.init) ?? "null") }
+    public func optionalDouble(_ key: String, _ value: Double?) -> JSONObject {
+        field(key, value.map { $0.isFinite ? String($0) : "null" } ?? "null")
+    }
+    /// Headers as `[[name, value], ...]`, order and repeats kept.
+    public func headers(_ key: String, _ headers: [HeaderField]) -> JSONObject { field(key, Self.headersJSON(headers)) }
+
+    public static func headersJSON(_ headers: [HeaderField]) -> String {
+        "[" + headers.map { "[" + quote($0.name) + "," + quote($0.value) + "]" }.joined(separator: ",") + "]"
+    }
+
+    /// Reads what `headersJSON` wrote; nil when the text is not such a list.
+    public static func parseHeaders(_ json: String) -> [HeaderField]? {
+        guard let pairs = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String]] else { return nil }
+        var fields: [HeaderField] = []
+        for pair in pairs {
+            guard pair.count == 2 else { return nil }
+            fields.append(HeaderField(name: pair[0], value: pair[1]))
+        }
+        return fields
+    }
 
     public static func quote(_ value: String) -> String {
         // Fast path: most values (base64 payloads, addresses, times) need no escaping, and a byte scan is

@@ -10,6 +10,10 @@ public enum ProxyEvent: Sendable {
     case messageHeld(HeldMessage)
     /// A held message was decided (by the operator, a policy or its deadline).
     case messageReleased(MessageReleased)
+    /// An HTTP request head; the body follows as `up` messages.
+    case httpRequest(HTTPRequestStarted)
+    /// An HTTP response head; the body follows as `down` messages.
+    case httpResponse(HTTPResponseStarted)
 
     public var flowID: FlowID? {
         switch self {
@@ -19,6 +23,8 @@ public enum ProxyEvent: Sendable {
         case .flowClosed(let e): return e.flowID
         case .messageHeld(let e): return e.flowID
         case .messageReleased(let e): return e.flowID
+        case .httpRequest(let e): return e.flowID
+        case .httpResponse(let e): return e.flowID
         }
     }
 }
@@ -55,10 +61,14 @@ public struct Message: Sendable, Equatable {
     public var payload: Data
     /// Set on the bytes an operator's edit sent instead of message `editedFromSequence` of the same flow.
     public var editedFromSequence: Int64?
+    /// What the bytes are: a raw chunk, a piece of an HTTP body, a WebSocket message.
+    public var kind: MessageKind
 
     public init(
-        flowID: FlowID, sequence: Int64, direction: Direction, time: Date, size: Int, payload: Data, editedFromSequence: Int64? = nil
+        flowID: FlowID, sequence: Int64, direction: Direction, time: Date, size: Int, payload: Data, editedFromSequence: Int64? = nil,
+        kind: MessageKind = .chunk
     ) {
+        self.kind = kind
         self.flowID = flowID
         self.sequence = sequence
         self.direction = direction
@@ -69,6 +79,20 @@ public struct Message: Sendable, Equatable {
     }
 
     public var isTruncated: Bool { payload.count < size }
+}
+
+/// What a message's bytes are.
+public enum MessageKind: String, Sendable, CaseIterable, Codable {
+    /// A raw TCP chunk as read.
+    case chunk
+    /// A piece of an HTTP request or response body, as read (after de-chunking).
+    case body
+    /// WebSocket messages (reassembled) and control frames.
+    case text
+    case binary
+    case ping
+    case pong
+    case close
 }
 
 /// Where in a flow's life an error happened.

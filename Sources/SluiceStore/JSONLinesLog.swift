@@ -39,7 +39,26 @@ final class JSONLinesLog {
                     .string("direction", message.direction.rawValue).string("time", Timestamp.iso8601(message.time))
                     .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
                     .base64("payload", message.payload)
-                    .optionalInt("edited_from_seq", message.editedFromSequence)
+                    .optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
+            )
+        case .httpRequest(let request):
+            try add(
+                .flows, at: request.time,
+                JSONObject()
+                    .string("event", "request").int("flow", request.flowID.rawValue).string("time", Timestamp.iso8601(request.time))
+                    .string("method", request.method).string("url", request.url).string("version", request.version)
+                    .headers("headers", request.headers).optionalInt("replay_of", request.replayOf?.rawValue)
+            )
+        case .httpResponse(let response):
+            try add(
+                .flows, at: response.time,
+                JSONObject()
+                    .string("event", "response").int("flow", response.flowID.rawValue)
+                    .string("time", Timestamp.iso8601(response.time)).int("status", Int64(response.status))
+                    .string("reason", response.reason).string("version", response.version)
+                    .headers("headers", response.headers).bool("synthetic", response.synthetic)
+                    .optionalDouble("connect_ms", response.timings.connect).optionalDouble("tls_ms", response.timings.tls)
+                    .optionalDouble("first_byte_ms", response.timings.firstByte)
             )
         case .messageHeld(let held):
             try add(

@@ -53,6 +53,31 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v2: http exchanges, message kinds") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'chunk'; -- chunk, body, text, binary, ping, pong, close
+                    CREATE TABLE http (
+                        flow_id INTEGER PRIMARY KEY REFERENCES flows(id),
+                        requested_at REAL NOT NULL,
+                        method TEXT NOT NULL,
+                        url TEXT NOT NULL,                 -- absolute, as the request reached the server
+                        version TEXT NOT NULL,
+                        request_headers TEXT NOT NULL,     -- JSON [[name, value], ...] in wire order
+                        replay_of INTEGER,                 -- the flow this one replayed
+                        responded_at REAL,
+                        status INTEGER,
+                        reason TEXT,
+                        response_version TEXT,
+                        response_headers TEXT,
+                        synthetic INTEGER NOT NULL DEFAULT 0, -- 1 when Sluice answered itself (502, 407, canned)
+                        connect_ms REAL,
+                        tls_ms REAL,
+                        first_byte_ms REAL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

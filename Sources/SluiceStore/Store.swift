@@ -72,8 +72,11 @@ public final class Store: Sendable {
     /// The newest `limit` flows, oldest first (as a terminal table reads).
     public func flows(limit: Int) throws(StoreError) -> [StoredFlow] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit])
-                .map { row in try StoredFlow(row: row) }
+            try Row.fetchAll(
+                db,
+                sql: "SELECT f.*, h.* FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id",
+                arguments: [limit]
+            ).map { row in try StoredFlow(row: row) }
         }
     }
 
@@ -83,12 +86,12 @@ public final class Store: Sendable {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.*,
+                    SELECT f.*, h.*,
                       (SELECT substr(payload, 1, ?) FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1)
                         AS preview_up,
                       (SELECT substr(payload, 1, ?) FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1)
                         AS preview_down
-                    FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f ORDER BY f.id
+                    FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id
                     """,
                 arguments: [previewBytes, previewBytes, limit]
             ).map { row in try StoredFlow(row: row) }
@@ -107,6 +110,7 @@ public final class Store: Sendable {
                     try db.execute(sql: "INSERT INTO flows SELECT * FROM source.flows WHERE id IN (\(list))")
                     try db.execute(sql: "INSERT INTO messages SELECT * FROM source.messages WHERE flow_id IN (\(list))")
                     try db.execute(sql: "INSERT INTO errors SELECT * FROM source.errors WHERE flow_id IN (\(list))")
+                    try db.execute(sql: "INSERT INTO http SELECT * FROM source.http WHERE flow_id IN (\(list))")
                     return .commit
                 }
                 try db.execute(sql: "DETACH DATABASE source")
@@ -119,7 +123,9 @@ public final class Store: Sendable {
 
     public func flow(_ id: FlowID) throws(StoreError) -> StoredFlow? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM flows WHERE id = ?", arguments: [id.rawValue]).map { row in try StoredFlow(row: row) }
+            try Row.fetchOne(
+                db, sql: "SELECT f.*, h.* FROM flows f LEFT JOIN http h ON h.flow_id = f.id WHERE f.id = ?", arguments: [id.rawValue]
+            ).map { row in try StoredFlow(row: row) }
         }
     }
 
@@ -170,6 +176,8 @@ public struct StoredFlow: Sendable, Equatable {
     /// First bytes of the first message each way, when the query asked for them.
     public var previewUp: Data?
     public var previewDown: Data?
+    /// The request and response of an HTTP or WebSocket flow.
+    public var http: StoredHTTP?
 
     init(row: Row) throws(StoreError) {
         id = FlowID(try row.required("id", Int64.self))
@@ -186,6 +194,7 @@ public struct StoredFlow: Sendable, Equatable {
         payloadTruncated = row.optional("payload_truncated", Bool.self) ?? false
         previewUp = row.hasColumn("preview_up") ? row.optional("preview_up", Data.self) : nil
         previewDown = row.hasColumn("preview_down") ? row.optional("preview_down", Data.self) : nil
+        http = row.hasColumn("method") && row.optional("method", String.self) != nil ? try StoredHTTP(row: row) : nil
     }
 
     public var duration: TimeInterval? { endedAt.map { $0.timeIntervalSince(startedAt) } }
@@ -202,8 +211,10 @@ public struct StoredMessage: Sendable, Equatable {
     public var editedFromSequence: Int64?
     /// For held messages: held, forwarded, edited, dropped, killed.
     public var disposition: String?
+    public var kind: MessageKind
 
     init(row: Row) throws(StoreError) {
+        kind = row.optional("kind", String.self).flatMap(MessageKind.init(rawValue:)) ?? .chunk
         id = try row.required("id", Int64.self)
         sequence = try row.required("seq", Int64.self)
         direction = Direction(rawValue: try row.required("direction", String.self)) ?? .up
@@ -215,6 +226,42 @@ public struct StoredMessage: Sendable, Equatable {
     }
 
     public var isTruncated: Bool { payload.count < size }
+}
+
+/// An HTTP exchange's heads and timings; bodies are the flow's `body` messages.
+public struct StoredHTTP: Sendable, Equatable {
+    public var requestedAt: Date
+    public var method: String
+    public var url: String
+    public var version: String
+    public var requestHeaders: [HeaderField]
+    public var replayOf: FlowID?
+    public var respondedAt: Date?
+    public var status: Int?
+    public var reason: String?
+    public var responseVersion: String?
+    public var responseHeaders: [HeaderField]
+    public var synthetic: Bool
+    public var timings: HTTPTimings
+
+    init(row: Row) throws(StoreError) {
+        requestedAt = Date(timeIntervalSince1970: try row.required("requested_at", Double.self))
+        method = try row.required("method", String.self)
+        url = try row.required("url", String.self)
+        version = try row.required("version", String.self)
+        requestHeaders = JSONObject.parseHeaders(try row.required("request_headers", String.self)) ?? []
+        replayOf = row.optional("replay_of", Int64.self).map { FlowID($0) }
+        respondedAt = row.optional("responded_at", Double.self).map(Date.init(timeIntervalSince1970:))
+        status = row.optional("status", Int.self)
+        reason = row.optional("reason", String.self)
+        responseVersion = row.optional("response_version", String.self)
+        responseHeaders = row.optional("response_headers", String.self).flatMap(JSONObject.parseHeaders) ?? []
+        synthetic = row.optional("synthetic", Bool.self) ?? false
+        timings = HTTPTimings(
+            connect: row.optional("connect_ms", Double.self), tls: row.optional("tls_ms", Double.self),
+            firstByte: row.optional("first_byte_ms", Double.self)
+        )
+    }
 }
 
 public struct StoredError: Sendable, Equatable {

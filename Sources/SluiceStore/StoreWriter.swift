@@ -213,12 +213,32 @@ public final class StoreWriter: @unchecked Sendable {
         case .message(let e):
             try db.cachedStatement(
                 sql: """
-                    INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload, edited_from_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload, edited_from_seq, kind)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
                 e.flowID.rawValue, e.sequence, e.direction.rawValue, e.time.timeIntervalSince1970, e.size, e.payload,
-                e.editedFromSequence,
+                e.editedFromSequence, e.kind.rawValue,
+            ])
+        case .httpRequest(let e):
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO http (flow_id, requested_at, method, url, version, request_headers, replay_of)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                e.flowID.rawValue, e.time.timeIntervalSince1970, e.method, e.url, e.version, JSONObject.headersJSON(e.headers),
+                e.replayOf?.rawValue,
+            ])
+        case .httpResponse(let e):
+            try db.cachedStatement(
+                sql: """
+                    UPDATE http SET responded_at = ?, status = ?, reason = ?, response_version = ?, response_headers = ?,
+                    synthetic = ?, connect_ms = ?, tls_ms = ?, first_byte_ms = ? WHERE flow_id = ?
+                    """
+            ).execute(arguments: [
+                e.time.timeIntervalSince1970, e.status, e.reason, e.version, JSONObject.headersJSON(e.headers), e.synthetic,
+                e.timings.connect, e.timings.tls, e.timings.firstByte, e.flowID.rawValue,
             ])
         case .messageHeld(let e):
             try db.cachedStatement(sql: "UPDATE messages SET disposition = 'held' WHERE flow_id = ? AND seq = ?")

@@ -163,6 +163,12 @@ public final class App {
                 rows[index].bytesDown = closed.bytesDown
                 rows[index].state = closed.state
                 rows[index].error = closed.error
+            case .httpRequest(let request):
+                guard let index = rowIndex[request.flowID] else { continue }
+                rows[index].request(method: request.method, url: request.url, headers: request.headers)
+            case .httpResponse(let response):
+                guard let index = rowIndex[response.flowID] else { continue }
+                rows[index].response(status: response.status, headers: response.headers)
             case .messageHeld, .messageReleased:
                 refreshHeld()
             }

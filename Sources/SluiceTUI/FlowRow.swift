@@ -17,6 +17,12 @@ public struct FlowRow: Sendable, Equatable {
     /// The first bytes each way, for the summary column and for payload filters.
     public var previewUp = Data()
     public var previewDown = Data()
+    // HTTP and WebSocket
+    public var method: String?
+    public var url: String?
+    public var status: Int?
+    public var headers: [String] = []
+    public var contentType: String?
 
     public static let previewLimit = 256
 
@@ -41,10 +47,32 @@ public struct FlowRow: Sendable, Equatable {
         error = stored.error
         previewUp = stored.previewUp ?? Data()
         previewDown = stored.previewDown ?? Data()
+        if let http = stored.http {
+            request(method: http.method, url: http.url, headers: http.requestHeaders)
+            if let status = http.status { response(status: status, headers: http.responseHeaders) }
+        }
+    }
+
+    mutating func request(method: String, url: String, headers: [HeaderField]) {
+        self.method = method
+        self.url = url
+        self.headers += headers.map { "\($0.name): \($0.value)" }
+    }
+
+    mutating func response(status: Int, headers: [HeaderField]) {
+        self.status = status
+        self.headers += headers.map { "\($0.name): \($0.value)" }
+        contentType = headers.first(named: "Content-Type")
     }
 
     /// The one-line summary: for raw TCP, the first bytes the client sent, as text.
     public var summary: String {
+        if let method, let url {
+            var text = "\(method) \(url)"
+            if let status { text += " → \(status)" }
+            if let error, state == .error { text += " [\(error)]" }
+            return text
+        }
         if let error, state == .error { return error }
         let bytes = previewUp.isEmpty ? previewDown : previewUp
         guard !bytes.isEmpty else { return "" }
@@ -62,7 +90,8 @@ public struct FlowRow: Sendable, Equatable {
     func subject(marked: Bool, held: Bool) -> FilterSubject {
         FilterSubject(
             kind: kind, client: client, server: server, requestPayload: previewUp, responsePayload: previewDown,
-            hasError: state == .error, isMarked: marked, isHeld: held
+            method: method, url: url, statusCode: status, headers: headers, contentType: contentType,
+            hasResponse: status != nil, hasError: state == .error, isMarked: marked, isHeld: held
         )
     }
 }

@@ -46,6 +46,9 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("max-flow-bytes"), help: "Bytes stored per flow (default 16 MiB).")
     var maxFlowBytes: Int64?
 
+    @Option(name: .customLong("max-body-bytes"), help: "Bytes stored of each HTTP body (default 4 MiB).")
+    var maxBodyBytes: Int?
+
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for a target to accept (default 10).")
     var connectTimeout: Double?
 
@@ -72,10 +75,15 @@ struct EngineOptions: ParsableArguments {
         if !listen.isEmpty {
             configuration.listeners = try listen.map { text throws(ListenSpecError) in try ListenSpec(parsing: text) }
         }
+        if configuration.listeners.isEmpty {
+            // DESIGN: with no listener configured, Sluice is an explicit HTTP(S) proxy on loopback, like mitmproxy.
+            configuration.listeners = [Configuration.defaultListener]
+        }
         if let dataDir = store.dataDir { configuration.dataDirectory = Configuration.expandTilde(dataDir) }
         if let record { configuration.record = record }
         if let maxPayloadBytes { configuration.maxPayloadBytes = maxPayloadBytes }
         if let maxFlowBytes { configuration.maxFlowBytes = maxFlowBytes }
+        if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
         if let connectTimeout { configuration.connectTimeout = connectTimeout }
         if let logLevel { configuration.logLevel = logLevel }
         if let intercept {
@@ -96,7 +104,7 @@ struct EngineOptions: ParsableArguments {
         if !(configuration.holdTimeout > 0) {
             throw ConfigurationError(source: "hold_timeout", line: nil, message: "must be a positive number of seconds")
         }
-        if configuration.maxPayloadBytes < 0 || configuration.maxFlowBytes < 0 {
+        if configuration.maxPayloadBytes < 0 || configuration.maxFlowBytes < 0 || configuration.maxBodyBytes < 0 {
             throw ConfigurationError(source: "limits", line: nil, message: "byte limits cannot be negative")
         }
         if !(configuration.connectTimeout > 0) {

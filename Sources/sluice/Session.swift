@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import SluiceCore
+import SluiceHTTP
 import SluiceModel
 import SluiceStore
 import SluiceTUI
@@ -38,9 +39,6 @@ enum Session {
         }
         bootstrapLogging(level: configuration.logLevel, frontEnd: frontEnd, directory: directory)
         let logger = Logger(label: "sluice")
-        if case .headless = frontEnd, configuration.listeners.isEmpty {
-            throw fail("nothing to listen on: give --listen SPEC (e.g. 'tcp://127.0.0.1:9000=>10.0.0.5:7000') or listen: in the config")
-        }
 
         let writer: StoreWriter
         let firstFlowID: FlowID
@@ -57,7 +55,7 @@ enum Session {
         case .terminal: subscribers.append(feed)
         }
         let engine = Engine(
-            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID,
+            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: [HTTPProxyModule()],
             logger: Logger(label: "sluice.engine")
         )
         do {
@@ -77,11 +75,7 @@ enum Session {
             let store = try? Store(directory: directory)
             let listeners = configuration.listeners.map(\.description)
             let app = App(engine: engine, store: store, feed: feed, title: "Sluice")
-            if listeners.isEmpty {
-                app.setStatus("no listeners: start with --listen 'tcp://127.0.0.1:9000=>HOST:PORT' (showing the store's history)")
-            } else {
-                app.setStatus("listening: " + listeners.joined(separator: ", "))
-            }
+            app.setStatus("listening: " + listeners.joined(separator: ", "))
             TerminalUI.run(app, theme: theme ?? Theme.mono)
         }
         engine.shutdown()

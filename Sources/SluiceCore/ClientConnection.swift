@@ -1,0 +1,96 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SluiceModel
+
+/// One accepted client connection, as the engine hands it to a protocol module: the channel, the listener it came
+/// in on, and the engine's services a module needs (flows, upstream connections, the bus and the gate).
+///
+/// A connection carries one flow (TCP) or many (HTTP keep-alive, one flow per exchange). Every channel it opens is
+/// adopted, so killing a flow or shutting down closes them all.
+public final class ClientConnection: Sendable {
+    public let channel: Channel
+    public let spec: ListenSpec
+    public let configuration: Configuration
+    public let bus: FlowBus
+    public let gate: InterceptGate
+    let id: Int64
+    private let registry: ConnectionRegistry
+
+    init(id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate, registry: ConnectionRegistry) {
+        self.id = id
+        self.channel = channel
+        self.spec = spec
+        self.configuration = configuration
+        self.bus = bus
+        self.gate = gate
+        self.registry = registry
+    }
+
+    public var eventLoop: EventLoop { channel.eventLoop }
+
+    /// The client's address as the flow records it.
+    public var client: Endpoint { Endpoint(channel.remoteAddress) }
+
+    /// Starts a flow on this connection and publishes its opening. Call on the event loop.
+    /// - Returns: nil when the engine is shutting down; the module should then close the connection.
+    public func openFlow(kind: FlowKind, server: Endpoint, limits: RecordingLimits? = nil) -> FlowRecorder? {
+        registry.openFlow(
+            on: self, kind: kind, server: server, limits: limits ?? RecordingLimits(configuration)
+        )
+    }
+
+    /// Tracks a channel this connection opened (an upstream), so that a kill or a shutdown closes it too.
+    public func adopt(_ upstream: Channel) {
+        registry.adopt(upstream, into: id)
+    }
+
+    /// Connects to `target` on this connection's event loop with the engine's socket settings: reads off and an
+    /// `EarlyInput` in the new pipeline, as on the accepted side, so either side can be spliced or given handlers.
+    public func connect(to target: Endpoint) -> EventLoopFuture<Channel> {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyInput()) }
+            }
+            .connect(host: target.host, port: target.port)
+            .map { [self] channel in
+                self.adopt(channel)
+                return channel
+            }
+    }
+
+    /// Splices the client channel with `server` as a byte relay recording into `recorder`: both pipelines must end
+    /// in an `EarlyInput`, whose bytes are relayed first. Closes both on failure.
+    public func splice(with server: Channel, recorder: FlowRecorder) {
+        let client = channel
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder, bus: bus, gate: gate)
+        do {
+            try client.pipeline.syncOperations.addHandler(clientRelay)
+            try server.pipeline.syncOperations.addHandler(serverRelay)
+            try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+            try server.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+            try client.syncOptions?.setOption(.autoRead, value: true)
+            try server.syncOptions?.setOption(.autoRead, value: true)
+        } catch {
+            recorder.failed(.proxy, "cannot set up relay: \(describe(error))")
+            server.close(promise: nil)
+            client.close(promise: nil)
+        }
+    }
+}
+
+/// The engine's table of open connections and flows, as the connection needs it.
+protocol ConnectionRegistry: AnyObject, Sendable {
+    func openFlow(on connection: ClientConnection, kind: FlowKind, server: Endpoint, limits: RecordingLimits) -> FlowRecorder?
+    func adopt(_ channel: Channel, into connectionID: Int64)
+}
+
+extension Endpoint {
+    init(_ address: SocketAddress?) {
+        self.init(host: address?.ipAddress ?? "?", port: address?.port ?? 0)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import NIOHTTP1
+import SluiceCore
+import SluiceModel
+
+/// What to do with one request head, decided without I/O: where it goes, the head the server gets, and how the
+/// connection behaves after it.
+struct ExchangePlan {
+    var target: RequestTarget
+    /// The head as the server gets it: origin-form target, hop-by-hop headers gone, framing normalised.
+    var upstreamHead: HTTPRequestHead
+    var clientVersion: HTTPVersion
+    var isConnect: Bool
+    var isWebSocket: Bool
+    var isHead: Bool
+    var clientWantsClose: Bool
+    var expectsContinue: Bool
+
+    init(head: HTTPRequestHead, spec: ListenSpec, client: Endpoint) throws(RequestTargetError) {
+        clientVersion = head.version
+        isConnect = head.method == .CONNECT
+        isHead = head.method == .HEAD
+        guard head.version.major == 1 else { throw RequestTargetError("HTTP/\(head.version.major) is not supported") }
+        switch spec.scheme {
+        case .reverseHTTP:
+            guard !isConnect else { throw RequestTargetError("CONNECT is not accepted by a reverse proxy") }
+            guard let backend = spec.target else { throw RequestTargetError("the reverse proxy has no backend") }
+            guard head.uri.hasPrefix("/") || head.uri == "*" else {
+                throw RequestTargetError("'\(head.uri.prefix(100))' is not an origin-form target (a path)")
+            }
+            target = RequestTarget(
+                scheme: spec.targetUsesTLS ? "https" : "http", host: backend.host, port: backend.port, path: head.uri
+            )
+        case .http, .tcp:
+            target = isConnect ? try RequestTarget.authorityForm(head.uri) : try RequestTarget.absolute(head.uri)
+        }
+        isWebSocket = !isConnect && HopByHop.isWebSocketUpgrade(head.headers)
+        clientWantsClose = HopByHop.wantsClose(head.headers, version: head.version)
+        expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+
+        var headers = head.headers
+        HopByHop.strip(&headers, keepUpgrade: isWebSocket)
+        if isWebSocket {
+            // Sluice reads every frame; a compressed stream would hide them (PROTOCOLS.md §5).
+            headers.remove(name: "sec-websocket-extensions")
+        }
+        if headers.contains(name: "transfer-encoding") {
+            // The body arrives de-chunked; it leaves chunked again. Chunked beats Content-Length (RFC 9112 §6.3).
+            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+            headers.remove(name: "content-length")
+        }
+        switch spec.scheme {
+        case .reverseHTTP:
+            let originalHost = head.headers.first(name: "host")
+            headers.replaceOrAdd(name: "Host", value: target.authority)
+            let forwardedFor = headers.first(name: "x-forwarded-for").map { "\($0), \(client.host)" } ?? client.host
+            headers.replaceOrAdd(name: "X-Forwarded-For", value: forwardedFor)
+            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
+            if let originalHost { headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost) }
+        case .http, .tcp:
+            // RFC 9112 §3.2.2: the absolute URI's authority beats a conflicting Host header.
+            headers.replaceOrAdd(name: "Host", value: target.authority)
+        }
+        upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: target.path, headers: headers)
+    }
+
+    func requestEvent(flowID: FlowID) -> HTTPRequestStarted {
+        HTTPRequestStarted(
+            flowID: flowID, time: Date(), method: upstreamHead.method.rawValue, url: target.url,
+            version: clientVersion.text, headers: upstreamHead.headers.redacted
+        )
+    }
+
+    /// The head the client gets for the server's response: hop-by-hop headers gone and the framing set for the
+    /// client's connection, which may differ from the server's (HTTP/1.0 clients, re-chunked bodies).
+    /// - Returns: the head, and whether the body can only end by closing the client connection.
+    func clientResponseHead(_ response: HTTPResponseHead, closing: Bool) -> (HTTPResponseHead, endsByClose: Bool) {
+        var headers = response.headers
+        let isUpgrade = response.status == .switchingProtocols
+        HopByHop.strip(&headers, keepUpgrade: isUpgrade)
+        let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
+        var endsByClose = false
+        let hasBody = !isHead && response.status.allowsBody
+        if headers.contains(name: "transfer-encoding") || (hasBody && !headers.contains(name: "content-length")) {
+            headers.remove(name: "transfer-encoding")
+            if hasBody {
+                if version == .http1_1 {
+                    headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+                    headers.remove(name: "content-length")
+                } else {
+                    endsByClose = true
+                }
+            }
+        }
+        if (closing || endsByClose) && !isUpgrade {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if version == .http1_0 && !isUpgrade {
+            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
+        return (HTTPResponseHead(version: version, status: response.status, headers: headers), endsByClose)
+    }
+}
+
+extension HTTPResponseStatus {
+    /// RFC 9110 §6.4.1: 1xx, 204 and 304 never carry content.
+    var allowsBody: Bool {
+        !(code < 200 || code == 204 || code == 304)
+    }
+}

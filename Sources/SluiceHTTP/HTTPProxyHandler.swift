@@ -1,0 +1,403 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+import SluiceModel
+
+/// The client-facing side of an HTTP proxy connection: reads requests, opens one flow per exchange, sends each
+/// request to its server over an `Upstream` (reused while both sides keep the connection alive) and relays the
+/// response back.
+///
+/// One exchange at a time: requests a client pipelines behind the current one wait in `queued` and the client is
+/// not read while a response is outstanding. Bodies stream both ways with backpressure: the client is read only
+/// while the upstream is writable, and the upstream only while the client is. CONNECT and an accepted WebSocket
+/// upgrade turn the connection into a spliced byte relay.
+final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let connection: ClientConnection
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    /// Parts of requests pipelined behind the current exchange.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// A server connection kept alive after the last exchange, for the next request to the same server.
+    private var idleUpstream: Upstream?
+    /// Set once the connection must end after the current response (the client asked, or framing is lost).
+    var closeAfterResponse = false
+    /// CONNECT or an upgrade took the connection over; nothing here reads any more.
+    private var handedOver = false
+
+    init(connection: ClientConnection) {
+        self.connection = connection
+    }
+
+    /// The client side's HTTP codec and this handler. Framing headers are set by the proxy, not by NIO, so that
+    /// CONNECT's `200`, HEAD responses and 304s go out exactly as meant.
+    static func configureClientPipeline(_ channel: Channel, handler: HTTPProxyHandler) throws {
+        let operations = channel.pipeline.syncOperations
+        var encoderConfiguration = HTTPResponseEncoder.Configuration()
+        encoderConfiguration.automaticallySetFramingHeaders = false
+        try operations.addHandler(HTTPResponseEncoder(configuration: encoderConfiguration))
+        try operations.addHandler(
+            ByteToMessageHandler(
+                HTTPRequestDecoder(
+                    leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
+                    limitConfiguration: HeadLimits.decoder
+                )
+            )
+        )
+        try operations.addHandler(handler)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Reading requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(unwrapInboundIn(data))
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        if let exchange, !exchange.requestComplete {
+            exchange.requestPart(part)
+        } else if exchange != nil || !queued.isEmpty {
+            queued.append(part)
+        } else {
+            startExchange(part)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.flushUpstream()
+        readClientIfWanted()
+    }
+
+    /// Reads the client when the next part can go somewhere: no exchange yet, or a request body that the upstream
+    /// can take.
+    func readClientIfWanted() {
+        guard let context, !handedOver, context.channel.isActive else { return }
+        if let exchange {
+            guard exchange.wantsMoreRequest else { return }
+        } else if !queued.isEmpty {
+            return
+        }
+        context.read()
+    }
+
+    private func startExchange(_ part: HTTPServerRequestPart) {
+        guard case .head(let head) = part else { return }  // a stray body or end after a refused request
+        let plan: ExchangePlan
+        do {
+            plan = try ExchangePlan(head: head, spec: connection.spec, client: connection.client)
+        } catch {
+            refuse(head, status: .badRequest, reason: "\(error)")
+            return
+        }
+        if plan.isConnect {
+            startTunnel(plan)
+            return
+        }
+        guard let recorder = connection.openFlow(kind: plan.isWebSocket ? .websocket : .http, server: plan.target.endpoint, limits: limits) else {
+            closeNow()
+            return
+        }
+        recorder.requestStarted(plan.requestEvent(flowID: recorder.flowID))
+        let exchange = Exchange(plan: plan, recorder: recorder, owner: self)
+        self.exchange = exchange
+        if plan.clientWantsClose || plan.isWebSocket { closeAfterResponse = true }
+        upstream(for: plan) { result in exchange.upstreamReady(result) }
+    }
+
+    private var limits: RecordingLimits {
+        var limits = RecordingLimits(connection.configuration)
+        limits.maxDirectionBytes = Int64(connection.configuration.maxBodyBytes)
+        limits.maxFlowBytes = .max
+        return limits
+    }
+
+    /// The kept-alive connection to this server, or a new one.
+    private func upstream(for plan: ExchangePlan, then done: @escaping (Result<Upstream, Error>) -> Void) {
+        let key = Upstream.Key(endpoint: plan.target.endpoint, tls: plan.target.usesTLS)
+        if let idle = idleUpstream {
+            idleUpstream = nil
+            if idle.key == key, idle.channel.isActive {
+                done(.success(idle))
+                return
+            }
+            idle.close()
+        }
+        Upstream.connect(key, via: connection, then: done)
+    }
+
+    // MARK: Exchange callbacks
+
+    /// Writes a response part to the client.
+    func writeToClient(_ part: HTTPServerResponsePart, flush: Bool = false) {
+        guard let context else { return }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(part), promise: nil)
+        }
+    }
+
+    func flushClient() {
+        context?.flush()
+    }
+
+    var clientIsWritable: Bool {
+        context?.channel.isWritable ?? false
+    }
+
+    /// The exchange is over. Keeps its upstream for the next request when that is safe, then serves what the client
+    /// pipelined or reads on.
+    func exchangeEnded(_ ended: Exchange, reusableUpstream: Upstream?) {
+        guard exchange === ended else { return }
+        exchange = nil
+        if !ended.requestComplete { closeAfterResponse = true }  // the rest of that body would look like a request
+        if let reusableUpstream {
+            idleUpstream = reusableUpstream
+            reusableUpstream.watchWhileIdle(owner: self)
+        }
+        guard !closeAfterResponse else {
+            closeAfterFlush()
+            return
+        }
+        while exchange == nil, !handedOver, let next = queued.popFirst() {
+            handle(next)
+        }
+        readClientIfWanted()
+    }
+
+    func idleUpstreamClosed(upstreamChannel: Channel) {
+        if idleUpstream?.channel === upstreamChannel { idleUpstream = nil }
+    }
+
+    /// The server accepted a WebSocket upgrade: from here the connection relays frames.
+    func upgradeAccepted(_ ended: Exchange, upstream: Upstream) {
+        guard exchange === ended, let context else { return }
+        exchange = nil
+        handedOver = true
+        let recorder = ended.recorder
+        let client = context.channel
+        let loopBound = NIOLoopBound(recorder, eventLoop: context.eventLoop)
+        client.closeFuture.whenComplete { _ in loopBound.value.sideClosed(.client) }
+        upstream.channel.closeFuture.whenComplete { _ in loopBound.value.sideClosed(.server) }
+        let connection = self.connection
+        let upstreamReady = upstream.becomeRaw()
+        let clientReady = becomeRaw(context)
+        upstreamReady.and(clientReady).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success:
+                connection.splice(with: upstream.channel, recorder: loopBound.value)
+            case .failure(let error):
+                loopBound.value.failed(.proxy, "cannot switch to WebSocket relay: \(error)")
+                upstream.channel.close(promise: nil)
+                client.close(promise: nil)
+            }
+        }
+    }
+
+    // MARK: Answers Sluice writes itself
+
+    /// A request that cannot be proxied: recorded as a flow with its error, answered, and the connection closed.
+    private func refuse(_ head: HTTPRequestHead, status: HTTPResponseStatus, reason: String) {
+        closeAfterResponse = true
+        guard let recorder = connection.openFlow(kind: .http, server: Endpoint(host: "-", port: 0), limits: limits) else {
+            closeNow()
+            return
+        }
+        recorder.requestStarted(
+            HTTPRequestStarted(
+                flowID: recorder.flowID, time: Date(), method: head.method.rawValue, url: head.uri,
+                version: head.version.text, headers: head.headers.redacted
+            )
+        )
+        recorder.failed(.client, reason)
+        respond(status, message: reason, recorder: recorder, timings: HTTPTimings())
+        recorder.finish()
+        closeAfterFlush()
+    }
+
+    /// Writes a complete plain-text response and records it as Sluice's own.
+    func respond(_ status: HTTPResponseStatus, message: String, recorder: FlowRecorder, timings: HTTPTimings, extraHeaders: [(String, String)] = []) {
+        let body = "Sluice: \(message)\n"
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        if closeAfterResponse { headers.add(name: "Connection", value: "close") }
+        recorder.responseStarted(
+            HTTPResponseStarted(
+                flowID: recorder.flowID, time: Date(), status: Int(status.code), reason: status.reasonPhrase,
+                version: "HTTP/1.1", headers: headers.fields, timings: timings, synthetic: true
+            )
+        )
+        recorder.injected(Data(body.utf8), direction: .down, kind: .body)
+        writeToClient(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+        writeToClient(.body(.byteBuffer(ByteBuffer(string: body))))
+        writeToClient(.end(nil), flush: true)
+    }
+
+    /// Closes once everything written so far has reached the socket.
+    func closeAfterFlush() {
+        guard let context else { return }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: nil)
+        channel.writeAndFlush(ByteBuffer()).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func closeNow() {
+        context?.close(promise: nil)
+    }
+
+    // MARK: CONNECT
+
+    private func startTunnel(_ plan: ExchangePlan) {
+        guard let recorder = connection.openFlow(kind: .tcp, server: plan.target.endpoint) else {
+            closeNow()
+            return
+        }
+        handedOver = true
+        let loopBound = NIOLoopBound(recorder, eventLoop: connection.eventLoop)
+        let client = connection.channel
+        client.closeFuture.whenComplete { _ in loopBound.value.sideClosed(.client) }
+        let connection = self.connection
+        let target = plan.target
+        connection.connect(to: target.endpoint).assumeIsolated().whenComplete { [self] result in
+            let recorder = loopBound.value
+            switch result {
+            case .success(let server):
+                server.closeFuture.whenComplete { _ in loopBound.value.sideClosed(.server) }
+                guard client.isActive, let context = self.context else {
+                    server.close(promise: nil)
+                    return
+                }
+                // RFC 9110 §9.3.6: a 2xx to CONNECT has no body and no framing headers.
+                self.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .custom(code: 200, reasonPhrase: "Connection established"))))
+                self.writeToClient(.end(nil), flush: true)
+                self.becomeRaw(context).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success: connection.splice(with: server, recorder: loopBound.value)
+                    case .failure(let error):
+                        loopBound.value.failed(.proxy, "cannot switch to tunnel: \(error)")
+                        server.close(promise: nil)
+                        client.close(promise: nil)
+                    }
+                }
+            case .failure(let error):
+                recorder.failed(.connect, "cannot connect to \(target.endpoint): \(describe(error))")
+                recorder.sideClosed(.server)
+                self.closeAfterResponse = true
+                let message = "cannot connect to \(target.endpoint): \(describe(error))"
+                let body = "Sluice: \(message)\n"
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+                headers.add(name: "Content-Length", value: String(body.utf8.count))
+                headers.add(name: "Connection", value: "close")
+                self.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .badGateway, headers: headers)))
+                self.writeToClient(.body(.byteBuffer(ByteBuffer(string: body))))
+                self.writeToClient(.end(nil), flush: true)
+                self.closeAfterFlush()
+            }
+        }
+    }
+
+    /// Takes the HTTP codec and this handler out of the client pipeline, leaving an `EarlyInput` that holds any
+    /// bytes the decoder had buffered beyond the request (a ClientHello sent right behind CONNECT).
+    private func becomeRaw(_ context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+        let pipeline = context.pipeline
+        do {
+            let decoder = try pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
+            let encoder = try pipeline.syncOperations.handler(type: HTTPResponseEncoder.self)
+            return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
+                .flatMap { pipeline.syncOperations.removeHandler(encoder) }
+                .flatMap { pipeline.syncOperations.removeHandler(self) }
+                .nonisolated()
+        } catch {
+            return context.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    // MARK: Connection events
+
+    func channelInactive(context: ChannelHandlerContext) {
+        exchange?.clientClosed()
+        exchange = nil
+        idleUpstream?.close()
+        idleUpstream = nil
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.clientBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// A request the decoder could not parse: 431 for a head over the limits, 400 otherwise; then close, since
+    /// the byte stream can no longer be framed.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        let status: HTTPResponseStatus
+        let reason: String
+        if let parserError = error as? HTTPParserError {
+            status = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+            reason = "malformed request: \(describeParserError(parserError))"
+        } else {
+            status = .badRequest
+            reason = describe(error)
+        }
+        closeAfterResponse = true
+        if let exchange {
+            exchange.clientFailed(reason, status: status)
+            return
+        }
+        guard let recorder = connection.openFlow(kind: .http, server: Endpoint(host: "-", port: 0), limits: limits) else {
+            closeNow()
+            return
+        }
+        recorder.failed(.client, reason)
+        respond(status, message: reason, recorder: recorder, timings: HTTPTimings())
+        recorder.finish()
+        closeAfterFlush()
+    }
+}
+
+@available(*, unavailable)
+extension HTTPProxyHandler: Sendable {}
+
+extension HTTPVersion {
+    var text: String { "HTTP/\(major).\(minor)" }
+}
+
+extension HTTPHeaders {
+    /// The headers with credentials for the proxy itself removed: they must never reach a log or the store.
+    var redacted: [HeaderField] {
+        fields.filter { $0.name.lowercased() != "proxy-authorization" }
+    }
+}
+
+/// One line for what the HTTP parser rejected.
+func describeParserError(_ error: HTTPParserError) -> String {
+    switch error {
+    case .headerOverflow: return "headers larger than the limit (64 KiB, 16 KiB per line, 200 lines)"
+    case .invalidMethod: return "invalid method"
+    case .invalidURL: return "invalid request target"
+    case .invalidVersion: return "invalid HTTP version"
+    case .invalidChunkSize: return "invalid chunk size"
+    case .invalidContentLength: return "invalid Content-Length"
+    case .unexpectedContentLength: return "unexpected Content-Length"
+    case .invalidHeaderToken: return "invalid header"
+    case .invalidConstant: return "invalid request line"
+    case .lfExpected, .strictModeAssertion: return "invalid line ending"
+    case .closedConnection, .invalidEOFState: return "connection closed in the middle of a message"
+    default: return "\(error)"
+    }
+}

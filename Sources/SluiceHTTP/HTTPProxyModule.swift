@@ -1,0 +1,33 @@
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+import SluiceModel
+
+/// The HTTP proxies: the explicit proxy (`http://HOST:PORT`, absolute-form requests and CONNECT tunnels) and the
+/// reverse proxy (`reverse+http://HOST:PORT=>http://backend:port`). One flow per exchange.
+public struct HTTPProxyModule: ProtocolModule {
+    public init() {}
+
+    public var schemes: Set<ListenSpec.Scheme> { [.http, .reverseHTTP] }
+
+    public func accept(_ connection: ClientConnection) {
+        do {
+            try HTTPProxyHandler.configureClientPipeline(connection.channel, handler: HTTPProxyHandler(connection: connection))
+            try connection.channel.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+            connection.channel.read()
+        } catch {
+            connection.channel.close(promise: nil)
+        }
+    }
+}
+
+/// Limits on what a peer may send in one message head. Over them the client gets 431 (RFC 6585 §5).
+enum HeadLimits {
+    static var decoder: NIOHTTPDecoderLimitConfiguration {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 16 * 1024
+        limits.maxHeaderListSize = 64 * 1024
+        limits.maxHeaderFieldCount = 200
+        return limits
+    }
+}

@@ -250,8 +250,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func closeAfterFlush() {
         guard let context else { return }
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: nil)
-        channel.writeAndFlush(ByteBuffer()).whenComplete { _ in channel.close(promise: nil) }
+        // An empty body part is not framed by the encoder, but its promise completes after every earlier write.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: written)
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     func closeNow() {
@@ -345,15 +347,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A request the decoder could not parse: 431 for a head over the limits, 400 otherwise; then close, since
     /// the byte stream can no longer be framed.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        let status: HTTPResponseStatus
-        let reason: String
-        if let parserError = error as? HTTPParserError {
-            status = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-            reason = "malformed request: \(describeParserError(parserError))"
-        } else {
-            status = .badRequest
-            reason = describe(error)
-        }
+        let (status, reason) = Self.answer(to: error)
         closeAfterResponse = true
         if let exchange {
             exchange.clientFailed(reason, status: status)
@@ -363,10 +357,21 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             closeNow()
             return
         }
+        // No head could be read: the flow still gets a request row, so its answer has somewhere to be recorded.
+        recorder.requestStarted(
+            HTTPRequestStarted(flowID: recorder.flowID, time: Date(), method: "-", url: "(unparsable request)", version: "-", headers: [])
+        )
         recorder.failed(.client, reason)
         respond(status, message: reason, recorder: recorder, timings: HTTPTimings())
         recorder.finish()
         closeAfterFlush()
+    }
+
+    /// The status and one-line reason for a request that failed to parse.
+    static func answer(to error: Error) -> (HTTPResponseStatus, String) {
+        guard let parserError = error as? HTTPParserError else { return (.badRequest, describe(error)) }
+        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        return (status, "malformed request: \(describeParserError(parserError))")
     }
 }
 

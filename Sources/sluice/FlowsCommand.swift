@@ -37,7 +37,7 @@ struct FlowsCommand: ParsableCommand {
 
 /// How flows are printed by the CLI.
 enum FlowListing {
-    static let headers = ["ID", "START (UTC)", "KIND", "CLIENT", "SERVER", "UP", "DOWN", "DURATION", "STATE"]
+    static let headers = ["ID", "START (UTC)", "KIND", "CLIENT", "SERVER", "UP", "DOWN", "DURATION", "STATE", "SUMMARY"]
 
     static func table(_ flows: [StoredFlow]) -> String {
         let rows = flows.map { flow in
@@ -47,7 +47,7 @@ enum FlowListing {
                 flow.kind, flow.client, flow.server,
                 Formatting.bytes(flow.bytesUp), Formatting.bytes(flow.bytesDown),
                 flow.duration.map { Formatting.duration(seconds: $0) } ?? "-",
-                flow.state,
+                flow.state, summary(flow),
             ]
         }
         let widths = headers.indices.map { column in
@@ -63,8 +63,15 @@ enum FlowListing {
         return ([headers] + rows).map(render).joined()
     }
 
+    /// For HTTP: method, URL and status, as mitmproxy's list shows them.
+    static func summary(_ flow: StoredFlow) -> String {
+        guard let http = flow.http else { return "" }
+        let url = http.url.count > 80 ? http.url.prefix(79) + "…" : Substring(http.url)
+        return "\(http.method) \(url)" + (http.status.map { " \($0)" } ?? "")
+    }
+
     static func json(_ flow: StoredFlow) -> String {
-        JSONObject()
+        var object = JSONObject()
             .int("id", flow.id.rawValue).string("kind", flow.kind).string("listener", flow.listener)
             .string("client", flow.client).string("server", flow.server)
             .string("start", Timestamp.iso8601(flow.startedAt))
@@ -73,7 +80,11 @@ enum FlowListing {
             .int("bytes_up", flow.bytesUp).int("bytes_down", flow.bytesDown)
             .string("state", flow.state).optionalString("error", flow.error)
             .bool("payload_truncated", flow.payloadTruncated)
-            .line
+        if let http = flow.http {
+            object = object.string("method", http.method).string("url", http.url)
+                .optionalInt("status", http.status.map(Int64.init)).optionalInt("replay_of", http.replayOf?.rawValue)
+        }
+        return object.line
     }
 }
 

@@ -74,6 +74,9 @@ enum FlowDetail {
         for error in errors {
             out += "error     \(Timestamp.iso8601(error.time)) \(error.phase): \(error.message)\n"
         }
+        if let http = flow.http {
+            out += "\n" + httpHeads(http)
+        }
         out += "messages  \(messages.count)\n"
         var offsets: [Direction: Int] = [.up: 0, .down: 0]
         for message in messages {
@@ -83,6 +86,7 @@ enum FlowDetail {
             if message.isTruncated { header += " (\(message.payload.count) stored)" }
             if let original = message.editedFromSequence { header += ", operator's edit of #\(original)" }
             if let disposition = message.disposition { header += " [\(disposition)]" }
+            if message.kind != .chunk { header += " \(message.kind.rawValue)" }
             out += header + "\n"
             if hex {
                 out += Hexdump.format(message.payload, startOffset: offset) + "\n"
@@ -92,6 +96,25 @@ enum FlowDetail {
             offsets[message.direction] = offset + message.size
         }
         return out
+    }
+
+    /// The request and response heads as they travelled, with the timings.
+    static func httpHeads(_ http: StoredHTTP) -> String {
+        var out = "\(http.method) \(http.url) \(http.version)\n"
+        for field in http.requestHeaders { out += "\(field.name): \(field.value)\n" }
+        if let original = http.replayOf { out += "(replay of flow \(original))\n" }
+        out += "\n"
+        if let status = http.status {
+            out += "\(http.responseVersion ?? "HTTP/1.1") \(status) \(http.reason ?? "")"
+            out += http.synthetic ? "  (answered by Sluice)\n" : "\n"
+            for field in http.responseHeaders { out += "\(field.name): \(field.value)\n" }
+            let timings = [("connect", http.timings.connect), ("tls", http.timings.tls), ("first byte", http.timings.firstByte)]
+                .compactMap { name, value in value.map { "\(name) \(String(format: "%.1f", $0)) ms" } }
+            if !timings.isEmpty { out += "timings   " + timings.joined(separator: ", ") + "\n" }
+        } else {
+            out += "(no response)\n"
+        }
+        return out + "\n"
     }
 
     /// The first bytes as escaped text, for a quick look without --hex.

@@ -26,6 +26,12 @@ public struct Configuration: Sendable, Equatable {
     public var holdTimeout: Double = 60
     /// What happens to a held message nobody decided on: forward it as it was, or drop it.
     public var holdDefault: Verdict = .forward(edited: nil)
+    /// TLS interception: hosts (patterns like `*.bank.example`) whose TLS is tunnelled untouched.
+    public var tlsPassthrough: [String] = []
+    /// Skip verifying servers' certificates (`--insecure-upstream`): for test servers only.
+    public var insecureUpstream = false
+    /// Extra trusted roots for servers' certificates, a PEM file (beside the system's).
+    public var upstreamCA: String?
     /// The TUI's colours: a built-in theme (dark, light, mono) or `<data-dir>/themes/NAME.yaml`.
     public var theme: String = "dark"
 
@@ -40,7 +46,8 @@ public struct Configuration: Sendable, Equatable {
             && lhs.maxBodyBytes == rhs.maxBodyBytes
             && lhs.connectTimeout == rhs.connectTimeout && lhs.logLevel == rhs.logLevel
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
-            && lhs.theme == rhs.theme
+            && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
+            && lhs.upstreamCA == rhs.upstreamCA
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -62,7 +69,7 @@ public struct Configuration: Sendable, Equatable {
     /// The top-level keys a config file may hold.
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
-        "hold_timeout", "hold_default", "theme",
+        "hold_timeout", "hold_default", "theme", "tls",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -145,6 +152,33 @@ public struct Configuration: Sendable, Equatable {
                     throw fail("expected a theme name (dark, light, mono or a file in <data-dir>/themes/)")
                 }
                 configuration.theme = name
+            case "tls":
+                guard let tls = value.mapping else { throw fail("expected a mapping (passthrough:, insecure_upstream:, upstream_ca:)") }
+                for (tlsKey, tlsValue) in tls {
+                    let name = tlsKey.string ?? ""
+                    func tlsFail(_ message: String) -> ConfigurationError {
+                        ConfigurationError(source: source, line: tlsValue.mark?.line ?? line, message: "tls.\(name): \(message)")
+                    }
+                    switch name {
+                    case "passthrough":
+                        let items = tlsValue.sequence.map(Array.init) ?? (tlsValue.scalar != nil ? [tlsValue] : [])
+                        guard !items.isEmpty || tlsValue.sequence != nil else { throw tlsFail("expected a list of host patterns") }
+                        configuration.tlsPassthrough = try items.map { item throws(ConfigurationError) in
+                            guard let text = item.scalar?.string, !text.isEmpty else { throw tlsFail("expected host patterns like *.example.com") }
+                            return text
+                        }
+                    case "insecure_upstream":
+                        guard let flag = tlsValue.bool else { throw tlsFail("expected true or false") }
+                        configuration.insecureUpstream = flag
+                    case "upstream_ca":
+                        guard let text = tlsValue.string, !text.isEmpty else { throw tlsFail("expected a PEM file path") }
+                        configuration.upstreamCA = expandTilde(text)
+                    default:
+                        throw ConfigurationError(
+                            source: source, line: tlsKey.mark?.line, message: "unknown key 'tls.\(name)' (known: passthrough, insecure_upstream, upstream_ca)"
+                        )
+                    }
+                }
             case "hold_default":
                 guard let name = value.string, let verdict = verdict(named: name) else { throw fail("expected forward or drop") }
                 configuration.holdDefault = verdict

@@ -50,7 +50,7 @@ final class Exchange {
             return
         }
         self.upstream = upstream
-        timings.connect = upstream.attach(self)
+        (timings.connect, timings.tls) = upstream.attach(self)
         upstream.write(.head(plan.upstreamHead))
         requestSentAt = .now()
         for part in pending { upstream.write(part) }

@@ -15,8 +15,12 @@ struct ExchangePlan {
     var isHead: Bool
     var clientWantsClose: Bool
     var expectsContinue: Bool
+    /// The name to send as SNI and verify the server's certificate against, when the server speaks TLS.
+    var tlsServerName: String?
 
-    init(head: HTTPRequestHead, spec: ListenSpec, client: Endpoint) throws(RequestTargetError) {
+    /// - Parameter tunnel: inside an intercepted CONNECT tunnel, the server the tunnel goes to; requests there are
+    ///   origin-form.
+    init(head: HTTPRequestHead, spec: ListenSpec, client: Endpoint, tunnel: InterceptedTunnel? = nil) throws(RequestTargetError) {
         clientVersion = head.version
         isConnect = head.method == .CONNECT
         isHead = head.method == .HEAD
@@ -32,8 +36,18 @@ struct ExchangePlan {
                 scheme: spec.targetUsesTLS ? "https" : "http", host: backend.host, port: backend.port, path: head.uri
             )
         case .http, .tcp:
-            target = isConnect ? try RequestTarget.authorityForm(head.uri) : try RequestTarget.absolute(head.uri)
+            if let tunnel {
+                guard !isConnect else { throw RequestTargetError("CONNECT inside a tunnel is not supported") }
+                guard head.uri.hasPrefix("/") || head.uri == "*" else {
+                    throw RequestTargetError("'\(head.uri.prefix(100))' is not an origin-form target (a path) inside a TLS tunnel")
+                }
+                target = tunnel.target
+                target.path = head.uri
+            } else {
+                target = isConnect ? try RequestTarget.authorityForm(head.uri) : try RequestTarget.absolute(head.uri)
+            }
         }
+        if target.usesTLS { tlsServerName = tunnel?.serverName ?? target.host }
         isWebSocket = !isConnect && HopByHop.isWebSocketUpgrade(head.headers)
         clientWantsClose = HopByHop.wantsClose(head.headers, version: head.version)
         expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
@@ -58,8 +72,11 @@ struct ExchangePlan {
             headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
             if let originalHost { headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost) }
         case .http, .tcp:
-            // RFC 9112 §3.2.2: the absolute URI's authority beats a conflicting Host header.
-            headers.replaceOrAdd(name: "Host", value: target.authority)
+            if tunnel == nil || !headers.contains(name: "host") {
+                // RFC 9112 §3.2.2: the absolute URI's authority beats a conflicting Host header. Inside a tunnel
+                // the request is origin-form and its Host header is the client's to choose.
+                headers.replaceOrAdd(name: "Host", value: target.authority)
+            }
         }
         upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: target.path, headers: headers)
     }
@@ -99,6 +116,12 @@ struct ExchangePlan {
         }
         return (HTTPResponseHead(version: version, status: response.status, headers: headers), endsByClose)
     }
+}
+
+/// Where an intercepted CONNECT tunnel goes: the URL base for its requests and the server name for TLS.
+struct InterceptedTunnel {
+    var target: RequestTarget
+    var serverName: String
 }
 
 extension HTTPResponseStatus {

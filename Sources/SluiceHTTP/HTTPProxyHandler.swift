@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import SluiceCore
 import SluiceModel
 
@@ -27,9 +28,18 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     var closeAfterResponse = false
     /// CONNECT or an upgrade took the connection over; nothing here reads any more.
     private var handedOver = false
+    /// Set when Sluice can intercept TLS: CONNECT tunnels are then opened up unless their host is passed through.
+    private let tls: TLSInterception?
+    /// Set inside an intercepted CONNECT tunnel.
+    private let tunnel: InterceptedTunnel?
+    /// The tunnel's connection to its server, made before answering CONNECT; the first request uses it.
+    private var preparedUpstream: (channel: Channel, connectMilliseconds: Double)?
 
-    init(connection: ClientConnection) {
+    init(connection: ClientConnection, tls: TLSInterception?, tunnel: InterceptedTunnel? = nil, prepared: (Channel, Double)? = nil) {
         self.connection = connection
+        self.tls = tls
+        self.tunnel = tunnel
+        self.preparedUpstream = prepared.map { (channel: $0.0, connectMilliseconds: $0.1) }
     }
 
     /// The client side's HTTP codec and this handler. Framing headers are set by the proxy, not by NIO, so that
@@ -64,11 +74,18 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         handle(unwrapInboundIn(data))
     }
 
+    /// Parts that arrive while a request waits for its response queue up behind it, in order.
     private func handle(_ part: HTTPServerRequestPart) {
+        if exchange?.requestComplete == true || !queued.isEmpty {
+            queued.append(part)
+        } else {
+            dispatch(part)
+        }
+    }
+
+    private func dispatch(_ part: HTTPServerRequestPart) {
         if let exchange, !exchange.requestComplete {
             exchange.requestPart(part)
-        } else if exchange != nil || !queued.isEmpty {
-            queued.append(part)
         } else {
             startExchange(part)
         }
@@ -95,7 +112,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard case .head(let head) = part else { return }  // a stray body or end after a refused request
         let plan: ExchangePlan
         do {
-            plan = try ExchangePlan(head: head, spec: connection.spec, client: connection.client)
+            plan = try ExchangePlan(head: head, spec: connection.spec, client: connection.client, tunnel: tunnel)
         } catch {
             refuse(head, status: .badRequest, reason: "\(error)")
             return
@@ -124,7 +141,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The kept-alive connection to this server, or a new one.
     private func upstream(for plan: ExchangePlan, then done: @escaping (Result<Upstream, Error>) -> Void) {
-        let key = Upstream.Key(endpoint: plan.target.endpoint, tls: plan.target.usesTLS)
+        let key = Upstream.Key(endpoint: plan.target.endpoint, tlsServerName: plan.tlsServerName)
         if let idle = idleUpstream {
             idleUpstream = nil
             if idle.key == key, idle.channel.isActive {
@@ -133,7 +150,21 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             idle.close()
         }
-        Upstream.connect(key, via: connection, then: done)
+        if key.tlsServerName != nil && tls == nil {
+            done(.failure(RequestTargetError("TLS to servers is not set up in this engine")))
+            return
+        }
+        if let prepared = preparedUpstream {
+            preparedUpstream = nil
+            if prepared.channel.isActive, key.endpoint == tunnel?.target.endpoint {
+                Upstream.establish(
+                    prepared.channel, key: key, connectMilliseconds: prepared.connectMilliseconds, tls: tls?.upstreamContext, then: done
+                )
+                return
+            }
+            prepared.channel.close(promise: nil)
+        }
+        Upstream.connect(key, via: connection, tls: tls?.upstreamContext, then: done)
     }
 
     // MARK: Exchange callbacks
@@ -170,8 +201,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             closeAfterFlush()
             return
         }
-        while exchange == nil, !handedOver, let next = queued.popFirst() {
-            handle(next)
+        // Pipelined requests: hand over parts until one is complete and waiting for its response.
+        while !handedOver, !queued.isEmpty, exchange?.requestComplete != true {
+            dispatch(queued.removeFirst())
         }
         readClientIfWanted()
     }
@@ -262,51 +294,49 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: CONNECT
 
+    /// CONNECT: connect to the server first (a refusal is still a 502), answer 200, then let the tunnel's first
+    /// bytes decide: a ClientHello for a host that is not passed through is intercepted; anything else is relayed
+    /// as bytes.
     private func startTunnel(_ plan: ExchangePlan) {
-        guard let recorder = connection.openFlow(kind: .tcp, server: plan.target.endpoint) else {
-            closeNow()
-            return
-        }
         handedOver = true
-        let loopBound = NIOLoopBound(recorder, eventLoop: connection.eventLoop)
-        let client = connection.channel
-        client.closeFuture.whenComplete { _ in loopBound.value.sideClosed(.client) }
         let connection = self.connection
         let target = plan.target
+        let started = NIODeadline.now()
         connection.connect(to: target.endpoint).assumeIsolated().whenComplete { [self] result in
-            let recorder = loopBound.value
             switch result {
             case .success(let server):
-                server.closeFuture.whenComplete { _ in loopBound.value.sideClosed(.server) }
-                guard client.isActive, let context = self.context else {
+                guard connection.channel.isActive, let context = self.context else {
                     server.close(promise: nil)
                     return
                 }
+                let connectMilliseconds = Upstream.milliseconds(since: started)
                 // RFC 9110 §9.3.6: a 2xx to CONNECT has no body and no framing headers.
                 self.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .custom(code: 200, reasonPhrase: "Connection established"))))
                 self.writeToClient(.end(nil), flush: true)
+                let tls = self.tls
                 self.becomeRaw(context).assumeIsolated().whenComplete { result in
                     switch result {
-                    case .success: connection.splice(with: server, recorder: loopBound.value)
-                    case .failure(let error):
-                        loopBound.value.failed(.proxy, "cannot switch to tunnel: \(error)")
+                    case .success:
+                        TunnelSetup(connection: connection, server: server, target: target, connectMilliseconds: connectMilliseconds, tls: tls)
+                            .start()
+                    case .failure:
                         server.close(promise: nil)
-                        client.close(promise: nil)
+                        connection.channel.close(promise: nil)
                     }
                 }
             case .failure(let error):
-                recorder.failed(.connect, "cannot connect to \(target.endpoint): \(describe(error))")
-                recorder.sideClosed(.server)
-                self.closeAfterResponse = true
+                guard let recorder = connection.openFlow(kind: .tcp, server: target.endpoint) else {
+                    self.closeNow()
+                    return
+                }
                 let message = "cannot connect to \(target.endpoint): \(describe(error))"
-                let body = "Sluice: \(message)\n"
-                var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-                headers.add(name: "Content-Length", value: String(body.utf8.count))
-                headers.add(name: "Connection", value: "close")
-                self.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .badGateway, headers: headers)))
-                self.writeToClient(.body(.byteBuffer(ByteBuffer(string: body))))
-                self.writeToClient(.end(nil), flush: true)
+                recorder.failed(.connect, message)
+                self.closeAfterResponse = true
+                recorder.requestStarted(
+                    HTTPRequestStarted(flowID: recorder.flowID, time: Date(), method: "CONNECT", url: target.authority, version: plan.clientVersion.text, headers: [])
+                )
+                self.respond(.badGateway, message: message, recorder: recorder, timings: HTTPTimings())
+                recorder.finish()
                 self.closeAfterFlush()
             }
         }
@@ -336,7 +366,20 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange = nil
         idleUpstream?.close()
         idleUpstream = nil
+        preparedUpstream?.channel.close(promise: nil)
+        preparedUpstream = nil
         context.fireChannelInactive()
+    }
+
+    /// The client shut its sending side. Between requests that ends the connection; during one, the response is
+    /// still delivered, then the connection closes. (A cut-off request is the decoder's error, not this event.)
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event, !handedOver {
+            closeAfterResponse = true
+            if exchange == nil && queued.isEmpty { closeAfterFlush() }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -347,6 +390,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A request the decoder could not parse: 431 for a head over the limits, 400 otherwise; then close, since
     /// the byte stream can no longer be framed.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let tunnel, exchange == nil, error is NIOSSLError || error is BoringSSLError {
+            clientTLSFailed(error, tunnel: tunnel)
+            return
+        }
         let (status, reason) = Self.answer(to: error)
         closeAfterResponse = true
         if let exchange {
@@ -365,6 +412,44 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         respond(status, message: reason, recorder: recorder, timings: HTTPTimings())
         recorder.finish()
         closeAfterFlush()
+    }
+
+    /// The client's TLS handshake with Sluice failed: usually it does not trust Sluice's CA (or pins its server's
+    /// certificate). Recorded as a flow that says so, since nothing else of this connection will be.
+    private func clientTLSFailed(_ error: Error, tunnel: InterceptedTunnel) {
+        let reasons = Self.tlsReasons(error)
+        let alerts = ["UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE", "CERTIFICATE_REVOKED"]
+        let message: String
+        if let alert = alerts.first(where: { alert in reasons.contains { $0.contains(alert) } }) {
+            message = "client rejected Sluice's certificate for \(tunnel.serverName) (alert \(alert.lowercased())); "
+                + "trust Sluice's CA (sluice ca) or add the host to tls.passthrough"
+        } else {
+            // TLS 1.3 clients send their alert encrypted, and often cut the connection first: most such failures are
+            // a client that does not trust Sluice's CA or pins the server's certificate.
+            message = "client ended the TLS handshake for \(tunnel.serverName) (\(reasons.joined(separator: ", "))): "
+                + "it most likely rejected Sluice's certificate; trust Sluice's CA (sluice ca) or add the host to tls.passthrough"
+        }
+        if let recorder = connection.openFlow(kind: .http, server: tunnel.target.endpoint, limits: limits) {
+            recorder.requestStarted(
+                HTTPRequestStarted(flowID: recorder.flowID, time: Date(), method: "CONNECT", url: tunnel.target.url, version: "-", headers: [])
+            )
+            recorder.failed(.client, message)
+            recorder.finish()
+        }
+        preparedUpstream?.channel.close(promise: nil)
+        preparedUpstream = nil
+        closeNow()
+    }
+
+    /// BoringSSL's reason codes in an error (`UNKNOWN_CA`, `BAD_RECORD_MAC`...), without the file and line noise.
+    static func tlsReasons(_ error: Error) -> [String] {
+        let text = "\(error)"
+        var reasons: [String] = []
+        for part in text.components(separatedBy: "OPENSSL_internal:").dropFirst() {
+            let reason = String(part.prefix { $0.isUppercase || $0.isNumber || $0 == "_" })
+            if !reason.isEmpty, !reasons.contains(reason) { reasons.append(reason) }
+        }
+        return reasons.isEmpty ? [String(text.prefix(120))] : reasons
     }
 
     /// The status and one-line reason for a request that failed to parse.

@@ -6,13 +6,19 @@ import SluiceModel
 /// The HTTP proxies: the explicit proxy (`http://HOST:PORT`, absolute-form requests and CONNECT tunnels) and the
 /// reverse proxy (`reverse+http://HOST:PORT=>http://backend:port`). One flow per exchange.
 public struct HTTPProxyModule: ProtocolModule {
-    public init() {}
+    private let tls: TLSInterception?
+
+    /// - Parameter tls: Sluice's CA and TLS settings; without them CONNECT tunnels are relayed as bytes and
+    ///   `https` backends cannot be reached.
+    public init(tls: TLSInterception?) {
+        self.tls = tls
+    }
 
     public var schemes: Set<ListenSpec.Scheme> { [.http, .reverseHTTP] }
 
     public func accept(_ connection: ClientConnection) {
         do {
-            try HTTPProxyHandler.configureClientPipeline(connection.channel, handler: HTTPProxyHandler(connection: connection))
+            try HTTPProxyHandler.configureClientPipeline(connection.channel, handler: HTTPProxyHandler(connection: connection, tls: tls))
             try connection.channel.pipeline.syncOperations.handler(type: EarlyInput.self).release()
             connection.channel.read()
         } catch {

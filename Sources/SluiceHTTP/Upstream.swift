@@ -1,5 +1,8 @@
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import NIOTLS
+import SluiceTLS
 import SluiceCore
 import SluiceModel
 
@@ -8,62 +11,110 @@ import SluiceModel
 final class Upstream {
     struct Key: Hashable {
         var endpoint: Endpoint
-        var tls: Bool
+        /// The name sent as SNI and checked against the server's certificate; nil for plain HTTP.
+        var tlsServerName: String?
     }
 
     let key: Key
     let channel: Channel
     private let handler: UpstreamHandler
-    /// Milliseconds the TCP connect took; nil for a reused connection.
-    private(set) var connectMilliseconds: Double?
+    /// Milliseconds the TCP connect and the TLS handshake took; nil for a reused connection.
+    private var connectMilliseconds: Double?
+    private var tlsMilliseconds: Double?
 
-    private init(key: Key, channel: Channel, handler: UpstreamHandler, connectMilliseconds: Double?) {
+    private init(key: Key, channel: Channel, handler: UpstreamHandler, connectMilliseconds: Double?, tlsMilliseconds: Double?) {
         self.key = key
         self.channel = channel
         self.handler = handler
         self.connectMilliseconds = connectMilliseconds
+        self.tlsMilliseconds = tlsMilliseconds
     }
 
-    /// Connects on the client's event loop and installs the HTTP client codec. Framing headers are the proxy's
-    /// (`ExchangePlan`), so NIO's encoder leaves them alone; 1xx responses are passed on, not swallowed.
-    static func connect(_ key: Key, via connection: ClientConnection, then done: @escaping (Result<Upstream, Error>) -> Void) {
+    /// Connects on the client's event loop, then sets the connection up with `establish`.
+    static func connect(
+        _ key: Key, via connection: ClientConnection, tls: NIOSSLContext?, then done: @escaping (Result<Upstream, Error>) -> Void
+    ) {
         let started = NIODeadline.now()
         connection.connect(to: key.endpoint).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
-                do {
-                    let handler = UpstreamHandler()
-                    let operations = channel.pipeline.syncOperations
-                    var encoderConfiguration = HTTPRequestEncoder.Configuration()
-                    encoderConfiguration.automaticallySetFramingHeaders = false
-                    try operations.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
-                    try operations.addHandler(
-                        ByteToMessageHandler(
-                            HTTPResponseDecoder(
-                                leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward,
-                                limitConfiguration: HeadLimits.decoder
-                            )
-                        )
-                    )
-                    try operations.addHandler(handler)
-                    try operations.handler(type: EarlyInput.self).release()
-                    let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1_000_000
-                    done(.success(Upstream(key: key, channel: channel, handler: handler, connectMilliseconds: elapsed)))
-                } catch {
-                    channel.close(promise: nil)
-                    done(.failure(error))
-                }
+                establish(channel, key: key, connectMilliseconds: milliseconds(since: started), tls: tls, then: done)
             case .failure(let error):
                 done(.failure(error))
             }
         }
     }
 
-    /// Hands the connection to an exchange; a reused connection reports no connect time.
-    func attach(_ exchange: Exchange) -> Double? {
+    /// Turns a connected channel (reads off, `EarlyInput` in its pipeline) into an upstream: TLS first when the key
+    /// asks for it, waiting for the handshake so that a bad certificate is one clear error, then the HTTP client
+    /// codec. Framing headers are the proxy's (`ExchangePlan`), so NIO's encoder leaves them alone; 1xx responses are
+    /// passed on, not swallowed.
+    static func establish(
+        _ channel: Channel, key: Key, connectMilliseconds: Double?, tls: NIOSSLContext?,
+        then done: @escaping (Result<Upstream, Error>) -> Void
+    ) {
+        func installHTTP(tlsMilliseconds: Double?) {
+            do {
+                let handler = UpstreamHandler()
+                let operations = channel.pipeline.syncOperations
+                var encoderConfiguration = HTTPRequestEncoder.Configuration()
+                encoderConfiguration.automaticallySetFramingHeaders = false
+                try operations.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
+                try operations.addHandler(
+                    ByteToMessageHandler(
+                        HTTPResponseDecoder(
+                            leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward,
+                            limitConfiguration: HeadLimits.decoder
+                        )
+                    )
+                )
+                try operations.addHandler(handler)
+                if let early = try? operations.handler(type: EarlyInput.self) { early.release() }
+                done(.success(Upstream(key: key, channel: channel, handler: handler, connectMilliseconds: connectMilliseconds, tlsMilliseconds: tlsMilliseconds)))
+            } catch {
+                channel.close(promise: nil)
+                done(.failure(error))
+            }
+        }
+        guard let serverName = key.tlsServerName, let tls else {
+            installHTTP(tlsMilliseconds: nil)
+            return
+        }
+        let started = NIODeadline.now()
+        do {
+            let operations = channel.pipeline.syncOperations
+            let early = try operations.handler(type: EarlyInput.self)
+            try operations.addHandler(try UpstreamTLS.clientHandler(context: tls, serverName: serverName), position: .after(early))
+            let waiter = HandshakeWaiter { result in
+                switch result {
+                case .success:
+                    installHTTP(tlsMilliseconds: milliseconds(since: started))
+                case .failure(let error):
+                    channel.close(promise: nil)
+                    done(.failure(UpstreamTLSError(serverName: serverName, underlying: error)))
+                }
+            }
+            try operations.addHandler(waiter)
+            early.release()
+            channel.read()
+        } catch {
+            channel.close(promise: nil)
+            done(.failure(error))
+        }
+    }
+
+    static func milliseconds(since start: NIODeadline) -> Double {
+        Double((NIODeadline.now() - start).nanoseconds) / 1_000_000
+    }
+
+    /// Hands the connection to an exchange; a reused connection reports no connect or TLS time.
+    func attach(_ exchange: Exchange) -> (connect: Double?, tls: Double?) {
         handler.delegate = .exchange(exchange)
-        defer { connectMilliseconds = nil }
-        return connectMilliseconds
+        defer {
+            connectMilliseconds = nil
+            tlsMilliseconds = nil
+        }
+        return (connectMilliseconds, tlsMilliseconds)
     }
 
     /// Between exchanges: keep reading so that a server closing the idle connection is noticed at once.
@@ -169,3 +220,59 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension UpstreamHandler: Sendable {}
+
+/// Waits in a fresh TLS client pipeline for the handshake's outcome, then leaves.
+final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var done: ((Result<Void, Error>) -> Void)?
+
+    init(done: @escaping (Result<Void, Error>) -> Void) {
+        self.done = done
+    }
+
+    private func finish(_ result: Result<Void, Error>, context: ChannelHandlerContext) {
+        guard let done else { return }
+        self.done = nil
+        if case .success = result {
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        done(result)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            finish(.success(()), context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        finish(.failure(error), context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.failure(ChannelError.eof), context: context)
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension HandshakeWaiter: Sendable {}
+
+/// The TLS handshake with a server failed: its certificate did not verify, or it does not speak TLS.
+struct UpstreamTLSError: Error, CustomStringConvertible {
+    var serverName: String
+    var underlying: Error
+
+    var description: String {
+        let text = "\(underlying)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "TLS handshake with \(serverName) failed: its certificate did not verify (trust its CA with --upstream-ca, or --insecure-upstream for a test server)"
+        }
+        if let eof = underlying as? ChannelError, eof == .eof {
+            return "TLS handshake with \(serverName) failed: the server closed the connection"
+        }
+        return "TLS handshake with \(serverName) failed: \(text)"
+    }
+}

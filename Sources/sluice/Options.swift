@@ -64,6 +64,15 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("hold-default"), help: "Verdict when a hold times out: forward (default) or drop.")
     var holdDefault: String?
 
+    @Option(name: .customLong("tls-passthrough"), help: "Tunnel TLS to hosts matching this pattern untouched (repeatable), e.g. '*.bank.example'.")
+    var tlsPassthrough: [String] = []
+
+    @Flag(name: .customLong("insecure-upstream"), help: "Do not verify servers' certificates (test servers only).")
+    var insecureUpstream = false
+
+    @Option(name: .customLong("upstream-ca"), help: "PEM file of extra roots to trust for servers' certificates.")
+    var upstreamCA: String?
+
     @Option(name: .long, help: "TUI theme: dark, light, mono, or <data-dir>/themes/NAME.yaml.")
     var theme: String?
 
@@ -95,6 +104,9 @@ struct EngineOptions: ParsableArguments {
         }
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
         if let theme { configuration.theme = theme }
+        if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
+        if insecureUpstream { configuration.insecureUpstream = true }
+        if let upstreamCA { configuration.upstreamCA = Configuration.expandTilde(upstreamCA) }
         if let holdDefault {
             guard let verdict = Configuration.verdict(named: holdDefault) else {
                 throw ConfigurationError(source: "--hold-default", line: nil, message: "expected forward or drop, got '\(holdDefault)'")

@@ -54,8 +54,15 @@ enum Session {
         case .headless(let quiet): if !quiet { subscribers.append(HeadlessLog()) }
         case .terminal: subscribers.append(feed)
         }
+        let tls: TLSInterception
+        do {
+            tls = try TLSInterception.load(configuration)
+        } catch {
+            writer.close()
+            throw fail(error)
+        }
         let engine = Engine(
-            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: [HTTPProxyModule()],
+            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: [HTTPProxyModule(tls: tls)],
             logger: Logger(label: "sluice.engine")
         )
         do {

@@ -12,7 +12,7 @@ struct Sluice: ParsableCommand {
               sluice flows --limit 20
               sluice show 42 --hex
             """,
-        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ViewCommand.self],
+        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ViewCommand.self, CACommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -21,7 +21,7 @@ import Testing
         configuration.listeners = [ListenSpec(scheme: .http, listen: Endpoint(host: "127.0.0.1", port: 0), target: nil)]
         configuration.connectTimeout = 5
         let engine = Engine(
-            configuration: configuration, bus: FlowBus(subscribers: [events]), firstFlowID: FlowID(1), modules: [HTTPProxyModule()],
+            configuration: configuration, bus: FlowBus(subscribers: [events]), firstFlowID: FlowID(1), modules: [HTTPProxyModule(tls: nil)],
             logger: Logger(label: "test")
         )
         return Proxy(engine: engine, port: try engine.start().first?.port ?? 0)
@@ -141,7 +141,11 @@ import Testing
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
             }
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(bytes: bytes))

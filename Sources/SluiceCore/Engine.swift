@@ -131,6 +131,20 @@ public final class Engine: Sendable {
         return true
     }
 
+    /// Sends a message from the operator into an open flow that takes them (a WebSocket): `.up` to the server,
+    /// `.down` to the client. Recorded like any other message.
+    /// - Returns: false when the flow is not open or cannot take messages.
+    @discardableResult
+    public func send(_ data: Data, kind: MessageKind, direction: Direction, into flowID: FlowID) -> Bool {
+        guard let flow = state.withLockedValue({ $0.flows[flowID] }) else { return false }
+        let accepts = flow.recorder.eventLoop.submit { flow.recorder.value.injector != nil }
+        guard (try? accepts.wait()) == true else { return false }
+        flow.recorder.eventLoop.execute {
+            flow.recorder.value.injector?(data, kind, direction)
+        }
+        return true
+    }
+
     private func closeListeners() {
         let listeners = state.withLockedValue { state in
             defer { state.listeners = [] }
@@ -180,9 +194,31 @@ public final class Engine: Sendable {
     }
 }
 
+extension Engine {
+    /// The engine's event loops, for work Sluice starts itself (replays).
+    public var eventLoopGroup: EventLoopGroup { group }
+
+    /// Starts a flow that no accepted connection carries: a request Sluice sends itself (a replay). Call on
+    /// `eventLoop`, which then owns the recorder.
+    /// - Returns: nil when the engine is shutting down.
+    public func openDetachedFlow(
+        kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, on eventLoop: EventLoop, limits: RecordingLimits? = nil
+    ) -> FlowRecorder? {
+        openFlow(connectionID: 0, eventLoop: eventLoop, listener: listener, kind: kind, client: client, server: server, limits: limits ?? RecordingLimits(configuration))
+    }
+}
+
 extension Engine: ConnectionRegistry {
     func openFlow(on connection: ClientConnection, kind: FlowKind, server: Endpoint, limits: RecordingLimits) -> FlowRecorder? {
-        let client = connection.client
+        openFlow(
+            connectionID: connection.id, eventLoop: connection.eventLoop, listener: connection.spec.description, kind: kind,
+            client: connection.client, server: server, limits: limits
+        )
+    }
+
+    private func openFlow(
+        connectionID: Int64, eventLoop: EventLoop, listener: String, kind: FlowKind, client: Endpoint, server: Endpoint, limits: RecordingLimits
+    ) -> FlowRecorder? {
         let flowID: FlowID? = state.withLockedValue { state in
             guard state.accepting else { return nil }
             let id = FlowID(state.nextFlowID)
@@ -191,18 +227,18 @@ extension Engine: ConnectionRegistry {
         }
         guard let flowID else { return nil }
         let recorder = FlowRecorder(flowID: flowID, bus: bus, limits: limits)
-        let loopBound = NIOLoopBound(recorder, eventLoop: connection.eventLoop)
+        let loopBound = NIOLoopBound(recorder, eventLoop: eventLoop)
         let snapshot = OpenConnection(
             flowID: flowID, kind: kind, client: client, server: server, openedAt: Date(), counters: recorder.counters
         )
         state.withLockedValue {
-            $0.flows[flowID] = OpenFlow(connectionID: connection.id, recorder: loopBound, snapshot: snapshot)
+            $0.flows[flowID] = OpenFlow(connectionID: connectionID, recorder: loopBound, snapshot: snapshot)
         }
         recorder.onFinished = { [self] in
             self.gate.discard(flowID: flowID)
             _ = self.state.withLockedValue { $0.flows.removeValue(forKey: flowID) }
         }
-        recorder.opened(kind: kind, listener: connection.spec.description, client: client, server: server)
+        recorder.opened(kind: kind, listener: listener, client: client, server: server)
         return recorder
     }
 

@@ -73,6 +73,9 @@ public final class FlowRecorder {
     public private(set) var isFinished = false
     /// The engine's hook to forget the flow once it has closed.
     var onFinished: (() -> Void)?
+    /// Set by protocols that can take a message from the operator (WebSocket): sends `data` as a message of `kind`
+    /// in `direction`. Called on the flow's event loop.
+    public var injector: (@Sendable (Data, MessageKind, Direction) -> Void)?
 
     public var hasFailed: Bool { firstError != nil }
 

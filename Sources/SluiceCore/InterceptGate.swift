@@ -49,15 +49,15 @@ public final class InterceptGate: Sendable {
     }
 
     /// Cheap check for the relay's hot path: nothing to evaluate when no filter is set.
-    var isActive: Bool { state.withLockedValue { $0.filter != nil } }
+    public var isActive: Bool { state.withLockedValue { $0.filter != nil } }
 
-    func shouldHold(_ subject: FilterSubject) -> Bool {
+    public func shouldHold(_ subject: FilterSubject) -> Bool {
         guard let filter = state.withLockedValue({ $0.filter }) else { return false }
         return filter.matches(subject)
     }
 
     /// Parks a message. `continuation` runs exactly once, on `eventLoop`, with the verdict and who decided.
-    func hold(
+    public func hold(
         flowID: FlowID, sequence: Int64, direction: Direction, payload: Data, on eventLoop: EventLoop,
         continuation: @escaping @Sendable (Verdict, String) -> Void
     ) {

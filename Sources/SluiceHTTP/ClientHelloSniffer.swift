@@ -10,13 +10,18 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private let decide: (ClientHelloPeek) -> Void
+    private let decide: (ClientHelloPeek, ByteBuffer?) -> Void
+    private var timeout: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private var buffered: ByteBuffer?
     private var inputClosed = false
     private var decided = false
 
-    init(decide: @escaping (ClientHelloPeek) -> Void) {
+    /// How long a silent client may wait before the tunnel is relayed as bytes: some protocols let the server
+    /// speak first (SMTP, SSH).
+    static let silenceTimeout = TimeAmount.milliseconds(800)
+
+    init(decide: @escaping (ClientHelloPeek, ByteBuffer?) -> Void) {
         self.decide = decide
     }
 
@@ -30,6 +35,15 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Looks at what is there and reads on if that is not enough.
     func start() {
+        if let context {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timeout = context.eventLoop.scheduleTask(in: Self.silenceTimeout) {
+                let sniffer = loopBound.value
+                guard !sniffer.decided, sniffer.buffered == nil else { return }
+                sniffer.decided = true
+                sniffer.decide(.notTLS, nil)
+            }
+        }
         evaluate()
     }
 
@@ -61,14 +75,16 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
         if case .needMoreData = peek {
             if inputClosed {
                 decided = true
-                decide(buffered == nil ? .notTLS : .malformed("the client closed before its ClientHello was complete"))
+                timeout?.cancel()
+                decide(buffered == nil ? .notTLS : .malformed("the client closed before its ClientHello was complete"), buffered)
             } else {
                 context.read()
             }
             return
         }
         decided = true
-        decide(peek)
+        timeout?.cancel()
+        decide(peek, buffered)
     }
 
     /// Passes the held bytes (and a half-close) to the handlers added behind this one, then leaves.

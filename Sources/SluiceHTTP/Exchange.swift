@@ -24,6 +24,8 @@ final class Exchange {
     private var upstreamEnds = false
     /// The client cannot take more right now; read the server again once it can.
     private var upstreamReadDeferred = false
+    /// The server accepted a WebSocket upgrade; the switch happens at the `101`'s end, once its decoder is done.
+    private var upgradeAccepted = false
 
     init(plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler) {
         self.plan = plan
@@ -62,7 +64,7 @@ final class Exchange {
 
     private func connectFailed(_ error: Error) {
         guard !finished else { return }
-        let message = "cannot connect to \(plan.target.endpoint): \(describe(error))"
+        let message = "cannot connect to \(plan.server): \(describe(error))"
         recorder.failed(.connect, message)
         owner.respond(.badGateway, message: message, recorder: recorder, timings: timings)
         end(reusing: nil)
@@ -107,6 +109,11 @@ final class Exchange {
             recorder.chunk(buffer, direction: .down, kind: .body)
             owner.writeToClient(.body(.byteBuffer(buffer)))
         case .end(let trailers):
+            if upgradeAccepted, let upstream {
+                finished = true
+                owner.upgradeAccepted(self, upstream: upstream)
+                return
+            }
             owner.writeToClient(.end(trailers), flush: true)
             end(reusing: upstreamEnds || !requestComplete ? nil : upstream)
         }
@@ -130,15 +137,14 @@ final class Exchange {
             )
         )
         if head.status == .switchingProtocols {
-            guard plan.isWebSocket, let upstream else {
+            guard plan.isWebSocket, upstream != nil else {
                 fail(.server, "server switched protocols without being asked")
                 return
             }
             let (clientHead, _) = plan.clientResponseHead(head, closing: false)
             owner.writeToClient(.head(clientHead))
             owner.writeToClient(.end(nil), flush: true)
-            finished = true
-            owner.upgradeAccepted(self, upstream: upstream)
+            upgradeAccepted = true
             return
         }
         let framed = head.headers.contains(name: "content-length") || head.headers.contains(name: "transfer-encoding")

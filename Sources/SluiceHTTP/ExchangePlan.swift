@@ -17,6 +17,9 @@ struct ExchangePlan {
     var expectsContinue: Bool
     /// The name to send as SNI and verify the server's certificate against, when the server speaks TLS.
     var tlsServerName: String?
+    /// Where the request goes: the URL's host, or inside a CONNECT tunnel the address the client asked for (which
+    /// the URL's host, taken from SNI, may differ from).
+    var server: Endpoint
 
     /// - Parameter tunnel: inside an intercepted CONNECT tunnel, the server the tunnel goes to; requests there are
     ///   origin-form.
@@ -48,6 +51,7 @@ struct ExchangePlan {
             }
         }
         if target.usesTLS { tlsServerName = tunnel?.serverName ?? target.host }
+        server = tunnel?.endpoint ?? target.endpoint
         isWebSocket = !isConnect && HopByHop.isWebSocketUpgrade(head.headers)
         clientWantsClose = HopByHop.wantsClose(head.headers, version: head.version)
         expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
@@ -122,6 +126,8 @@ struct ExchangePlan {
 struct InterceptedTunnel {
     var target: RequestTarget
     var serverName: String
+    /// The CONNECT request's host and port.
+    var endpoint: Endpoint
 }
 
 extension HTTPResponseStatus {

@@ -121,7 +121,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             startTunnel(plan)
             return
         }
-        guard let recorder = connection.openFlow(kind: plan.isWebSocket ? .websocket : .http, server: plan.target.endpoint, limits: limits) else {
+        guard let recorder = connection.openFlow(kind: plan.isWebSocket ? .websocket : .http, server: plan.server, limits: limits) else {
             closeNow()
             return
         }
@@ -141,7 +141,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The kept-alive connection to this server, or a new one.
     private func upstream(for plan: ExchangePlan, then done: @escaping (Result<Upstream, Error>) -> Void) {
-        let key = Upstream.Key(endpoint: plan.target.endpoint, tlsServerName: plan.tlsServerName)
+        let key = Upstream.Key(endpoint: plan.server, tlsServerName: plan.tlsServerName)
         if let idle = idleUpstream {
             idleUpstream = nil
             if idle.key == key, idle.channel.isActive {
@@ -156,7 +156,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if let prepared = preparedUpstream {
             preparedUpstream = nil
-            if prepared.channel.isActive, key.endpoint == tunnel?.target.endpoint {
+            if prepared.channel.isActive, key.endpoint == tunnel?.endpoint {
                 Upstream.establish(
                     prepared.channel, key: key, connectMilliseconds: prepared.connectMilliseconds, tls: tls?.upstreamContext, then: done
                 )
@@ -225,10 +225,23 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let connection = self.connection
         let upstreamReady = upstream.becomeRaw()
         let clientReady = becomeRaw(context)
+        let subjectBase = FilterSubject(
+            kind: .websocket, client: connection.client, server: ended.plan.server, method: "GET",
+            url: ended.plan.target.url
+        )
         upstreamReady.and(clientReady).assumeIsolated().whenComplete { result in
             switch result {
             case .success:
-                connection.splice(with: upstream.channel, recorder: loopBound.value)
+                do {
+                    try WebSocketRelayHandler.install(
+                        client: client, server: upstream.channel, recorder: loopBound.value, gate: connection.gate,
+                        subjectBase: subjectBase
+                    )
+                } catch {
+                    loopBound.value.failed(.proxy, "cannot set up the WebSocket relay: \(error)")
+                    upstream.channel.close(promise: nil)
+                    client.close(promise: nil)
+                }
             case .failure(let error):
                 loopBound.value.failed(.proxy, "cannot switch to WebSocket relay: \(error)")
                 upstream.channel.close(promise: nil)
@@ -429,7 +442,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             message = "client ended the TLS handshake for \(tunnel.serverName) (\(reasons.joined(separator: ", "))): "
                 + "it most likely rejected Sluice's certificate; trust Sluice's CA (sluice ca) or add the host to tls.passthrough"
         }
-        if let recorder = connection.openFlow(kind: .http, server: tunnel.target.endpoint, limits: limits) {
+        if let recorder = connection.openFlow(kind: .http, server: tunnel.endpoint, limits: limits) {
             recorder.requestStarted(
                 HTTPRequestStarted(flowID: recorder.flowID, time: Date(), method: "CONNECT", url: tunnel.target.url, version: "-", headers: [])
             )

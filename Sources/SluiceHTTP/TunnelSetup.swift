@@ -24,7 +24,7 @@ struct TunnelSetup {
                 relay(reason: nil)
                 return
             }
-            let sniffer = ClientHelloSniffer { peek in self.decide(peek) }
+            let sniffer = ClientHelloSniffer { peek, bytes in self.decide(peek, bytes) }
             try operations.addHandler(sniffer, position: .after(early))
             early.release()
             sniffer.start()
@@ -34,8 +34,11 @@ struct TunnelSetup {
         }
     }
 
-    private func decide(_ peek: ClientHelloPeek) {
+    private func decide(_ peek: ClientHelloPeek, _ bytes: ByteBuffer?) {
         switch peek {
+        case .notTLS where bytes.map(Self.looksLikeHTTP) == true:
+            // Plain HTTP through CONNECT, as clients send ws:// through a proxy: proxied and recorded like any.
+            interceptHTTP()
         case .needMoreData, .notTLS:
             relay(reason: nil)
         case .clientHello(let hello):
@@ -87,7 +90,8 @@ struct TunnelSetup {
             var tunnelTarget = target
             tunnelTarget.host = serverName
             let handler = HTTPProxyHandler(
-                connection: connection, tls: tls, tunnel: InterceptedTunnel(target: tunnelTarget, serverName: serverName),
+                connection: connection, tls: tls,
+                tunnel: InterceptedTunnel(target: tunnelTarget, serverName: serverName, endpoint: target.endpoint),
                 prepared: (server, connectMilliseconds)
             )
             try HTTPProxyHandler.configureClientPipeline(client, handler: handler)
@@ -96,6 +100,35 @@ struct TunnelSetup {
         } catch {
             refuse("cannot intercept TLS for \(serverName): \(error)")
         }
+    }
+
+    /// The HTTP proxy inside a tunnel that carries plain HTTP.
+    private func interceptHTTP() {
+        let client = connection.channel
+        do {
+            let handler = HTTPProxyHandler(
+                connection: connection, tls: tls,
+                tunnel: InterceptedTunnel(target: plainTarget, serverName: target.host, endpoint: target.endpoint),
+                prepared: (server, connectMilliseconds)
+            )
+            try HTTPProxyHandler.configureClientPipeline(client, handler: handler)
+            try client.pipeline.syncOperations.handler(type: ClientHelloSniffer.self).release()
+            client.read()
+        } catch {
+            server.close(promise: nil)
+            client.close(promise: nil)
+        }
+    }
+
+    private var plainTarget: RequestTarget {
+        RequestTarget(scheme: "http", host: target.host, port: target.port, path: "/")
+    }
+
+    /// `GET `, `POST `...: an uppercase token and a space, as an HTTP/1.x request line starts.
+    static func looksLikeHTTP(_ bytes: ByteBuffer) -> Bool {
+        let view = bytes.readableBytesView.prefix(12)
+        guard let space = view.firstIndex(of: UInt8(ascii: " ")), space > view.startIndex else { return false }
+        return view[..<space].allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 
     /// Broken TLS from the client: a `decode_error` alert (RFC 8446 §6.2), a flow that records it, and a close.

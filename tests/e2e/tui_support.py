@@ -172,7 +172,9 @@ class TUI:
     BEFORE = "tui-test: before sluice"
     AFTER = "tui-test: sluice exited rc="
 
-    def __init__(self, data_dir, listen_port, target_port, width=100, height=30, term="xterm-256color", extra_env=None):
+    def __init__(
+        self, data_dir, listen_port, target_port, width=100, height=30, term="xterm-256color", extra_env=None, listen=None
+    ):
         wait_for_binary()
         self.socket_name = f"sluice-tui-{os.getpid()}-{next(_counter)}"
         self.session = "tui"
@@ -180,7 +182,8 @@ class TUI:
         self.rc_path = os.path.join(os.path.dirname(os.path.abspath(data_dir)), "sluice.rc")
         self.listen_port = listen_port
         self.term = term
-        listen = f"tcp://{HOST}:{listen_port}=>{HOST}:{target_port}"
+        listen = listen or f"tcp://{HOST}:{listen_port}=>{HOST}:{target_port}"
+        self.listen = listen
         env = {"LC_ALL": "C.UTF-8", "TERM": term}
         env.update(extra_env or {})
         env_words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
@@ -281,7 +284,7 @@ class TUI:
 
     def wait_ready(self):
         """The UI is up and its listener bound."""
-        return self.wait_text("1 Flows", f"listening: tcp://{HOST}:{self.listen_port}", timeout=START_TIMEOUT)
+        return self.wait_text("1 Flows", f"listening: {self.listen}", timeout=START_TIMEOUT)
 
     # The process
 
@@ -362,8 +365,8 @@ class TUITestCase(unittest.TestCase):
         self.addCleanup(server.close)
         return server
 
-    def start_tui(self, target_port, **kwargs):
-        listen_port = free_port()
+    def start_tui(self, target_port, listen_port=None, **kwargs):
+        listen_port = listen_port or free_port()
         tui = TUI(self.data_dir, listen_port, target_port, **kwargs)
         self.addCleanup(tui.close)
         tui.wait_ready()

@@ -32,6 +32,8 @@ public struct Configuration: Sendable, Equatable {
     public var insecureUpstream = false
     /// Extra trusted roots for servers' certificates, a PEM file (beside the system's).
     public var upstreamCA: String?
+    /// Source-address lists and proxy credentials.
+    public var access = AccessRules()
     /// The TUI's colours: a built-in theme (dark, light, mono) or `<data-dir>/themes/NAME.yaml`.
     public var theme: String = "dark"
 
@@ -47,7 +49,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.connectTimeout == rhs.connectTimeout && lhs.logLevel == rhs.logLevel
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
-            && lhs.upstreamCA == rhs.upstreamCA
+            && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -69,7 +71,7 @@ public struct Configuration: Sendable, Equatable {
     /// The top-level keys a config file may hold.
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
-        "hold_timeout", "hold_default", "theme", "tls",
+        "hold_timeout", "hold_default", "theme", "tls", "access",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -179,6 +181,8 @@ public struct Configuration: Sendable, Equatable {
                         )
                     }
                 }
+            case "access":
+                configuration.access = try parseAccess(value, source: source, line: line)
             case "hold_default":
                 guard let name = value.string, let verdict = verdict(named: name) else { throw fail("expected forward or drop") }
                 configuration.holdDefault = verdict
@@ -187,6 +191,39 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         return configuration
+    }
+
+    /// `access: {allow: [CIDR...], deny: [CIDR...], users: ["user:password"...], token: "..."}`
+    static func parseAccess(_ value: Node, source: String, line: Int?) throws(ConfigurationError) -> AccessRules {
+        guard let mapping = value.mapping else {
+            throw ConfigurationError(source: source, line: value.mark?.line ?? line, message: "access: expected a mapping (allow:, deny:, users:, token:)")
+        }
+        var rules = AccessRules()
+        for (keyNode, item) in mapping {
+            let name = keyNode.string ?? ""
+            func fail(_ message: String) -> ConfigurationError {
+                ConfigurationError(source: source, line: item.mark?.line ?? line, message: "access.\(name): \(message)")
+            }
+            let list = item.sequence.map { Array($0).compactMap { $0.scalar?.string } } ?? item.scalar.map { [$0.string] } ?? []
+            switch name {
+            case "allow", "deny":
+                var ranges: [CIDR] = []
+                for text in list {
+                    guard let range = CIDR(text) else { throw fail("'\(text)' is not an address or CIDR range (10.0.0.0/8, fd00::/8)") }
+                    ranges.append(range)
+                }
+                if name == "allow" { rules.allow = ranges } else { rules.deny = ranges }
+            case "users":
+                guard list.allSatisfy({ $0.contains(":") && !$0.hasPrefix(":") }) else { throw fail("expected user:password entries") }
+                rules.users = list
+            case "token":
+                guard let token = item.string, !token.isEmpty else { throw fail("expected a token string") }
+                rules.token = token
+            default:
+                throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'access.\(name)' (known: allow, deny, users, token)")
+            }
+        }
+        return rules
     }
 
     /// Reads a config file; a missing or unreadable file is an error naming the path.

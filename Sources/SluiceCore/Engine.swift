@@ -190,6 +190,14 @@ public final class Engine: Sendable {
         let connection = ClientConnection(
             id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, registry: self
         )
+        if let refusal = configuration.access.refusal(for: connection.client.host) {
+            // Recorded like any flow, so a jumphost's operator sees who knocked.
+            let recorder = openFlow(on: connection, kind: .tcp, server: spec.target ?? spec.listen, limits: RecordingLimits(configuration))
+            recorder?.failed(.proxy, "refused: \(refusal)")
+            recorder?.finish()
+            channel.close(promise: nil)
+            return
+        }
         module.accept(connection)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import NIOTLS
 import SluiceCore
 import SluiceModel
 
@@ -34,6 +35,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let tunnel: InterceptedTunnel?
     /// The tunnel's connection to its server, made before answering CONNECT; the first request uses it.
     private var preparedUpstream: (channel: Channel, connectMilliseconds: Double)?
+    /// Inside a tunnel: the client finished its TLS handshake with Sluice / sent at least one request. A client
+    /// that ends the connection between the two likely pins the server's certificate (PROTOCOLS.md §6).
+    private var tlsHandshakeDone = false
+    private var sawRequest = false
+    private var tunnelEndRecorded = false
 
     init(connection: ClientConnection, tls: TLSInterception?, tunnel: InterceptedTunnel? = nil, prepared: (Channel, Double)? = nil) {
         self.connection = connection
@@ -110,11 +116,18 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func startExchange(_ part: HTTPServerRequestPart) {
         guard case .head(let head) = part else { return }  // a stray body or end after a refused request
+        sawRequest = true
         let plan: ExchangePlan
         do {
             plan = try ExchangePlan(head: head, spec: connection.spec, client: connection.client, tunnel: tunnel)
         } catch {
             refuse(head, status: .badRequest, reason: "\(error)")
+            return
+        }
+        if tunnel == nil, connection.spec.scheme == .http,
+            let failure = connection.configuration.access.authenticationFailure(head.headers.first(name: "proxy-authorization"))
+        {
+            refuseAuthentication(plan, reason: failure)
             return
         }
         if plan.isConnect {
@@ -271,6 +284,26 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         closeAfterFlush()
     }
 
+    /// 407 with a challenge (RFC 9110 §11.7.1), recorded with the reason; the connection stays open for the retry
+    /// with credentials, as clients expect.
+    private func refuseAuthentication(_ plan: ExchangePlan, reason: String) {
+        guard let recorder = connection.openFlow(kind: .http, server: plan.server, limits: limits) else {
+            closeNow()
+            return
+        }
+        var request = plan.requestEvent(flowID: recorder.flowID)
+        if plan.isConnect { request.url = plan.target.authority }
+        recorder.requestStarted(request)
+        recorder.failed(.client, "refused: \(reason)")
+        closeAfterResponse = true
+        respond(
+            .proxyAuthenticationRequired, message: reason, recorder: recorder, timings: HTTPTimings(),
+            extraHeaders: [("Proxy-Authenticate", "Basic realm=\"sluice\", charset=\"UTF-8\"")]
+        )
+        recorder.finish()
+        closeAfterFlush()
+    }
+
     /// Writes a complete plain-text response and records it as Sluice's own.
     func respond(_ status: HTTPResponseStatus, message: String, recorder: FlowRecorder, timings: HTTPTimings, extraHeaders: [(String, String)] = []) {
         let body = "Sluice: \(message)\n"
@@ -375,6 +408,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Connection events
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let tunnel, tlsHandshakeDone { tunnelEndedWithoutRequest(tunnel) }
         exchange?.clientClosed()
         exchange = nil
         idleUpstream?.close()
@@ -387,6 +421,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The client shut its sending side. Between requests that ends the connection; during one, the response is
     /// still delivered, then the connection closes. (A cut-off request is the decoder's error, not this event.)
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            tlsHandshakeDone = true
+        }
         if let event = event as? ChannelEvent, case .inputClosed = event, !handedOver {
             closeAfterResponse = true
             if exchange == nil && queued.isEmpty { closeAfterFlush() }
@@ -404,7 +441,12 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// the byte stream can no longer be framed.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let tunnel, exchange == nil, error is NIOSSLError || error is BoringSSLError {
-            clientTLSFailed(error, tunnel: tunnel)
+            if !tlsHandshakeDone {
+                clientTLSFailed(error, tunnel: tunnel)
+            } else {
+                tunnelEndedWithoutRequest(tunnel)
+                closeNow()
+            }
             return
         }
         let (status, reason) = Self.answer(to: error)
@@ -463,6 +505,25 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             if !reason.isEmpty, !reasons.contains(reason) { reasons.append(reason) }
         }
         return reasons.isEmpty ? [String(text.prefix(120))] : reasons
+    }
+
+    /// A client that completes the TLS handshake with Sluice and then leaves without a request: recorded once, since
+    /// certificate pinning looks exactly like this.
+    private func tunnelEndedWithoutRequest(_ tunnel: InterceptedTunnel) {
+        guard !sawRequest, !tunnelEndRecorded else { return }
+        tunnelEndRecorded = true
+        guard let recorder = connection.openFlow(kind: .http, server: tunnel.endpoint, limits: limits) else { return }
+        recorder.requestStarted(
+            HTTPRequestStarted(flowID: recorder.flowID, time: Date(), method: "CONNECT", url: tunnel.target.url, version: "-", headers: [])
+        )
+        recorder.failed(
+            .client,
+            "client closed the connection right after the TLS handshake for \(tunnel.serverName), without a request: "
+                + "it may pin the server's certificate; add the host to tls.passthrough"
+        )
+        recorder.finish()
+        preparedUpstream?.channel.close(promise: nil)
+        preparedUpstream = nil
     }
 
     /// The status and one-line reason for a request that failed to parse.

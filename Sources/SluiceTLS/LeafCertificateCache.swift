@@ -164,6 +164,9 @@ public final class LeafCertificateCache: Sendable {
             configuration.minimumTLSVersion = .tlsv12
             // Only HTTP/1.1 until the proxy speaks h2: offering h2 here would break clients that pick it.
             configuration.applicationProtocols = ["http/1.1"]
+            // A peer that never answers our close_notify must not hold a connection (or Sluice's exit) for NIO's
+            // default 5 s.
+            configuration.shutdownTimeout = .milliseconds(500)
             return try NIOSSLContext(configuration: configuration)
         } catch {
             throw TLSSetupError("cannot build the TLS server context for \(host.name): \(error)")

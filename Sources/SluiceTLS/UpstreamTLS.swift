@@ -15,6 +15,8 @@ public enum UpstreamTLS {
         // upstream either.
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
+        // A server that never answers our close_notify must not hold a connection (or Sluice's exit) for 5 s.
+        configuration.shutdownTimeout = .milliseconds(500)
         if verify {
             configuration.certificateVerification = .fullVerification
             configuration.trustRoots = .default

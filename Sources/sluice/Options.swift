@@ -73,6 +73,18 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("upstream-ca"), help: "PEM file of extra roots to trust for servers' certificates.")
     var upstreamCA: String?
 
+    @Option(name: .customLong("allow"), help: "Accept clients only from this address or CIDR range (repeatable).")
+    var allow: [String] = []
+
+    @Option(name: .customLong("deny"), help: "Refuse clients from this address or CIDR range (repeatable).")
+    var deny: [String] = []
+
+    @Option(name: .customLong("proxy-user"), help: "USER:PASSWORD the explicit proxy requires (Proxy-Authorization Basic; repeatable).")
+    var proxyUsers: [String] = []
+
+    @Option(name: .customLong("proxy-token"), help: "A token the explicit proxy accepts (Bearer, or as any Basic user's password).")
+    var proxyToken: String?
+
     @Option(name: .long, help: "TUI theme: dark, light, mono, or <data-dir>/themes/NAME.yaml.")
     var theme: String?
 
@@ -105,6 +117,23 @@ struct EngineOptions: ParsableArguments {
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
         if let theme { configuration.theme = theme }
         if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
+        for (flag, texts) in [("--allow", allow), ("--deny", deny)] where !texts.isEmpty {
+            var ranges: [CIDR] = []
+            for text in texts {
+                guard let range = CIDR(text) else {
+                    throw ConfigurationError(source: flag, line: nil, message: "'\(text)' is not an address or CIDR range (10.0.0.0/8, fd00::/8)")
+                }
+                ranges.append(range)
+            }
+            if flag == "--allow" { configuration.access.allow = ranges } else { configuration.access.deny = ranges }
+        }
+        if !proxyUsers.isEmpty {
+            guard proxyUsers.allSatisfy({ $0.contains(":") && !$0.hasPrefix(":") }) else {
+                throw ConfigurationError(source: "--proxy-user", line: nil, message: "expected USER:PASSWORD")
+            }
+            configuration.access.users = proxyUsers
+        }
+        if let proxyToken { configuration.access.token = proxyToken }
         if insecureUpstream { configuration.insecureUpstream = true }
         if let upstreamCA { configuration.upstreamCA = Configuration.expandTilde(upstreamCA) }
         if let holdDefault {

@@ -39,6 +39,8 @@ public final class App {
         var flowID: FlowID
         var messages: [StoredMessage]?
         var errors: [StoredError] = []
+        /// The request and response heads of an HTTP or WebSocket flow.
+        var http: StoredHTTP?
         var hex = false
         var scroll = 0
         var loadError: String?
@@ -437,10 +439,12 @@ public final class App {
             do {
                 let messages = try store.messages(of: id)
                 let errors = try store.errors(of: id)
+                let http = try store.flow(id)?.http
                 inbox.post { app in
                     guard app.detail?.flowID == id else { return }
                     app.detail?.messages = messages
                     app.detail?.errors = errors
+                    app.detail?.http = http
                 }
             } catch {
                 inbox.post { app in app.detail?.loadError = "\(error)" }

@@ -168,6 +168,20 @@ extension App {
         }
         for error in detail.errors { lines.append(("error \(Timestamp.timeOfDay(error.time)) \(error.phase): \(error.message)", .error)) }
         if let loadError = detail.loadError { lines.append((loadError, .error)) }
+        if let http = detail.http {
+            lines.append(("", .normal))
+            lines.append(("\(http.method) \(http.url) \(http.version)", .up))
+            lines += http.requestHeaders.map { ("  \($0.name): \($0.value)", .dim) }
+            if let original = http.replayOf { lines.append(("  (replay of flow \(original))", .dim)) }
+            if let status = http.status {
+                let mark = http.synthetic ? "  (answered by Sluice)" : ""
+                lines.append(("\(http.responseVersion ?? "HTTP/1.1") \(status) \(http.reason ?? "")\(mark)", .down))
+                lines += http.responseHeaders.map { ("  \($0.name): \($0.value)", .dim) }
+                let timings = [("connect", http.timings.connect), ("tls", http.timings.tls), ("first byte", http.timings.firstByte)]
+                    .compactMap { name, value in value.map { "\(name) \(String(format: "%.1f", $0)) ms" } }
+                if !timings.isEmpty { lines.append(("  " + timings.joined(separator: ", "), .dim)) }
+            }
+        }
         lines.append(("", .normal))
         let heldHere = held.filter { $0.flowID == detail.flowID }
         let heldSequences = Set(heldHere.map(\.sequence))
@@ -179,6 +193,7 @@ extension App {
                 offsets[message.direction] = offset + message.size
                 var header = "\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(Timestamp.timeOfDay(message.time)) \(message.size) B"
                 if message.isTruncated { header += " (\(message.payload.count) stored)" }
+                if message.kind != .chunk { header += " \(message.kind.rawValue)" }
                 if let original = message.editedFromSequence { header += "  edit of #\(original)" }
                 if let disposition = message.disposition, disposition != "held" { header += "  [\(disposition)]" }
                 var role: Role = message.direction == .up ? .up : .down

@@ -58,11 +58,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // SQLite (one batched writer), JSON Lines logs, read queries for the CLI and TUI.
+        // zlib, to decode gzip and deflate bodies for display and export (never on the relay path).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // SQLite (one batched writer), JSON Lines logs, read queries for the CLI and TUI; HAR, curl and body decoding.
         .target(
             name: "SluiceStore",
             dependencies: [
-                "SluiceModel",
+                "SluiceModel", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

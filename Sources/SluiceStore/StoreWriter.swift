@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Logging
 import SluiceModel
@@ -22,6 +25,8 @@ public final class StoreWriter: @unchecked Sendable {
 
     private let database: DatabaseQueue
     private let log: JSONLinesLog
+    /// Held for the writer's life: two writers on one store would hand out the same flow ids.
+    private var lockDescriptor: Int32
     private let logger: Logger
     private var thread: Thread?
 
@@ -36,7 +41,15 @@ public final class StoreWriter: @unchecked Sendable {
         highWaterBytes: Int = 16 << 20, lowWaterBytes: Int = 4 << 20
     ) throws(StoreError) {
         try directory.prepareForWriting()
-        self.database = try Store.open(path: directory.databasePath, readOnly: false)
+        // Before the database is touched: a second writer would also mark the first one's open flows interrupted.
+        let lockDescriptor = try Self.lock(directory)
+        self.lockDescriptor = lockDescriptor
+        do {
+            self.database = try Store.open(path: directory.databasePath, readOnly: false)
+        } catch {
+            Glibc.close(lockDescriptor)
+            throw error
+        }
         self.log = JSONLinesLog(directory: directory.logsPath)
         self.logger = logger
         self.batchInterval = batchInterval
@@ -49,12 +62,33 @@ public final class StoreWriter: @unchecked Sendable {
                 try db.execute(sql: "UPDATE flows SET state = 'interrupted' WHERE state = 'open'")
             }
         } catch {
+            Glibc.close(lockDescriptor)
             throw StoreError("cannot update \(directory.databasePath): \(Store.describe(error))")
         }
         let thread = Thread { [self] in self.run() }
         thread.name = "sluice-store-writer"
         self.thread = thread
         thread.start()
+    }
+
+    /// Takes `<data-dir>/sluice.lock` (an advisory `flock`, released by the kernel even when the process dies).
+    private static func lock(_ directory: DataDirectory) throws(StoreError) -> Int32 {
+        let path = (directory.path as NSString).appendingPathComponent("sluice.lock")
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StoreError("cannot open \(path): \(String(cString: strerror(errno)).lowercased())")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                throw StoreError(
+                    "another sluice is recording into \(directory.path) (stop it, or replay from its TUI with r)"
+                )
+            }
+            throw StoreError("cannot lock \(path): \(String(cString: strerror(code)).lowercased())")
+        }
+        return fd
     }
 
     /// The id the next flow should get: one past the highest in the store.
@@ -105,6 +139,11 @@ public final class StoreWriter: @unchecked Sendable {
         log.close()
         // Fold the WAL back into the main file so a copied .sqlite is complete on its own.
         _ = try? database.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        condition.lock()
+        let descriptor = lockDescriptor
+        lockDescriptor = -1
+        condition.unlock()
+        if descriptor >= 0 { Glibc.close(descriptor) }
     }
 
     // MARK: Writer thread

@@ -13,6 +13,12 @@ public protocol EngineControl: AnyObject, Sendable {
 
 extension Engine: EngineControl {}
 
+/// Sends a recorded request again, as a new flow linked to the original. The executable provides it (it needs the
+/// HTTP module); `completion` gets one line for the status bar, on any thread.
+public protocol FlowReplaying: Sendable {
+    func replay(_ flowID: FlowID, completion: @escaping @Sendable (_ line: String, _ failed: Bool) -> Void)
+}
+
 /// The terminal UI's state and its reactions to keys and engine events. Runs on one thread (the UI thread);
 /// disk reads and writes go to a background queue and come back through `inbox`, so no keypress waits on them.
 public final class App {
@@ -54,6 +60,8 @@ public final class App {
 
     // Collaborators
     let engine: EngineControl?
+    /// Set when this UI runs an engine that can replay HTTP requests.
+    public var replayer: FlowReplaying?
     let store: Store?
     let feed: LiveFeed?
     let title: String
@@ -377,6 +385,8 @@ public final class App {
             editor = (HexEditor(Array(message.payload)), message.id)
         case .toggleHex:
             detail?.hex.toggle()
+        case .replay:
+            replaySelected()
         }
     }
 
@@ -505,6 +515,15 @@ public final class App {
         guard let id else { return }
         setStatus(engine.kill(id) ? "flow \(id) killed" : "flow \(id) is not open", isError: !engine.openConnections.contains { $0.flowID == id })
         lastSample = nil
+    }
+
+    private func replaySelected() {
+        guard let replayer else { return noEngine() }
+        guard let id = view == .detail ? detail?.flowID : selectedRow?.id else { return }
+        setStatus("replaying flow \(id)…")
+        replayer.replay(id) { [inbox] line, failed in
+            inbox.post { app in app.setStatus(line, isError: failed) }
+        }
     }
 
     private func noEngine() {

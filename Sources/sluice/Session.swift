@@ -82,6 +82,9 @@ enum Session {
             let store = try? Store(directory: directory)
             let listeners = configuration.listeners.map(\.description)
             let app = App(engine: engine, store: store, feed: feed, title: "Sluice")
+            if let store {
+                app.replayer = TUIReplayer(replayer: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), store: store)
+            }
             app.setStatus("listening: " + listeners.joined(separator: ", "))
             TerminalUI.run(app, theme: theme ?? Theme.mono)
         }

@@ -12,7 +12,7 @@ struct Sluice: ParsableCommand {
               sluice flows --limit 20
               sluice show 42 --hex
             """,
-        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ViewCommand.self, CACommand.self],
+        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self, CACommand.self, ExportCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

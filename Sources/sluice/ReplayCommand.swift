@@ -1,0 +1,330 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SluiceCore
+import SluiceHTTP
+import SluiceModel
+import SluiceStore
+
+/// `sluice replay SELECTION`: sends recorded HTTP requests again and records each replay as a new flow.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Send recorded HTTP requests again; each replay is recorded as a new flow.",
+        discussion: """
+            SELECTION is a flow id (42), a range (10-20, inclusive) or a list mixing both (3,7-9). \
+            Only HTTP flows are replayed. The store must not be in use by a running sluice \
+            (replay from its TUI instead).
+
+            Examples:
+              sluice replay 42
+              sluice replay 10-20 --target http://127.0.0.1:8081 --concurrency 4
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "Flows to replay: ID, FROM-TO or ID,ID,… (mixable: 3,7-9).")
+    var selection: String
+
+    @Option(
+        name: .long,
+        help: "Send to this server instead: http://HOST:PORT or https://HOST:PORT (path and query are kept)."
+    )
+    var target: String?
+
+    @Option(name: .long, help: "Milliseconds between the starts of two replays.")
+    var delay = 0
+
+    @Option(name: .long, help: "Replays in flight at once.")
+    var concurrency = 1
+
+    @Option(name: .long, help: "Seconds the server may stay silent before a replay fails.")
+    var timeout: Double = 60
+
+    @Flag(name: .customLong("insecure-upstream"), help: "Do not verify servers' certificates (test servers only).")
+    var insecureUpstream = false
+
+    @Option(name: .customLong("upstream-ca"), help: "PEM file of extra roots to trust for servers' certificates.")
+    var upstreamCA: String?
+
+    func validate() throws {
+        do {
+            _ = try ReplaySelection(parsing: selection)
+            if let target { _ = try URLOverride(parsing: target) }
+        } catch let error as ReplaySelectionError {
+            throw fail(error)
+        } catch {
+            throw fail("--target: \(error)")
+        }
+        guard delay >= 0 else { throw fail("--delay must be 0 or more milliseconds") }
+        guard concurrency >= 1 else { throw fail("--concurrency must be at least 1") }
+        guard timeout > 0 else { throw fail("--timeout must be a positive number of seconds") }
+    }
+
+    func run() throws {
+        // Recordings hold secrets: everything Sluice creates is private to its user.
+        umask(0o077)
+        let ids: [FlowID]
+        let override: URLOverride?
+        var configuration: Configuration
+        do {
+            ids = try ReplaySelection(parsing: selection).ids
+            override = try target.map { text throws(RequestTargetError) in try URLOverride(parsing: text) }
+            configuration = try store.loadConfiguration()
+        } catch {
+            throw fail(error)
+        }
+        if let dataDir = store.dataDir { configuration.dataDirectory = Configuration.expandTilde(dataDir) }
+        if insecureUpstream { configuration.insecureUpstream = true }
+        if let upstreamCA { configuration.upstreamCA = Configuration.expandTilde(upstreamCA) }
+        configuration.listeners = []
+        let directory = DataDirectory(path: configuration.dataDirectory)
+        Session.bootstrapLogging(level: configuration.logLevel, frontEnd: .headless(quiet: true), directory: directory)
+
+        // The reader first, so that a wrong --data-dir creates nothing; then the writer, whose lock says whether a
+        // running sluice owns this store.
+        let reader: Store
+        let writer: StoreWriter
+        let firstFlowID: FlowID
+        do {
+            reader = try Store(directory: directory)
+            writer = try StoreWriter(directory: directory, logger: Logger(label: "sluice.store"))
+            do {
+                firstFlowID = try writer.nextFlowID()
+            } catch {
+                writer.close()
+                throw error
+            }
+        } catch {
+            throw fail(error)
+        }
+        let plan: ReplayPlan
+        do {
+            plan = try ReplayPlan(ids: ids, store: reader, override: override)
+        } catch {
+            writer.close()
+            throw fail(error)
+        }
+        for note in plan.notes {
+            FileHandle.standardError.write(Data("sluice: \(note)\n".utf8))
+        }
+        guard !plan.flows.isEmpty else {
+            writer.close()
+            throw fail("nothing to replay: no HTTP flow in \(selection)")
+        }
+        var tls: TLSInterception?
+        if plan.needsTLS {
+            do {
+                tls = try TLSInterception.load(configuration)
+            } catch {
+                writer.close()
+                throw fail(error)
+            }
+        }
+        let engine = Engine(
+            configuration: configuration, bus: FlowBus(subscribers: [writer]), firstFlowID: firstFlowID,
+            logger: Logger(label: "sluice.engine")
+        )
+        let replayer = HTTPReplayer(engine: engine, configuration: configuration, tls: tls, responseTimeout: timeout)
+        let (results, notStarted) = ReplayRunner(
+            replayer: replayer, store: reader, override: override, concurrency: concurrency, delayMilliseconds: delay
+        ).run(plan.flows) { result in
+            print(ReplayReport.line(result))
+            fflush(nil)  // one line per replay as it ends, also into a pipe
+        }
+        engine.shutdown()
+        writer.close()
+        print(ReplayReport.summary(results))
+        if notStarted > 0 {
+            throw fail("interrupted: \(notStarted) of \(plan.flows.count) replays were not started")
+        }
+        if !results.allSatisfy(\.gotResponse) { throw ExitCode(1) }
+    }
+}
+
+/// The selected flows that can be replayed, and a note for each one that cannot.
+struct ReplayPlan {
+    var flows: [FlowID] = []
+    var notes: [String] = []
+    /// An `https` server will be contacted, so the TLS context has to be loaded.
+    var needsTLS = false
+
+    init(ids: [FlowID], store: Store, override: URLOverride?) throws(StoreError) {
+        for id in ids {
+            guard let flow = try store.flow(id) else {
+                notes.append("no flow \(id) in the store; skipped")
+                continue
+            }
+            guard flow.kind == FlowKind.http.rawValue, let http = flow.http else {
+                notes.append("flow \(id) is \(flow.kind), not an HTTP request; skipped")
+                continue
+            }
+            flows.append(id)
+            if override == nil && http.url.lowercased().hasPrefix("https://") { needsTLS = true }
+        }
+        if override?.scheme == "https" { needsTLS = true }
+    }
+
+    /// A stored flow as a request to send again; bodies are read only when their turn comes.
+    static func request(_ id: FlowID, store: Store) throws(StoreError) -> ReplayRequest? {
+        guard let flow = try store.flow(id), let http = flow.http else { return nil }
+        let pieces = try store.messages(of: id)
+            .filter { $0.direction == .up && $0.kind == .body }
+            .map { (payload: $0.payload, size: $0.size) }
+        return ReplayRequest(
+            originalFlowID: id, method: http.method, url: http.url, headers: http.requestHeaders, bodyPieces: pieces,
+            // Byte counts are written when a flow closes; an interrupted one has none to check against.
+            bytesSent: flow.endedAt == nil ? nil : flow.bytesUp
+        )
+    }
+}
+
+/// Starts replays with at most `concurrency` in flight and `delay` between starts, and hands each result back on
+/// the calling thread as it arrives, so output is printed from one place in completion order.
+struct ReplayRunner {
+    let replayer: HTTPReplayer
+    let store: Store
+    let override: URLOverride?
+    let concurrency: Int
+    let delayMilliseconds: Int
+
+    /// - Returns: the results in the order they arrived, and how many replays an interruption left unstarted.
+    func run(_ ids: [FlowID], each: (ReplayResult) -> Void) -> (results: [ReplayResult], notStarted: Int) {
+        let arrived = DispatchSemaphore(value: 0)
+        let inbox = Inbox()
+        let interrupted = Interruption()
+        var results: [ReplayResult] = []
+        var next = ids.startIndex
+        var inFlight = 0
+        var nextStart = DispatchTime.now()
+
+        func collect() {
+            for result in inbox.take() {
+                inFlight -= 1
+                results.append(result)
+                each(result)
+            }
+        }
+        while (next < ids.endIndex && !interrupted.happened) || inFlight > 0 {
+            let canStart = next < ids.endIndex && !interrupted.happened && inFlight < concurrency
+            if canStart && DispatchTime.now() >= nextStart {
+                let id = ids[next]
+                next += 1
+                inFlight += 1
+                nextStart = DispatchTime.now() + .milliseconds(delayMilliseconds)
+                start(id) { result in
+                    inbox.put(result)
+                    arrived.signal()
+                }
+                continue
+            }
+            // Wake for a result, or when the next start is due; a bounded wait also notices Ctrl-C.
+            let soon = DispatchTime.now() + .milliseconds(200)
+            let wake = canStart ? min(nextStart, soon) : soon
+            _ = arrived.wait(timeout: wake)
+            collect()
+        }
+        collect()
+        interrupted.stop()
+        return (results, ids.endIndex - next)
+    }
+
+    private func start(_ id: FlowID, done: @escaping @Sendable (ReplayResult) -> Void) {
+        let request: ReplayRequest
+        do {
+            guard let found = try ReplayPlan.request(id, store: store) else {
+                done(Self.refused(id, "flow \(id) is no longer in the store"))
+                return
+            }
+            request = found
+        } catch {
+            done(Self.refused(id, "\(error)"))
+            return
+        }
+        replayer.replay(request, target: override, then: done)
+    }
+
+    private static func refused(_ id: FlowID, _ message: String) -> ReplayResult {
+        ReplayResult(
+            flowID: nil, originalFlowID: id, method: "-", url: "-", status: nil, bytes: 0, milliseconds: 0, error: message
+        )
+    }
+
+    /// Results handed over from the event loops.
+    private final class Inbox: @unchecked Sendable {
+        // @unchecked: `items` is only touched under `lock`.
+        private let lock = NSLock()
+        private var items: [ReplayResult] = []
+
+        func put(_ result: ReplayResult) {
+            lock.withLock { items.append(result) }
+        }
+
+        func take() -> [ReplayResult] {
+            lock.withLock {
+                defer { items = [] }
+                return items
+            }
+        }
+    }
+
+    /// SIGINT or SIGTERM: start no more replays, let the ones in flight finish and be recorded.
+    private final class Interruption: @unchecked Sendable {
+        // @unchecked: `flag` is only touched under `lock`; the sources are only touched on the calling thread.
+        private let lock = NSLock()
+        private var flag = false
+        private var sources: [DispatchSourceSignal] = []
+
+        init() {
+            sources = [SIGINT, SIGTERM].map { number in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { [self] in lock.withLock { flag = true } }
+                source.resume()
+                return source
+            }
+        }
+
+        var happened: Bool { lock.withLock { flag } }
+
+        func stop() {
+            sources.forEach { $0.cancel() }
+        }
+    }
+}
+
+/// What `sluice replay` prints.
+enum ReplayReport {
+    /// `#12 <- #3 POST http://127.0.0.1:8081/api -> 200 1.2 KiB 35ms`, or the error in place of the answer.
+    static func line(_ result: ReplayResult) -> String {
+        let new = result.flowID.map { "#\($0)" } ?? "#-"
+        let head = "\(new) <- #\(result.originalFlowID) \(result.method) \(result.url)"
+        let time = Formatting.duration(seconds: result.milliseconds / 1000)
+        if let error = result.error {
+            let status = result.status.map { "\($0) " } ?? ""
+            return "\(head) -> \(status)error: \(error)"
+        }
+        return "\(head) -> \(result.status.map(String.init) ?? "-") \(Formatting.bytes(result.bytes)) \(time)"
+    }
+
+    /// `replayed 4: 200 x3, 502 x1; 1 failed; time min 3ms, median 5ms, max 9ms`.
+    static func summary(_ results: [ReplayResult]) -> String {
+        var counts: [Int: Int] = [:]
+        for status in results.compactMap(\.status) { counts[status, default: 0] += 1 }
+        let statuses = counts.keys.sorted().map { "\($0) x\(counts[$0] ?? 0)" }.joined(separator: ", ")
+        let failures = results.filter { !$0.gotResponse }.count
+        var text = "replayed \(results.count)"
+        text += statuses.isEmpty ? ": no responses" : ": \(statuses)"
+        text += "; \(failures) failed"
+        let times = results.filter { $0.flowID != nil }.map(\.milliseconds).sorted()
+        if let first = times.first, let last = times.last {
+            let half = times.count / 2
+            let middle = times.count % 2 == 1 ? times[half] : (times[half - 1] + times[half]) / 2
+            func format(_ ms: Double) -> String { Formatting.duration(seconds: ms / 1000) }
+            return text + "; time min \(format(first)), median \(format(middle)), max \(format(last))"
+        }
+        return text
+    }
+}

@@ -115,6 +115,13 @@ public final class FlowRecorder {
         return publish(bytes, size: bytes.count, direction: direction, editedFrom: nil, kind: kind)
     }
 
+    /// Records a copy of something already counted (an HTTP message held whole for the operator), so the hold and
+    /// an edit have a message to refer to; the byte totals do not change.
+    @discardableResult
+    public func recordCopy(_ bytes: Data, direction: Direction, kind: MessageKind) -> Int64 {
+        publish(bytes, size: bytes.count, direction: direction, editedFrom: nil, kind: kind)
+    }
+
     public func requestStarted(_ request: HTTPRequestStarted) {
         bus.publish(.httpRequest(request))
     }

@@ -26,16 +26,44 @@ final class Exchange {
     private var upstreamReadDeferred = false
     /// The server accepted a WebSocket upgrade; the switch happens at the `101`'s end, once its decoder is done.
     private var upgradeAccepted = false
+    /// The head the server gets: the plan's, or the operator's edit of it.
+    private var upstreamHead: HTTPRequestHead
+    /// False while the request is kept back for the intercept filter: it is read whole (up to `holdLimit` bytes of
+    /// body), then held or sent.
+    private var requestReleased: Bool
+    private var collectedBody = ByteBuffer()
+    private let gate: InterceptGate
+    private let holdLimit: Int
+    /// A response kept back for the intercept filter until it is complete (bodies up to `holdLimit`).
+    private var collectedResponse: CollectedResponse?
 
-    init(plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler) {
+    private struct CollectedResponse {
+        var head: HTTPResponseHead
+        var clientHead: HTTPResponseHead
+        var body = ByteBuffer()
+    }
+
+    init(plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler, gate: InterceptGate, holdLimit: Int) {
         self.plan = plan
         self.recorder = recorder
         self.owner = owner
+        self.gate = gate
+        self.holdLimit = holdLimit
+        self.upstreamHead = plan.upstreamHead
+        self.requestReleased = !(gate.isActive && !plan.isWebSocket)
+        if !requestReleased && plan.expectsContinue {
+            // The body is wanted before the server is asked, so Sluice answers the client's Expect itself and the
+            // server never sees it (as mitmproxy does).
+            upstreamHead.headers.remove(name: "expect")
+            owner.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .continue)), flush: true)
+        }
     }
 
-    /// More request body may be read from the client: the server's connection is up and can take it.
+    /// More request body may be read from the client: the server's connection is up and can take it, or the
+    /// request is being collected for the intercept filter.
     var wantsMoreRequest: Bool {
-        !requestComplete && !finished && (upstream?.isWritable ?? false)
+        guard !requestComplete, !finished else { return false }
+        return requestReleased ? (upstream?.isWritable ?? false) : collectedBody.readableBytes < holdLimit
     }
 
     /// The server connection is up (or could not be made): send the request head and what was read of the body.
@@ -53,13 +81,19 @@ final class Exchange {
         }
         self.upstream = upstream
         (timings.connect, timings.tls) = upstream.attach(self)
-        upstream.write(.head(plan.upstreamHead))
+        if requestReleased { sendRequest() }
+        owner.readClientIfWanted()
+    }
+
+    /// Sends the head and what was read of the body so far; later parts follow as they are read.
+    private func sendRequest() {
+        guard let upstream else { return }
+        upstream.write(.head(upstreamHead))
         requestSentAt = .now()
         for part in pending { upstream.write(part) }
         pending = []
         upstream.flush()
         upstream.read()
-        owner.readClientIfWanted()
     }
 
     private func connectFailed(_ error: Error) {
@@ -76,14 +110,105 @@ final class Exchange {
         switch part {
         case .head:
             return  // a new head only follows `.end`, which completed this request
-        case .body(let buffer):
+        case .body(var buffer):
             recorder.chunk(buffer, direction: .up, kind: .body)
+            if !requestReleased {
+                pending.append(.body(.byteBuffer(buffer)))
+                collectedBody.writeBuffer(&buffer)
+                if collectedBody.readableBytes >= holdLimit { releaseRequest() }  // too big to hold: sent as it is
+                return
+            }
             toUpstream(.body(.byteBuffer(buffer)))
         case .end(let trailers):
             requestComplete = true
+            if !requestReleased {
+                pending.append(.end(trailers))
+                considerHoldingRequest()
+                return
+            }
             toUpstream(.end(trailers))
             upstream?.flush()
         }
+    }
+
+    // MARK: Holding the request
+
+    /// The whole request is here: hold it when the intercept filter matches, else send it.
+    private func considerHoldingRequest() {
+        let subject = FilterSubject(
+            kind: .http, client: owner.clientEndpoint, server: plan.server,
+            requestPayload: Data(collectedBody.readableBytesView), method: upstreamHead.method.rawValue, url: plan.target.url,
+            headers: upstreamHead.headers.map { "\($0.name): \($0.value)" }, contentType: upstreamHead.headers.first(name: "content-type")
+        )
+        guard gate.shouldHold(subject), let eventLoop = owner.eventLoop else {
+            releaseRequest()
+            return
+        }
+        let text = HTTPMessageText.request(
+            method: upstreamHead.method.rawValue, url: plan.target.url, headers: upstreamHead.headers.fields,
+            body: Data(collectedBody.readableBytesView)
+        )
+        let sequence = recorder.recordCopy(text, direction: .up, kind: .request)
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        gate.hold(flowID: recorder.flowID, sequence: sequence, direction: .up, payload: text, on: eventLoop) { verdict, decidedBy in
+            loopBound.value.requestDecided(verdict, sequence: sequence, decidedBy: decidedBy)
+        }
+    }
+
+    private func requestDecided(_ verdict: Verdict, sequence: Int64, decidedBy: String) {
+        guard !finished else { return }
+        switch verdict {
+        case .forward(edited: nil):
+            releaseRequest()
+        case .forward(edited: let text?):
+            do {
+                let edited = try HTTPMessageText.parseRequest(text)
+                recorder.edited(text, from: sequence, direction: .up, kind: .request)
+                releaseRequest(edited: edited)
+            } catch {
+                recorder.failed(.proxy, "the operator's edit is not a valid request: \(error)")
+                owner.respond(.badGateway, message: "the operator's edit is not a valid request: \(error)", recorder: recorder, timings: timings)
+                end(reusing: nil)
+            }
+        case .drop:
+            owner.respond(.badGateway, message: Self.dropReason("request", decidedBy), recorder: recorder, timings: timings)
+            upstream?.close()
+            end(reusing: nil)
+        case .kill:
+            recorder.failed(.proxy, "killed by the operator")
+            finished = true
+            upstream?.close()
+            recorder.finish()
+            owner.closeNow()
+        }
+    }
+
+    /// Lets the kept-back request go: as it came, or as the operator edited it (framed anew: Content-Length from
+    /// the edited body).
+    private func releaseRequest(edited: HTTPMessageText.Request? = nil) {
+        requestReleased = true
+        collectedBody = ByteBuffer()
+        if let edited {
+            var headers = HTTPHeaders(edited.headers.map { ($0.name, $0.value) })
+            HopByHop.strip(&headers, keepUpgrade: false)
+            if !edited.body.isEmpty || headers.contains(name: "content-length") || ["POST", "PUT", "PATCH"].contains(edited.method) {
+                headers.replaceOrAdd(name: "Content-Length", value: String(edited.body.count))
+            }
+            var path = edited.target
+            if let absolute = try? RequestTarget.absolute(edited.target) { path = absolute.path }
+            upstreamHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: edited.method), uri: path, headers: headers)
+            pending = edited.body.isEmpty ? [.end(nil)] : [.body(.byteBuffer(ByteBuffer(bytes: edited.body))), .end(nil)]
+            var target = plan.target
+            target.path = path
+            recorder.requestStarted(
+                HTTPRequestStarted(
+                    flowID: recorder.flowID, time: Date(), method: edited.method, url: target.url, version: plan.clientVersion.text,
+                    headers: headers.redacted
+                )
+            )
+        }
+        if upstream != nil { sendRequest() }
+        owner.readClientIfWanted()
     }
 
     private func toUpstream(_ part: HTTPClientRequestPart) {
@@ -105,8 +230,13 @@ final class Exchange {
         switch part {
         case .head(let head):
             responseHead(head)
-        case .body(let buffer):
+        case .body(var buffer):
             recorder.chunk(buffer, direction: .down, kind: .body)
+            if collectedResponse != nil {
+                collectedResponse?.body.writeBuffer(&buffer)
+                if (collectedResponse?.body.readableBytes ?? 0) >= holdLimit { releaseResponse() }  // too big to hold
+                return
+            }
             owner.writeToClient(.body(.byteBuffer(buffer)))
         case .end(let trailers):
             if upgradeAccepted, let upstream {
@@ -114,9 +244,103 @@ final class Exchange {
                 owner.upgradeAccepted(self, upstream: upstream)
                 return
             }
+            if let collected = collectedResponse {
+                considerHoldingResponse(collected)
+                return
+            }
             owner.writeToClient(.end(trailers), flush: true)
-            end(reusing: upstreamEnds || !requestComplete ? nil : upstream)
+            responseComplete()
         }
+    }
+
+    private func responseComplete() {
+        end(reusing: upstreamEnds || !requestComplete ? nil : upstream)
+    }
+
+    // MARK: Holding the response
+
+    private func considerHoldingResponse(_ collected: CollectedResponse) {
+        let body = Data(collected.body.readableBytesView)
+        let headers = (upstreamHead.headers.fields + collected.head.headers.fields).map { "\($0.name): \($0.value)" }
+        let subject = FilterSubject(
+            kind: .http, client: owner.clientEndpoint, server: plan.server, responsePayload: body, method: upstreamHead.method.rawValue,
+            url: plan.target.url, statusCode: Int(collected.head.status.code), headers: headers,
+            contentType: collected.head.headers.first(name: "content-type"), hasResponse: true
+        )
+        guard gate.shouldHold(subject), let eventLoop = owner.eventLoop else {
+            releaseResponse()
+            owner.writeToClient(.end(nil), flush: true)
+            responseComplete()
+            return
+        }
+        let text = HTTPMessageText.response(
+            status: Int(collected.head.status.code), reason: collected.head.status.reasonPhrase, headers: collected.head.headers.fields,
+            body: body
+        )
+        let sequence = recorder.recordCopy(text, direction: .down, kind: .response)
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        gate.hold(flowID: recorder.flowID, sequence: sequence, direction: .down, payload: text, on: eventLoop) { verdict, decidedBy in
+            loopBound.value.responseDecided(verdict, sequence: sequence, decidedBy: decidedBy)
+        }
+    }
+
+    private func responseDecided(_ verdict: Verdict, sequence: Int64, decidedBy: String) {
+        guard !finished, collectedResponse != nil else { return }
+        switch verdict {
+        case .forward(edited: nil):
+            releaseResponse()
+            owner.writeToClient(.end(nil), flush: true)
+            responseComplete()
+        case .forward(edited: let text?):
+            do {
+                let edited = try HTTPMessageText.parseResponse(text)
+                recorder.edited(text, from: sequence, direction: .down, kind: .response)
+                collectedResponse = nil
+                var headers = HTTPHeaders(edited.headers.map { ($0.name, $0.value) })
+                HopByHop.strip(&headers, keepUpgrade: false)
+                headers.replaceOrAdd(name: "Content-Length", value: String(plan.isHead ? 0 : edited.body.count))
+                if owner.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
+                let status = HTTPResponseStatus(statusCode: edited.status, reasonPhrase: edited.reason)
+                owner.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+                responseHeadSent = true
+                if !plan.isHead && !edited.body.isEmpty {
+                    owner.writeToClient(.body(.byteBuffer(ByteBuffer(bytes: edited.body))))
+                }
+                owner.writeToClient(.end(nil), flush: true)
+                responseComplete()
+            } catch {
+                fail(.proxy, "the operator's edit is not a valid response: \(error)")
+            }
+        case .drop:
+            collectedResponse = nil
+            owner.respond(.badGateway, message: Self.dropReason("response", decidedBy), recorder: recorder, timings: timings)
+            end(reusing: nil)
+        case .kill:
+            recorder.failed(.proxy, "killed by the operator")
+            finished = true
+            upstream?.close()
+            recorder.finish()
+            owner.closeNow()
+        }
+    }
+
+    /// The body of the 502 a client gets for a dropped request or response.
+    static func dropReason(_ what: String, _ decidedBy: String) -> String {
+        decidedBy == "operator"
+            ? "the operator dropped this \(what)"
+            : "this \(what) was held and nobody decided within hold_timeout, so hold_default dropped it"
+    }
+
+    /// Lets a kept-back response go as it came: its head, then what was read of its body.
+    private func releaseResponse() {
+        guard let collected = collectedResponse else { return }
+        collectedResponse = nil
+        owner.writeToClient(.head(collected.clientHead))
+        responseHeadSent = true
+        if collected.body.readableBytes > 0 {
+            owner.writeToClient(.body(.byteBuffer(collected.body)))
+        }
+        owner.flushClient()
     }
 
     private func responseHead(_ head: HTTPResponseHead) {
@@ -152,6 +376,10 @@ final class Exchange {
         upstreamEnds = bodyEndsByClose || HopByHop.wantsClose(head.headers, version: head.version)
         let (clientHead, endsByClose) = plan.clientResponseHead(head, closing: owner.closeAfterResponse)
         if endsByClose { owner.closeAfterResponse = true }
+        if gate.isActive && !plan.isWebSocket {
+            collectedResponse = CollectedResponse(head: head, clientHead: clientHead)
+            return
+        }
         owner.writeToClient(.head(clientHead))
         responseHeadSent = true
     }
@@ -159,7 +387,7 @@ final class Exchange {
     func upstreamReadComplete() {
         owner.flushClient()
         guard !finished else { return }
-        if owner.clientIsWritable {
+        if owner.clientIsWritable || collectedResponse != nil {
             upstream?.read()
         } else {
             upstreamReadDeferred = true

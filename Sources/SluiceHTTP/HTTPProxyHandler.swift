@@ -139,7 +139,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         recorder.requestStarted(plan.requestEvent(flowID: recorder.flowID))
-        let exchange = Exchange(plan: plan, recorder: recorder, owner: self)
+        let exchange = Exchange(
+            plan: plan, recorder: recorder, owner: self, gate: connection.gate, holdLimit: connection.configuration.maxBodyBytes
+        )
         self.exchange = exchange
         if plan.clientWantsClose || plan.isWebSocket { closeAfterResponse = true }
         upstream(for: plan) { result in exchange.upstreamReady(result) }
@@ -191,6 +193,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(part), promise: nil)
         }
     }
+
+    var clientEndpoint: Endpoint { connection.client }
+
+    var eventLoop: EventLoop? { context?.eventLoop }
 
     func flushClient() {
         context?.flush()

@@ -93,6 +93,9 @@ public enum MessageKind: String, Sendable, CaseIterable, Codable {
     case ping
     case pong
     case close
+    /// An HTTP request or response as a whole (head and body, as text), kept when it was held for the operator.
+    case request
+    case response
 }
 
 /// Where in a flow's life an error happened.

@@ -160,6 +160,17 @@ final class Exchange {
         switch verdict {
         case .forward(edited: nil):
             releaseRequest()
+        case .forward(edited: let text?) where text.starts(with: Data("HTTP/".utf8)):
+            // The operator rewrote the held request into a response: a canned answer, the server is never asked.
+            do {
+                let canned = try HTTPMessageText.parseResponse(text)
+                recorder.edited(text, from: sequence, direction: .down, kind: .response)
+                answerWithCannedResponse(canned)
+            } catch {
+                recorder.failed(.proxy, "the operator's canned response is not valid: \(error)")
+                owner.respond(.badGateway, message: "the operator's canned response is not valid: \(error)", recorder: recorder, timings: timings)
+                end(reusing: nil)
+            }
         case .forward(edited: let text?):
             do {
                 let edited = try HTTPMessageText.parseRequest(text)
@@ -181,6 +192,30 @@ final class Exchange {
             recorder.finish()
             owner.closeNow()
         }
+    }
+
+    private func answerWithCannedResponse(_ canned: HTTPMessageText.Response) {
+        upstream?.close()
+        upstream = nil
+        var headers = HTTPHeaders(canned.headers.map { ($0.name, $0.value) })
+        HopByHop.strip(&headers, keepUpgrade: false)
+        headers.replaceOrAdd(name: "Content-Length", value: String(plan.isHead ? 0 : canned.body.count))
+        if owner.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: canned.status, reasonPhrase: canned.reason)
+        recorder.responseStarted(
+            HTTPResponseStarted(
+                flowID: recorder.flowID, time: Date(), status: canned.status, reason: canned.reason, version: "HTTP/1.1",
+                headers: headers.fields, timings: timings, synthetic: true
+            )
+        )
+        recorder.injected(canned.body, direction: .down, kind: .body)
+        owner.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+        responseHeadSent = true
+        if !plan.isHead && !canned.body.isEmpty {
+            owner.writeToClient(.body(.byteBuffer(ByteBuffer(bytes: canned.body))))
+        }
+        owner.writeToClient(.end(nil), flush: true)
+        end(reusing: nil)
     }
 
     /// Lets the kept-back request go: as it came, or as the operator edited it (framed anew: Content-Length from

@@ -9,6 +9,7 @@ public protocol EngineControl: AnyObject, Sendable {
     var gate: InterceptGate { get }
     var openConnections: [OpenConnection] { get }
     @discardableResult func kill(_ flowID: FlowID) -> Bool
+    @discardableResult func send(_ data: Data, kind: MessageKind, direction: Direction, into flowID: FlowID) -> Bool
 }
 
 extension Engine: EngineControl {}
@@ -24,6 +25,8 @@ public protocol FlowReplaying: Sendable {
 public final class App {
     enum PromptKind: Equatable {
         case filter, intercept, search, save
+        /// A text message to send into the open WebSocket: to the server (`up`) or to the client.
+        case send(Direction)
 
         var label: String {
             switch self {
@@ -31,6 +34,7 @@ public final class App {
             case .intercept: return "intercept"
             case .search: return "search"
             case .save: return "save to"
+            case .send(let direction): return direction == .up ? "send to server" : "send to client"
             }
         }
     }
@@ -47,6 +51,8 @@ public final class App {
         var errors: [StoredError] = []
         /// The request and response heads of an HTTP or WebSocket flow.
         var http: StoredHTTP?
+        /// A gzip or deflate response body, decoded for reading (the store keeps the bytes as they travelled).
+        var decodedResponse: (coding: String, body: Data)?
         var hex = false
         var scroll = 0
         var loadError: String?
@@ -387,6 +393,10 @@ public final class App {
             detail?.hex.toggle()
         case .replay:
             replaySelected()
+        case .sendToServer, .sendToClient:
+            guard engine != nil else { return noEngine() }
+            guard detail != nil else { return }
+            prompt = Prompt(kind: .send(action == .sendToServer ? .up : .down), text: "")
         }
     }
 
@@ -450,7 +460,17 @@ public final class App {
                 let messages = try store.messages(of: id)
                 let errors = try store.errors(of: id)
                 let http = try store.flow(id)?.http
+                var decoded: (coding: String, body: Data)?
+                if let coding = http?.responseHeaders.first(named: "Content-Encoding") {
+                    let pieces = messages.filter { $0.direction == .down && $0.kind == .body }
+                    let body = pieces.reduce(into: Data()) { $0.append($1.payload) }
+                    let cut = pieces.contains { $0.isTruncated }
+                    if let text = BodyDecoding.decode(body, contentEncoding: coding, limit: 4 << 20, truncated: cut) {
+                        decoded = (coding, text)
+                    }
+                }
                 inbox.post { app in
+                    app.detail?.decodedResponse = decoded
                     guard app.detail?.flowID == id else { return }
                     app.detail?.messages = messages
                     app.detail?.errors = errors
@@ -592,6 +612,15 @@ public final class App {
         case .save:
             prompt = nil
             save(to: current.text)
+        case .send(let direction):
+            prompt = nil
+            guard let engine else { return noEngine() }
+            guard let id = detail?.flowID else { return }
+            let sent = engine.send(Data(current.text.utf8), kind: .text, direction: direction, into: id)
+            setStatus(
+                sent ? "sent \(current.text.utf8.count) bytes to the \(direction == .up ? "server" : "client") of flow \(id)"
+                    : "flow \(id) is not an open WebSocket", isError: !sent
+            )
         }
     }
 

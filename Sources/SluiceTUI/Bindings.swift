@@ -18,7 +18,7 @@ public enum Action: Hashable, Sendable {
     case filter, intercept, search, searchNext
     case mark, clearView, save
     case forward, forwardAll, drop, kill, edit
-    case toggleHex, replay
+    case toggleHex, replay, sendToServer, sendToClient
 }
 
 /// One row of the key table: which keys, what they do, where, and the line the help screen shows.
@@ -73,6 +73,8 @@ public enum Bindings {
         Binding([.character("x")], .kill, "kill the connection", in: heldViews.union([.connections])),
         Binding([.character("e")], .edit, "edit the held message in the hex editor", in: heldViews),
         Binding([.character("h")], .toggleHex, "hexdump / text for messages", in: [.detail]),
+        Binding([.character("s")], .sendToServer, "WebSocket: send a text message to the server", in: [.detail]),
+        Binding([.character("S")], .sendToClient, "WebSocket: send a text message to the client", in: [.detail]),
         Binding([.character("r")], .replay, "replay the HTTP request (a new flow linked to this one)", in: [.flows, .detail]),
     ]
 

@@ -209,6 +209,10 @@ extension App {
         } else {
             lines.append(("loading messages…", .dim))
         }
+        if let decoded = detail.decodedResponse {
+            lines.append(("response body, decoded from \(decoded.coding): \(decoded.body.count) B", .down))
+            lines += messageBody(decoded.body, hex: detail.hex, offset: 0).map { ($0, .normal) }
+        }
         // Held messages the store has not committed yet still show.
         for message in heldHere where !(detail.messages ?? []).contains(where: { $0.sequence == message.sequence }) {
             lines.append(("\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(message.payload.count) B  [HELD: a forward, e edit, d drop, x kill]", .held))

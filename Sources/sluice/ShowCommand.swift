@@ -95,6 +95,14 @@ enum FlowDetail {
             }
             offsets[message.direction] = offset + message.size
         }
+        if let coding = flow.http?.responseHeaders.first(named: "Content-Encoding") {
+            let pieces = messages.filter { $0.direction == .down && $0.kind == .body }
+            let body = pieces.reduce(into: Data()) { $0.append($1.payload) }
+            if let decoded = BodyDecoding.decode(body, contentEncoding: coding, truncated: pieces.contains { $0.isTruncated }) {
+                out += "\nresponse body, decoded from \(coding): \(decoded.count) bytes\n"
+                out += hex ? Hexdump.format(decoded, startOffset: 0) + "\n" : "  " + preview(decoded, limit: 4096) + "\n"
+            }
+        }
         return out
     }
 

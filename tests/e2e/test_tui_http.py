@@ -81,5 +81,47 @@ class TUIHTTPHoldTests(TUITestCase):
         self.assertTrue(any(p.startswith(b"POST ") and p.endswith(b"amount=9") for p in payloads), "the edit")
 
 
+    def test_a_held_request_rewritten_into_a_response_is_answered_without_the_server(self):
+        origin = self.origin()
+        port = free_port()
+        tui = self.start_tui(0, listen_port=port, listen=f"http://{HOST}:{port}", term="screen-256color")
+        tui.send("i")
+        tui.wait_line("intercept: ")
+        tui.type("~q & ~u canned")
+        tui.send("Enter")
+        tui.wait_text("intercepting: ~q & ~u canned")
+        url = f"http://{HOST}:{origin.port}/canned"
+        result = {}
+
+        def get():
+            result["curl"] = subprocess.run(
+                ["curl", "-sS", "--max-time", "30", "-x", f"http://{HOST}:{port}", "-w", "\n%{http_code}", url],
+                capture_output=True, timeout=40,
+            )
+
+        client = threading.Thread(target=get, daemon=True)
+        client.start()
+        tui.wait_line("HELD")
+        tui.send("3")
+        tui.wait_line(" up ")
+        tui.send("e")
+        tui.wait_text("47 45 54 20")  # "GET "
+        # Overwrite the start with a status line and a blank line: the rest of the held text becomes the body.
+        tui.type("HTTP/1.1 203 Canned\r\n\r\n".encode().decode("unicode_escape").encode().hex())
+        tui.wait_text("(modified)")
+        tui.send("Enter")
+        client.join(40)
+        self.assertFalse(client.is_alive())
+        body, status = result["curl"].stdout.decode().rsplit("\n", 1)
+        self.assertEqual(status, "203")
+        self.assertTrue(body, "the rest of the held text is the canned body")
+        self.assertEqual(origin.requests_for("/canned"), [], "the server is never asked")
+        tui.send("q")
+        tui.send("q")
+        self.assertEqual(tui.wait_exit(), 0)
+        flow = [f for f in flows_json(self.data_dir) if f.get("url") == url][0]
+        self.assertEqual(flow["status"], 203)
+
+
 if __name__ == "__main__":
     unittest.main()

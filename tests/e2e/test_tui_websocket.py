@@ -38,6 +38,9 @@ class TUIWebSocketTests(TUITestCase):
             async with ws_connect(url, proxy=f"http://{HOST}:{port}", open_timeout=10, compression=None) as ws:
                 await ws.send("hello world")
                 outcome["reply"] = await asyncio.wait_for(ws.recv(), 30)
+                # Then what the operator sends: to the server (echoed back here), and straight to this client.
+                outcome["echo of injected"] = await asyncio.wait_for(ws.recv(), 30)
+                outcome["to client"] = await asyncio.wait_for(ws.recv(), 30)
 
         client = threading.Thread(target=lambda: asyncio.run(talk()), daemon=True)
         client.start()
@@ -53,10 +56,28 @@ class TUIWebSocketTests(TUITestCase):
         tui.send("Enter")
         tui.wait_text("forwarded 11 edited bytes")
 
+        # The operator sends messages into the live WebSocket from its detail view.
+        tui.send("1")
+        tui.wait_line("webs", "open")
+        tui.send("Enter")
+        tui.wait_text("GET http://")
+        tui.send("s")
+        tui.wait_line("send to server: ")
+        tui.type("injected")
+        tui.send("Enter")
+        tui.wait_text("sent 8 bytes to the server")
+        tui.send("S")
+        tui.wait_line("send to client: ")
+        tui.type("to-client")
+        tui.send("Enter")
+        tui.wait_text("sent 9 bytes to the client")
+
         client.join(30)
-        self.assertFalse(client.is_alive(), "the client got its answer")
-        self.assertEqual(server.received, ["HEllo world"])
+        self.assertFalse(client.is_alive(), "the client got its answers")
+        self.assertEqual(server.received, ["HEllo world", "injected"])
         self.assertEqual(outcome.get("reply"), "echo:HEllo world")
+        self.assertEqual(outcome.get("echo of injected"), "echo:injected")
+        self.assertEqual(outcome.get("to client"), "to-client")
 
         tui.send("q")
         tui.send("q")

@@ -16,6 +16,11 @@ private final class FakeEngine: EngineControl, @unchecked Sendable {
         killed.append(flowID)
         return true
     }
+    var sent: [(Data, Direction, FlowID)] = []
+    func send(_ data: Data, kind: MessageKind, direction: Direction, into flowID: FlowID) -> Bool {
+        sent.append((data, direction, flowID))
+        return true
+    }
 }
 
 @Suite struct AppTests {

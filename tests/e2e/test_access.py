@@ -16,18 +16,7 @@ from support import HOST, IO_TIMEOUT, SluiceTest, recv_all  # noqa: E402
 import test_http  # noqa: E402  (helpers only)
 
 
-class AccessTest(SluiceTest):
-    origin = test_http.HTTPTest.origin
-    start_http_sluice = test_http.HTTPTest.start_http_sluice
-    proxy = test_http.HTTPTest.proxy
-    curl = test_http.HTTPTest.curl
-    wait_flows = test_http.HTTPTest.wait_flows
-    query = test_http.HTTPTest.query
-
-    def setUp(self):
-        super().setUp()
-        self._runs = 0
-
+class AccessTest(test_http.HTTPHelpers, SluiceTest):
     def all_files_text(self):
         text = b""
         for root, _, files in os.walk(self.data_dir):

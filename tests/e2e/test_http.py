@@ -366,7 +366,10 @@ def vm_rss_kib(pid):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class HTTPTest(SluiceTest):
+class HTTPHelpers:
+    """Fixtures and store helpers for HTTP tests, as a mixin: other test files inherit it beside SluiceTest without
+    inheriting (and re-running) the tests below."""
+
     def setUp(self):
         super().setUp()
         self._runs = 0
@@ -469,6 +472,8 @@ class HTTPTest(SluiceTest):
             rows = self.query("SELECT * FROM http WHERE flow_id = ?", flow_id)
             raise AssertionError(f"no http row with a status for flow {flow_id}; rows: {rows}") from None
 
+
+class HTTPTest(HTTPHelpers, SluiceTest):
     # -----------------------------------------------------------------------------------------------------------------
     # 1
 

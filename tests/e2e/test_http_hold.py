@@ -14,18 +14,7 @@ from support import HOST, SluiceTest  # noqa: E402
 import test_http  # noqa: E402  (helpers only)
 
 
-class HTTPHoldTest(SluiceTest):
-    origin = test_http.HTTPTest.origin
-    start_http_sluice = test_http.HTTPTest.start_http_sluice
-    proxy = test_http.HTTPTest.proxy
-    curl = test_http.HTTPTest.curl
-    wait_flows = test_http.HTTPTest.wait_flows
-    query = test_http.HTTPTest.query
-
-    def setUp(self):
-        super().setUp()
-        self._runs = 0
-
+class HTTPHoldTest(test_http.HTTPHelpers, SluiceTest):
     def held_rows(self, flow_id):
         return self.query("SELECT kind, disposition, payload FROM messages WHERE flow_id = ? AND kind IN ('request', 'response')", flow_id)
 

@@ -182,19 +182,9 @@ def read_connect_head(sock):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class HTTPSTest(SluiceTest):
-    # test_http's fixtures and store helpers, borrowed as plain functions (inheriting HTTPTest would run its tests).
-    start_http_sluice = test_http.HTTPTest.start_http_sluice
-    proxy = test_http.HTTPTest.proxy
-    wait_flows = test_http.HTTPTest.wait_flows
-    flow_by_url = test_http.HTTPTest.flow_by_url
-    query = test_http.HTTPTest.query
-    http_row = test_http.HTTPTest.http_row
-    path = test_http.HTTPTest.path
-
+class HTTPSTest(test_http.HTTPHelpers, SluiceTest):
     def setUp(self):
         super().setUp()
-        self._runs = 0
         self.pki = _pki
 
     # --- fixtures

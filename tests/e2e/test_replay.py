@@ -29,20 +29,8 @@ def end_to_end(headers):
     return [[k.lower(), v] for k, v in headers if k.lower() not in CONNECTION_HEADERS]
 
 
-class ReplayTest(SluiceTest):
-    # test_http's fixtures, borrowed as plain functions (inheriting HTTPTest would run its tests here too).
-    origin = test_http.HTTPTest.origin
-    start_http_sluice = test_http.HTTPTest.start_http_sluice
-    proxy = test_http.HTTPTest.proxy
-    curl = test_http.HTTPTest.curl
-    wait_flows = test_http.HTTPTest.wait_flows
-    query = test_http.HTTPTest.query
-    path = test_http.HTTPTest.path
+class ReplayTest(test_http.HTTPHelpers, SluiceTest):
     https_origin = test_https.HTTPSTest.https_origin  # uses self.pki
-
-    def setUp(self):
-        super().setUp()
-        self._runs = 0
 
     # --- helpers
 

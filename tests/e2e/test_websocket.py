@@ -62,18 +62,7 @@ class EchoWebSocketServer:
 
 
 @unittest.skipIf(ws_connect is None, "python websockets is not installed (scripts/setup --test installs it)")
-class WebSocketTest(SluiceTest):
-    origin = test_http.HTTPTest.origin
-    start_http_sluice = test_http.HTTPTest.start_http_sluice
-    proxy = test_http.HTTPTest.proxy
-    curl = test_http.HTTPTest.curl
-    wait_flows = test_http.HTTPTest.wait_flows
-    query = test_http.HTTPTest.query
-
-    def setUp(self):
-        super().setUp()
-        self._runs = 0
-
+class WebSocketTest(test_http.HTTPHelpers, SluiceTest):
     def ws_server(self):
         server = EchoWebSocketServer()
         self.addCleanup(server.close)

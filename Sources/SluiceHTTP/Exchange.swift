@@ -422,17 +422,28 @@ final class Exchange {
     func upstreamReadComplete() {
         owner.flushClient()
         guard !finished else { return }
-        if owner.clientIsWritable || collectedResponse != nil {
-            upstream?.read()
-        } else {
+        readUpstreamIfWanted()
+    }
+
+    /// Reads more of the response while the client can take it (or it is being collected for a hold) and the store
+    /// keeps up.
+    private func readUpstreamIfWanted() {
+        guard !finished else { return }
+        guard owner.clientIsWritable || collectedResponse != nil else {
             upstreamReadDeferred = true
+            return
         }
+        guard !owner.storeIsBackedUp else {
+            owner.whenStoreDrained { [weak self] _ in self?.readUpstreamIfWanted() }
+            return
+        }
+        upstream?.read()
     }
 
     func clientBecameWritable() {
         guard upstreamReadDeferred, !finished else { return }
         upstreamReadDeferred = false
-        upstream?.read()
+        readUpstreamIfWanted()
     }
 
     func upstreamBecameWritable() {

@@ -29,6 +29,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     var closeAfterResponse = false
     /// CONNECT or an upgrade took the connection over; nothing here reads any more.
     private var handedOver = false
+    /// What waits for the store's backlog to drain (reading the client, reading a server).
+    private var storeWaiters: [(HTTPProxyHandler) -> Void] = []
     /// Set when Sluice can intercept TLS: CONNECT tunnels are then opened up unless their host is passed through.
     private let tls: TLSInterception?
     /// Set inside an intercepted CONNECT tunnel.
@@ -111,7 +113,28 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         } else if !queued.isEmpty {
             return
         }
+        guard !connection.bus.isBackedUp else {
+            // The store is behind: read no more requests until it catches up (it never drops a record).
+            whenStoreDrained { handler in handler.readClientIfWanted() }
+            return
+        }
         context.read()
+    }
+
+    /// Runs `body` on this connection's event loop once the store's backlog has drained, at most once per wait.
+    func whenStoreDrained(_ body: @escaping (HTTPProxyHandler) -> Void) {
+        guard let eventLoop = context?.eventLoop else { return }
+        storeWaiters.append(body)
+        guard storeWaiters.count == 1 else { return }  // one registration wakes them all
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        connection.bus.whenDrained {
+            eventLoop.execute {
+                let handler = loopBound.value
+                let waiters = handler.storeWaiters
+                handler.storeWaiters = []
+                for waiter in waiters { waiter(handler) }
+            }
+        }
     }
 
     private func startExchange(_ part: HTTPServerRequestPart) {
@@ -196,6 +219,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     var clientEndpoint: Endpoint { connection.client }
 
+    var storeIsBackedUp: Bool { connection.bus.isBackedUp }
+
     var eventLoop: EventLoop? { context?.eventLoop }
 
     func flushClient() {
@@ -254,7 +279,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 do {
                     try WebSocketRelayHandler.install(
                         client: client, server: upstream.channel, recorder: loopBound.value, gate: connection.gate,
-                        subjectBase: subjectBase
+                        bus: connection.bus, subjectBase: subjectBase
                     )
                 } catch {
                     loopBound.value.failed(.proxy, "cannot set up the WebSocket relay: \(error)")

@@ -18,9 +18,10 @@ public struct HTTPProxyModule: ProtocolModule {
 
     public func accept(_ connection: ClientConnection) {
         do {
-            try HTTPProxyHandler.configureClientPipeline(connection.channel, handler: HTTPProxyHandler(connection: connection, tls: tls))
+            let handler = HTTPProxyHandler(connection: connection, tls: tls)
+            try HTTPProxyHandler.configureClientPipeline(connection.channel, handler: handler)
             try connection.channel.pipeline.syncOperations.handler(type: EarlyInput.self).release()
-            connection.channel.read()
+            handler.readClientIfWanted()
         } catch {
             connection.channel.close(promise: nil)
         }

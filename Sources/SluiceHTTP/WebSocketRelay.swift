@@ -27,6 +27,7 @@ final class WebSocketRelayHandler {
     let side: Side
     private let recorder: FlowRecorder
     private let gate: InterceptGate
+    private let bus: FlowBus
     private let subjectBase: FilterSubject
     private var partner: WebSocketRelayHandler?
     private var context: ChannelHandlerContext?
@@ -44,19 +45,22 @@ final class WebSocketRelayHandler {
     static let maxFrameSize = 16 << 20
     static let maxMessageSize = 64 << 20
 
-    private init(side: Side, recorder: FlowRecorder, gate: InterceptGate, subjectBase: FilterSubject) {
+    private init(side: Side, recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject) {
         self.side = side
         self.recorder = recorder
         self.gate = gate
+        self.bus = bus
         self.subjectBase = subjectBase
         // RFC 6455 §5.1: client frames are masked, server frames are not.
         self.parser = WebSocketFrameParser(maxFrameSize: Self.maxFrameSize, expectMasked: side == .client)
         self.assembler = WebSocketMessageAssembler(maxMessageSize: Self.maxMessageSize)
     }
 
-    static func matchedPair(recorder: FlowRecorder, gate: InterceptGate, subjectBase: FilterSubject) -> (client: WebSocketRelayHandler, server: WebSocketRelayHandler) {
-        let client = WebSocketRelayHandler(side: .client, recorder: recorder, gate: gate, subjectBase: subjectBase)
-        let server = WebSocketRelayHandler(side: .server, recorder: recorder, gate: gate, subjectBase: subjectBase)
+    static func matchedPair(
+        recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject
+    ) -> (client: WebSocketRelayHandler, server: WebSocketRelayHandler) {
+        let client = WebSocketRelayHandler(side: .client, recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase)
+        let server = WebSocketRelayHandler(side: .server, recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase)
         client.partner = server
         server.partner = client
         return (client, server)
@@ -312,6 +316,11 @@ extension WebSocketRelayHandler: ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) {
         if partner?.context?.channel.isWritable == false || queued.count > 1024 {
             pendingRead = true
+        } else if bus.isBackedUp {
+            // The store is behind: read again once it has caught up.
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            bus.whenDrained { eventLoop.execute { loopBound.value.read() } }
         } else {
             context.read()
         }
@@ -324,8 +333,10 @@ extension WebSocketRelayHandler: Sendable {}
 extension WebSocketRelayHandler {
     /// Puts a WebSocket relay on two raw channels (each ending in an `EarlyInput`) and starts reading. Registers
     /// the flow's injector, so the operator can send messages into it.
-    static func install(client: Channel, server: Channel, recorder: FlowRecorder, gate: InterceptGate, subjectBase: FilterSubject) throws {
-        let (clientRelay, serverRelay) = matchedPair(recorder: recorder, gate: gate, subjectBase: subjectBase)
+    static func install(
+        client: Channel, server: Channel, recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject
+    ) throws {
+        let (clientRelay, serverRelay) = matchedPair(recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase)
         try client.pipeline.syncOperations.addHandler(clientRelay)
         try server.pipeline.syncOperations.addHandler(serverRelay)
         let eventLoop = client.eventLoop

@@ -12,3 +12,18 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
+
+extension Endpoint {
+    /// Reads back `host:port` or `[v6]:port` as `description` writes it (the store keeps endpoints as text).
+    public init(parsing text: String) {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let port = Int(text[text.index(after: close)...].dropFirst()) ?? 0
+            self.init(host: host, port: port)
+        } else if let colon = text.lastIndex(of: ":") {
+            self.init(host: String(text[..<colon]), port: Int(text[text.index(after: colon)...]) ?? 0)
+        } else {
+            self.init(host: text, port: 0)
+        }
+    }
+}

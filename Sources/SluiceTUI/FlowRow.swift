@@ -95,18 +95,3 @@ public struct FlowRow: Sendable, Equatable {
         )
     }
 }
-
-extension Endpoint {
-    /// Reads back `host:port` or `[v6]:port` as the store writes it.
-    init(parsing text: String) {
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            let host = String(text[text.index(after: text.startIndex)..<close])
-            let port = Int(text[text.index(after: close)...].dropFirst()) ?? 0
-            self.init(host: host, port: port)
-        } else if let colon = text.lastIndex(of: ":") {
-            self.init(host: String(text[..<colon]), port: Int(text[text.index(after: colon)...]) ?? 0)
-        } else {
-            self.init(host: text, port: 0)
-        }
-    }
-}

@@ -181,22 +181,12 @@ struct ExportCommand: ParsableCommand {
         let http = flow.http
         let headers = (http?.requestHeaders ?? []) + (http?.responseHeaders ?? [])
         return FilterSubject(
-            kind: FlowKind(rawValue: flow.kind) ?? .tcp, client: endpoint(flow.client), server: endpoint(flow.server),
+            kind: FlowKind(rawValue: flow.kind) ?? .tcp, client: Endpoint(parsing: flow.client), server: Endpoint(parsing: flow.server),
             requestPayload: up, responsePayload: down, method: http?.method, url: http?.url, statusCode: http?.status,
             headers: headers.map { "\($0.name): \($0.value)" },
             contentType: http?.responseHeaders.first(named: "Content-Type"),
             hasResponse: http?.status != nil, hasError: flow.state == "error"
         )
-    }
-
-    /// `host:port` or `[v6]:port` as the store writes it.
-    static func endpoint(_ text: String) -> Endpoint {
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            let port = Int(text[text.index(after: close)...].dropFirst()) ?? 0
-            return Endpoint(host: String(text[text.index(after: text.startIndex)..<close]), port: port)
-        }
-        guard let colon = text.lastIndex(of: ":") else { return Endpoint(host: text, port: 0) }
-        return Endpoint(host: String(text[..<colon]), port: Int(text[text.index(after: colon)...]) ?? 0)
     }
 }
 

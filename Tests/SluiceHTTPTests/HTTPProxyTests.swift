@@ -160,6 +160,27 @@ import Testing
         }
     }
 
+    /// The store never drops a record: while it is behind, the proxy reads no requests (it slows clients instead of
+    /// growing memory), and carries on once the backlog drains.
+    @Test func aStoreThatFallsBehindPausesReadingUntilItDrains() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try proxy(events: events)
+        defer { proxy.engine.shutdown() }
+        events.setBackedUp(true)
+        let request = "GET http://127.0.0.1:\(origin.port)/paused HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        let reply = Task { try await send([Array(request.utf8)], to: proxy.port, group: group) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(origin.requests.isEmpty, "nothing is read while the store is behind")
+        events.setBackedUp(false)
+        let text = try await reply.value
+        #expect(text.hasSuffix("GET /paused "))
+        #expect(origin.requests.count == 1)
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test func deadServerGets502AndAConnectError() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let events = EventCollector()

@@ -31,6 +31,21 @@ public struct ReplayRequest: Sendable, Equatable {
         self.bodyComplete = bodyComplete
     }
 
+    /// A request as the operator's edit of a held request left it (start line, headers, blank line, body); a path
+    /// without a host is resolved against the original URL. Nil when the text is not a request.
+    public init?(editedText: Data, originalFlowID: FlowID, originalURL: String) {
+        guard let edited = try? HTTPMessageText.parseRequest(editedText) else { return nil }
+        var url = edited.target
+        if !url.contains("://"), let base = try? RequestTarget.absolute(originalURL.replacingOccurrences(of: "https://", with: "http://")) {
+            let scheme = originalURL.lowercased().hasPrefix("https://") ? "https" : "http"
+            url = "\(scheme)://\(base.authority)\(url.hasPrefix("/") ? url : "/" + url)"
+        }
+        self.init(
+            originalFlowID: originalFlowID, method: edited.method, url: url, headers: edited.headers, body: edited.body,
+            bodyComplete: true
+        )
+    }
+
     /// Joins the recorded pieces of a request body (a flow's `up` body messages in order).
     ///
     /// The body is complete only when every piece was stored whole, the pieces add up to what travelled

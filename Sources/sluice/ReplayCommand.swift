@@ -170,7 +170,14 @@ struct ReplayPlan {
     /// A stored flow as a request to send again; bodies are read only when their turn comes.
     static func request(_ id: FlowID, store: Store) throws(StoreError) -> ReplayRequest? {
         guard let flow = try store.flow(id), let http = flow.http else { return nil }
-        let pieces = try store.messages(of: id)
+        let messages = try store.messages(of: id)
+        // A request the operator edited while it was held is replayed as edited: the edit holds it whole.
+        if let edit = messages.last(where: { $0.kind == .request && $0.editedFromSequence != nil && !$0.isTruncated }),
+            let edited = ReplayRequest(editedText: edit.payload, originalFlowID: id, originalURL: http.url)
+        {
+            return edited
+        }
+        let pieces = messages
             .filter { $0.direction == .up && $0.kind == .body }
             .map { (payload: $0.payload, size: $0.size) }
         return ReplayRequest(

@@ -80,6 +80,14 @@ class TUIHTTPHoldTests(TUITestCase):
         self.assertTrue(any(p.startswith(b"POST ") and p.endswith(b"amount=1") for p in payloads), "the held original")
         self.assertTrue(any(p.startswith(b"POST ") and p.endswith(b"amount=9") for p in payloads), "the edit")
 
+        # Replaying the flow sends the request as edited.
+        replay = subprocess.run(
+            [test_http.SLUICE_BIN, "replay", str(flows[0]["id"]), "--data-dir", self.data_dir], capture_output=True, timeout=60
+        )
+        self.assertEqual(replay.returncode, 0, replay.stderr)
+        received = poll(lambda: origin.requests_for("/echo")[1:], 10)
+        self.assertEqual(received[0]["body"], b"amount=9")
+
 
     def test_a_held_request_rewritten_into_a_response_is_answered_without_the_server(self):
         origin = self.origin()

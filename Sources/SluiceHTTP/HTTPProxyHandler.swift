@@ -480,6 +480,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
+        if exchange == nil, !(error is HTTPParserError) {
+            // A reset or a broken pipe between requests: a client ending its keep-alive connection, not a request.
+            closeNow()
+            return
+        }
         let (status, reason) = Self.answer(to: error)
         closeAfterResponse = true
         if let exchange {

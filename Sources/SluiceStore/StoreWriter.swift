@@ -16,7 +16,11 @@ public final class StoreWriter: @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
     private let condition = NSCondition()
+    /// Events not yet written: `queue[queueStart...]`. Written batches advance `queueStart`; the array is compacted
+    /// now and then, so taking a batch off the front never copies the whole backlog.
     private var queue: [ProxyEvent] = []
+    private var queueStart = 0
+    private var queuedCount: Int { queue.count - queueStart }
     private var queuedBytes = 0
     private var closing = false
     private var finished = false
@@ -108,7 +112,7 @@ public final class StoreWriter: @unchecked Sendable {
         queue.append(event)
         queuedBytes += Self.cost(of: event)
         // Wake the writer to start a batch's clock, and again when the batch is full.
-        if queue.count == 1 || queue.count == batchSize { condition.signal() }
+        if queuedCount == 1 || queuedCount == batchSize { condition.signal() }
         condition.unlock()
     }
 
@@ -155,16 +159,16 @@ public final class StoreWriter: @unchecked Sendable {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         while true {
             condition.lock()
-            while queue.isEmpty && !closing {
+            while queuedCount == 0 && !closing {
                 condition.wait()
             }
             // Let a batch build up for `batchInterval` unless it is full already or we are closing.
             let deadline = Date().addingTimeInterval(batchInterval)
-            while queue.count < batchSize && queuedBytes < lowWaterBytes && !closing && Date() < deadline {
+            while queuedCount < batchSize && queuedBytes < lowWaterBytes && !closing && Date() < deadline {
                 condition.wait(until: deadline)
             }
             // One transaction of at most `batchSize` events, so a large backlog commits (and frees) in steps.
-            let batch = Array(queue.prefix(batchSize))
+            let batch = Array(queue[queueStart..<min(queue.count, queueStart + batchSize)])
             let stopping = closing
             condition.unlock()
 
@@ -185,7 +189,7 @@ public final class StoreWriter: @unchecked Sendable {
             }
             if stopping {
                 condition.lock()
-                if queue.isEmpty {
+                if queuedCount == 0 {
                     finished = true
                     condition.broadcast()
                     condition.unlock()
@@ -199,7 +203,11 @@ public final class StoreWriter: @unchecked Sendable {
     /// Removes a written batch from the front of the queue and wakes producers waiting for room.
     private func completed(_ batch: [ProxyEvent]) {
         condition.lock()
-        queue.removeFirst(batch.count)
+        queueStart += batch.count
+        if queueStart >= 4096 && queueStart * 2 >= queue.count {
+            queue.removeFirst(queueStart)
+            queueStart = 0
+        }
         queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Self.cost(of: $1) })
         var callbacks: [@Sendable () -> Void] = []
         if closing {

@@ -34,11 +34,7 @@ from support import (  # noqa: E402
     run_cli,
 )
 
-try:
-    from websockets.asyncio.client import connect as ws_connect
-    from websockets.asyncio.server import serve as ws_serve
-except ImportError:  # scripts/setup --test installs it
-    ws_connect = ws_serve = None
+from test_websocket import EchoWebSocketServer, ws_connect  # noqa: E402  (None without python websockets)
 
 CURL = "/usr/bin/curl"
 CURL_TIMEOUT = 30
@@ -105,39 +101,6 @@ class OriginHandler(http.server.BaseHTTPRequestHandler):
     do_GET = _answer  # noqa: N815 - http.server's naming
     do_POST = _answer  # noqa: N815
     do_PUT = _answer  # noqa: N815
-
-
-class EchoWebSocket:
-    """A `websockets` server on its own loop and thread: text comes back as "echo:<text>", binary reversed."""
-
-    def __init__(self):
-        self.port = free_port()
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise AssertionError("websocket server did not start")
-
-    def _run(self):
-        asyncio.set_event_loop(self._loop)
-
-        async def handler(ws):
-            async for message in ws:
-                await ws.send("echo:" + message if isinstance(message, str) else bytes(reversed(message)))
-
-        async def main():
-            self._stop = asyncio.Event()
-            async with ws_serve(handler, HOST, self.port, compression=None):
-                self._ready.set()
-                await self._stop.wait()
-
-        self._loop.run_until_complete(main())
-        self._loop.close()
-
-    def close(self):
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 def header(headers, name):
@@ -417,7 +380,7 @@ class ExportTest(SluiceTest):
 
     @unittest.skipIf(ws_connect is None, "python websockets is not installed (scripts/setup --test installs it)")
     def test_websocket_messages_are_in_the_har(self):
-        server = EchoWebSocket()
+        server = EchoWebSocketServer()
         self.addCleanup(server.close)
 
         async def talk():

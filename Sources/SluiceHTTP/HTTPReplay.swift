@@ -373,17 +373,7 @@ final class ReplayCall {
         guard !finished else { return }
         do {
             let operations = channel.pipeline.syncOperations
-            var encoderConfiguration = HTTPRequestEncoder.Configuration()
-            encoderConfiguration.automaticallySetFramingHeaders = false
-            try operations.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
-            try operations.addHandler(
-                ByteToMessageHandler(
-                    HTTPResponseDecoder(
-                        leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop,
-                        limitConfiguration: HeadLimits.decoder
-                    )
-                )
-            )
+            try Upstream.addHTTPClientCodec(operations, leftOverBytes: .dropBytes, informationalResponses: .drop)
             try operations.addHandler(ReplayResponseHandler(call: self))
             try channel.syncOptions?.setOption(.autoRead, value: true)
         } catch {

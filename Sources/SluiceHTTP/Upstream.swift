@@ -57,17 +57,8 @@ final class Upstream {
             do {
                 let handler = UpstreamHandler()
                 let operations = channel.pipeline.syncOperations
-                var encoderConfiguration = HTTPRequestEncoder.Configuration()
-                encoderConfiguration.automaticallySetFramingHeaders = false
-                try operations.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
-                try operations.addHandler(
-                    ByteToMessageHandler(
-                        HTTPResponseDecoder(
-                            leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward,
-                            limitConfiguration: HeadLimits.decoder
-                        )
-                    )
-                )
+                // Leftover bytes after a 101 are the WebSocket's; 1xx are relayed to the client.
+                try addHTTPClientCodec(operations, leftOverBytes: .forwardBytes, informationalResponses: .forward)
                 try operations.addHandler(handler)
                 if let early = try? operations.handler(type: EarlyInput.self) { early.release() }
                 done(.success(Upstream(key: key, channel: channel, handler: handler, connectMilliseconds: connectMilliseconds, tlsMilliseconds: tlsMilliseconds)))
@@ -101,6 +92,25 @@ final class Upstream {
             channel.close(promise: nil)
             done(.failure(error))
         }
+    }
+
+    /// The HTTP/1.1 client codec Sluice uses towards servers: framing headers are Sluice's own (`ExchangePlan`,
+    /// replays), so NIO's encoder leaves them alone, and heads are held to the same limits as clients'.
+    static func addHTTPClientCodec(
+        _ operations: ChannelPipeline.SynchronousOperations, leftOverBytes: RemoveAfterUpgradeStrategy,
+        informationalResponses: NIOInformationalResponseStrategy
+    ) throws {
+        var encoderConfiguration = HTTPRequestEncoder.Configuration()
+        encoderConfiguration.automaticallySetFramingHeaders = false
+        try operations.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
+        try operations.addHandler(
+            ByteToMessageHandler(
+                HTTPResponseDecoder(
+                    leftOverBytesStrategy: leftOverBytes, informationalResponseStrategy: informationalResponses,
+                    limitConfiguration: HeadLimits.decoder
+                )
+            )
+        )
     }
 
     static func milliseconds(since start: NIODeadline) -> Double {

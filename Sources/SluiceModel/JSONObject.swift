@@ -1,40 +1,118 @@
 import Foundation
 
-/// Builds one JSON object's text. Hand-written because it runs per recorded chunk and `JSONEncoder` is slow.
+/// Builds one JSON object's UTF-8 text. Hand-written, on bytes, because the store's writer runs it for every
+/// recorded event: `JSONEncoder` and string concatenation cost more than the SQLite insert beside it.
+///
+/// Keys are static strings and are written as they are: they must not need escaping. The methods consume the
+/// object and return it, so a chain `JSONObject().int(…).string(…)` appends in place without copying.
 public struct JSONObject: Sendable {
-    public init() {}
+    /// The object so far, without its closing brace; `line` and `appendLine(to:)` close it.
+    public private(set) var bytes: [UInt8]
 
-    /// The object so far, without its closing brace; `line` closes it.
-    public private(set) var text = "{"
-    private var hasFields = false
-
-    public func string(_ key: String, _ value: String) -> JSONObject { field(key, Self.quote(value)) }
-    public func optionalString(_ key: String, _ value: String?) -> JSONObject { field(key, value.map(Self.quote) ?? "null") }
-    public func int(_ key: String, _ value: Int64) -> JSONObject { field(key, String(value)) }
-    public func bool(_ key: String, _ value: Bool) -> JSONObject { field(key, value ? "true" : "false") }
-    /// Bytes as a base64 string; its alphabet never needs escaping, so this skips the scan.
-    public func base64(_ key: String, _ bytes: Data) -> JSONObject { field(key, "\"" + bytes.base64EncodedString() + "\"") }
-
-    private func field(_ key: String, _ rawValue: String) -> JSONObject {
-        var copy = self
-        if copy.hasFields { copy.text += "," }
-        copy.hasFields = true
-        copy.text += Self.quote(key) + ":" + rawValue
-        return copy
+    public init(reservingCapacity capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
     }
 
-    public var line: String { text + "}" }
-
-    public func double(_ key: String, _ value: Double) -> JSONObject { field(key, value.isFinite ? String(value) : "null") }
-    public func optionalInt(_ key: String, _ value: Int64?) -> JSONObject { field(key, value.map(String.init) ?? "null") }
-    public func optionalDouble(_ key: String, _ value: Double?) -> JSONObject {
-        field(key, value.map { $0.isFinite ? String($0) : "null" } ?? "null")
+    public consuming func string(_ key: StaticString, _ value: String) -> JSONObject {
+        appendKey(key)
+        Self.appendQuoted(value, to: &bytes)
+        return self
     }
+
+    public consuming func optionalString(_ key: StaticString, _ value: String?) -> JSONObject {
+        guard let value else { return null(key) }
+        return string(key, value)
+    }
+
+    public consuming func int(_ key: StaticString, _ value: Int64) -> JSONObject {
+        appendKey(key)
+        Self.appendDecimal(value, to: &bytes)
+        return self
+    }
+
+    public consuming func optionalInt(_ key: StaticString, _ value: Int64?) -> JSONObject {
+        guard let value else { return null(key) }
+        return int(key, value)
+    }
+
+    public consuming func bool(_ key: StaticString, _ value: Bool) -> JSONObject {
+        appendKey(key)
+        Self.appendLiteral(value ? "true" : "false", to: &bytes)
+        return self
+    }
+
+    public consuming func double(_ key: StaticString, _ value: Double) -> JSONObject {
+        guard value.isFinite else { return null(key) }
+        appendKey(key)
+        bytes.append(contentsOf: String(value).utf8)
+        return self
+    }
+
+    public consuming func optionalDouble(_ key: StaticString, _ value: Double?) -> JSONObject {
+        guard let value else { return null(key) }
+        return double(key, value)
+    }
+
+    /// A UTC ISO-8601 time with milliseconds, as `Timestamp.iso8601` writes it.
+    public consuming func time(_ key: StaticString, _ value: Date) -> JSONObject {
+        appendKey(key)
+        bytes.append(UInt8(ascii: "\""))
+        Timestamp.appendISO8601(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        return self
+    }
+
+    /// Bytes as a base64 string (its alphabet never needs escaping).
+    public consuming func base64(_ key: StaticString, _ data: Data) -> JSONObject {
+        appendKey(key)
+        bytes.append(UInt8(ascii: "\""))
+        Base64.append(data, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        return self
+    }
+
     /// Headers as `[[name, value], ...]`, order and repeats kept.
-    public func headers(_ key: String, _ headers: [HeaderField]) -> JSONObject { field(key, Self.headersJSON(headers)) }
+    public consuming func headers(_ key: StaticString, _ headers: [HeaderField]) -> JSONObject {
+        appendKey(key)
+        Self.appendHeaders(headers, to: &bytes)
+        return self
+    }
 
+    /// The finished object as text.
+    public var line: String {
+        String(decoding: bytes, as: UTF8.self) + "}"
+    }
+
+    /// Appends the finished object and a newline: one JSON Lines record.
+    public func appendLine(to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        buffer.append(UInt8(ascii: "}"))
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    private consuming func null(_ key: StaticString) -> JSONObject {
+        appendKey(key)
+        Self.appendLiteral("null", to: &bytes)
+        return self
+    }
+
+    private mutating func appendKey(_ key: StaticString) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        Self.appendLiteral(key, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    // MARK: Values
+
+    /// Headers as the JSON text stored in the `http` table.
     public static func headersJSON(_ headers: [HeaderField]) -> String {
-        "[" + headers.map { "[" + quote($0.name) + "," + quote($0.value) + "]" }.joined(separator: ",") + "]"
+        var bytes: [UInt8] = []
+        appendHeaders(headers, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Reads what `headersJSON` wrote; nil when the text is not such a list.
@@ -48,26 +126,105 @@ public struct JSONObject: Sendable {
         return fields
     }
 
+    /// `value` as a JSON string literal, quotes included.
     public static func quote(_ value: String) -> String {
-        // Fast path: most values (base64 payloads, addresses, times) need no escaping, and a byte scan is
-        // ~15x cheaper than building the string scalar by scalar.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c }) {
-            return "\"" + value + "\""
+        var bytes: [UInt8] = []
+        appendQuoted(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendHeaders(_ headers: [HeaderField], to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "["))
+        for (index, field) in headers.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "["))
+            appendQuoted(field.name, to: &bytes)
+            bytes.append(UInt8(ascii: ","))
+            appendQuoted(field.value, to: &bytes)
+            bytes.append(UInt8(ascii: "]"))
         }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// Quotes a string. Swift strings are valid UTF-8, so only `"`, `\` and control characters need escaping;
+    /// everything else is copied as it is.
+    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var start = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+                start = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): appendLiteral("\\\"", to: &bytes)
+                case UInt8(ascii: "\\"): appendLiteral("\\\\", to: &bytes)
+                case UInt8(ascii: "\n"): appendLiteral("\\n", to: &bytes)
+                case UInt8(ascii: "\r"): appendLiteral("\\r", to: &bytes)
+                case UInt8(ascii: "\t"): appendLiteral("\\t", to: &bytes)
+                default:
+                    appendLiteral("\\u00", to: &bytes)
+                    bytes.append(hexDigits[Int(byte >> 4)])
+                    bytes.append(hexDigits[Int(byte & 0xF)])
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
+    }
+
+    static func appendLiteral(_ literal: StaticString, to bytes: inout [UInt8]) {
+        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+}
+
+/// Base64 (RFC 4648, with padding) straight into a byte buffer.
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func append(_ data: Data, to bytes: inout [UInt8]) {
+        let outputCount = (data.count + 2) / 3 * 4
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: outputCount))
+        data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
+            bytes.withUnsafeMutableBufferPointer { output in
+                alphabet.withUnsafeBufferPointer { table in
+                    var out = start
+                    var index = 0
+                    while index + 3 <= input.count {
+                        let word = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                        output[out] = table[Int(word >> 18)]
+                        output[out + 1] = table[Int(word >> 12 & 0x3F)]
+                        output[out + 2] = table[Int(word >> 6 & 0x3F)]
+                        output[out + 3] = table[Int(word & 0x3F)]
+                        index += 3
+                        out += 4
+                    }
+                    let rest = input.count - index
+                    guard rest > 0 else { return }
+                    let second = rest == 2 ? UInt32(input[index + 1]) : 0
+                    let word = UInt32(input[index]) << 16 | second << 8
+                    output[out] = table[Int(word >> 18)]
+                    output[out + 1] = table[Int(word >> 12 & 0x3F)]
+                    output[out + 2] = rest == 2 ? table[Int(word >> 6 & 0x3F)] : UInt8(ascii: "=")
+                    output[out + 3] = UInt8(ascii: "=")
+                }
             }
         }
-        return out + "\""
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceModel
 
 /// `<data-dir>/logs/YYYY-MM-DD/{flows,messages,errors}.jsonl`: one JSON object per line, UTC ISO-8601 times,
@@ -7,17 +10,31 @@ import SluiceModel
 final class JSONLinesLog {
     enum File: String, CaseIterable {
         case flows, messages, errors
+
+        var index: Int {
+            switch self {
+            case .flows: 0
+            case .messages: 1
+            case .errors: 2
+            }
+        }
     }
 
     private let directory: String
-    private var day: String?
-    private var handles: [File: FileHandle] = [:]
-    private var pending: [File: String] = [:]
+    /// The open day, as `Timestamp.dayNumber`, and its files' descriptors (indexed like `File.allCases`).
+    private var day: Int64?
+    private var descriptors: [Int32] = []
+    /// Lines of the current batch, per file, written by `flush`.
+    private var pending: [[UInt8]] = Array(repeating: [], count: File.allCases.count)
     /// When each open flow started, to put a duration on its close line.
     private var startTimes: [FlowID: Date] = [:]
 
     init(directory: String) {
         self.directory = directory
+    }
+
+    deinit {
+        close()
     }
 
     func append(_ event: ProxyEvent) throws(StoreError) {
@@ -29,14 +46,14 @@ final class JSONLinesLog {
                 JSONObject()
                     .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
                     .string("listener", opened.listener).string("client", opened.client.description)
-                    .string("server", opened.server.description).string("time", Timestamp.iso8601(opened.time))
+                    .string("server", opened.server.description).time("time", opened.time)
             )
         case .message(let message):
             try add(
                 .messages, at: message.time,
                 JSONObject()
                     .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
-                    .string("direction", message.direction.rawValue).string("time", Timestamp.iso8601(message.time))
+                    .string("direction", message.direction.rawValue).time("time", message.time)
                     .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
                     .base64("payload", message.payload)
                     .optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
@@ -45,7 +62,7 @@ final class JSONLinesLog {
             try add(
                 .flows, at: request.time,
                 JSONObject()
-                    .string("event", "request").int("flow", request.flowID.rawValue).string("time", Timestamp.iso8601(request.time))
+                    .string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
                     .string("method", request.method).string("url", request.url).string("version", request.version)
                     .headers("headers", request.headers).optionalInt("replay_of", request.replayOf?.rawValue)
             )
@@ -54,7 +71,7 @@ final class JSONLinesLog {
                 .flows, at: response.time,
                 JSONObject()
                     .string("event", "response").int("flow", response.flowID.rawValue)
-                    .string("time", Timestamp.iso8601(response.time)).int("status", Int64(response.status))
+                    .time("time", response.time).int("status", Int64(response.status))
                     .string("reason", response.reason).string("version", response.version)
                     .headers("headers", response.headers).bool("synthetic", response.synthetic)
                     .optionalDouble("connect_ms", response.timings.connect).optionalDouble("tls_ms", response.timings.tls)
@@ -65,26 +82,26 @@ final class JSONLinesLog {
                 .messages, at: held.heldAt,
                 JSONObject()
                     .string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
-                    .string("time", Timestamp.iso8601(held.heldAt)).string("deadline", Timestamp.iso8601(held.deadline))
+                    .time("time", held.heldAt).time("deadline", held.deadline)
             )
         case .messageReleased(let released):
             try add(
                 .messages, at: released.time,
                 JSONObject()
                     .string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
-                    .string("time", Timestamp.iso8601(released.time)).string("disposition", released.verdict.disposition)
+                    .time("time", released.time).string("disposition", released.verdict.disposition)
                     .string("decided_by", released.decidedBy)
             )
         case .flowError(let error):
             try add(
                 .errors, at: error.time,
                 JSONObject()
-                    .int("flow", error.flowID.rawValue).string("time", Timestamp.iso8601(error.time))
+                    .int("flow", error.flowID.rawValue).time("time", error.time)
                     .string("phase", error.phase.rawValue).string("message", error.message)
             )
         case .flowClosed(let closed):
             var object = JSONObject()
-                .string("event", "close").int("flow", closed.flowID.rawValue).string("time", Timestamp.iso8601(closed.time))
+                .string("event", "close").int("flow", closed.flowID.rawValue).time("time", closed.time)
                 .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
                 .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
             if let start = startTimes.removeValue(forKey: closed.flowID) {
@@ -94,46 +111,61 @@ final class JSONLinesLog {
         }
     }
 
-    /// Writes what the batch produced. Lines are only ever appended whole.
+    /// Writes what the batch produced: one `write` per file. Lines are only ever appended whole.
     func flush() throws(StoreError) {
-        for (file, text) in pending where !text.isEmpty {
-            guard let handle = handles[file] else { continue }
-            do {
-                try handle.write(contentsOf: Data(text.utf8))
-            } catch {
-                throw StoreError("cannot write \(file.rawValue).jsonl in \(directory): \(describeFileError(error))")
+        for file in File.allCases {
+            let index = file.index
+            guard !pending[index].isEmpty, index < descriptors.count else { continue }
+            let failure: Int32? = pending[index].withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return nil }
+                var offset = 0
+                while offset < buffer.count {
+                    let written = Glibc.write(descriptors[index], base + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    offset += written
+                }
+                return nil
             }
+            if let failure {
+                throw StoreError(
+                    "cannot write \(file.rawValue).jsonl in \(directory): \(String(cString: strerror(failure)).lowercased())"
+                )
+            }
+            pending[index].removeAll(keepingCapacity: true)
         }
-        pending.removeAll(keepingCapacity: true)
     }
 
     func close() {
-        for handle in handles.values { try? handle.close() }
-        handles.removeAll()
+        for descriptor in descriptors { Glibc.close(descriptor) }
+        descriptors = []
     }
 
     private func add(_ file: File, at time: Date, _ object: JSONObject) throws(StoreError) {
-        let eventDay = Timestamp.day(time)
+        let eventDay = Timestamp.dayNumber(time)
         if eventDay != day {
             try flush()
-            try openDay(eventDay)
+            try openDay(eventDay, named: Timestamp.day(time))
         }
-        pending[file, default: ""] += object.line + "\n"
+        object.appendLine(to: &pending[file.index])
     }
 
-    private func openDay(_ newDay: String) throws(StoreError) {
+    private func openDay(_ newDay: Int64, named name: String) throws(StoreError) {
         close()
-        let folder = (directory as NSString).appendingPathComponent(newDay)
+        let folder = (directory as NSString).appendingPathComponent(name)
         try DataDirectory.makeDirectory(folder)
         for file in File.allCases {
             let path = (folder as NSString).appendingPathComponent(file.rawValue + ".jsonl")
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
-                throw StoreError("cannot open \(path): \(String(cString: strerror(errno)).lowercased())")
+                let reason = String(cString: strerror(errno)).lowercased()
+                close()
+                throw StoreError("cannot open \(path): \(reason)")
             }
-            handles[file] = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            descriptors.append(fd)
         }
         day = newDay
     }
 }
-

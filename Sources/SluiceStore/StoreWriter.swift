@@ -10,8 +10,14 @@ import SluiceModel
 /// batches (about every 50 ms or 1,000 events) on its own thread.
 ///
 /// It never drops an event. When its backlog passes `highWaterBytes`, `isBackedUp` turns true and the engine stops
-/// reading from the network until `whenDrained` fires below `lowWaterBytes`. When the disk fails (full, removed),
-/// the batch stays queued and is retried, and the error is said once.
+/// reading from the network until `whenDrained` fires below `lowWaterBytes`. The two are close (1 MiB apart by
+/// default), so a stop lasts as long as writing 1 MiB of events takes, tens of milliseconds, instead of emptying a
+/// deep backlog while every client waits. When the disk fails (full, removed), the batch stays queued and is
+/// retried, and the error is said once.
+///
+/// The thread runs at nice 10 while it keeps up, so relaying wins the CPU; once a quarter of `highWaterBytes` is
+/// queued it runs at normal priority, so it is not starved by the very event loops that wait for it. Where the
+/// process may not raise a thread's priority again (not root, `RLIMIT_NICE` below 20) it stays at normal priority.
 public final class StoreWriter: @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
@@ -38,11 +44,13 @@ public final class StoreWriter: @unchecked Sendable {
     public let batchSize: Int
     public let highWaterBytes: Int
     public let lowWaterBytes: Int
+    /// A batch this large is written without waiting for `batchInterval`.
+    private var batchBytes: Int { highWaterBytes / 16 }
 
     /// Opens (or creates) the store in `directory` for writing and starts the writer thread.
     public init(
         directory: DataDirectory, logger: Logger, batchInterval: TimeInterval = 0.05, batchSize: Int = 1000,
-        highWaterBytes: Int = 16 << 20, lowWaterBytes: Int = 4 << 20
+        highWaterBytes: Int = 16 << 20, lowWaterBytes: Int = 15 << 20
     ) throws(StoreError) {
         try directory.prepareForWriting()
         // Before the database is touched: a second writer would also mark the first one's open flows interrupted.
@@ -110,9 +118,12 @@ public final class StoreWriter: @unchecked Sendable {
     public func receive(_ event: ProxyEvent) {
         condition.lock()
         queue.append(event)
+        let before = queuedBytes
         queuedBytes += Self.cost(of: event)
         // Wake the writer to start a batch's clock, and again when the batch is full.
-        if queuedCount == 1 || queuedCount == batchSize { condition.signal() }
+        if queuedCount == 1 || queuedCount == batchSize || (before < batchBytes && queuedBytes >= batchBytes) {
+            condition.signal()
+        }
         condition.unlock()
     }
 
@@ -153,24 +164,30 @@ public final class StoreWriter: @unchecked Sendable {
     // MARK: Writer thread
 
     private func run() {
-        // Relaying is latency-sensitive, recording is not: let the event loops win the CPU. Backpressure still
-        // stops the relay if this thread falls too far behind, so nothing is lost by yielding.
-        // On Linux the nice value is per thread, and `who == 0` names the calling thread.
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        let mayYield = Self.mayRaisePriorityAgain
+        var niceness: Int32 = 0
         while true {
             condition.lock()
             while queuedCount == 0 && !closing {
                 condition.wait()
             }
-            // Let a batch build up for `batchInterval` unless it is full already or we are closing.
+            // Let a batch build up for `batchInterval` unless it is full already (in events, or in bytes: large
+            // bodies reach the high-water mark long before `batchSize` events) or we are closing.
             let deadline = Date().addingTimeInterval(batchInterval)
-            while queuedCount < batchSize && queuedBytes < lowWaterBytes && !closing && Date() < deadline {
+            while queuedCount < batchSize && queuedBytes < batchBytes && !closing && Date() < deadline {
                 condition.wait(until: deadline)
             }
             // One transaction of at most `batchSize` events, so a large backlog commits (and frees) in steps.
             let batch = Array(queue[queueStart..<min(queue.count, queueStart + batchSize)])
             let stopping = closing
+            let behind = queuedBytes > highWaterBytes / 4
             condition.unlock()
+
+            let wanted: Int32 = mayYield && !behind ? 10 : 0
+            if niceness != wanted {
+                // On Linux the nice value is per thread, and `who == 0` names the calling thread.
+                if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, wanted) == 0 { niceness = wanted }
+            }
 
             if !batch.isEmpty {
                 if write(batch) {
@@ -198,6 +215,14 @@ public final class StoreWriter: @unchecked Sendable {
                 condition.unlock()
             }
         }
+    }
+
+    /// Whether this thread may go back to nice 0 after raising its nice value: root, or `RLIMIT_NICE` of 20 or more.
+    private static var mayRaisePriorityAgain: Bool {
+        if geteuid() == 0 { return true }
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit) == 0 else { return false }
+        return limit.rlim_cur >= 20  // RLIM_INFINITY included
     }
 
     /// Removes a written batch from the front of the queue and wakes producers waiting for room.

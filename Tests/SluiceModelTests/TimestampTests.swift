@@ -41,3 +41,56 @@ import Testing
         #expect(JSONObject().line == "{}")
     }
 }
+
+@Suite struct ByteFormattingTests {
+    @Test func timesAgreeWithFoundationAcrossCenturiesAndBeforeTheEpoch() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var seconds = -2_208_988_800.0  // 1900-01-01
+        while seconds < 7_258_118_400 {  // 2200-01-01
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(Timestamp.iso8601(date) == formatter.string(from: date))
+            #expect(Timestamp.dayNumber(date) == Int64((seconds / 86_400).rounded(.down)))
+            seconds += 7_654_321.789
+        }
+        // Around midnight, leap days and the epoch itself.
+        for text in ["2024-02-29T23:59:59.999Z", "2000-03-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z",
+                     "1969-12-31T23:59:59.001Z", "2100-02-28T12:00:00.500Z"] {
+            let date = try? #require(formatter.date(from: text))
+            #expect(date.map(Timestamp.iso8601) == text)
+        }
+    }
+
+    @Test func integersOfEveryWidth() {
+        for value: Int64 in [0, 7, -1, 10, 99, 100, -12_345, Int64.max, Int64.min] {
+            #expect(JSONObject().int("n", value).line == "{\"n\":\(value)}")
+        }
+    }
+
+    @Test func base64AgreesWithFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        for count in Array(0...66) + [1024, 4099] {
+            let data = Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let line = JSONObject().base64("b", data).line
+            #expect(line == "{\"b\":\"\(data.base64EncodedString())\"}")
+        }
+    }
+
+    @Test func everyControlCharacterAndNonASCIIRoundTrips() throws {
+        let text = String((0..<0x80).map { Character(Unicode.Scalar(UInt8($0))) }) + "é 日本 🙂 \u{2028}"
+        let line = JSONObject().string("t", text).headers("h", [HeaderField(name: "X-\"q\"", value: text)]).line
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(parsed["t"] as? String == text)
+        #expect((parsed["h"] as? [[String]])?.first == ["X-\"q\"", text])
+        #expect(JSONObject.parseHeaders(JSONObject.headersJSON([HeaderField(name: "a", value: text)]))
+            == [HeaderField(name: "a", value: text)])
+        #expect(!line.contains("\n"))
+    }
+
+    @Test func timeFieldAndLines() {
+        var buffer: [UInt8] = []
+        JSONObject().time("t", Date(timeIntervalSince1970: 0.25)).appendLine(to: &buffer)
+        JSONObject().optionalDouble("d", nil).double("e", .infinity).appendLine(to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == "{\"t\":\"1970-01-01T00:00:00.250Z\"}\n{\"d\":null,\"e\":null}\n")
+    }
+}

@@ -11,6 +11,8 @@ import SluiceModel
 public final class ClientConnection: Sendable {
     public let channel: Channel
     public let spec: ListenSpec
+    /// `spec` as text, as each of the connection's flows records it (made once, not per exchange).
+    public let listenerName: String
     public let configuration: Configuration
     public let bus: FlowBus
     public let gate: InterceptGate
@@ -21,6 +23,7 @@ public final class ClientConnection: Sendable {
         self.id = id
         self.channel = channel
         self.spec = spec
+        self.listenerName = spec.description
         self.configuration = configuration
         self.bus = bus
         self.gate = gate

@@ -219,7 +219,7 @@ extension Engine {
 extension Engine: ConnectionRegistry {
     func openFlow(on connection: ClientConnection, kind: FlowKind, server: Endpoint, limits: RecordingLimits) -> FlowRecorder? {
         openFlow(
-            connectionID: connection.id, eventLoop: connection.eventLoop, listener: connection.spec.description, kind: kind,
+            connectionID: connection.id, eventLoop: connection.eventLoop, listener: connection.listenerName, kind: kind,
             client: connection.client, server: server, limits: limits
         )
     }

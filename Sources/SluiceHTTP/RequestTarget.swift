@@ -23,7 +23,7 @@ public struct RequestTarget: Equatable, Sendable {
 
     /// `host` or `host:port` when the port is not the scheme's default, as a Host header carries it.
     public var authority: String {
-        let name = host.contains(":") ? "[\(host)]" : host
+        let name = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == Self.defaultPort(scheme) ? name : "\(name):\(port)"
     }
 

@@ -65,6 +65,7 @@ let package = Package(
             name: "SluiceStore",
             dependencies: [
                 "SluiceModel", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -138,6 +139,9 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "SluiceStoreTests", dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceStoreTests",
+            dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ]
 )

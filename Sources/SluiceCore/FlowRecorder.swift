@@ -44,6 +44,15 @@ public struct RecordingLimits: Sendable, Equatable {
     }
 }
 
+/// A body being collected into one message.
+private struct PendingBody {
+    var started: Date
+    var streaming = false
+    var bytes = Data()
+    /// Bytes that travelled, also those beyond what is kept.
+    var size = 0
+}
+
 /// Turns one flow's life into events: open, each chunk or body piece, HTTP heads, the first error, close.
 ///
 /// Owned by the event loop the flow's channels live on, so it needs no locking. A TCP flow ends when both sides
@@ -70,6 +79,8 @@ public final class FlowRecorder {
     /// Sides that still have to close before the flow is over. The server side counts as closed when the
     /// connection to it never came up.
     private var openSides: Set<Side> = [.client, .server]
+    /// HTTP bodies being collected, by direction (see `bodyPiece`).
+    private var pendingBodies: [Direction: PendingBody] = [:]
     public private(set) var isFinished = false
     /// The engine's hook to forget the flow once it has closed.
     var onFinished: (() -> Void)?
@@ -100,6 +111,43 @@ public final class FlowRecorder {
         let size = buffer.readableBytes
         counters.add(size, direction: direction)
         return publish(buffer.readableBytesView, size: size, direction: direction, editedFrom: nil, kind: kind)
+    }
+
+    /// Records a piece of an HTTP body as it passes. Bodies are recorded whole, one `body` message when
+    /// `bodyEnded` (or `finish`) comes, so that the store can keep a body it has seen before only once. A body
+    /// larger than `maxPayloadBytes` becomes a message per `maxPayloadBytes`, and one still arriving after a
+    /// second (a stream of server-sent events, a slow upload) is recorded piece by piece from then on, so it shows
+    /// while it flows.
+    public func bodyPiece(_ buffer: ByteBuffer, direction: Direction, at now: Date = Date()) {
+        counters.add(buffer.readableBytes, direction: direction)
+        guard limits.recordPayloads else { return }
+        let messageLimit = max(1, limits.maxPayloadBytes)
+        var piece = buffer.readableBytesView[...]
+        while !piece.isEmpty {
+            var body = pendingBodies[direction] ?? PendingBody(started: now)
+            if body.streaming {
+                publish(piece, size: piece.count, direction: direction, editedFrom: nil, kind: .body)
+                return
+            }
+            // Bytes of this piece that belong to the current message, and of those the ones the budget keeps.
+            let take = min(piece.count, messageLimit - body.size)
+            let keep = min(take, max(0, min(messageLimit, Int(clamping: budget(direction))) - body.bytes.count))
+            body.bytes.append(contentsOf: piece.prefix(keep))
+            body.size += take
+            piece = piece.dropFirst(take)
+            pendingBodies[direction] = body
+            let slow = now.timeIntervalSince(body.started) > 1
+            if body.size >= messageLimit || slow {
+                bodyEnded(direction: direction)
+                pendingBodies[direction] = PendingBody(started: now, streaming: slow)
+            }
+        }
+    }
+
+    /// Publishes the body collected in `direction` as one message.
+    public func bodyEnded(direction: Direction) {
+        guard let body = pendingBodies.removeValue(forKey: direction), body.size > 0 else { return }
+        publish(body.bytes, size: body.size, direction: direction, editedFrom: nil, kind: .body)
     }
 
     /// Records the bytes an operator's edit sends in place of message `original`.
@@ -137,8 +185,7 @@ public final class FlowRecorder {
         let current = sequence
         sequence += 1
         guard limits.recordPayloads else { return current }
-        let directionStored = direction == .up ? storedUp : storedDown
-        let budget = max(0, min(limits.maxFlowBytes - storedBytes, limits.maxDirectionBytes - directionStored))
+        let budget = budget(direction)
         let keep = min(size, limits.maxPayloadBytes, Int(clamping: budget))
         if keep < size { truncated = true }
         if keep == 0 && budget == 0 && editedFrom == nil && size > 0 {
@@ -157,6 +204,12 @@ public final class FlowRecorder {
             )
         )
         return current
+    }
+
+    /// Bytes this flow may still store in `direction`.
+    private func budget(_ direction: Direction) -> Int64 {
+        let directionStored = direction == .up ? storedUp : storedDown
+        return max(0, min(limits.maxFlowBytes - storedBytes, limits.maxDirectionBytes - directionStored))
     }
 
     /// What the intercept filter sees of one chunk of this flow.
@@ -184,6 +237,8 @@ public final class FlowRecorder {
     /// Ends the flow now, whatever its sides are doing: an HTTP exchange is over when its response is.
     public func finish() {
         guard !isFinished else { return }
+        bodyEnded(direction: .up)
+        bodyEnded(direction: .down)
         isFinished = true
         defer { onFinished?() }
         bus.publish(

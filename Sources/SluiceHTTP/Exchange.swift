@@ -111,7 +111,7 @@ final class Exchange {
         case .head:
             return  // a new head only follows `.end`, which completed this request
         case .body(var buffer):
-            recorder.chunk(buffer, direction: .up, kind: .body)
+            recorder.bodyPiece(buffer, direction: .up)
             if !requestReleased {
                 pending.append(.body(.byteBuffer(buffer)))
                 collectedBody.writeBuffer(&buffer)
@@ -121,6 +121,7 @@ final class Exchange {
             toUpstream(.body(.byteBuffer(buffer)))
         case .end(let trailers):
             requestComplete = true
+            recorder.bodyEnded(direction: .up)
             if !requestReleased {
                 pending.append(.end(trailers))
                 considerHoldingRequest()
@@ -266,7 +267,7 @@ final class Exchange {
         case .head(let head):
             responseHead(head)
         case .body(var buffer):
-            recorder.chunk(buffer, direction: .down, kind: .body)
+            recorder.bodyPiece(buffer, direction: .down)
             if collectedResponse != nil {
                 collectedResponse?.body.writeBuffer(&buffer)
                 if (collectedResponse?.body.readableBytes ?? 0) >= holdLimit { releaseResponse() }  // too big to hold
@@ -274,6 +275,7 @@ final class Exchange {
             }
             owner.writeToClient(.body(.byteBuffer(buffer)))
         case .end(let trailers):
+            recorder.bodyEnded(direction: .down)
             if upgradeAccepted, let upstream {
                 finished = true
                 owner.upgradeAccepted(self, upstream: upstream)

@@ -293,8 +293,9 @@ final class ReplayCall {
         // server still shows what it would have sent.
         let pieces = bodyPieces()
         for piece in pieces {
-            recorder.chunk(piece, direction: .up, kind: .body)
+            recorder.bodyPiece(piece, direction: .up)
         }
+        recorder.bodyEnded(direction: .up)
         connect(to: target, head: head, body: pieces)
     }
 
@@ -410,8 +411,9 @@ final class ReplayCall {
             )
         case .body(let buffer):
             bytes += Int64(buffer.readableBytes)
-            recorder.chunk(buffer, direction: .down, kind: .body)
+            recorder.bodyPiece(buffer, direction: .down)
         case .end:
+            recorder.bodyEnded(direction: .down)
             end(error: nil)
         }
     }

@@ -68,7 +68,20 @@ public struct JSONObject: Sendable {
     public consuming func base64(_ key: StaticString, _ data: Data) -> JSONObject {
         appendKey(key)
         bytes.append(UInt8(ascii: "\""))
-        Base64.append(data, to: &bytes)
+        // Foundation's encoder: always optimized, also in a debug build of Sluice, where a loop here is not.
+        bytes.append(contentsOf: data.base64EncodedData())
+        bytes.append(UInt8(ascii: "\""))
+        return self
+    }
+
+    /// Bytes as lowercase hex (digests).
+    public consuming func hex(_ key: StaticString, _ data: Data) -> JSONObject {
+        appendKey(key)
+        bytes.append(UInt8(ascii: "\""))
+        for byte in data {
+            bytes.append(Self.hexDigits[Int(byte >> 4)])
+            bytes.append(Self.hexDigits[Int(byte & 0xF)])
+        }
         bytes.append(UInt8(ascii: "\""))
         return self
     }
@@ -191,40 +204,4 @@ public struct JSONObject: Sendable {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
-}
-
-/// Base64 (RFC 4648, with padding) straight into a byte buffer.
-enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func append(_ data: Data, to bytes: inout [UInt8]) {
-        let outputCount = (data.count + 2) / 3 * 4
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: outputCount))
-        data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
-            bytes.withUnsafeMutableBufferPointer { output in
-                alphabet.withUnsafeBufferPointer { table in
-                    var out = start
-                    var index = 0
-                    while index + 3 <= input.count {
-                        let word = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-                        output[out] = table[Int(word >> 18)]
-                        output[out + 1] = table[Int(word >> 12 & 0x3F)]
-                        output[out + 2] = table[Int(word >> 6 & 0x3F)]
-                        output[out + 3] = table[Int(word & 0x3F)]
-                        index += 3
-                        out += 4
-                    }
-                    let rest = input.count - index
-                    guard rest > 0 else { return }
-                    let second = rest == 2 ? UInt32(input[index + 1]) : 0
-                    let word = UInt32(input[index]) << 16 | second << 8
-                    output[out] = table[Int(word >> 18)]
-                    output[out + 1] = table[Int(word >> 12 & 0x3F)]
-                    output[out + 2] = rest == 2 ? table[Int(word >> 6 & 0x3F)] : UInt8(ascii: "=")
-                    output[out + 3] = UInt8(ascii: "=")
-                }
-            }
-        }
-    }
 }

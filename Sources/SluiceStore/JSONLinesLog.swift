@@ -26,6 +26,9 @@ final class JSONLinesLog {
     private var descriptors: [Int32] = []
     /// Lines of the current batch, per file, written by `flush`.
     private var pending: [[UInt8]] = Array(repeating: [], count: File.allCases.count)
+    /// Digests of the shared bodies whose payload the current day's messages.jsonl already has.
+    private var loggedBodies: Set<Data> = []
+    private var loggedBodiesDay: Int64?
     /// When each open flow started, to put a duration on its close line.
     private var startTimes: [FlowID: Date] = [:]
 
@@ -37,7 +40,9 @@ final class JSONLinesLog {
         close()
     }
 
-    func append(_ event: ProxyEvent) throws(StoreError) {
+    /// Appends the event's line. `bodyDigest` is set on a body kept once in the store (its SHA-256): the line says
+    /// `sha256`, and carries the payload only the first time that body appears in the day's file.
+    func append(_ event: ProxyEvent, bodyDigest: Data? = nil) throws(StoreError) {
         switch event {
         case .flowOpened(let opened):
             startTimes[opened.flowID] = opened.time
@@ -49,14 +54,19 @@ final class JSONLinesLog {
                     .string("server", opened.server.description).time("time", opened.time)
             )
         case .message(let message):
+            var line = JSONObject(reservingCapacity: 256 + message.payload.count * 4 / 3)
+                .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
+                .string("direction", message.direction.rawValue).time("time", message.time)
+                .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
+            if let bodyDigest {
+                line = line.hex("sha256", bodyDigest)
+                if firstTimeToday(bodyDigest, at: message.time) { line = line.base64("payload", message.payload) }
+            } else {
+                line = line.base64("payload", message.payload)
+            }
             try add(
                 .messages, at: message.time,
-                JSONObject()
-                    .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
-                    .string("direction", message.direction.rawValue).time("time", message.time)
-                    .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
-                    .base64("payload", message.payload)
-                    .optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
+                line.optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
             )
         case .httpRequest(let request):
             try add(
@@ -109,6 +119,16 @@ final class JSONLinesLog {
             }
             try add(.flows, at: closed.time, object)
         }
+    }
+
+    /// Whether the body with this digest has not been logged yet on `time`'s day; remembers it if so.
+    private func firstTimeToday(_ digest: Data, at time: Date) -> Bool {
+        let eventDay = Timestamp.dayNumber(time)
+        if eventDay != loggedBodiesDay || loggedBodies.count >= 50_000 {
+            loggedBodies.removeAll(keepingCapacity: true)
+            loggedBodiesDay = eventDay
+        }
+        return loggedBodies.insert(digest).inserted
     }
 
     /// Writes what the batch produced: one `write` per file. Lines are only ever appended whole.

@@ -78,6 +78,19 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v3: bodies stored once by content") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE bodies (
+                        id INTEGER PRIMARY KEY,
+                        sha256 BLOB NOT NULL UNIQUE,       -- of data
+                        data BLOB NOT NULL
+                    );
+                    -- Set on a body message whose bytes are in bodies (its payload is then empty).
+                    ALTER TABLE messages ADD COLUMN body_id INTEGER REFERENCES bodies(id);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -87,10 +87,10 @@ public final class Store: Sendable {
                 db,
                 sql: """
                     SELECT f.*, h.*,
-                      (SELECT substr(payload, 1, ?) FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1)
-                        AS preview_up,
-                      (SELECT substr(payload, 1, ?) FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1)
-                        AS preview_down
+                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
+                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1) AS preview_up,
+                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
+                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1) AS preview_down
                     FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id
                     """,
                 arguments: [previewBytes, previewBytes, limit]
@@ -108,6 +108,12 @@ public final class Store: Sendable {
                 try db.execute(sql: "ATTACH DATABASE ? AS source", arguments: [sourcePath])
                 try db.inTransaction {
                     try db.execute(sql: "INSERT INTO flows SELECT * FROM source.flows WHERE id IN (\(list))")
+                    try db.execute(
+                        sql: """
+                            INSERT INTO bodies SELECT * FROM source.bodies WHERE id IN
+                              (SELECT body_id FROM source.messages WHERE flow_id IN (\(list)) AND body_id IS NOT NULL)
+                            """
+                    )
                     try db.execute(sql: "INSERT INTO messages SELECT * FROM source.messages WHERE flow_id IN (\(list))")
                     try db.execute(sql: "INSERT INTO errors SELECT * FROM source.errors WHERE flow_id IN (\(list))")
                     try db.execute(sql: "INSERT INTO http SELECT * FROM source.http WHERE flow_id IN (\(list))")
@@ -132,7 +138,14 @@ public final class Store: Sendable {
     /// A flow's messages in the order they travelled.
     public func messages(of id: FlowID) throws(StoreError) -> [StoredMessage] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM messages WHERE flow_id = ? ORDER BY seq", arguments: [id.rawValue])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT m.*, b.data AS body_data FROM messages m LEFT JOIN bodies b ON b.id = m.body_id
+                    WHERE m.flow_id = ? ORDER BY m.seq
+                    """,
+                arguments: [id.rawValue]
+            )
                 .map { row in try StoredMessage(row: row) }
         }
     }
@@ -149,7 +162,7 @@ public final class Store: Sendable {
         try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         do {
             return try database.read(body)
         } catch let error as StoreError {
@@ -220,7 +233,8 @@ public struct StoredMessage: Sendable, Equatable {
         direction = Direction(rawValue: try row.required("direction", String.self)) ?? .up
         time = Date(timeIntervalSince1970: try row.required("at", Double.self))
         size = try row.required("size", Int.self)
-        payload = row.optional("payload", Data.self) ?? Data()
+        // A body kept once in `bodies` comes from there (`messages(of:)` joins it in).
+        payload = row.optional("body_data", Data.self) ?? row.optional("payload", Data.self) ?? Data()
         editedFromSequence = row.optional("edited_from_seq", Int64.self)
         disposition = row.optional("disposition", String.self)
     }

@@ -290,3 +290,69 @@ private struct Splice {
         #expect(log.line(for: .flowClosed(closed)) == "23:18:22.330 #12 tcp error, up 1.2 KiB, down 64.0 MiB, 1.33s")
     }
 }
+
+@Suite struct BodyRecordingTests {
+    private let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    private func recorder(_ limits: RecordingLimits, _ events: EventCollector) -> FlowRecorder {
+        FlowRecorder(flowID: FlowID(1), bus: FlowBus(subscribers: [events]), limits: limits)
+    }
+
+    private func piece(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test func piecesBecomeOneMessageWhenTheBodyEnds() {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: true, maxPayloadBytes: 100, maxFlowBytes: 1000), events)
+        recorder.bodyPiece(piece("hello "), direction: .down, at: start)
+        recorder.bodyPiece(piece("world"), direction: .down, at: start)
+        #expect(events.messages.isEmpty, "nothing until the body ends")
+        recorder.bodyEnded(direction: .down)
+        recorder.bodyEnded(direction: .down)
+        #expect(events.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["hello world"])
+        #expect(events.messages.first?.kind == .body)
+        #expect(events.messages.first?.size == 11)
+    }
+
+    @Test func aBodyLongerThanTheMessageLimitIsSplitAtTheLimitWithNothingLost() {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: true, maxPayloadBytes: 4, maxFlowBytes: 1000), events)
+        recorder.bodyPiece(piece("abc"), direction: .up, at: start)
+        recorder.bodyPiece(piece("defghij"), direction: .up, at: start)
+        recorder.bodyEnded(direction: .up)
+        #expect(events.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["abcd", "efgh", "ij"])
+        #expect(events.messages.allSatisfy { $0.payload.count == $0.size })
+        #expect(events.messages.map(\.sequence) == [0, 1, 2])
+    }
+
+    @Test func aSlowBodyIsRecordedPieceByPieceOnceASecondHasPassed() {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: true, maxPayloadBytes: 100, maxFlowBytes: 1000), events)
+        recorder.bodyPiece(piece("data: 1\n\n"), direction: .down, at: start)
+        recorder.bodyPiece(piece("data: 2\n\n"), direction: .down, at: start.addingTimeInterval(1.5))
+        #expect(events.messages.count == 1, "the first second's pieces, as one message")
+        recorder.bodyPiece(piece("data: 3\n\n"), direction: .down, at: start.addingTimeInterval(1.6))
+        #expect(events.messages.count == 2, "from then on each piece as it comes")
+        recorder.finish()
+        #expect(events.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["data: 1\n\ndata: 2\n\n", "data: 3\n\n"])
+    }
+
+    @Test func theFlowBudgetCutsABodyAndFinishFlushesWhatIsPending() {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: true, maxPayloadBytes: 100, maxFlowBytes: 6), events)
+        recorder.bodyPiece(piece("0123456789"), direction: .down, at: start)
+        recorder.finish()
+        #expect(events.messages.map(\.size) == [10])
+        #expect(events.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["012345"])
+        #expect(events.closes.first?.payloadTruncated == true)
+        #expect(events.closes.first?.bytesDown == 10)
+    }
+
+    @Test func recordingOffCountsBodiesButRecordsNone() {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: false, maxPayloadBytes: 100, maxFlowBytes: 100), events)
+        recorder.bodyPiece(piece("abc"), direction: .up, at: start)
+        recorder.finish()
+        #expect(events.messages.isEmpty)
+        #expect(events.closes.first?.bytesUp == 3)
+    }
+}

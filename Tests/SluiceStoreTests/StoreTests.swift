@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import SluiceModel
 import Testing
@@ -96,6 +97,61 @@ import Testing
         #expect(errors.first?["message"] as? String == "weird \"quoted\"\nerror")
     }
 
+    @Test func aBodySeenBeforeIsStoredOnceAndReadsBackEverywhere() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        let big = String(repeating: "0123456789abcdef", count: 512)  // 8 KiB: kept in `bodies`
+        let other = String(repeating: "x", count: 5000)
+        let small = "tiny body"  // under the threshold: inline
+        let bodies = [(1, big), (2, big), (3, other), (4, small), (5, small), (6, big)]
+        func bodyFlow(_ id: Int, _ text: String) -> [ProxyEvent] {
+            flowEvents(Int64(id), payloads: [(.down, text)]).map { event in
+                guard case .message(var message) = event else { return event }
+                message.kind = .body
+                return .message(message)
+            }
+        }
+        for (id, text) in bodies.prefix(5) {
+            for event in bodyFlow(id, text) { writer.receive(event) }
+        }
+        writer.close()
+        // A later sighting comes to a new writer, which has to find the body in the file.
+        let second = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for (id, text) in bodies.suffix(1) {
+            for event in bodyFlow(id, text) { second.receive(event) }
+        }
+        second.close()
+
+        let store = try Store(directory: directory)
+        for (id, text) in bodies {
+            #expect(try store.messages(of: FlowID(Int64(id))).map { String(decoding: $0.payload, as: UTF8.self) } == [text])
+        }
+        #expect(try store.flowsWithPreview(limit: 10).map { String(decoding: $0.previewDown ?? Data(), as: UTF8.self) }
+            == bodies.map { String($0.1.prefix(256)) })
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM bodies") } == 2)
+        #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE body_id IS NULL") } == 2)
+        #expect(try store.integrityCheck() == ["ok"])
+
+        let copy = NSTemporaryDirectory() + "sluice-export-\(UUID().uuidString).sqlite"
+        try store.export([FlowID(2), FlowID(4)], to: copy)
+        let exported = try Store(file: copy)
+        #expect(try exported.messages(of: FlowID(2)).map { String(decoding: $0.payload, as: UTF8.self) } == [big])
+        #expect(try exported.messages(of: FlowID(4)).map { String(decoding: $0.payload, as: UTF8.self) } == [small])
+
+        // The JSON log names each shared body by its digest and carries its bytes once a day.
+        let day = (directory.logsPath as NSString).appendingPathComponent(Timestamp.day(start))
+        let text = try String(contentsOfFile: (day as NSString).appendingPathComponent("messages.jsonl"), encoding: .utf8)
+        let lines = try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(lines.count == 6)
+        #expect(lines.map { $0["sha256"] != nil } == [true, true, true, false, false, true])
+        #expect(lines.map { $0["payload"] != nil } == [true, false, true, true, true, true], "a new process logs it again once")
+        #expect(lines[0]["sha256"] as? String == lines[1]["sha256"] as? String)
+        #expect(lines[0]["payload"] as? String == Data(big.utf8).base64EncodedString())
+        #expect(lines[4]["payload"] as? String == Data(small.utf8).base64EncodedString())
+    }
+
     @Test func filesArePrivate() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
@@ -132,9 +188,15 @@ import Testing
             lowWaterBytes: 5_000
         )
         #expect(!writer.isBackedUp)
+        // Another connection holds the write lock, so the writer cannot catch up until it lets go.
+        var blocking = Configuration()
+        blocking.allowsUnsafeTransactions = true
+        let blocker = try DatabaseQueue(path: directory.databasePath, configuration: blocking)
+        try blocker.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
         let big = String(repeating: "x", count: 20_000)
         for event in flowEvents(1, payloads: [(.up, big)]) { writer.receive(event) }
         #expect(writer.isBackedUp)
+        try blocker.inDatabase { db in try db.execute(sql: "COMMIT") }
         let drained = DispatchSemaphore(value: 0)
         writer.whenDrained { drained.signal() }
         #expect(drained.wait(timeout: .now() + 5) == .success, "the writer catches up and calls back")

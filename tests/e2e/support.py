@@ -122,11 +122,14 @@ def client_port(flow):
 
 
 def stored_payload(data_dir, flow_id, direction):
-    """The concatenated stored payloads of one direction of one flow, read straight from SQLite in seq order."""
+    """The concatenated stored payloads of one direction of one flow, read straight from SQLite in seq order
+    (a body kept once in `bodies` is read from there)."""
     db = sqlite3.connect(f"file:{os.path.join(data_dir, 'sluice.sqlite')}?mode=ro", uri=True, timeout=10)
     try:
         rows = db.execute(
-            "SELECT payload FROM messages WHERE flow_id = ? AND direction = ? ORDER BY seq", (flow_id, direction)
+            "SELECT coalesce(b.data, m.payload) FROM messages m LEFT JOIN bodies b ON b.id = m.body_id"
+            " WHERE m.flow_id = ? AND m.direction = ? ORDER BY m.seq",
+            (flow_id, direction),
         ).fetchall()
     finally:
         db.close()

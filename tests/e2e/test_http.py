@@ -572,7 +572,9 @@ class HTTPTest(HTTPHelpers, SluiceTest):
                 self.assertEqual(header(recorded, "X-Test-Token"), "tok-4711", recorded)
                 self.assertEqual(header_values(recorded, "Proxy-Authorization"), [], recorded)
 
-        # Secrets never stored: not in the JSONL logs, and not anywhere in the data directory's files.
+        # Secrets never stored: not in the JSONL logs, and not anywhere in the data directory's files. Stopped first,
+        # so that everything is written (the JSON lines follow the SQLite commit the checks above waited for).
+        sluice.stop()
         logs = os.path.join(self.data_dir, "logs")
         self.assertTrue(os.path.isdir(logs), f"no logs directory in {self.data_dir}")
         log_files = []

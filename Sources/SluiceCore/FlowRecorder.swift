@@ -182,6 +182,21 @@ public final class FlowRecorder {
     private func publish<Bytes: Collection>(
         _ bytes: Bytes, size: Int, direction: Direction, editedFrom: Int64?, kind: MessageKind
     ) -> Int64 where Bytes.Element == UInt8 {
+        publish(size: size, direction: direction, editedFrom: editedFrom, kind: kind) { keep in Data(bytes.prefix(keep)) }
+    }
+
+    /// The same for bytes already in a `Data` (a collected body, an edit): kept whole without a copy.
+    @discardableResult
+    private func publish(_ bytes: Data, size: Int, direction: Direction, editedFrom: Int64?, kind: MessageKind) -> Int64 {
+        publish(size: size, direction: direction, editedFrom: editedFrom, kind: kind) { keep in
+            keep == bytes.count ? bytes : Data(bytes.prefix(keep))
+        }
+    }
+
+    /// Numbers the message and publishes the part of it the limits keep (`payload(keep)` makes those bytes).
+    private func publish(
+        size: Int, direction: Direction, editedFrom: Int64?, kind: MessageKind, payload: (Int) -> Data
+    ) -> Int64 {
         let current = sequence
         sequence += 1
         guard limits.recordPayloads else { return current }
@@ -194,12 +209,11 @@ public final class FlowRecorder {
         }
         storedBytes += Int64(keep)
         if direction == .up { storedUp += Int64(keep) } else { storedDown += Int64(keep) }
-        let payload = Data(bytes.prefix(keep))
         bus.publish(
             .message(
                 Message(
-                    flowID: flowID, sequence: current, direction: direction, time: Date(), size: size, payload: payload,
-                    editedFromSequence: editedFrom, kind: kind
+                    flowID: flowID, sequence: current, direction: direction, time: Date(), size: size,
+                    payload: payload(keep), editedFromSequence: editedFrom, kind: kind
                 )
             )
         )

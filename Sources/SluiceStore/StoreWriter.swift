@@ -2,7 +2,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import Crypto
 import GRDB
 import Logging
 import SluiceModel
@@ -36,6 +35,7 @@ public final class StoreWriter: @unchecked Sendable {
 
     private let database: DatabaseQueue
     private let log: JSONLinesLog
+    private let sharedBodies = SharedBodies()
     /// Held for the writer's life: two writers on one store would hand out the same flow ids.
     private var lockDescriptor: Int32
     private let logger: Logger
@@ -249,21 +249,20 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// One transaction per batch. Returns false (and says so once) when the disk refuses.
     private func write(_ batch: [ProxyEvent]) -> Bool {
-        let digests = batch.map(Self.sharedBodyDigest)
-        var addedBodies: [Data: Int64] = [:]
+        let digests = batch.map(sharedBodies.digest(of:))
+        var bodyRows = SharedBodies.BatchRows()
         do {
             try database.write { db in
                 for (event, digest) in zip(batch, digests) {
                     var bodyID: Int64?
                     if let digest, case .message(let message) = event {
-                        bodyID = try storeBody(message.payload, digest: digest, in: db, added: &addedBodies)
+                        bodyID = try sharedBodies.rowID(for: message.payload, digest: digest, in: db, batch: &bodyRows)
                     }
                     try Self.insert(event, bodyID: bodyID, into: db)
                 }
             }
             // Only now are the new rows in `bodies` for certain.
-            if knownBodies.count + addedBodies.count > Self.knownBodiesLimit { knownBodies.removeAll(keepingCapacity: true) }
-            knownBodies.merge(addedBodies) { old, _ in old }
+            sharedBodies.committed(bodyRows)
             for (event, digest) in zip(batch, digests) {
                 try log.append(event, bodyDigest: digest)
             }
@@ -281,39 +280,6 @@ public final class StoreWriter: @unchecked Sendable {
             }
             return false
         }
-    }
-
-    // MARK: Bodies kept once
-
-    /// Body messages at least this large are kept once per content in `bodies`; smaller ones stay inline, where a
-    /// hash and a lookup would cost more than they save.
-    static let sharedBodyMinimumBytes = 4096
-    /// Digests of bodies known to be in `bodies`, with their row ids; forgotten wholesale when it grows too big
-    /// (a forgotten body costs one lookup by its unique digest).
-    private var knownBodies: [Data: Int64] = [:]
-    private static let knownBodiesLimit = 50_000
-
-    /// The SHA-256 of a body message's payload when it is kept in `bodies`; nil for every other event.
-    private static func sharedBodyDigest(_ event: ProxyEvent) -> Data? {
-        guard case .message(let message) = event, message.kind == .body,
-            message.payload.count >= sharedBodyMinimumBytes
-        else { return nil }
-        return Data(SHA256.hash(data: message.payload))
-    }
-
-    /// The `bodies` row holding this body, added when the store does not have it yet.
-    private func storeBody(_ payload: Data, digest: Data, in db: Database, added: inout [Data: Int64]) throws -> Int64 {
-        if let id = knownBodies[digest] ?? added[digest] { return id }
-        if let id = try Int64.fetchOne(
-            db, sql: "SELECT id FROM bodies WHERE sha256 = ?", arguments: [digest]
-        ) {
-            added[digest] = id
-            return id
-        }
-        try db.cachedStatement(sql: "INSERT INTO bodies (sha256, data) VALUES (?, ?)").execute(arguments: [digest, payload])
-        let id = db.lastInsertedRowID
-        added[digest] = id
-        return id
     }
 
     private static func insert(_ event: ProxyEvent, bodyID: Int64?, into db: Database) throws {

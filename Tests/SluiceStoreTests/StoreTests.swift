@@ -242,3 +242,62 @@ import Testing
         }
     }
 }
+
+@Suite struct SharedBodiesTests {
+    private func bodyEvent(_ bytes: [UInt8]) -> ProxyEvent {
+        .message(
+            Message(
+                flowID: FlowID(1), sequence: 0, direction: .down, time: Date(), size: bytes.count, payload: Data(bytes), kind: .body
+            )
+        )
+    }
+
+    /// Stores each body in its own committed batch, as the writer does, and returns the row ids.
+    private func store(_ bodies: [[UInt8]], in shared: SharedBodies, _ database: DatabaseQueue) throws -> [Int64] {
+        try bodies.map { bytes in
+            let event = bodyEvent(bytes)
+            let digest = try #require(shared.digest(of: event))
+            #expect(digest == Data(SHA256Reference.digest(bytes)), "the digest is the body's SHA-256, also when recognized")
+            var batch = SharedBodies.BatchRows()
+            let id = try database.write { db in try shared.rowID(for: Data(bytes), digest: digest, in: db, batch: &batch) }
+            shared.committed(batch)
+            return id
+        }
+    }
+
+    @Test func aBodyMetAgainIsRecognizedAndALookalikeIsNot() throws {
+        let database = try DatabaseQueue()
+        try Schema.migrator.migrate(database)
+        let shared = SharedBodies()
+        let body = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var lookalike = body
+        lookalike[5_000] ^= 0xFF  // same size, head and tail: the same fingerprint, other bytes
+        let ids = try store([body, body, lookalike, body, lookalike], in: shared, database)
+        #expect(ids[0] == ids[1] && ids[1] == ids[3])
+        #expect(ids[2] == ids[4] && ids[2] != ids[0])
+        #expect(try database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM bodies") } == 2)
+        // Small bodies and other kinds stay inline.
+        #expect(shared.digest(of: bodyEvent(Array(repeating: 1, count: 100))) == nil)
+        #expect(shared.digest(of: .message(Message(flowID: FlowID(1), sequence: 0, direction: .up, time: Date(), size: 9000,
+                                                   payload: Data(count: 9000), kind: .chunk))) == nil)
+    }
+}
+
+/// SHA-256 from the system's `sha256sum`, to check the store's digests against an implementation of its own.
+enum SHA256Reference {
+    static func digest(_ bytes: [UInt8]) -> [UInt8] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try? process.run()
+        input.fileHandleForWriting.write(Data(bytes))
+        try? input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let hex = Array(text.prefix(64).utf8)
+        return stride(from: 0, to: hex.count, by: 2).compactMap { UInt8(String(decoding: hex[$0..<$0 + 2], as: UTF8.self), radix: 16) }
+    }
+}

@@ -36,18 +36,18 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set inside an intercepted CONNECT tunnel.
     private let tunnel: InterceptedTunnel?
     /// The tunnel's connection to its server, made before answering CONNECT; the first request uses it.
-    private var preparedUpstream: (channel: Channel, connectMilliseconds: Double)?
+    private var tunnelUpstream: TunnelUpstream?
     /// Inside a tunnel: the client finished its TLS handshake with Sluice / sent at least one request. A client
     /// that ends the connection between the two likely pins the server's certificate (PROTOCOLS.md §6).
     private var tlsHandshakeDone = false
     private var sawRequest = false
     private var tunnelEndRecorded = false
 
-    init(connection: ClientConnection, tls: TLSInterception?, tunnel: InterceptedTunnel? = nil, prepared: (Channel, Double)? = nil) {
+    init(connection: ClientConnection, tls: TLSInterception?, tunnel: InterceptedTunnel? = nil, tunnelUpstream: TunnelUpstream? = nil) {
         self.connection = connection
         self.tls = tls
         self.tunnel = tunnel
-        self.preparedUpstream = prepared.map { (channel: $0.0, connectMilliseconds: $0.1) }
+        self.tunnelUpstream = tunnelUpstream
     }
 
     /// The client side's HTTP codec and this handler. Framing headers are set by the proxy, not by NIO, so that
@@ -192,15 +192,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             done(.failure(RequestTargetError("TLS to servers is not set up in this engine")))
             return
         }
-        if let prepared = preparedUpstream {
-            preparedUpstream = nil
-            if prepared.channel.isActive, key.endpoint == tunnel?.endpoint {
-                Upstream.establish(
-                    prepared.channel, key: key, connectMilliseconds: prepared.connectMilliseconds, tls: tls?.upstreamContext, then: done
-                )
-                return
-            }
-            prepared.channel.close(promise: nil)
+        if let prepared = tunnelUpstream {
+            tunnelUpstream = nil
+            if prepared.take(for: key, tunnelEndpoint: tunnel?.endpoint, tls: tls?.upstreamContext, then: done) { return }
         }
         Upstream.connect(key, via: connection, tls: tls?.upstreamContext, then: done)
     }
@@ -444,8 +438,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange = nil
         idleUpstream?.close()
         idleUpstream = nil
-        preparedUpstream?.channel.close(promise: nil)
-        preparedUpstream = nil
+        tunnelUpstream?.close()
+        tunnelUpstream = nil
         context.fireChannelInactive()
     }
 
@@ -527,8 +521,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             recorder.failed(.client, message)
             recorder.finish()
         }
-        preparedUpstream?.channel.close(promise: nil)
-        preparedUpstream = nil
+        tunnelUpstream?.close()
+        tunnelUpstream = nil
         closeNow()
     }
 
@@ -558,8 +552,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 + "it may pin the server's certificate; add the host to tls.passthrough"
         )
         recorder.finish()
-        preparedUpstream?.channel.close(promise: nil)
-        preparedUpstream = nil
+        tunnelUpstream?.close()
+        tunnelUpstream = nil
     }
 
     /// The status and one-line reason for a request that failed to parse.

@@ -79,7 +79,8 @@ struct TunnelSetup {
     }
 
     /// Terminates the client's TLS with a certificate for `serverName` and proxies the HTTP inside; the server
-    /// connection made for CONNECT becomes the first request's upstream.
+    /// connection made for CONNECT becomes the first request's upstream, its TLS handshake started now, beside the
+    /// client's.
     private func intercept(serverName: String, tls: TLSInterception) {
         let client = connection.channel
         do {
@@ -89,10 +90,14 @@ struct TunnelSetup {
             try operations.addHandler(NIOSSLServerHandler(context: context), position: .after(sniffer))
             var tunnelTarget = target
             tunnelTarget.host = serverName
+            let upstream = PendingUpstream(
+                server, key: Upstream.Key(endpoint: target.endpoint, tlsServerName: serverName),
+                connectMilliseconds: connectMilliseconds, tls: tls.upstreamContext
+            )
             let handler = HTTPProxyHandler(
                 connection: connection, tls: tls,
                 tunnel: InterceptedTunnel(target: tunnelTarget, serverName: serverName, endpoint: target.endpoint),
-                prepared: (server, connectMilliseconds)
+                tunnelUpstream: .establishing(upstream)
             )
             try HTTPProxyHandler.configureClientPipeline(client, handler: handler)
             sniffer.release()
@@ -109,7 +114,7 @@ struct TunnelSetup {
             let handler = HTTPProxyHandler(
                 connection: connection, tls: tls,
                 tunnel: InterceptedTunnel(target: plainTarget, serverName: target.host, endpoint: target.endpoint),
-                prepared: (server, connectMilliseconds)
+                tunnelUpstream: .connected(server, connectMilliseconds: connectMilliseconds)
             )
             try HTTPProxyHandler.configureClientPipeline(client, handler: handler)
             try client.pipeline.syncOperations.handler(type: ClientHelloSniffer.self).release()

@@ -286,3 +286,88 @@ struct UpstreamTLSError: Error, CustomStringConvertible {
         return "TLS handshake with \(serverName) failed: \(text)"
     }
 }
+
+/// The server connection an intercepted CONNECT tunnel made before its `200`, waiting for the tunnel's first
+/// request. Inside TLS its handshake starts as soon as the client's ClientHello names the server, so the two
+/// handshakes overlap instead of the server's waiting for the first request (as mitmproxy's eager strategy does).
+enum TunnelUpstream {
+    /// Plain HTTP inside the tunnel: set up when the first request asks for it.
+    case connected(Channel, connectMilliseconds: Double)
+    /// TLS: being set up already.
+    case establishing(PendingUpstream)
+
+    /// Hands the connection to the first request when it is for this tunnel's server, else closes it and says no.
+    func take(for key: Upstream.Key, tunnelEndpoint: Endpoint?, tls: NIOSSLContext?, then done: @escaping (Result<Upstream, Error>) -> Void) -> Bool {
+        switch self {
+        case .connected(let channel, let connectMilliseconds):
+            guard channel.isActive, key.endpoint == tunnelEndpoint else {
+                channel.close(promise: nil)
+                return false
+            }
+            Upstream.establish(channel, key: key, connectMilliseconds: connectMilliseconds, tls: tls, then: done)
+            return true
+        case .establishing(let pending):
+            guard pending.key == key else {
+                pending.abandon()
+                return false
+            }
+            pending.whenReady(done)
+            return true
+        }
+    }
+
+    func close() {
+        switch self {
+        case .connected(let channel, _): channel.close(promise: nil)
+        case .establishing(let pending): pending.abandon()
+        }
+    }
+}
+
+/// An upstream being set up (`Upstream.establish`) before anyone asked for it; on its channel's event loop.
+final class PendingUpstream {
+    let key: Upstream.Key
+    private var result: Result<Upstream, Error>?
+    private var waiting: ((Result<Upstream, Error>) -> Void)?
+    private var abandoned = false
+
+    init(_ channel: Channel, key: Upstream.Key, connectMilliseconds: Double, tls: NIOSSLContext?) {
+        self.key = key
+        Upstream.establish(channel, key: key, connectMilliseconds: connectMilliseconds, tls: tls) { [self] result in
+            self.completed(result)
+        }
+    }
+
+    func whenReady(_ done: @escaping (Result<Upstream, Error>) -> Void) {
+        if let result {
+            self.result = nil
+            done(result)
+        } else {
+            waiting = done
+        }
+    }
+
+    /// Nobody will use it: closed now, or as soon as it is set up.
+    func abandon() {
+        abandoned = true
+        waiting = nil
+        if case .success(let upstream)? = result { upstream.close() }
+        result = nil
+    }
+
+    private func completed(_ result: Result<Upstream, Error>) {
+        if abandoned {
+            if case .success(let upstream) = result { upstream.close() }
+            return
+        }
+        if let waiting {
+            self.waiting = nil
+            waiting(result)
+        } else {
+            self.result = result
+        }
+    }
+}
+
+@available(*, unavailable)
+extension PendingUpstream: Sendable {}

@@ -41,7 +41,11 @@ public final class Engine: Sendable {
     ///   - firstFlowID: the id the next flow gets; the store hands out one past its highest, so ids keep
     ///     increasing across runs.
     ///   - modules: protocol modules beside the built-in TCP relay, e.g. SluiceHTTP's proxies.
-    public init(configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule] = [], logger: Logger) {
+    ///   - threads: event loop threads, one per core unless a test wants fewer.
+    public init(
+        configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule] = [], logger: Logger,
+        threads: Int = System.coreCount
+    ) {
         self.configuration = configuration
         self.bus = bus
         self.logger = logger
@@ -50,7 +54,7 @@ public final class Engine: Sendable {
             for scheme in module.schemes { table[scheme] = module }
         }
         self.modules = table
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.state = NIOLockedValueBox(State(nextFlowID: firstFlowID.rawValue))
         self.gate = InterceptGate(
             bus: bus, settings: InterceptGate.Settings(holdTimeout: configuration.holdTimeout, defaultVerdict: configuration.holdDefault)

@@ -290,6 +290,16 @@ final class Exchange {
         }
     }
 
+    /// NTLM and Negotiate authenticate the connection, not the request (RFC 4559): such a connection must not
+    /// serve another client.
+    static func usesConnectionBoundAuthentication(request: HTTPHeaders, response: HTTPHeaders) -> Bool {
+        let values = request["authorization"] + response["www-authenticate"]
+        return values.contains { value in
+            let scheme = value.prefix { $0 != " " && $0 != "," }.lowercased()
+            return scheme == "ntlm" || scheme == "negotiate"
+        }
+    }
+
     private func responseComplete() {
         end(reusing: upstreamEnds || !requestComplete ? nil : upstream)
     }
@@ -390,6 +400,9 @@ final class Exchange {
         }
         if let sentAt = requestSentAt {
             timings.firstByte = Double((NIODeadline.now() - sentAt).nanoseconds) / 1_000_000
+        }
+        if Self.usesConnectionBoundAuthentication(request: upstreamHead.headers, response: head.headers) {
+            upstream?.isPrivate = true
         }
         recorder.responseStarted(
             HTTPResponseStarted(

@@ -177,7 +177,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         return limits
     }
 
-    /// The kept-alive connection to this server, or a new one.
+    /// Whether idle server connections go to the event loop's `UpstreamPool` when this client leaves.
+    private var sharesUpstreams: Bool { UpstreamPool.shares(connection) }
+
+    /// The kept-alive connection to this server, one another client connection left, or a new one.
     private func upstream(for plan: ExchangePlan, then done: @escaping (Result<Upstream, Error>) -> Void) {
         let key = Upstream.Key(endpoint: plan.server, tlsServerName: plan.tlsServerName)
         if let idle = idleUpstream {
@@ -195,6 +198,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let prepared = tunnelUpstream {
             tunnelUpstream = nil
             if prepared.take(for: key, tunnelEndpoint: tunnel?.endpoint, tls: tls?.upstreamContext, then: done) { return }
+        }
+        if sharesUpstreams, let pooled = UpstreamPool.current.take(key) {
+            done(.success(pooled))
+            return
         }
         Upstream.connect(key, via: connection, tls: tls?.upstreamContext, then: done)
     }
@@ -236,6 +243,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             reusableUpstream.watchWhileIdle(owner: self)
         }
         guard !closeAfterResponse else {
+            releaseIdleUpstream()
             closeAfterFlush()
             return
         }
@@ -244,6 +252,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             dispatch(queued.removeFirst())
         }
         readClientIfWanted()
+    }
+
+    /// This client is done with its idle server connection: another client connection may use it (with proxy
+    /// users, each keeps its own), else it is closed.
+    private func releaseIdleUpstream() {
+        guard let idle = idleUpstream else { return }
+        idleUpstream = nil
+        if sharesUpstreams && !idle.isPrivate { UpstreamPool.current.put(idle) } else { idle.close() }
     }
 
     func idleUpstreamClosed(upstreamChannel: Channel) {
@@ -356,7 +372,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         // An empty body part is not framed by the encoder, but its promise completes after every earlier write.
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: written)
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        written.futureResult.whenComplete { _ in
+            channel.close(promise: nil)
+            // With TLS the close waits for the client's close_notify or end of stream, which only a read can see.
+            channel.read()
+        }
     }
 
     func closeNow() {
@@ -436,8 +456,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let tunnel, tlsHandshakeDone { tunnelEndedWithoutRequest(tunnel) }
         exchange?.clientClosed()
         exchange = nil
-        idleUpstream?.close()
-        idleUpstream = nil
+        releaseIdleUpstream()
         tunnelUpstream?.close()
         tunnelUpstream = nil
         context.fireChannelInactive()

@@ -90,14 +90,21 @@ struct TunnelSetup {
             try operations.addHandler(NIOSSLServerHandler(context: context), position: .after(sniffer))
             var tunnelTarget = target
             tunnelTarget.host = serverName
-            let upstream = PendingUpstream(
-                server, key: Upstream.Key(endpoint: target.endpoint, tlsServerName: serverName),
-                connectMilliseconds: connectMilliseconds, tls: tls.upstreamContext
-            )
+            let key = Upstream.Key(endpoint: target.endpoint, tlsServerName: serverName)
+            let upstream: TunnelUpstream
+            if UpstreamPool.shares(connection), let pooled = UpstreamPool.current.take(key) {
+                // A connection to this server is idle already: no second handshake, and the new one is not needed.
+                server.close(promise: nil)
+                upstream = .pooled(pooled)
+            } else {
+                upstream = .establishing(
+                    PendingUpstream(server, key: key, connectMilliseconds: connectMilliseconds, tls: tls.upstreamContext)
+                )
+            }
             let handler = HTTPProxyHandler(
                 connection: connection, tls: tls,
                 tunnel: InterceptedTunnel(target: tunnelTarget, serverName: serverName, endpoint: target.endpoint),
-                tunnelUpstream: .establishing(upstream)
+                tunnelUpstream: upstream
             )
             try HTTPProxyHandler.configureClientPipeline(client, handler: handler)
             sniffer.release()

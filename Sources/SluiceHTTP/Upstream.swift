@@ -127,9 +127,18 @@ final class Upstream {
         return (connectMilliseconds, tlsMilliseconds)
     }
 
+    /// Carried connection-bound authentication (NTLM, Negotiate): never shared with another client connection.
+    var isPrivate = false
+
     /// Between exchanges: keep reading so that a server closing the idle connection is noticed at once.
     func watchWhileIdle(owner: HTTPProxyHandler) {
         handler.delegate = .idle(owner)
+        channel.read()
+    }
+
+    /// The same while it waits in the pool for another client connection.
+    func watchWhileIdle(in pool: UpstreamPool) {
+        handler.delegate = .pooled(pool)
         channel.read()
     }
 
@@ -182,6 +191,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     enum Delegate {
         case exchange(Exchange)
         case idle(HTTPProxyHandler)
+        case pooled(UpstreamPool)
     }
 
     var delegate: Delegate?
@@ -191,9 +201,8 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch delegate {
         case .exchange(let exchange):
             exchange.responsePart(part)
-        case .idle:
+        case .idle, .pooled:
             // A server may not speak first on an idle connection (RFC 9112 §9.3); drop it rather than misframe.
-            delegate = nil
             context.close(promise: nil)
         case nil:
             break
@@ -208,6 +217,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch delegate {
         case .exchange(let exchange): exchange.upstreamClosed()
         case .idle(let owner): owner.idleUpstreamClosed(upstreamChannel: context.channel)
+        case .pooled(let pool): pool.closed(context.channel)
         case nil: break
         }
         delegate = nil
@@ -295,6 +305,8 @@ enum TunnelUpstream {
     case connected(Channel, connectMilliseconds: Double)
     /// TLS: being set up already.
     case establishing(PendingUpstream)
+    /// A connection to the same server that another client connection left (`UpstreamPool`).
+    case pooled(Upstream)
 
     /// Hands the connection to the first request when it is for this tunnel's server, else closes it and says no.
     func take(for key: Upstream.Key, tunnelEndpoint: Endpoint?, tls: NIOSSLContext?, then done: @escaping (Result<Upstream, Error>) -> Void) -> Bool {
@@ -313,6 +325,13 @@ enum TunnelUpstream {
             }
             pending.whenReady(done)
             return true
+        case .pooled(let upstream):
+            guard upstream.key == key, upstream.channel.isActive else {
+                upstream.close()
+                return false
+            }
+            done(.success(upstream))
+            return true
         }
     }
 
@@ -320,6 +339,7 @@ enum TunnelUpstream {
         switch self {
         case .connected(let channel, _): channel.close(promise: nil)
         case .establishing(let pending): pending.abandon()
+        case .pooled(let upstream): upstream.close()
         }
     }
 }

@@ -18,13 +18,18 @@ public final class HTTPTestServer: Sendable {
 
     public var port: Int { channel.localAddress?.port ?? 0 }
     public var requests: [Request] { received.withLockedValue { $0 } }
+    /// Connections accepted so far.
+    public var connectionCount: Int { accepted.withLockedValue { $0 } }
+    private let accepted = NIOLockedValueBox(0)
 
     public init(group: EventLoopGroup) async throws {
         let received = self.received
+        let accepted = self.accepted
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                accepted.withLockedValue { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Responder(received: received))
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import SluiceCore
 import SluiceModel
@@ -16,13 +17,14 @@ import Testing
         let port: Int
     }
 
-    private func proxy(events: EventCollector) throws -> Proxy {
+    private func proxy(events: EventCollector, access: AccessRules = AccessRules(), threads: Int = System.coreCount) throws -> Proxy {
         var configuration = Configuration()
         configuration.listeners = [ListenSpec(scheme: .http, listen: Endpoint(host: "127.0.0.1", port: 0), target: nil)]
         configuration.connectTimeout = 5
+        configuration.access = access
         let engine = Engine(
             configuration: configuration, bus: FlowBus(subscribers: [events]), firstFlowID: FlowID(1), modules: [HTTPProxyModule(tls: nil)],
-            logger: Logger(label: "test")
+            logger: Logger(label: "test"), threads: threads
         )
         return Proxy(engine: engine, port: try engine.start().first?.port ?? 0)
     }
@@ -217,5 +219,52 @@ import Testing
         #expect(connects.count == 1, "one server connection for three requests")
         try await origin.close()
         try await group.shutdownGracefully()
+    }
+
+    /// Six client connections one after another, one request each, through an engine with one event loop.
+    private func sequentialClients(access: AccessRules, credentials: String?) async throws -> (origin: Int, events: EventCollector) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try proxy(events: events, access: access, threads: 1)
+        defer { proxy.engine.shutdown() }
+        let authorization = credentials.map { "Proxy-Authorization: Basic \(Data($0.utf8).base64EncodedString())\r\n" } ?? ""
+        for index in 0..<6 {
+            let request = "GET http://127.0.0.1:\(origin.port)/\(index) HTTP/1.1\r\nHost: a\r\n\(authorization)Connection: close\r\n\r\n"
+            let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
+            #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply.prefix(60))")
+        }
+        try await waitFor { events.closes.count == 6 }
+        let connections = origin.connectionCount
+        try await origin.close()
+        try await group.shutdownGracefully()
+        return (connections, events)
+    }
+
+    @Test func aServerConnectionALeavingClientLeftServesTheNextClient() async throws {
+        let (connections, events) = try await sequentialClients(access: AccessRules(), credentials: nil)
+        #expect(connections == 1, "one server connection for six clients")
+        let connects = events.events.compactMap { if case .httpResponse(let r) = $0 { r.timings.connect } else { nil } }
+        #expect(connects.count == 1, "only the first exchange connected")
+    }
+
+    @Test func withProxyUsersEachClientConnectionKeepsItsOwnServerConnections() async throws {
+        var access = AccessRules()
+        access.users = ["alice:wonder"]
+        let (connections, _) = try await sequentialClients(access: access, credentials: "alice:wonder")
+        #expect(connections == 6)
+    }
+
+    @Test func connectionBoundAuthenticationIsRecognized() {
+        var request = HTTPHeaders()
+        var response = HTTPHeaders()
+        #expect(!Exchange.usesConnectionBoundAuthentication(request: request, response: response))
+        response.add(name: "WWW-Authenticate", value: "Basic realm=\"x\"")
+        #expect(!Exchange.usesConnectionBoundAuthentication(request: request, response: response))
+        response.add(name: "WWW-Authenticate", value: "NTLM")
+        #expect(Exchange.usesConnectionBoundAuthentication(request: request, response: response))
+        request.add(name: "Authorization", value: "Negotiate YIIGhgYGKwYBBQUC")
+        #expect(Exchange.usesConnectionBoundAuthentication(request: request, response: HTTPHeaders()))
+        #expect(!Exchange.usesConnectionBoundAuthentication(request: ["Authorization": "Bearer ntlm"], response: HTTPHeaders()))
     }
 }

@@ -387,34 +387,27 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// CONNECT: connect to the server first (a refusal is still a 502), answer 200, then let the tunnel's first
     /// bytes decide: a ClientHello for a host that is not passed through is intercepted; anything else is relayed
-    /// as bytes.
+    /// as bytes. When an idle TLS connection to that server is in the pool, the server is known to be there:
+    /// answered at once, and no connection is made unless the tunnel turns out to need a fresh one.
     private func startTunnel(_ plan: ExchangePlan) {
         handedOver = true
         let connection = self.connection
         let target = plan.target
+        if let tls, !tls.isPassthrough(target.host), UpstreamPool.shares(connection),
+            let pooled = UpstreamPool.current.take(Upstream.Key(endpoint: target.endpoint, tlsServerName: target.host))
+        {
+            // Not from inside this read: the decoder has yet to pass on the CONNECT's end, which must not reach the
+            // raw pipeline `answerConnect` leaves behind.
+            connection.eventLoop.assumeIsolated().execute { [self] in
+                answerConnect(target: target, server: .pooled(pooled))
+            }
+            return
+        }
         let started = NIODeadline.now()
         connection.connect(to: target.endpoint).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let server):
-                guard connection.channel.isActive, let context = self.context else {
-                    server.close(promise: nil)
-                    return
-                }
-                let connectMilliseconds = Upstream.milliseconds(since: started)
-                // RFC 9110 §9.3.6: a 2xx to CONNECT has no body and no framing headers.
-                self.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .custom(code: 200, reasonPhrase: "Connection established"))))
-                self.writeToClient(.end(nil), flush: true)
-                let tls = self.tls
-                self.becomeRaw(context).assumeIsolated().whenComplete { result in
-                    switch result {
-                    case .success:
-                        TunnelSetup(connection: connection, server: server, target: target, connectMilliseconds: connectMilliseconds, tls: tls)
-                            .start()
-                    case .failure:
-                        server.close(promise: nil)
-                        connection.channel.close(promise: nil)
-                    }
-                }
+                answerConnect(target: target, server: .connected(server, connectMilliseconds: Upstream.milliseconds(since: started)))
             case .failure(let error):
                 guard let recorder = connection.openFlow(kind: .tcp, server: target.endpoint) else {
                     self.closeNow()
@@ -429,6 +422,28 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 self.respond(.badGateway, message: message, recorder: recorder, timings: HTTPTimings())
                 recorder.finish()
                 self.closeAfterFlush()
+            }
+        }
+    }
+
+    /// `200` to CONNECT, then the tunnel's first bytes decide what it becomes (`TunnelSetup`).
+    private func answerConnect(target: RequestTarget, server: TunnelServer) {
+        let connection = self.connection
+        guard connection.channel.isActive, let context else {
+            server.release()
+            return
+        }
+        // RFC 9110 §9.3.6: a 2xx to CONNECT has no body and no framing headers.
+        writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .custom(code: 200, reasonPhrase: "Connection established"))))
+        writeToClient(.end(nil), flush: true)
+        let tls = self.tls
+        becomeRaw(context).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success:
+                TunnelSetup(connection: connection, server: server, target: target, tls: tls).start()
+            case .failure:
+                server.release()
+                connection.channel.close(promise: nil)
             }
         }
     }

@@ -438,6 +438,34 @@ class HTTPSTest(test_http.HTTPHelpers, SluiceTest):
     # -----------------------------------------------------------------------------------------------------------------
     # 4
 
+    def test_a_server_connection_a_finished_tunnel_left_serves_the_next_tunnels(self):
+        # Eight tunnels one after another, each one request with Connection: close: the origin sees at most one TLS
+        # connection per event loop, the rest are the pool's (and their CONNECTs are answered without connecting).
+        origin = self.https_origin()
+        sluice, port = self.proxy("--upstream-ca", self.pki.ca[0])
+        for index in range(8):
+            url = f"https://localhost:{origin.port}/echo?tunnel={index}"
+            result = self.curl("-H", "Connection: close", url, proxy_port=port, cacert=self.sluice_ca_path())
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(json.loads(result.stdout)["path"], f"/echo?tunnel={index}")
+        self.assertLess(origin.connections, 8, "no server connection was reused")
+        self.assertLessEqual(origin.connections, os.cpu_count() or 1)
+        flows = self.wait_flows(sluice, lambda f: f["kind"] == "http" and "tunnel=" in (f.get("url") or ""), count=8)
+        self.assertEqual(len(flows), 8, flows)
+        self.assertTrue(all((f["status"], f["state"]) == (200, "closed") for f in flows), flows)
+
+        # A tunnel answered from the pool that turns out not to be TLS still gets a connection of its own (the TLS
+        # origin drops it on the first bytes, which it would not do to a pooled connection's reader).
+        sock = self.connect_tunnel(port, "localhost", origin.port)
+        sock.sendall(b"\x00not tls\n")
+        sock.settimeout(IO_TIMEOUT)
+        self.assertEqual(read_until_closed(sock), b"", "the TLS origin closes on bytes that are not TLS")
+        flow = sluice.wait_for_flow(local_port(sock))
+        self.assertEqual((flow["kind"], flow["bytes_up"]), ("tcp", 9), flow)
+        # Closed, or reset by the origin's TLS stack: either way connected, not a connect error.
+        self.assertFalse((flow["error"] or "").startswith("connect"), flow)
+        self.assertIn(flow["server"], (f"localhost:{origin.port}", f"{HOST}:{origin.port}"), flow)
+
     def test_passthrough_relays_the_origins_own_tls(self):
         origin = self.https_origin()
         sluice, port = self.proxy("--tls-passthrough", "localhost", "--upstream-ca", self.pki.ca[0])

@@ -16,9 +16,7 @@ public struct JSONObject: Sendable {
     }
 
     public consuming func string(_ key: StaticString, _ value: String) -> JSONObject {
-        appendKey(key)
-        Self.appendQuoted(value, to: &bytes)
-        return self
+        field(key) { Self.appendQuoted(value, to: &$0) }
     }
 
     public consuming func optionalString(_ key: StaticString, _ value: String?) -> JSONObject {
@@ -27,9 +25,7 @@ public struct JSONObject: Sendable {
     }
 
     public consuming func int(_ key: StaticString, _ value: Int64) -> JSONObject {
-        appendKey(key)
-        Self.appendDecimal(value, to: &bytes)
-        return self
+        field(key) { Self.appendDecimal(value, to: &$0) }
     }
 
     public consuming func optionalInt(_ key: StaticString, _ value: Int64?) -> JSONObject {
@@ -38,16 +34,12 @@ public struct JSONObject: Sendable {
     }
 
     public consuming func bool(_ key: StaticString, _ value: Bool) -> JSONObject {
-        appendKey(key)
-        Self.appendLiteral(value ? "true" : "false", to: &bytes)
-        return self
+        field(key) { Self.appendLiteral(value ? "true" : "false", to: &$0) }
     }
 
     public consuming func double(_ key: StaticString, _ value: Double) -> JSONObject {
         guard value.isFinite else { return null(key) }
-        appendKey(key)
-        bytes.append(contentsOf: String(value).utf8)
-        return self
+        return field(key) { $0.append(contentsOf: String(value).utf8) }
     }
 
     public consuming func optionalDouble(_ key: StaticString, _ value: Double?) -> JSONObject {
@@ -57,40 +49,38 @@ public struct JSONObject: Sendable {
 
     /// A UTC ISO-8601 time with milliseconds, as `Timestamp.iso8601` writes it.
     public consuming func time(_ key: StaticString, _ value: Date) -> JSONObject {
-        appendKey(key)
-        bytes.append(UInt8(ascii: "\""))
-        Timestamp.appendISO8601(value, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-        return self
+        field(key) { bytes in
+            bytes.append(UInt8(ascii: "\""))
+            Timestamp.appendISO8601(value, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
     }
 
     /// Bytes as a base64 string (its alphabet never needs escaping).
     public consuming func base64(_ key: StaticString, _ data: Data) -> JSONObject {
-        appendKey(key)
-        bytes.append(UInt8(ascii: "\""))
-        // Foundation's encoder: always optimized, also in a debug build of Sluice, where a loop here is not.
-        bytes.append(contentsOf: data.base64EncodedData())
-        bytes.append(UInt8(ascii: "\""))
-        return self
+        field(key) { bytes in
+            bytes.append(UInt8(ascii: "\""))
+            // Foundation's encoder: always optimized, also in a debug build of Sluice, where a loop here is not.
+            bytes.append(contentsOf: data.base64EncodedData())
+            bytes.append(UInt8(ascii: "\""))
+        }
     }
 
     /// Bytes as lowercase hex (digests).
     public consuming func hex(_ key: StaticString, _ data: Data) -> JSONObject {
-        appendKey(key)
-        bytes.append(UInt8(ascii: "\""))
-        for byte in data {
-            bytes.append(Self.hexDigits[Int(byte >> 4)])
-            bytes.append(Self.hexDigits[Int(byte & 0xF)])
+        field(key) { bytes in
+            bytes.append(UInt8(ascii: "\""))
+            for byte in data {
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0xF)])
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
-        bytes.append(UInt8(ascii: "\""))
-        return self
     }
 
     /// Headers as `[[name, value], ...]`, order and repeats kept.
     public consuming func headers(_ key: StaticString, _ headers: [HeaderField]) -> JSONObject {
-        appendKey(key)
-        Self.appendHeaders(headers, to: &bytes)
-        return self
+        field(key) { Self.appendHeaders(headers, to: &$0) }
     }
 
     /// The finished object as text.
@@ -106,8 +96,13 @@ public struct JSONObject: Sendable {
     }
 
     private consuming func null(_ key: StaticString) -> JSONObject {
+        field(key) { Self.appendLiteral("null", to: &$0) }
+    }
+
+    /// `"key":` and the value `write` appends.
+    private consuming func field(_ key: StaticString, _ write: (inout [UInt8]) -> Void) -> JSONObject {
         appendKey(key)
-        Self.appendLiteral("null", to: &bytes)
+        write(&bytes)
         return self
     }
 

@@ -114,14 +114,15 @@ public final class FlowRecorder {
     }
 
     /// Records a piece of an HTTP body as it passes. Bodies are recorded whole, one `body` message when
-    /// `bodyEnded` (or `finish`) comes, so that the store can keep a body it has seen before only once. A body
-    /// larger than `maxPayloadBytes` becomes a message per `maxPayloadBytes`, and one still arriving after a
-    /// second (a stream of server-sent events, a slow upload) is recorded piece by piece from then on, so it shows
-    /// while it flows.
+    /// `bodyEnded` (or `finish`) comes, so that the store can keep a body it has seen before only once. A larger
+    /// body becomes a message per `bodyMessageBytes`, cut at the same offsets however the network delivered it (so
+    /// a large file downloaded again is also kept once, part by part), and one still arriving after a second (a
+    /// stream of server-sent events, a slow upload) is recorded piece by piece from then on, so it shows while it
+    /// flows.
     public func bodyPiece(_ buffer: ByteBuffer, direction: Direction, at now: Date = Date()) {
         counters.add(buffer.readableBytes, direction: direction)
         guard limits.recordPayloads else { return }
-        let messageLimit = max(1, limits.maxPayloadBytes)
+        let messageLimit = max(1, min(limits.maxPayloadBytes, Self.bodyMessageBytes))
         var piece = buffer.readableBytesView[...]
         while !piece.isEmpty {
             var body = pendingBodies[direction] ?? PendingBody(started: now)
@@ -143,6 +144,9 @@ public final class FlowRecorder {
             }
         }
     }
+
+    /// The largest body message: what a body in flight holds in memory until it is recorded.
+    public static let bodyMessageBytes = 128 << 10
 
     /// Publishes the body collected in `direction` as one message.
     public func bodyEnded(direction: Direction) {

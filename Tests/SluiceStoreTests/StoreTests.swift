@@ -152,6 +152,42 @@ import Testing
         #expect(lines[4]["payload"] as? String == Data(small.utf8).base64EncodedString())
     }
 
+    @Test func jsonLinesFollowTheUTCDayAndEachDayCarriesASharedBodyOnce() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        let body = Data(String(repeating: "abcdefgh", count: 1024).utf8)  // 8 KiB: kept once
+        let beforeMidnight = Date(timeIntervalSince1970: 1_796_083_199.9)  // 2026-11-30T23:59:59.900Z
+        let afterMidnight = Date(timeIntervalSince1970: 1_796_083_200.1)  // 2026-12-01T00:00:00.100Z
+        writer.receive(
+            .flowOpened(
+                FlowOpened(
+                    flowID: FlowID(1), kind: .http, listener: "http://127.0.0.1:8080", client: Endpoint(host: "127.0.0.1", port: 5000),
+                    server: Endpoint(host: "10.0.0.5", port: 80), time: beforeMidnight
+                )
+            )
+        )
+        for (index, time) in [beforeMidnight, beforeMidnight, afterMidnight, afterMidnight].enumerated() {
+            writer.receive(
+                .message(
+                    Message(flowID: FlowID(1), sequence: Int64(index), direction: .down, time: time, size: body.count, payload: body, kind: .body)
+                )
+            )
+        }
+        writer.close()
+        func lines(_ day: String) throws -> [[String: Any]] {
+            let path = ((directory.logsPath as NSString).appendingPathComponent(day) as NSString).appendingPathComponent("messages.jsonl")
+            return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            }
+        }
+        let first = try lines("2026-11-30")
+        let second = try lines("2026-12-01")
+        #expect(first.map { $0["payload"] != nil } == [true, false])
+        #expect(second.map { $0["payload"] != nil } == [true, false], "a new day's file carries the body again")
+        #expect(first.map { $0["time"] as? String } == ["2026-11-30T23:59:59.900Z", "2026-11-30T23:59:59.900Z"])
+        #expect(second.first?["time"] as? String == "2026-12-01T00:00:00.100Z")
+    }
+
     @Test func filesArePrivate() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))

@@ -671,6 +671,7 @@ public final class App {
         case .delete: current.editor.delete()
         case .backspace: current.editor.backspace()
         case .control("z"): current.editor.undo()
+        case .control("o"): current.editor.insertLineBreak()
         case .character(let character): current.editor.type(character)
         default: break
         }

@@ -92,6 +92,7 @@ public enum Bindings {
         ("Tab", "switch between the hex and ASCII columns"),
         ("Ins", "insert or overwrite"),
         ("Del / Bksp", "delete the byte under / before the cursor"),
+        ("Ctrl-O", "insert a line break (CR LF), e.g. a new header line"),
         ("Ctrl-Z", "undo"),
         ("Enter", "forward the edited bytes"),
         ("Esc", "leave the editor; the message stays held"),

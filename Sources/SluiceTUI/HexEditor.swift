@@ -69,6 +69,15 @@ public struct HexEditor: Equatable, Sendable {
         }
     }
 
+    /// Inserts CR LF at the cursor, also in overwrite mode: how a line is added to text such as an HTTP head,
+    /// where Enter would forward the message.
+    public mutating func insertLineBreak() {
+        saveUndo()
+        bytes.insert(contentsOf: [0x0d, 0x0a], at: cursor)
+        cursor += 2
+        atHighNibble = true
+    }
+
     /// Removes the byte under the cursor.
     public mutating func delete() {
         guard cursor < bytes.count else { return }

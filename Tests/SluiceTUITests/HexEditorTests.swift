@@ -45,6 +45,18 @@ import Testing
         #expect(editor.bytes == [0x02, 0xab], "typing at the end appends even in overwrite mode")
     }
 
+    @Test func lineBreaksAreInsertedEvenInOverwriteModeAndUndoneInOneStep() {
+        var editor = HexEditor(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        editor.toggleColumn()
+        editor.moveTo(16)  // after the request line's CR LF
+        for character in "X-Added: yes" { editor.type(character) }
+        editor.insertLineBreak()
+        #expect(String(decoding: editor.bytes, as: UTF8.self) == "GET / HTTP/1.1\r\nX-Added: yes\r\n", "typing overwrote, the break inserted")
+        #expect(editor.cursor == 30)
+        editor.undo()
+        #expect(String(decoding: editor.bytes, as: UTF8.self) == "GET / HTTP/1.1\r\nX-Added: yes")
+    }
+
     @Test func undoRestoresEachStep() {
         var editor = HexEditor([0x00, 0x00])
         editor.type("1")

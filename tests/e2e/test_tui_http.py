@@ -114,8 +114,13 @@ class TUIHTTPHoldTests(TUITestCase):
         tui.wait_line(" up ")
         tui.send("e")
         tui.wait_text("47 45 54 20")  # "GET "
-        # Overwrite the start with a status line and a blank line: the rest of the held text becomes the body.
-        tui.type("HTTP/1.1 203 Canned\r\n\r\n".encode().decode("unicode_escape").encode().hex())
+        # As text, in the ASCII column: overwrite the start with a status line, then two line breaks (Ctrl-O, since
+        # Enter forwards): the rest of the held text becomes the body.
+        tui.send("Tab")
+        tui.type("HTTP/1.1 203 Canned")
+        tui.send("C-o", "C-o")
+        tui.wait_text("48 54 54 50")  # "HTTP"
+        tui.wait_text("0d 0a 0d 0a")  # the blank line
         tui.wait_text("(modified)")
         tui.send("Enter")
         client.join(40)

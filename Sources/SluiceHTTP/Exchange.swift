@@ -187,11 +187,7 @@ final class Exchange {
             upstream?.close()
             end(reusing: nil)
         case .kill:
-            recorder.failed(.proxy, "killed by the operator")
-            finished = true
-            upstream?.close()
-            recorder.finish()
-            owner.closeNow()
+            killedByOperator()
         }
     }
 
@@ -363,12 +359,17 @@ final class Exchange {
             owner.respond(.badGateway, message: Self.dropReason("response", decidedBy), recorder: recorder, timings: timings)
             end(reusing: nil)
         case .kill:
-            recorder.failed(.proxy, "killed by the operator")
-            finished = true
-            upstream?.close()
-            recorder.finish()
-            owner.closeNow()
+            killedByOperator()
         }
+    }
+
+    /// `x` on a held request or response: both connections end, the flow says why.
+    private func killedByOperator() {
+        recorder.failed(.proxy, "killed by the operator")
+        finished = true
+        upstream?.close()
+        recorder.finish()
+        owner.closeNow()
     }
 
     /// The body of the 502 a client gets for a dropped request or response.

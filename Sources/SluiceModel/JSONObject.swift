@@ -78,9 +78,9 @@ public struct JSONObject: Sendable {
         }
     }
 
-    /// Headers as `[[name, value], ...]`, order and repeats kept.
-    public consuming func headers(_ key: StaticString, _ headers: [HeaderField]) -> JSONObject {
-        field(key) { Self.appendHeaders(headers, to: &$0) }
+    /// A value that is JSON text already (headers the store also writes to SQLite, made once for both).
+    public consuming func json(_ key: StaticString, _ text: [UInt8]) -> JSONObject {
+        field(key) { $0.append(contentsOf: text) }
     }
 
     /// The finished object as text.
@@ -116,11 +116,18 @@ public struct JSONObject: Sendable {
 
     // MARK: Values
 
-    /// Headers as the JSON text stored in the `http` table.
+    /// Headers as the JSON text stored in the `http` table and the JSON Lines: `[[name, value], ...]`, order and
+    /// repeats kept.
     public static func headersJSON(_ headers: [HeaderField]) -> String {
+        String(decoding: headersJSONBytes(headers), as: UTF8.self)
+    }
+
+    /// The same text as UTF-8 bytes.
+    public static func headersJSONBytes(_ headers: [HeaderField]) -> [UInt8] {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(32 + headers.count * 48)
         appendHeaders(headers, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// Reads what `headersJSON` wrote; nil when the text is not such a list.

@@ -41,8 +41,9 @@ final class JSONLinesLog {
     }
 
     /// Appends the event's line. `bodyDigest` is set on a body kept once in the store (its SHA-256): the line says
-    /// `sha256`, and carries the payload only the first time that body appears in the day's file.
-    func append(_ event: ProxyEvent, bodyDigest: Data? = nil) throws(StoreError) {
+    /// `sha256`, and carries the payload only the first time that body appears in the day's file. `headers` is an
+    /// HTTP event's headers as JSON text when the caller has made it already.
+    func append(_ event: ProxyEvent, bodyDigest: Data? = nil, headers: [UInt8]? = nil) throws(StoreError) {
         switch event {
         case .flowOpened(let opened):
             startTimes[opened.flowID] = opened.time
@@ -74,7 +75,8 @@ final class JSONLinesLog {
                 JSONObject()
                     .string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
                     .string("method", request.method).string("url", request.url).string("version", request.version)
-                    .headers("headers", request.headers).optionalInt("replay_of", request.replayOf?.rawValue)
+                    .json("headers", headers ?? JSONObject.headersJSONBytes(request.headers))
+                    .optionalInt("replay_of", request.replayOf?.rawValue)
             )
         case .httpResponse(let response):
             try add(
@@ -83,7 +85,8 @@ final class JSONLinesLog {
                     .string("event", "response").int("flow", response.flowID.rawValue)
                     .time("time", response.time).int("status", Int64(response.status))
                     .string("reason", response.reason).string("version", response.version)
-                    .headers("headers", response.headers).bool("synthetic", response.synthetic)
+                    .json("headers", headers ?? JSONObject.headersJSONBytes(response.headers))
+                    .bool("synthetic", response.synthetic)
                     .optionalDouble("connect_ms", response.timings.connect).optionalDouble("tls_ms", response.timings.tls)
                     .optionalDouble("first_byte_ms", response.timings.firstByte)
             )

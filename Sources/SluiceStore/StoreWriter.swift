@@ -36,6 +36,7 @@ public final class StoreWriter: @unchecked Sendable {
     private let database: DatabaseQueue
     private let log: JSONLinesLog
     private let sharedBodies = SharedBodies()
+    private var statements: StoreRows?
     /// Held for the writer's life: two writers on one store would hand out the same flow ids.
     private var lockDescriptor: Int32
     private let logger: Logger
@@ -250,21 +251,39 @@ public final class StoreWriter: @unchecked Sendable {
     /// One transaction per batch. Returns false (and says so once) when the disk refuses.
     private func write(_ batch: [ProxyEvent]) -> Bool {
         let digests = batch.map(sharedBodies.digest(of:))
+        let headers = batch.map(Self.headersJSON(of:))
+        let folded = FoldedBatch(batch)
         var bodyRows = SharedBodies.BatchRows()
         do {
             try database.write { db in
-                for (event, digest) in zip(batch, digests) {
-                    var bodyID: Int64?
-                    if let digest, case .message(let message) = event {
-                        bodyID = try sharedBodies.rowID(for: message.payload, digest: digest, in: db, batch: &bodyRows)
+                let rows = try self.rows(db)
+                for write in folded.writes {
+                    switch write {
+                    case .flow(let opened, let closed):
+                        guard case .flowOpened(let open) = batch[opened] else { continue }
+                        var close: FlowClosed?
+                        if let closed, case .flowClosed(let event) = batch[closed] { close = event }
+                        try rows.insertFlow(open, closed: close, in: db)
+                    case .exchange(let requested, let responded):
+                        guard case .httpRequest(let request) = batch[requested] else { continue }
+                        var response: (HTTPResponseStarted, headers: [UInt8])?
+                        if let responded, case .httpResponse(let event) = batch[responded] {
+                            response = (event, headers[responded] ?? [])
+                        }
+                        try rows.insertExchange(request, headers: headers[requested] ?? [], response: response, in: db)
+                    case .event(let index):
+                        var bodyID: Int64?
+                        if let digest = digests[index], case .message(let message) = batch[index] {
+                            bodyID = try sharedBodies.rowID(for: message.payload, digest: digest, in: db, batch: &bodyRows)
+                        }
+                        try rows.write(batch[index], bodyID: bodyID, headers: headers[index], in: db)
                     }
-                    try Self.insert(event, bodyID: bodyID, into: db)
                 }
             }
             // Only now are the new rows in `bodies` for certain.
             sharedBodies.committed(bodyRows)
-            for (event, digest) in zip(batch, digests) {
-                try log.append(event, bodyDigest: digest)
+            for index in batch.indices {
+                try log.append(batch[index], bodyDigest: digests[index], headers: headers[index])
             }
             try log.flush()
             if let failing {
@@ -282,64 +301,20 @@ public final class StoreWriter: @unchecked Sendable {
         }
     }
 
-    private static func insert(_ event: ProxyEvent, bodyID: Int64?, into db: Database) throws {
+    /// The writer's prepared statements, made on first use (the writer thread's connection lives as long as it).
+    private func rows(_ db: Database) throws -> StoreRows {
+        if let statements { return statements }
+        let made = try StoreRows(db)
+        statements = made
+        return made
+    }
+
+    /// An HTTP event's headers as JSON text, made once for its row and its JSON line.
+    private static func headersJSON(of event: ProxyEvent) -> [UInt8]? {
         switch event {
-        case .flowOpened(let e):
-            try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO flows (id, kind, listener, client, server, started_at, state) VALUES (?, ?, ?, ?, ?, ?, 'open')"
-            ).execute(arguments: [
-                e.flowID.rawValue, e.kind.rawValue, e.listener, e.client.description, e.server.description,
-                e.time.timeIntervalSince1970,
-            ])
-        case .message(let e):
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload, edited_from_seq, kind, body_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                e.flowID.rawValue, e.sequence, e.direction.rawValue, e.time.timeIntervalSince1970, e.size,
-                bodyID == nil ? e.payload : Data(), e.editedFromSequence, e.kind.rawValue, bodyID,
-            ])
-        case .httpRequest(let e):
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR REPLACE INTO http (flow_id, requested_at, method, url, version, request_headers, replay_of)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                e.flowID.rawValue, e.time.timeIntervalSince1970, e.method, e.url, e.version, JSONObject.headersJSON(e.headers),
-                e.replayOf?.rawValue,
-            ])
-        case .httpResponse(let e):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE http SET responded_at = ?, status = ?, reason = ?, response_version = ?, response_headers = ?,
-                    synthetic = ?, connect_ms = ?, tls_ms = ?, first_byte_ms = ? WHERE flow_id = ?
-                    """
-            ).execute(arguments: [
-                e.time.timeIntervalSince1970, e.status, e.reason, e.version, JSONObject.headersJSON(e.headers), e.synthetic,
-                e.timings.connect, e.timings.tls, e.timings.firstByte, e.flowID.rawValue,
-            ])
-        case .messageHeld(let e):
-            try db.cachedStatement(sql: "UPDATE messages SET disposition = 'held' WHERE flow_id = ? AND seq = ?")
-                .execute(arguments: [e.flowID.rawValue, e.sequence])
-        case .messageReleased(let e):
-            try db.cachedStatement(sql: "UPDATE messages SET disposition = ? WHERE flow_id = ? AND seq = ?")
-                .execute(arguments: [e.verdict.disposition, e.flowID.rawValue, e.sequence])
-        case .flowError(let e):
-            try db.cachedStatement(sql: "INSERT INTO errors (flow_id, at, phase, message) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [e.flowID.rawValue, e.time.timeIntervalSince1970, e.phase.rawValue, e.message])
-        case .flowClosed(let e):
-            try db.cachedStatement(
-                sql: """
-                    UPDATE flows SET ended_at = ?, bytes_up = ?, bytes_down = ?, state = ?, error = ?,
-                    payload_truncated = ? WHERE id = ?
-                    """
-            ).execute(arguments: [
-                e.time.timeIntervalSince1970, e.bytesUp, e.bytesDown, e.state.rawValue, e.error, e.payloadTruncated,
-                e.flowID.rawValue,
-            ])
+        case .httpRequest(let request): JSONObject.headersJSONBytes(request.headers)
+        case .httpResponse(let response): JSONObject.headersJSONBytes(response.headers)
+        default: nil
         }
     }
 

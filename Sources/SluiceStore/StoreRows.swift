@@ -1,0 +1,169 @@
+import Foundation
+import GRDB
+import SluiceModel
+
+/// The SQL the store writer runs for each kind of event, prepared once on its connection (see `RowStatement`).
+/// Used by the writer thread only, inside its transactions.
+final class StoreRows {
+    private let flowInsert: RowStatement
+    private let flowClose: RowStatement
+    private let exchangeInsert: RowStatement
+    private let responseUpdate: RowStatement
+    private let messageInsert: RowStatement
+    private let errorInsert: RowStatement
+    private let heldUpdate: RowStatement
+    private let releasedUpdate: RowStatement
+
+    init(_ db: Database) throws {
+        flowInsert = try RowStatement(
+            """
+            INSERT OR REPLACE INTO flows
+                (id, kind, listener, client, server, started_at, ended_at, bytes_up, bytes_down, state, error, payload_truncated)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, in: db)
+        flowClose = try RowStatement(
+            """
+            UPDATE flows SET ended_at = ?, bytes_up = ?, bytes_down = ?, state = ?, error = ?, payload_truncated = ?
+            WHERE id = ?
+            """, in: db)
+        exchangeInsert = try RowStatement(
+            """
+            INSERT OR REPLACE INTO http
+                (flow_id, requested_at, method, url, version, request_headers, replay_of,
+                 responded_at, status, reason, response_version, response_headers, synthetic, connect_ms, tls_ms, first_byte_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, in: db)
+        responseUpdate = try RowStatement(
+            """
+            UPDATE http SET responded_at = ?, status = ?, reason = ?, response_version = ?, response_headers = ?,
+                synthetic = ?, connect_ms = ?, tls_ms = ?, first_byte_ms = ?
+            WHERE flow_id = ?
+            """, in: db)
+        messageInsert = try RowStatement(
+            """
+            INSERT OR REPLACE INTO messages (flow_id, seq, direction, at, size, payload, edited_from_seq, kind, body_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, in: db)
+        errorInsert = try RowStatement("INSERT INTO errors (flow_id, at, phase, message) VALUES (?, ?, ?, ?)", in: db)
+        heldUpdate = try RowStatement("UPDATE messages SET disposition = 'held' WHERE flow_id = ? AND seq = ?", in: db)
+        releasedUpdate = try RowStatement("UPDATE messages SET disposition = ? WHERE flow_id = ? AND seq = ?", in: db)
+    }
+
+    /// A flow's row: open, or complete when its close is known too.
+    func insertFlow(_ opened: FlowOpened, closed: FlowClosed?, in db: Database) throws(StoreError) {
+        try flowInsert.run(in: db) { row in
+            row.int(opened.flowID.rawValue)
+            row.text(opened.kind.rawValue)
+            row.text(opened.listener)
+            row.text(opened.client.description)
+            row.text(opened.server.description)
+            row.time(opened.time)
+            if let closed {
+                row.time(closed.time)
+                row.int(closed.bytesUp)
+                row.int(closed.bytesDown)
+                row.text(closed.state.rawValue)
+                row.text(closed.error)
+                row.bool(closed.payloadTruncated)
+            } else {
+                row.null()
+                row.int(0)
+                row.int(0)
+                row.text(FlowState.open.rawValue)
+                row.null()
+                row.bool(false)
+            }
+        }
+    }
+
+    /// An exchange's row: the request, with the response when it is known too. Headers come as JSON text.
+    func insertExchange(
+        _ request: HTTPRequestStarted, headers: [UInt8], response: (HTTPResponseStarted, headers: [UInt8])?, in db: Database
+    ) throws(StoreError) {
+        try exchangeInsert.run(in: db) { row in
+            row.int(request.flowID.rawValue)
+            row.time(request.time)
+            row.text(request.method)
+            row.text(request.url)
+            row.text(request.version)
+            row.text(utf8: headers)
+            row.int(request.replayOf?.rawValue)
+            if let (response, headers) = response {
+                Self.bindResponse(response, headers: headers, to: &row)
+            } else {
+                for _ in 0..<5 { row.null() }
+                row.bool(false)
+                for _ in 0..<3 { row.null() }
+            }
+        }
+    }
+
+    /// Any event on its own: updates for flows and exchanges begun in an earlier batch, messages, errors, holds.
+    func write(_ event: ProxyEvent, bodyID: Int64?, headers: [UInt8]?, in db: Database) throws(StoreError) {
+        switch event {
+        case .flowOpened(let opened):
+            try insertFlow(opened, closed: nil, in: db)
+        case .httpRequest(let request):
+            try insertExchange(request, headers: headers ?? [], response: nil, in: db)
+        case .httpResponse(let response):
+            try responseUpdate.run(in: db) { row in
+                Self.bindResponse(response, headers: headers ?? [], to: &row)
+                row.int(response.flowID.rawValue)
+            }
+        case .flowClosed(let closed):
+            try flowClose.run(in: db) { row in
+                row.time(closed.time)
+                row.int(closed.bytesUp)
+                row.int(closed.bytesDown)
+                row.text(closed.state.rawValue)
+                row.text(closed.error)
+                row.bool(closed.payloadTruncated)
+                row.int(closed.flowID.rawValue)
+            }
+        case .message(let message):
+            try messageInsert.run(in: db) { row in
+                row.int(message.flowID.rawValue)
+                row.int(message.sequence)
+                row.text(message.direction.rawValue)
+                row.time(message.time)
+                row.int(message.size)
+                // A body kept once in `bodies` leaves its message an empty payload and the row's id.
+                row.blob(bodyID == nil ? message.payload : Data())
+                row.int(message.editedFromSequence)
+                row.text(message.kind.rawValue)
+                row.int(bodyID)
+            }
+        case .flowError(let error):
+            try errorInsert.run(in: db) { row in
+                row.int(error.flowID.rawValue)
+                row.time(error.time)
+                row.text(error.phase.rawValue)
+                row.text(error.message)
+            }
+        case .messageHeld(let held):
+            try heldUpdate.run(in: db) { row in
+                row.int(held.flowID.rawValue)
+                row.int(held.sequence)
+            }
+        case .messageReleased(let released):
+            try releasedUpdate.run(in: db) { row in
+                row.text(released.verdict.disposition)
+                row.int(released.flowID.rawValue)
+                row.int(released.sequence)
+            }
+        }
+    }
+
+    /// The response's nine columns, in the order both statements name them.
+    private static func bindResponse(_ response: HTTPResponseStarted, headers: [UInt8], to row: inout RowStatement.Bindings) {
+        row.time(response.time)
+        row.int(response.status)
+        row.text(response.reason)
+        row.text(response.version)
+        row.text(utf8: headers)
+        row.bool(response.synthetic)
+        row.double(response.timings.connect)
+        row.double(response.timings.tls)
+        row.double(response.timings.firstByte)
+    }
+}

@@ -78,9 +78,11 @@ public final class FlowRecorder {
     private var firstError: String?
     /// Sides that still have to close before the flow is over. The server side counts as closed when the
     /// connection to it never came up.
-    private var openSides: Set<Side> = [.client, .server]
-    /// HTTP bodies being collected, by direction (see `bodyPiece`).
-    private var pendingBodies: [Direction: PendingBody] = [:]
+    private var clientOpen = true
+    private var serverOpen = true
+    /// HTTP bodies being collected, one per direction (see `bodyPiece`).
+    private var pendingUp: PendingBody?
+    private var pendingDown: PendingBody?
     public private(set) var isFinished = false
     /// The engine's hook to forget the flow once it has closed.
     var onFinished: (() -> Void)?
@@ -125,8 +127,11 @@ public final class FlowRecorder {
         let messageLimit = max(1, min(limits.maxPayloadBytes, Self.bodyMessageBytes))
         var piece = buffer.readableBytesView[...]
         while !piece.isEmpty {
-            var body = pendingBodies[direction] ?? PendingBody(started: now)
+            // Taken out while it grows: a copy left behind would make every append copy the bytes collected so far.
+            var body = pendingBody(direction) ?? PendingBody(started: now)
+            setPendingBody(nil, direction)
             if body.streaming {
+                setPendingBody(body, direction)
                 publish(piece, size: piece.count, direction: direction, editedFrom: nil, kind: .body)
                 return
             }
@@ -136,11 +141,11 @@ public final class FlowRecorder {
             body.bytes.append(contentsOf: piece.prefix(keep))
             body.size += take
             piece = piece.dropFirst(take)
-            pendingBodies[direction] = body
+            setPendingBody(body, direction)
             let slow = now.timeIntervalSince(body.started) > 1
             if body.size >= messageLimit || slow {
                 bodyEnded(direction: direction)
-                pendingBodies[direction] = PendingBody(started: now, streaming: slow)
+                setPendingBody(PendingBody(started: now, streaming: slow), direction)
             }
         }
     }
@@ -150,8 +155,18 @@ public final class FlowRecorder {
 
     /// Publishes the body collected in `direction` as one message.
     public func bodyEnded(direction: Direction) {
-        guard let body = pendingBodies.removeValue(forKey: direction), body.size > 0 else { return }
+        guard let body = pendingBody(direction) else { return }
+        setPendingBody(nil, direction)
+        guard body.size > 0 else { return }
         publish(body.bytes, size: body.size, direction: direction, editedFrom: nil, kind: .body)
+    }
+
+    private func pendingBody(_ direction: Direction) -> PendingBody? {
+        direction == .up ? pendingUp : pendingDown
+    }
+
+    private func setPendingBody(_ body: PendingBody?, _ direction: Direction) {
+        if direction == .up { pendingUp = body } else { pendingDown = body }
     }
 
     /// Records the bytes an operator's edit sends in place of message `original`.
@@ -247,8 +262,11 @@ public final class FlowRecorder {
     }
 
     public func sideClosed(_ side: Side) {
-        openSides.remove(side)
-        guard openSides.isEmpty else { return }
+        switch side {
+        case .client: clientOpen = false
+        case .server: serverOpen = false
+        }
+        guard !clientOpen && !serverOpen else { return }
         finish()
     }
 

@@ -54,7 +54,7 @@ struct ExchangePlan {
         server = tunnel?.endpoint ?? target.endpoint
         isWebSocket = !isConnect && HopByHop.isWebSocketUpgrade(head.headers)
         clientWantsClose = HopByHop.wantsClose(head.headers, version: head.version)
-        expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+        expectsContinue = HopByHop.contains(head.headers, name: "expect", token: "100-continue")
 
         var headers = head.headers
         HopByHop.strip(&headers, keepUpgrade: isWebSocket)

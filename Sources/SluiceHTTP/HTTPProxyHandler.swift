@@ -605,13 +605,6 @@ extension HTTPVersion {
     var text: String { "HTTP/\(major).\(minor)" }
 }
 
-extension HTTPHeaders {
-    /// The headers with credentials for the proxy itself removed: they must never reach a log or the store.
-    var redacted: [HeaderField] {
-        fields.filter { $0.name.lowercased() != "proxy-authorization" }
-    }
-}
-
 /// One line for what the HTTP parser rejected.
 func describeParserError(_ error: HTTPParserError) -> String {
     switch error {

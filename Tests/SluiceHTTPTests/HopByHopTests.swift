@@ -1,0 +1,63 @@
+import NIOHTTP1
+import Testing
+
+@testable import SluiceHTTP
+
+@Suite struct HopByHopTests {
+    @Test func namesCompareIgnoringASCIICaseOnly() {
+        #expect("Content-Length".equalsIgnoringASCIICase("content-length"))
+        #expect("CONNECTION".equalsIgnoringASCIICase("connection"))
+        #expect("x-secret".equalsIgnoringASCIICase("X-Secret"))
+        #expect(!"Connection2".equalsIgnoringASCIICase("connection"))
+        #expect(!"connectio".equalsIgnoringASCIICase("connection"))
+        // Only A-Z fold: '[' and '{' differ by 0x20 too; non-ASCII never folds.
+        #expect(!"[".equalsIgnoringASCIICase("{"))
+        #expect(!"{".equalsIgnoringASCIICase("["))
+        #expect(!"É".equalsIgnoringASCIICase("é"))
+        #expect("".equalsIgnoringASCIICase(""))
+    }
+
+    @Test func tokensAreTrimmedAndEmptyOnesSkipped() {
+        #expect(HopByHop.tokens(" close ,\tKeep-Alive,, x-a ") == ["close", "Keep-Alive", "x-a"])
+        #expect(HopByHop.tokens("").isEmpty)
+        #expect(HopByHop.tokens(" , ").isEmpty)
+    }
+
+    @Test func stripRemovesHopByHopAndListedHeadersInAnyCaseAndKeepsTheRestInOrder() {
+        var headers = HTTPHeaders([
+            ("Date", "today"), ("CONNECTION", "X-Secret,  keep-alive"), ("x-secret", "1"), ("Keep-Alive", "timeout=5"),
+            ("Content-Length", "3"), ("Proxy-Authorization", "Basic x"), ("te", "trailers"), ("X-Secret", "2"), ("Via", "a"),
+        ])
+        HopByHop.strip(&headers, keepUpgrade: false)
+        #expect(headers.map { "\($0.name): \($0.value)" } == ["Date: today", "Content-Length: 3", "Via: a"])
+    }
+
+    @Test func stripLeavesHeadersWithoutHopByHopOnesUntouched() {
+        var headers = HTTPHeaders([("Host", "a"), ("Accept", "*/*"), ("Transfer-Encoding", "chunked")])
+        HopByHop.strip(&headers, keepUpgrade: false)
+        #expect(headers.map(\.name) == ["Host", "Accept", "Transfer-Encoding"])
+    }
+
+    @Test func aWebSocketHandshakeKeepsItsUpgrade() {
+        var headers = HTTPHeaders([("Connection", "keep-alive, Upgrade"), ("Upgrade", "WebSocket"), ("Sec-WebSocket-Key", "k")])
+        #expect(HopByHop.isWebSocketUpgrade(headers))
+        HopByHop.strip(&headers, keepUpgrade: true)
+        #expect(headers.map { "\($0.name): \($0.value)" } == ["Sec-WebSocket-Key: k", "Upgrade: WebSocket", "Connection: Upgrade"])
+        #expect(!HopByHop.isWebSocketUpgrade(HTTPHeaders([("Upgrade", "websocket")])), "no Connection: upgrade")
+        #expect(!HopByHop.isWebSocketUpgrade(HTTPHeaders([("Upgrade", "h2c"), ("Connection", "upgrade")])))
+    }
+
+    @Test func closeFollowsTheConnectionHeaderAndTheVersion() {
+        #expect(HopByHop.wantsClose(HTTPHeaders([("Connection", "Close")]), version: .http1_1))
+        #expect(HopByHop.wantsClose(HTTPHeaders([("connection", "x, close")]), version: .http1_1))
+        #expect(!HopByHop.wantsClose(HTTPHeaders([("Connection", "closed")]), version: .http1_1))
+        #expect(!HopByHop.wantsClose(HTTPHeaders(), version: .http1_1))
+        #expect(HopByHop.wantsClose(HTTPHeaders(), version: .http1_0))
+        #expect(!HopByHop.wantsClose(HTTPHeaders([("Connection", "Keep-Alive")]), version: .http1_0))
+    }
+
+    @Test func proxyCredentialsAreNeverRecorded() {
+        let headers = HTTPHeaders([("PROXY-AUTHORIZATION", "Basic c2VjcmV0"), ("Authorization", "Bearer t")])
+        #expect(headers.redacted.map(\.name) == ["Authorization"])
+    }
+}

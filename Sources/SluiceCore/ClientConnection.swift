@@ -16,6 +16,8 @@ public final class ClientConnection: Sendable {
     public let configuration: Configuration
     public let bus: FlowBus
     public let gate: InterceptGate
+    /// The client's address as the flow records it (made once: each of the connection's flows names it).
+    public let client: Endpoint
     let id: Int64
     private let registry: ConnectionRegistry
 
@@ -28,12 +30,10 @@ public final class ClientConnection: Sendable {
         self.bus = bus
         self.gate = gate
         self.registry = registry
+        self.client = Endpoint(channel.remoteAddress)
     }
 
     public var eventLoop: EventLoop { channel.eventLoop }
-
-    /// The client's address as the flow records it.
-    public var client: Endpoint { Endpoint(channel.remoteAddress) }
 
     /// Starts a flow on this connection and publishes its opening. Call on the event loop.
     /// - Returns: nil when the engine is shutting down; the module should then close the connection.

@@ -11,48 +11,58 @@ enum HopByHop {
         "upgrade",
     ]
 
-    static func isHopByHop(_ name: String) -> Bool {
-        names.contains { name.equalsIgnoringASCIICase($0) }
+    static func isHopByHop(_ name: some StringProtocol) -> Bool {
+        index(of: name) != nil
+    }
+
+    private static func index(of name: some StringProtocol) -> Int? {
+        names.firstIndex { name.equalsIgnoringASCIICase($0) }
     }
 
     /// Removes hop-by-hop headers and every header the `Connection` header names. `Transfer-Encoding` stays: NIO's
     /// encoder re-frames the body from it and `Content-Length`. A WebSocket upgrade keeps `Upgrade` and
     /// `Connection: Upgrade`, since the handshake has to reach the server.
     static func strip(_ headers: inout HTTPHeaders, keepUpgrade: Bool) {
-        var found = false
+        // Which of `names` are present, as bits: usually just `Connection`, removed in place without allocating.
+        var present: UInt32 = 0
         var listed: [Substring] = []
-        for (name, value) in headers where isHopByHop(name) {
-            found = true
-            if name.equalsIgnoringASCIICase("connection") { listed.append(contentsOf: tokens(value)) }
-        }
-        guard found else { return }
-        var kept = HTTPHeaders()
-        kept.reserveCapacity(headers.count)
         var upgrade: [String] = []
         for (name, value) in headers {
-            if isHopByHop(name) {
-                if keepUpgrade && name.equalsIgnoringASCIICase("upgrade") { upgrade.append(value) }
-                continue
+            guard let index = index(of: name) else { continue }
+            present |= 1 << index
+            if name.equalsIgnoringASCIICase("connection") {
+                forEachToken(value) { token in
+                    if !isHopByHop(token) { listed.append(token) }
+                    return true
+                }
             }
-            if listed.contains(where: { name.equalsIgnoringASCIICase($0) }) { continue }
-            kept.add(name: name, value: value)
+            if keepUpgrade && name.equalsIgnoringASCIICase("upgrade") { upgrade.append(value) }
+        }
+        guard present != 0 else { return }
+        for (index, name) in names.enumerated() where present & (1 << index) != 0 {
+            headers.remove(name: name)
+        }
+        for name in listed {
+            headers.remove(name: String(name))
         }
         if !upgrade.isEmpty {
-            for value in upgrade { kept.add(name: "Upgrade", value: value) }
-            kept.add(name: "Connection", value: "Upgrade")
+            for value in upgrade { headers.add(name: "Upgrade", value: value) }
+            headers.add(name: "Connection", value: "Upgrade")
         }
-        headers = kept
     }
 
     /// Whether the sender of a message wants its connection closed after it (RFC 9112 §9.3).
     static func wantsClose(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
         var keepAlive = false
+        var close = false
         for (name, value) in headers where name.equalsIgnoringASCIICase("connection") {
-            for token in tokens(value) {
-                if token.equalsIgnoringASCIICase("close") { return true }
+            forEachToken(value) { token in
+                if token.equalsIgnoringASCIICase("close") { close = true }
                 if token.equalsIgnoringASCIICase("keep-alive") { keepAlive = true }
+                return !close
             }
         }
+        if close { return true }
         if version.major == 1 && version.minor == 0 { return !keepAlive }
         return false
     }
@@ -64,19 +74,46 @@ enum HopByHop {
 
     /// Whether a header `name` lists `token` among its comma-separated values, both in any case.
     static func contains(_ headers: HTTPHeaders, name: String, token: String) -> Bool {
+        var found = false
         for (field, value) in headers where field.equalsIgnoringASCIICase(name) {
-            if tokens(value).contains(where: { $0.equalsIgnoringASCIICase(token) }) { return true }
+            forEachToken(value) { element in
+                found = element.equalsIgnoringASCIICase(token)
+                return !found
+            }
+            if found { return true }
         }
         return false
     }
 
     /// A header value's comma-separated elements, without surrounding spaces and tabs (RFC 9110 §5.6.1).
     static func tokens(_ value: String) -> [Substring] {
-        value.split(separator: ",").compactMap { element in
-            let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-            guard let first = element.firstIndex(where: { !isSpace($0) }), let last = element.lastIndex(where: { !isSpace($0) })
-            else { return nil }
-            return element[first...last]
+        var tokens: [Substring] = []
+        forEachToken(value) { token in
+            tokens.append(token)
+            return true
+        }
+        return tokens
+    }
+
+    /// Calls `body` with each element of a comma-separated header value, trimmed, skipping empty ones, until it
+    /// returns false. Allocates nothing.
+    static func forEachToken(_ value: String, _ body: (Substring) -> Bool) {
+        let utf8 = value.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
+            var first = start
+            var last = end
+            while first < last, utf8[first] == UInt8(ascii: " ") || utf8[first] == UInt8(ascii: "\t") {
+                first = utf8.index(after: first)
+            }
+            while last > first {
+                let before = utf8.index(before: last)
+                guard utf8[before] == UInt8(ascii: " ") || utf8[before] == UInt8(ascii: "\t") else { break }
+                last = before
+            }
+            if first < last, !body(value[first..<last]) { return }
+            start = end < utf8.endIndex ? utf8.index(after: end) : end
         }
     }
 }
@@ -102,13 +139,19 @@ extension StringProtocol {
 extension HTTPHeaders {
     /// The headers as the flow records them, in wire order.
     var fields: [HeaderField] {
-        map { HeaderField(name: $0.name, value: $0.value) }
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(count)
+        for (name, value) in self { fields.append(HeaderField(name: name, value: value)) }
+        return fields
     }
 
     /// The headers with credentials for the proxy itself removed: they must never reach a log or the store.
     var redacted: [HeaderField] {
-        compactMap { name, value in
-            name.equalsIgnoringASCIICase("proxy-authorization") ? nil : HeaderField(name: name, value: value)
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(count)
+        for (name, value) in self where !name.equalsIgnoringASCIICase("proxy-authorization") {
+            fields.append(HeaderField(name: name, value: value))
         }
+        return fields
     }
 }

@@ -6,9 +6,14 @@ import GRDBSQLite
 ///
 /// The writer runs a handful of statements per recorded exchange, tens of thousands a second under load. GRDB's
 /// `execute(arguments:)` builds an array of existential values and hashes the SQL to find its cached statement on
-/// every call, which cost more than SQLite's own work; binding values in place does not. Reads stay with GRDB.
+/// every call, and binding text as `SQLITE_TRANSIENT` makes SQLite allocate a copy of each value; together that
+/// cost more than SQLite's own work. Here text and blobs are copied into one reused buffer and bound in place
+/// (`SQLITE_STATIC`) for the length of the run. Reads stay with GRDB.
 final class RowStatement {
     private let statement: Statement
+    /// Kept between runs so that binding allocates nothing once they have grown.
+    private var arena: [UInt8] = []
+    private var inArena: [Bindings.ArenaValue] = []
 
     init(_ sql: String, in db: Database) throws {
         statement = try db.makeStatement(sql: sql)
@@ -17,12 +22,33 @@ final class RowStatement {
     /// Binds `bind`'s values to the parameters in order, then runs the statement once.
     func run(in db: Database, _ bind: (inout Bindings) -> Void) throws(StoreError) {
         let handle = statement.sqliteStatement
-        sqlite3_reset(handle)
-        var bindings = Bindings(handle: handle)
+        var bindings = Bindings(handle: handle, arena: arena, inArena: inArena)
+        arena = []
+        inArena = []
         bind(&bindings)
-        var code = bindings.failure ?? sqlite3_step(handle)
+        var code = bindings.failure ?? bindings.arena.withUnsafeBytes { base in
+            for value in bindings.inArena {
+                let pointer = base.baseAddress.map { UnsafeRawPointer($0 + value.offset) } ?? Bindings.emptyText
+                // No destructor (SQLITE_STATIC): SQLite reads the bytes in place while it runs; `run` clears the
+                // bindings before the arena changes.
+                let bound =
+                    value.isText
+                    ? sqlite3_bind_text64(
+                        handle, value.index, pointer.assumingMemoryBound(to: CChar.self), UInt64(value.count), nil,
+                        UInt8(SQLITE_UTF8))
+                    : sqlite3_bind_blob64(handle, value.index, pointer, UInt64(value.count), nil)
+                if bound != SQLITE_OK { return bound }
+            }
+            return sqlite3_step(handle)
+        }
         if code == SQLITE_ROW { code = SQLITE_DONE }  // not expected of an INSERT or UPDATE, and harmless
         sqlite3_reset(handle)
+        // The values pointed into the arena, which changes from here on.
+        sqlite3_clear_bindings(handle)
+        arena = bindings.arena
+        arena.removeAll(keepingCapacity: arena.capacity <= 4 << 20)
+        inArena = bindings.inArena
+        inArena.removeAll(keepingCapacity: true)
         guard code == SQLITE_DONE else {
             let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(code)"
             throw StoreError("cannot write: \(message)")
@@ -31,13 +57,25 @@ final class RowStatement {
 
     /// Values for the next run's parameters, in order.
     struct Bindings {
+        fileprivate struct ArenaValue {
+            var index: Int32
+            var offset: Int
+            var count: Int
+            var isText: Bool
+        }
+
         fileprivate let handle: OpaquePointer
         private var index: Int32 = 0
         /// The first failed bind, reported by `run` instead of stepping.
         fileprivate var failure: Int32?
+        /// Text and blob bytes, bound once all of them are in (the buffer may move while it grows).
+        fileprivate var arena: [UInt8]
+        fileprivate var inArena: [ArenaValue]
 
-        fileprivate init(handle: OpaquePointer) {
+        fileprivate init(handle: OpaquePointer, arena: [UInt8], inArena: [ArenaValue]) {
             self.handle = handle
+            self.arena = arena
+            self.inArena = inArena
         }
 
         mutating func int(_ value: Int64) {
@@ -72,18 +110,10 @@ final class RowStatement {
         }
 
         mutating func text(_ value: String) {
-            var value = value
-            next { handle, index in
-                value.withUTF8 { utf8 in
-                    // A non-nil pointer also for the empty string, which would otherwise bind NULL.
-                    withUnsafePointer(to: 0 as UInt8) { empty in
-                        sqlite3_bind_text64(
-                            handle, index, UnsafeRawPointer(utf8.baseAddress ?? empty).assumingMemoryBound(to: CChar.self),
-                            UInt64(utf8.count), Self.transient, UInt8(SQLITE_UTF8)
-                        )
-                    }
-                }
-            }
+            index += 1
+            let offset = arena.count
+            arena.append(contentsOf: value.utf8)
+            inArena.append(ArenaValue(index: index, offset: offset, count: arena.count - offset, isText: true))
         }
 
         mutating func text(_ value: String?) {
@@ -93,26 +123,16 @@ final class RowStatement {
 
         /// UTF-8 text already encoded (a JSON value the JSON Lines log shares).
         mutating func text(utf8 value: [UInt8]) {
-            next { handle, index in
-                value.withUnsafeBufferPointer { utf8 in
-                    withUnsafePointer(to: 0 as UInt8) { empty in
-                        sqlite3_bind_text64(
-                            handle, index, UnsafeRawPointer(utf8.baseAddress ?? empty).assumingMemoryBound(to: CChar.self),
-                            UInt64(utf8.count), Self.transient, UInt8(SQLITE_UTF8)
-                        )
-                    }
-                }
-            }
+            index += 1
+            inArena.append(ArenaValue(index: index, offset: arena.count, count: value.count, isText: true))
+            arena.append(contentsOf: value)
         }
 
+        /// Bytes; an empty blob stays a blob, not NULL (payload columns are NOT NULL).
         mutating func blob(_ value: Data) {
-            next { handle, index in
-                value.withUnsafeBytes { bytes in
-                    // An empty blob, not NULL (payload columns are NOT NULL).
-                    guard let base = bytes.baseAddress, bytes.count > 0 else { return sqlite3_bind_zeroblob(handle, index, 0) }
-                    return sqlite3_bind_blob64(handle, index, base, UInt64(bytes.count), Self.transient)
-                }
-            }
+            index += 1
+            inArena.append(ArenaValue(index: index, offset: arena.count, count: value.count, isText: false))
+            arena.append(contentsOf: value)
         }
 
         mutating func null() {
@@ -125,7 +145,7 @@ final class RowStatement {
             if code != SQLITE_OK && failure == nil { failure = code }
         }
 
-        /// SQLite copies the value before the bind returns (`SQLITE_TRANSIENT`).
-        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        /// A valid pointer for empty text and blobs, which a nil pointer would turn into NULL.
+        fileprivate static var emptyText: UnsafeRawPointer { UnsafeRawPointer(("" as StaticString).utf8Start) }
     }
 }

@@ -6,23 +6,12 @@ import Foundation
 /// Keys are static strings and are written as they are: they must not need escaping. The methods consume the
 /// object and return it, so a chain `JSONObject().int(…).string(…)` appends in place without copying.
 public struct JSONObject: Sendable {
-    /// The object so far, without its closing brace; `line` and `lineAppended()` close it.
+    /// The object so far, without its closing brace; `line` and `appendLine(to:)` close it.
     public private(set) var bytes: [UInt8]
-    /// Where the object starts in `bytes` (after earlier lines, when it continues a buffer).
-    private let start: Int
 
     public init(reservingCapacity capacity: Int = 256) {
         bytes = []
         bytes.reserveCapacity(capacity)
-        start = 0
-        bytes.append(UInt8(ascii: "{"))
-    }
-
-    /// An object written straight after the lines already in `buffer` (a log's pending batch), so that making a
-    /// line neither allocates nor copies; `lineAppended()` gives the buffer back.
-    public init(continuing buffer: consuming [UInt8]) {
-        bytes = consume buffer
-        start = bytes.count
         bytes.append(UInt8(ascii: "{"))
     }
 
@@ -96,15 +85,14 @@ public struct JSONObject: Sendable {
 
     /// The finished object as text.
     public var line: String {
-        String(decoding: bytes[start...], as: UTF8.self) + "}"
+        String(decoding: bytes, as: UTF8.self) + "}"
     }
 
-    /// Closes the object, adds a newline (one JSON Lines record) and returns the whole buffer (see
-    /// `init(continuing:)`).
-    public consuming func lineAppended() -> [UInt8] {
-        bytes.append(UInt8(ascii: "}"))
-        bytes.append(UInt8(ascii: "\n"))
-        return bytes
+    /// Appends the finished object and a newline: one JSON Lines record.
+    public func appendLine(to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        buffer.append(UInt8(ascii: "}"))
+        buffer.append(UInt8(ascii: "\n"))
     }
 
     private consuming func null(_ key: StaticString) -> JSONObject {
@@ -119,7 +107,7 @@ public struct JSONObject: Sendable {
     }
 
     private mutating func appendKey(_ key: StaticString) {
-        if bytes.count > start + 1 { bytes.append(UInt8(ascii: ",")) }
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
         bytes.append(UInt8(ascii: "\""))
         Self.appendLiteral(key, to: &bytes)
         bytes.append(UInt8(ascii: "\""))

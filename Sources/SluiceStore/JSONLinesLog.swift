@@ -47,66 +47,81 @@ final class JSONLinesLog {
         switch event {
         case .flowOpened(let opened):
             startTimes[opened.flowID] = opened.time
-            try add(.flows, at: opened.time) { line in
-                line.string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
+            try add(
+                .flows, at: opened.time,
+                JSONObject()
+                    .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
                     .string("listener", opened.listener).string("client", opened.client.description)
                     .string("server", opened.server.description).time("time", opened.time)
-            }
+            )
         case .message(let message):
-            // A body kept once says `sha256`, and carries its bytes only the first time in the day's file.
-            let payload = bodyDigest.map { firstTimeToday($0, at: message.time) } ?? true
-            try add(.messages, at: message.time) { line in
-                var line = line.string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
-                    .string("direction", message.direction.rawValue).time("time", message.time)
-                    .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
-                // `consume`: a builder left alive beside the next one would make it copy the whole batch's buffer.
-                if let bodyDigest { line = (consume line).hex("sha256", bodyDigest) }
-                if payload { line = (consume line).base64("payload", message.payload) }
-                return (consume line).optionalInt("edited_from_seq", message.editedFromSequence)
-                    .string("kind", message.kind.rawValue)
+            var line = JSONObject(reservingCapacity: 256 + message.payload.count * 4 / 3)
+                .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
+                .string("direction", message.direction.rawValue).time("time", message.time)
+                .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
+            // `consume`: the builder appends in place only while nothing else holds its bytes.
+            if let bodyDigest {
+                line = (consume line).hex("sha256", bodyDigest)
+                if firstTimeToday(bodyDigest, at: message.time) { line = (consume line).base64("payload", message.payload) }
+            } else {
+                line = (consume line).base64("payload", message.payload)
             }
+            try add(
+                .messages, at: message.time,
+                (consume line).optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
+            )
         case .httpRequest(let request):
-            try add(.flows, at: request.time) { line in
-                line.string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
+            try add(
+                .flows, at: request.time,
+                JSONObject()
+                    .string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
                     .string("method", request.method).string("url", request.url).string("version", request.version)
                     .json("headers", headers ?? JSONObject.headersJSONBytes(request.headers))
                     .optionalInt("replay_of", request.replayOf?.rawValue)
-            }
+            )
         case .httpResponse(let response):
-            try add(.flows, at: response.time) { line in
-                line.string("event", "response").int("flow", response.flowID.rawValue)
+            try add(
+                .flows, at: response.time,
+                JSONObject()
+                    .string("event", "response").int("flow", response.flowID.rawValue)
                     .time("time", response.time).int("status", Int64(response.status))
                     .string("reason", response.reason).string("version", response.version)
                     .json("headers", headers ?? JSONObject.headersJSONBytes(response.headers))
                     .bool("synthetic", response.synthetic)
                     .optionalDouble("connect_ms", response.timings.connect).optionalDouble("tls_ms", response.timings.tls)
                     .optionalDouble("first_byte_ms", response.timings.firstByte)
-            }
+            )
         case .messageHeld(let held):
-            try add(.messages, at: held.heldAt) { line in
-                line.string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
+            try add(
+                .messages, at: held.heldAt,
+                JSONObject()
+                    .string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
                     .time("time", held.heldAt).time("deadline", held.deadline)
-            }
+            )
         case .messageReleased(let released):
-            try add(.messages, at: released.time) { line in
-                line.string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
+            try add(
+                .messages, at: released.time,
+                JSONObject()
+                    .string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
                     .time("time", released.time).string("disposition", released.verdict.disposition)
                     .string("decided_by", released.decidedBy)
-            }
+            )
         case .flowError(let error):
-            try add(.errors, at: error.time) { line in
-                line.int("flow", error.flowID.rawValue).time("time", error.time)
+            try add(
+                .errors, at: error.time,
+                JSONObject()
+                    .int("flow", error.flowID.rawValue).time("time", error.time)
                     .string("phase", error.phase.rawValue).string("message", error.message)
-            }
+            )
         case .flowClosed(let closed):
-            let start = startTimes.removeValue(forKey: closed.flowID)
-            try add(.flows, at: closed.time) { line in
-                let line = line.string("event", "close").int("flow", closed.flowID.rawValue).time("time", closed.time)
-                    .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
-                    .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
-                guard let start else { return line }
-                return (consume line).int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
+            var object = JSONObject()
+                .string("event", "close").int("flow", closed.flowID.rawValue).time("time", closed.time)
+                .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
+                .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
+            if let start = startTimes.removeValue(forKey: closed.flowID) {
+                object = object.int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
             }
+            try add(.flows, at: closed.time, object)
         }
     }
 
@@ -152,17 +167,13 @@ final class JSONLinesLog {
         descriptors = []
     }
 
-    /// Appends the line `object` makes, written straight into the file's pending buffer.
-    private func add(_ file: File, at time: Date, _ object: (consuming JSONObject) -> JSONObject) throws(StoreError) {
+    private func add(_ file: File, at time: Date, _ object: JSONObject) throws(StoreError) {
         let eventDay = Timestamp.dayNumber(time)
         if eventDay != day {
             try flush()
             try openDay(eventDay, named: Timestamp.day(time))
         }
-        // Taken out, so the object owns the only reference and appends in place.
-        var buffer: [UInt8] = []
-        swap(&buffer, &pending[file.index])
-        pending[file.index] = object(JSONObject(continuing: consume buffer)).lineAppended()
+        object.appendLine(to: &pending[file.index])
     }
 
     private func openDay(_ newDay: Int64, named name: String) throws(StoreError) {

@@ -23,51 +23,51 @@ struct FoldedBatch {
     let writes: [Write]
 
     init(_ batch: [ProxyEvent]) {
-        var flows: [Write] = []
-        var flowSlots: [FlowID: Int] = [:]
-        var exchanges: [Write] = []
-        var exchangeSlots: [FlowID: Int] = [:]
+        var flows = Folds()
+        var exchanges = Folds()
         var others: [Write] = []
-        // A flow opened twice in one batch (the engine never does) or an exchange requested twice is not folded
-        // any further: its later events are written in their order, after the first row, as they would have been.
-        var unfoldedFlows: Set<FlowID> = []
-        var unfoldedExchanges: Set<FlowID> = []
         for (index, event) in batch.enumerated() {
+            let folded: Bool
             switch event {
-            case .flowOpened(let opened):
-                if flowSlots[opened.flowID] == nil && !unfoldedFlows.contains(opened.flowID) {
-                    flowSlots[opened.flowID] = flows.count
-                    flows.append(.flow(opened: index, closed: nil))
-                } else {
-                    flowSlots[opened.flowID] = nil
-                    unfoldedFlows.insert(opened.flowID)
-                    others.append(.event(index))
-                }
-            case .flowClosed(let closed):
-                if let slot = flowSlots[closed.flowID], case .flow(let opened, nil) = flows[slot] {
-                    flows[slot] = .flow(opened: opened, closed: index)
-                } else {
-                    others.append(.event(index))
-                }
-            case .httpRequest(let request):
-                if exchangeSlots[request.flowID] == nil && !unfoldedExchanges.contains(request.flowID) {
-                    exchangeSlots[request.flowID] = exchanges.count
-                    exchanges.append(.exchange(request: index, response: nil))
-                } else {
-                    exchangeSlots[request.flowID] = nil
-                    unfoldedExchanges.insert(request.flowID)
-                    others.append(.event(index))
-                }
-            case .httpResponse(let response):
-                if let slot = exchangeSlots[response.flowID], case .exchange(let request, nil) = exchanges[slot] {
-                    exchanges[slot] = .exchange(request: request, response: index)
-                } else {
-                    others.append(.event(index))
-                }
-            case .message, .flowError, .messageHeld, .messageReleased:
-                others.append(.event(index))
+            case .flowOpened(let opened): folded = flows.start(opened.flowID, at: index)
+            case .flowClosed(let closed): folded = flows.end(closed.flowID, at: index)
+            case .httpRequest(let request): folded = exchanges.start(request.flowID, at: index)
+            case .httpResponse(let response): folded = exchanges.end(response.flowID, at: index)
+            case .message, .flowError, .messageHeld, .messageReleased: folded = false
             }
+            if !folded { others.append(.event(index)) }
         }
-        writes = flows + exchanges + others
+        writes =
+            flows.rows.map { .flow(opened: $0.start, closed: $0.end) }
+            + exchanges.rows.map { .exchange(request: $0.start, response: $0.end) } + others
+    }
+}
+
+/// Rows of one kind (flows, or exchanges) that a starting event makes and an ending event of the same flow may
+/// complete within the batch.
+private struct Folds {
+    private(set) var rows: [(start: Int, end: Int?)] = []
+    private var slots: [FlowID: Int] = [:]
+    /// A flow started twice in one batch (the engine never does) is not folded any further: its later events are
+    /// written in their order, after the first row, as they would have been.
+    private var unfolded: Set<FlowID> = []
+
+    /// Whether the event at `index` starts a row here; if not, it is written on its own.
+    mutating func start(_ flowID: FlowID, at index: Int) -> Bool {
+        guard slots[flowID] == nil, !unfolded.contains(flowID) else {
+            slots[flowID] = nil
+            unfolded.insert(flowID)
+            return false
+        }
+        slots[flowID] = rows.count
+        rows.append((index, nil))
+        return true
+    }
+
+    /// Whether the event at `index` completes a row started in this batch; if not, it is written on its own.
+    mutating func end(_ flowID: FlowID, at index: Int) -> Bool {
+        guard let slot = slots[flowID], rows[slot].end == nil else { return false }
+        rows[slot].end = index
+        return true
     }
 }

@@ -59,12 +59,7 @@ final class StoreRows {
             row.text(opened.server.description)
             row.time(opened.time)
             if let closed {
-                row.time(closed.time)
-                row.int(closed.bytesUp)
-                row.int(closed.bytesDown)
-                row.text(closed.state.rawValue)
-                row.text(closed.error)
-                row.bool(closed.payloadTruncated)
+                Self.bindClose(closed, to: &row)
             } else {
                 row.null()
                 row.int(0)
@@ -112,12 +107,7 @@ final class StoreRows {
             }
         case .flowClosed(let closed):
             try flowClose.run(in: db) { row in
-                row.time(closed.time)
-                row.int(closed.bytesUp)
-                row.int(closed.bytesDown)
-                row.text(closed.state.rawValue)
-                row.text(closed.error)
-                row.bool(closed.payloadTruncated)
+                Self.bindClose(closed, to: &row)
                 row.int(closed.flowID.rawValue)
             }
         case .message(let message):
@@ -152,6 +142,16 @@ final class StoreRows {
                 row.int(released.sequence)
             }
         }
+    }
+
+    /// The close's six columns, in the order both statements name them.
+    private static func bindClose(_ closed: FlowClosed, to row: inout RowStatement.Bindings) {
+        row.time(closed.time)
+        row.int(closed.bytesUp)
+        row.int(closed.bytesDown)
+        row.text(closed.state.rawValue)
+        row.text(closed.error)
+        row.bool(closed.payloadTruncated)
     }
 
     /// The response's nine columns, in the order both statements name them.

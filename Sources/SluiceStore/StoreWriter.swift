@@ -22,11 +22,10 @@ public final class StoreWriter: @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
     private let condition = NSCondition()
-    /// Events not yet written: `queue[queueStart...]`. Written batches advance `queueStart`; the array is compacted
-    /// now and then, so taking a batch off the front never copies the whole backlog.
+    /// Events not yet taken by the writer thread, which takes them all at once (swapping in an empty array), so the
+    /// event loops never wait on the lock while a batch is copied.
     private var queue: [ProxyEvent] = []
-    private var queueStart = 0
-    private var queuedCount: Int { queue.count - queueStart }
+    /// What `queue` and the events taken but not yet written weigh (see `cost(of:)`).
     private var queuedBytes = 0
     private var closing = false
     private var finished = false
@@ -123,7 +122,7 @@ public final class StoreWriter: @unchecked Sendable {
         let before = queuedBytes
         queuedBytes += Self.cost(of: event)
         // Wake the writer to start a batch's clock, and again when the batch is full.
-        if queuedCount == 1 || queuedCount == batchSize || (before < batchBytes && queuedBytes >= batchBytes) {
+        if queue.count == 1 || queue.count == batchSize || (before < batchBytes && queuedBytes >= batchBytes) {
             condition.signal()
         }
         condition.unlock()
@@ -170,17 +169,17 @@ public final class StoreWriter: @unchecked Sendable {
         var niceness: Int32 = 0
         while true {
             condition.lock()
-            while queuedCount == 0 && !closing {
+            while queue.isEmpty && !closing {
                 condition.wait()
             }
             // Let a batch build up for `batchInterval` unless it is full already (in events, or in bytes: large
             // bodies reach the high-water mark long before `batchSize` events) or we are closing.
             let deadline = Date().addingTimeInterval(batchInterval)
-            while queuedCount < batchSize && queuedBytes < batchBytes && !closing && Date() < deadline {
-                condition.wait(until: deadline)
+            while queue.count < batchSize && queuedBytes < batchBytes && !closing && Date() < deadline {
+                _ = condition.wait(until: deadline)
             }
-            // One transaction of at most `batchSize` events, so a large backlog commits (and frees) in steps.
-            let batch = Array(queue[queueStart..<min(queue.count, queueStart + batchSize)])
+            var taken: [ProxyEvent] = []
+            swap(&taken, &queue)
             let stopping = closing
             let behind = queuedBytes > highWaterBytes / 4
             condition.unlock()
@@ -191,24 +190,18 @@ public final class StoreWriter: @unchecked Sendable {
                 if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, wanted) == 0 { niceness = wanted }
             }
 
-            if !batch.isEmpty {
-                if write(batch) {
-                    completed(batch)
-                } else if stopping {
-                    // The disk refuses and we are asked to stop: keep trying briefly, then give up loudly.
-                    Thread.sleep(forTimeInterval: 0.2)
-                    if !write(batch) {
-                        logger.error("store: \(batch.count) events could not be written at shutdown")
-                        completed(batch)
-                    }
-                } else {
-                    Thread.sleep(forTimeInterval: 0.5)
-                    continue
-                }
+            // One transaction per `batchSize` events, so a large backlog commits (and lets the engine read again)
+            // in steps.
+            var start = 0
+            while start < taken.count {
+                let end = min(taken.count, start + batchSize)
+                let batch = start == 0 && end == taken.count ? taken : Array(taken[start..<end])
+                writeUntilDone(batch, stopping: stopping)
+                start = end
             }
             if stopping {
                 condition.lock()
-                if queuedCount == 0 {
+                if queue.isEmpty {
                     finished = true
                     condition.broadcast()
                     condition.unlock()
@@ -219,6 +212,26 @@ public final class StoreWriter: @unchecked Sendable {
         }
     }
 
+    /// Writes a batch, retrying while the disk refuses (every half second; the events stay in memory and the
+    /// engine is held back by `isBackedUp`). Once asked to stop it tries once more and then gives up loudly.
+    private func writeUntilDone(_ batch: [ProxyEvent], stopping: Bool) {
+        var stopping = stopping
+        while !write(batch) {
+            if !stopping {
+                condition.lock()
+                stopping = closing
+                condition.unlock()
+            }
+            if stopping {
+                Thread.sleep(forTimeInterval: 0.2)
+                if !write(batch) { logger.error("store: \(batch.count) events could not be written at shutdown") }
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        completed(batch)
+    }
+
     /// Whether this thread may go back to nice 0 after raising its nice value: root, or `RLIMIT_NICE` of 20 or more.
     private static var mayRaisePriorityAgain: Bool {
         if geteuid() == 0 { return true }
@@ -227,15 +240,11 @@ public final class StoreWriter: @unchecked Sendable {
         return limit.rlim_cur >= 20  // RLIM_INFINITY included
     }
 
-    /// Removes a written batch from the front of the queue and wakes producers waiting for room.
+    /// Accounts for a written batch and wakes producers waiting for room.
     private func completed(_ batch: [ProxyEvent]) {
+        let written = batch.reduce(0) { $0 + Self.cost(of: $1) }
         condition.lock()
-        queueStart += batch.count
-        if queueStart >= 4096 && queueStart * 2 >= queue.count {
-            queue.removeFirst(queueStart)
-            queueStart = 0
-        }
-        queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Self.cost(of: $1) })
+        queuedBytes = max(0, queuedBytes - written)
         var callbacks: [@Sendable () -> Void] = []
         if closing {
             // The engine has stopped: nobody is waiting to read again, and its event loops are gone.

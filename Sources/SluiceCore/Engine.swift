@@ -211,12 +211,44 @@ extension Engine {
     public var eventLoopGroup: EventLoopGroup { group }
 
     /// Starts a flow that no accepted connection carries: a request Sluice sends itself (a replay). Call on
-    /// `eventLoop`, which then owns the recorder.
+    /// `eventLoop`, which then owns the recorder. The flow gets a connection entry of its own, so that a channel it
+    /// opens (`adopt(_:forFlow:)`) is closed by `kill` and by shutdown like any other.
     /// - Returns: nil when the engine is shutting down.
     public func openDetachedFlow(
         kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, on eventLoop: EventLoop, limits: RecordingLimits? = nil
     ) -> FlowRecorder? {
-        openFlow(connectionID: 0, eventLoop: eventLoop, listener: listener, kind: kind, client: client, server: server, limits: limits ?? RecordingLimits(configuration))
+        let connectionID: Int64? = state.withLockedValue { state in
+            guard state.accepting else { return nil }
+            let id = state.nextConnectionID
+            state.nextConnectionID += 1
+            state.connections[id] = []
+            return id
+        }
+        guard let connectionID else { return nil }
+        let recorder = openFlow(
+            connectionID: connectionID, eventLoop: eventLoop, listener: listener, kind: kind, client: client, server: server,
+            limits: limits ?? RecordingLimits(configuration)
+        )
+        guard let recorder else {
+            _ = state.withLockedValue { $0.connections.removeValue(forKey: connectionID) }
+            return nil
+        }
+        let forgetFlow = recorder.onFinished
+        recorder.onFinished = { [self] in
+            forgetFlow?()
+            _ = self.state.withLockedValue { $0.connections.removeValue(forKey: connectionID) }
+        }
+        return recorder
+    }
+
+    /// Tracks a channel a detached flow opened (a replay's connection to its server) until it closes. Closes the
+    /// channel at once when the flow is over or the engine is stopping.
+    public func adopt(_ channel: Channel, forFlow flowID: FlowID) {
+        guard let connectionID = state.withLockedValue({ $0.flows[flowID]?.connectionID }) else {
+            channel.close(promise: nil)
+            return
+        }
+        adopt(channel, into: connectionID)
     }
 }
 

@@ -75,7 +75,12 @@ public final class FlowRecorder {
     private var storedUp: Int64 = 0
     private var storedDown: Int64 = 0
     private var truncated = false
-    private var firstError: String?
+    /// The first error recorded; later ones are not kept.
+    private var firstFailure: (phase: FlowErrorPhase, message: String)?
+    /// The first error as the flow's row states it: `phase: message`.
+    private var firstError: String? { firstFailure.map { "\($0.phase.rawValue): \($0.message)" } }
+    /// The first error's message, without its phase.
+    public var failureMessage: String? { firstFailure?.message }
     /// Sides that still have to close before the flow is over. The server side counts as closed when the
     /// connection to it never came up.
     private var clientOpen = true
@@ -90,7 +95,7 @@ public final class FlowRecorder {
     /// in `direction`. Called on the flow's event loop.
     public var injector: (@Sendable (Data, MessageKind, Direction) -> Void)?
 
-    public var hasFailed: Bool { firstError != nil }
+    public var hasFailed: Bool { firstFailure != nil }
 
     init(flowID: FlowID, bus: FlowBus, limits: RecordingLimits) {
         self.flowID = flowID
@@ -249,15 +254,14 @@ public final class FlowRecorder {
     public func subject(direction: Direction, payload: Data) -> FilterSubject {
         FilterSubject(
             kind: kind, client: client, server: server, requestPayload: direction == .up ? payload : Data(),
-            responsePayload: direction == .down ? payload : Data(), hasError: firstError != nil
+            responsePayload: direction == .down ? payload : Data(), hasError: firstFailure != nil
         )
     }
 
     /// Records the first error only; later ones are usually consequences of it (a reset, then a failed write).
     public func failed(_ phase: FlowErrorPhase, _ message: String) {
-        guard firstError == nil, !isFinished else { return }
-        let text = "\(phase.rawValue): \(message)"
-        firstError = text
+        guard firstFailure == nil, !isFinished else { return }
+        firstFailure = (phase, message)
         bus.publish(.flowError(FlowError(flowID: flowID, phase: phase, time: Date(), message: message)))
     }
 

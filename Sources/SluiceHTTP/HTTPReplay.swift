@@ -339,8 +339,15 @@ final class ReplayCall {
             channel.close(promise: nil)
             return
         }
+        if let killed = recorder?.failureMessage {
+            // Killed while connecting: nothing is sent.
+            end(error: killed)
+            return
+        }
         watchForSilence()
         channel.closeFuture.assumeIsolated().whenComplete { _ in self.closedByServer() }
+        // Tracked by the engine, so that `kill` on this flow (x in the TUI) and shutdown close it.
+        if let recorder { engine.adopt(channel, forFlow: recorder.flowID) }
         guard target.usesTLS, let tls else {
             installHTTP(on: channel, head: head, body: body)
             return
@@ -429,6 +436,11 @@ final class ReplayCall {
 
     private func closedByServer() {
         guard !finished else { return }
+        if let killed = recorder?.failureMessage {
+            // The engine closed it: the operator's kill (or shutdown), already recorded as the flow's error.
+            end(error: killed)
+            return
+        }
         let message =
             status == nil
             ? "server closed the connection before responding"

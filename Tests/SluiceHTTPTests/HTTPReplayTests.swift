@@ -217,6 +217,38 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    @Test func killingAReplayClosesItsConnectionAtOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Accepts and reads, never writes: without the kill the replay would wait for its 30 s timeout.
+        let silent = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let events = EventCollector()
+        let engine = engine(events: events)
+        defer { engine.shutdown() }
+
+        let request = ReplayRequest(
+            originalFlowID: FlowID(1), method: "GET", url: "http://127.0.0.1:\(silent.localAddress?.port ?? 0)/",
+            headers: [], body: Data(), bodyComplete: true
+        )
+        let started = Date()
+        let pending = replayer(engine, responseTimeout: 30).replay(request)
+        // Killed once the connection is up (the flow shows in the engine's open connections from the start).
+        var killed = false
+        while !killed && Date().timeIntervalSince(started) < 5 {
+            try await Task.sleep(for: .milliseconds(20))
+            if let flow = engine.openConnections.first?.flowID { killed = engine.kill(flow) }
+        }
+        let result = try await pending.get()
+
+        #expect(killed)
+        #expect(Date().timeIntervalSince(started) < 5, "ended by the kill, not by the response timeout")
+        #expect(result.error == "killed by the operator", "\(result.error ?? "no error")")
+        #expect(events.errors.map(\.message) == ["killed by the operator"])
+        #expect(events.closes.first?.state == .error)
+        #expect(engine.openConnections.isEmpty)
+        try await silent.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test func aCutBodyIsRefusedAndNothingIsSent() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)

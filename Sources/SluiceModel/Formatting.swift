@@ -36,3 +36,12 @@ public enum Formatting {
         value < 10 ? "0\(value)" : "\(value)"
     }
 }
+
+extension String {
+    /// The text without the spaces at its end (table rows and screen lines padded to a width).
+    public func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}

@@ -47,12 +47,6 @@ public final class TextCanvas: Canvas {
 }
 
 extension String {
-    func trimmingTrailingSpaces() -> String {
-        var copy = self
-        while copy.last == " " { copy.removeLast() }
-        return copy
-    }
-
     /// Cut or pad to exactly `width` characters.
     func fitted(to width: Int) -> String {
         guard width > 0 else { return "" }

@@ -26,9 +26,6 @@ struct ExportCommand: ParsableCommand {
             """
     )
 
-    /// HAR's `log.creator.version`. Sluice has no version constant of its own yet.
-    static let version = "0.1.0"
-
     @OptionGroup var store: StoreOptions
 
     @Option(name: .long, help: ArgumentHelp("Write HTTP and WebSocket flows as HAR ('-': stdout).", valueName: "FILE"))
@@ -101,7 +98,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     private func exportHAR(to path: String, from database: Store, selection: Filter?) throws {
-        let har = HARExport(creatorVersion: Self.version)
+        let har = HARExport(creatorVersion: SluiceVersion.current)
         let output = try ExportOutput(path: path)
         var written = 0
         let skipped = try output.producing {

@@ -87,11 +87,3 @@ enum FlowListing {
         return object.line
     }
 }
-
-extension String {
-    func trimmingTrailingSpaces() -> String {
-        var copy = self
-        while copy.last == " " { copy.removeLast() }
-        return copy
-    }
-}

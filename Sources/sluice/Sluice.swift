@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceModel
 
 @main
 struct Sluice: ParsableCommand {
@@ -12,6 +13,7 @@ struct Sluice: ParsableCommand {
               sluice flows --limit 20
               sluice show 42 --hex
             """,
+        version: SluiceVersion.current,
         subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self, CACommand.self, ExportCommand.self],
         defaultSubcommand: RunCommand.self
     )

@@ -213,7 +213,9 @@ class ExportTest(SluiceTest):
         log = har["log"]
         self.assertEqual(log["version"], "1.2")
         self.assertEqual(log["creator"]["name"], "sluice")
-        self.assertIsInstance(log["creator"]["version"], str)
+        version = run_cli("--version")
+        self.assertEqual(version.returncode, 0)
+        self.assertEqual(log["creator"]["version"], version.stdout.decode().strip(), "the HAR names the version `sluice --version` prints")
         self.assertIsInstance(log["entries"], list)
         for entry in log["entries"]:
             with self.subTest(url=entry.get("request", {}).get("url")):

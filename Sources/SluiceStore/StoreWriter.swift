@@ -190,11 +190,16 @@ public final class StoreWriter: @unchecked Sendable {
                 if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, wanted) == 0 { niceness = wanted }
             }
 
-            // One transaction per `batchSize` events, so a large backlog commits (and lets the engine read again)
-            // in steps.
+            // One transaction per `batchSize` events or `batchBytes`, whichever comes first, so a large backlog
+            // commits (and lets the engine read again) in steps.
             var start = 0
             while start < taken.count {
-                let end = min(taken.count, start + batchSize)
+                var end = start
+                var bytes = 0
+                while end < taken.count && end - start < batchSize && bytes < batchBytes {
+                    bytes += Self.cost(of: taken[end])
+                    end += 1
+                }
                 let batch = start == 0 && end == taken.count ? taken : Array(taken[start..<end])
                 writeUntilDone(batch, stopping: stopping)
                 start = end

@@ -263,21 +263,23 @@ extension Engine: ConnectionRegistry {
     private func openFlow(
         connectionID: Int64, eventLoop: EventLoop, listener: String, kind: FlowKind, client: Endpoint, server: Endpoint, limits: RecordingLimits
     ) -> FlowRecorder? {
-        let flowID: FlowID? = state.withLockedValue { state in
+        let openedAt = Date()
+        // One lock: the id and the entry that `kill` and the connections view find.
+        let recorder: FlowRecorder? = state.withLockedValue { state in
             guard state.accepting else { return nil }
-            let id = FlowID(state.nextFlowID)
+            let flowID = FlowID(state.nextFlowID)
             state.nextFlowID += 1
-            return id
+            let recorder = FlowRecorder(flowID: flowID, bus: bus, limits: limits)
+            let snapshot = OpenConnection(
+                flowID: flowID, kind: kind, client: client, server: server, openedAt: openedAt, counters: recorder.counters
+            )
+            state.flows[flowID] = OpenFlow(
+                connectionID: connectionID, recorder: NIOLoopBound(recorder, eventLoop: eventLoop), snapshot: snapshot
+            )
+            return recorder
         }
-        guard let flowID else { return nil }
-        let recorder = FlowRecorder(flowID: flowID, bus: bus, limits: limits)
-        let loopBound = NIOLoopBound(recorder, eventLoop: eventLoop)
-        let snapshot = OpenConnection(
-            flowID: flowID, kind: kind, client: client, server: server, openedAt: Date(), counters: recorder.counters
-        )
-        state.withLockedValue {
-            $0.flows[flowID] = OpenFlow(connectionID: connectionID, recorder: loopBound, snapshot: snapshot)
-        }
+        guard let recorder else { return nil }
+        let flowID = recorder.flowID
         recorder.onFinished = { [self] in
             self.gate.discard(flowID: flowID)
             _ = self.state.withLockedValue { $0.flows.removeValue(forKey: flowID) }

@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import SluiceModel
+import Synchronization
 
 /// Where held messages wait. The relay asks `shouldHold`; a held message parks its continuation here, and
 /// whoever decides first wins: the operator (`resolve`), or the deadline (`holdTimeout`, then `defaultVerdict`),
@@ -34,6 +35,10 @@ public final class InterceptGate: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// `state.filter != nil` and `state.parked.count`, written under the lock and read without it: every exchange
+    /// and chunk asks, and almost always the answer is "nothing to do".
+    private let hasFilter = Atomic<Bool>(false)
+    private let parkedCount = Atomic<Int>(0)
     private let bus: FlowBus
     public let settings: Settings
 
@@ -45,14 +50,19 @@ public final class InterceptGate: Sendable {
     /// The intercept filter; nil holds nothing.
     public var filter: Filter? {
         get { state.withLockedValue { $0.filter } }
-        set { state.withLockedValue { $0.filter = newValue } }
+        set {
+            state.withLockedValue { state in
+                state.filter = newValue
+                hasFilter.store(newValue != nil, ordering: .releasing)
+            }
+        }
     }
 
     /// Cheap check for the relay's hot path: nothing to evaluate when no filter is set.
-    public var isActive: Bool { state.withLockedValue { $0.filter != nil } }
+    public var isActive: Bool { hasFilter.load(ordering: .acquiring) }
 
     public func shouldHold(_ subject: FilterSubject) -> Bool {
-        guard let filter = state.withLockedValue({ $0.filter }) else { return false }
+        guard isActive, let filter = state.withLockedValue({ $0.filter }) else { return false }
         return filter.matches(subject)
     }
 
@@ -69,6 +79,7 @@ public final class InterceptGate: Sendable {
             )
             state.nextID += 1
             state.parked[message.id] = Parked(message: message, eventLoop: eventLoop, timeout: nil, continuation: continuation)
+            parkedCount.add(1, ordering: .releasing)
             return message
         }
         let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(settings.holdTimeout * 1000))) { [self] in
@@ -103,6 +114,8 @@ public final class InterceptGate: Sendable {
 
     /// A flow ended: its held messages go nowhere. Called by the relay on close.
     func discard(flowID: FlowID) {
+        // A flow's messages are held from its own event loop, the one that calls this: none can be parking now.
+        guard parkedCount.load(ordering: .acquiring) > 0 else { return }
         let ids = state.withLockedValue { $0.parked.values.filter { $0.message.flowID == flowID }.map(\.message.id) }
         for id in ids {
             decide(id, .kill, by: "close")
@@ -111,7 +124,12 @@ public final class InterceptGate: Sendable {
 
     @discardableResult
     private func decide(_ id: Int64, _ verdict: Verdict, by decider: String) -> Bool {
-        guard let parked = state.withLockedValue({ $0.parked.removeValue(forKey: id) }) else { return false }
+        let removed = state.withLockedValue { state in
+            let parked = state.parked.removeValue(forKey: id)
+            if parked != nil { parkedCount.subtract(1, ordering: .releasing) }
+            return parked
+        }
+        guard let parked = removed else { return false }
         parked.timeout?.cancel()
         let message = parked.message
         bus.publish(

@@ -196,18 +196,23 @@ import Testing
         try await group.shutdownGracefully()
     }
 
-    @Test func aServerThatNeverAnswersTimesOut() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Accepts and reads, never writes.
+    /// A server that accepts and reads but never writes, and a GET for it.
+    private func silentServer(group: EventLoopGroup) async throws -> (Channel, ReplayRequest) {
         let silent = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let events = EventCollector()
-        let engine = engine(events: events)
-        defer { engine.shutdown() }
-
         let request = ReplayRequest(
             originalFlowID: FlowID(1), method: "GET", url: "http://127.0.0.1:\(silent.localAddress?.port ?? 0)/",
             headers: [], body: Data(), bodyComplete: true
         )
+        return (silent, request)
+    }
+
+    @Test func aServerThatNeverAnswersTimesOut() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (silent, request) = try await silentServer(group: group)
+        let events = EventCollector()
+        let engine = engine(events: events)
+        defer { engine.shutdown() }
+
         let result = try await replayer(engine, responseTimeout: 0.3).replay(request).get()
 
         #expect(result.error?.contains("no answer from the server") == true, "\(result.error ?? "no error")")
@@ -219,16 +224,12 @@ import Testing
 
     @Test func killingAReplayClosesItsConnectionAtOnce() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Accepts and reads, never writes: without the kill the replay would wait for its 30 s timeout.
-        let silent = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        // Without the kill the replay would wait for its 30 s timeout.
+        let (silent, request) = try await silentServer(group: group)
         let events = EventCollector()
         let engine = engine(events: events)
         defer { engine.shutdown() }
 
-        let request = ReplayRequest(
-            originalFlowID: FlowID(1), method: "GET", url: "http://127.0.0.1:\(silent.localAddress?.port ?? 0)/",
-            headers: [], body: Data(), bodyComplete: true
-        )
         let started = Date()
         let pending = replayer(engine, responseTimeout: 30).replay(request)
         // Killed once the connection is up (the flow shows in the engine's open connections from the start).

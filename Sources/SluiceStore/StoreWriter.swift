@@ -23,7 +23,8 @@ public final class StoreWriter: @unchecked Sendable {
     // the writer thread touches.
     private let condition = NSCondition()
     /// Events not yet taken by the writer thread, which takes them all at once (swapping in an empty array), so the
-    /// event loops never wait on the lock while a batch is copied.
+    /// event loops never wait on the lock while a batch is copied. A take is freed once all of it is written, so
+    /// memory stays below about twice `highWaterBytes`.
     private var queue: [ProxyEvent] = []
     /// What `queue` and the events taken but not yet written weigh (see `cost(of:)`).
     private var queuedBytes = 0

@@ -109,6 +109,8 @@ public final class Engine: Sendable {
         if openConnectionCount > 0 {
             logger.warning("connections still closing at shutdown", metadata: ["count": "\(openConnectionCount)"])
         }
+        // A relay still parked on a full store must not be woken on a loop that is gone.
+        bus.stop()
         try? group.syncShutdownGracefully()
     }
 

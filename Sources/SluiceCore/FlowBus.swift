@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import SluiceModel
 
 /// Something that takes the engine's events: the store, the headless log, later the TUI.
@@ -22,6 +23,9 @@ extension FlowBusSubscriber {
 /// Fans every event out to a fixed set of subscribers. The set is fixed at start, so publishing takes no lock.
 public final class FlowBus: Sendable {
     private let subscribers: [any FlowBusSubscriber]
+    /// False once the engine stops: drain callbacks still waiting then (a relay parked on a full store) would
+    /// schedule work on event loops that are gone.
+    private let running = NIOLockedValueBox(true)
 
     public init(subscribers: [any FlowBusSubscriber]) {
         self.subscribers = subscribers
@@ -38,14 +42,23 @@ public final class FlowBus: Sendable {
         subscribers.contains { $0.isBackedUp }
     }
 
-    /// Calls `callback` once no subscriber is backed up.
+    /// Calls `callback` once no subscriber is backed up, unless `stop()` came first.
     public func whenDrained(_ callback: @escaping @Sendable () -> Void) {
         guard let congested = subscribers.first(where: { $0.isBackedUp }) else {
-            callback()
+            // Under the lock, so that once `stop()` returns no callback is running or will run.
+            running.withLockedValue { running in
+                if running { callback() }
+            }
             return
         }
         congested.whenDrained { [self] in
             self.whenDrained(callback)
         }
+    }
+
+    /// Drops every drain callback from here on. The engine calls it before its event loops shut down; callbacks
+    /// only schedule work on those loops and must not block.
+    public func stop() {
+        running.withLockedValue { $0 = false }
     }
 }

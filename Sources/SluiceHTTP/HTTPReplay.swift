@@ -436,11 +436,6 @@ final class ReplayCall {
 
     private func closedByServer() {
         guard !finished else { return }
-        if let killed = recorder?.failureMessage {
-            // The engine closed it: the operator's kill (or shutdown), already recorded as the flow's error.
-            end(error: killed)
-            return
-        }
         let message =
             status == nil
             ? "server closed the connection before responding"
@@ -473,7 +468,8 @@ final class ReplayCall {
     private func fail(_ phase: FlowErrorPhase, _ message: String) {
         guard !finished else { return }
         recorder?.failed(phase, message)
-        end(error: message)
+        // The flow's first error is the replay's too: a kill closes the connection, and that close is not news.
+        end(error: recorder?.failureMessage ?? message)
     }
 
     private func end(error: String?) {

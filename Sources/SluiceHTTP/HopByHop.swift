@@ -85,18 +85,8 @@ enum HopByHop {
         return false
     }
 
-    /// A header value's comma-separated elements, without surrounding spaces and tabs (RFC 9110 §5.6.1).
-    static func tokens(_ value: String) -> [Substring] {
-        var tokens: [Substring] = []
-        forEachToken(value) { token in
-            tokens.append(token)
-            return true
-        }
-        return tokens
-    }
-
-    /// Calls `body` with each element of a comma-separated header value, trimmed, skipping empty ones, until it
-    /// returns false. Allocates nothing.
+    /// Calls `body` with each element of a comma-separated header value (RFC 9110 §5.6.1), without surrounding
+    /// spaces and tabs, skipping empty ones, until it returns false. Allocates nothing.
     static func forEachToken(_ value: String, _ body: (Substring) -> Bool) {
         let utf8 = value.utf8
         var start = utf8.startIndex

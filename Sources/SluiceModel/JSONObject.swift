@@ -118,12 +118,7 @@ public struct JSONObject: Sendable {
 
     /// Headers as the JSON text stored in the `http` table and the JSON Lines: `[[name, value], ...]`, order and
     /// repeats kept.
-    public static func headersJSON(_ headers: [HeaderField]) -> String {
-        String(decoding: headersJSONBytes(headers), as: UTF8.self)
-    }
-
-    /// The same text as UTF-8 bytes.
-    public static func headersJSONBytes(_ headers: [HeaderField]) -> [UInt8] {
+    public static func headersJSON(_ headers: [HeaderField]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(32 + headers.count * 48)
         appendHeaders(headers, to: &bytes)

@@ -76,7 +76,7 @@ final class JSONLinesLog {
                 JSONObject()
                     .string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
                     .string("method", request.method).string("url", request.url).string("version", request.version)
-                    .json("headers", headers ?? JSONObject.headersJSONBytes(request.headers))
+                    .json("headers", headers ?? JSONObject.headersJSON(request.headers))
                     .optionalInt("replay_of", request.replayOf?.rawValue)
             )
         case .httpResponse(let response):
@@ -86,7 +86,7 @@ final class JSONLinesLog {
                     .string("event", "response").int("flow", response.flowID.rawValue)
                     .time("time", response.time).int("status", Int64(response.status))
                     .string("reason", response.reason).string("version", response.version)
-                    .json("headers", headers ?? JSONObject.headersJSONBytes(response.headers))
+                    .json("headers", headers ?? JSONObject.headersJSON(response.headers))
                     .bool("synthetic", response.synthetic)
                     .optionalDouble("connect_ms", response.timings.connect).optionalDouble("tls_ms", response.timings.tls)
                     .optionalDouble("first_byte_ms", response.timings.firstByte)

@@ -327,8 +327,8 @@ public final class StoreWriter: @unchecked Sendable {
     /// An HTTP event's headers as JSON text, made once for its row and its JSON line.
     private static func headersJSON(of event: ProxyEvent) -> [UInt8]? {
         switch event {
-        case .httpRequest(let request): JSONObject.headersJSONBytes(request.headers)
-        case .httpResponse(let response): JSONObject.headersJSONBytes(response.headers)
+        case .httpRequest(let request): JSONObject.headersJSON(request.headers)
+        case .httpResponse(let response): JSONObject.headersJSON(response.headers)
         default: nil
         }
     }

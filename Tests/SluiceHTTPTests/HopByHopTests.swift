@@ -17,10 +17,19 @@ import Testing
         #expect("".equalsIgnoringASCIICase(""))
     }
 
+    private func tokens(_ value: String) -> [Substring] {
+        var tokens: [Substring] = []
+        HopByHop.forEachToken(value) { token in
+            tokens.append(token)
+            return true
+        }
+        return tokens
+    }
+
     @Test func tokensAreTrimmedAndEmptyOnesSkipped() {
-        #expect(HopByHop.tokens(" close ,\tKeep-Alive,, x-a ") == ["close", "Keep-Alive", "x-a"])
-        #expect(HopByHop.tokens("").isEmpty)
-        #expect(HopByHop.tokens(" , ").isEmpty)
+        #expect(tokens(" close ,\tKeep-Alive,, x-a ") == ["close", "Keep-Alive", "x-a"])
+        #expect(tokens("").isEmpty)
+        #expect(tokens(" , ").isEmpty)
     }
 
     @Test func stripRemovesHopByHopAndListedHeadersInAnyCaseAndKeepsTheRestInOrder() {

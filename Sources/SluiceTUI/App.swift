@@ -181,7 +181,7 @@ public final class App {
                 rows[index].error = closed.error
             case .httpRequest(let request):
                 guard let index = rowIndex[request.flowID] else { continue }
-                rows[index].request(method: request.method, url: request.url, headers: request.headers)
+                rows[index].request(method: request.method, url: request.url, headers: request.headers, replayOf: request.replayOf)
             case .httpResponse(let response):
                 guard let index = rowIndex[response.flowID] else { continue }
                 rows[index].response(status: response.status, headers: response.headers)
@@ -488,7 +488,7 @@ public final class App {
         for offset in 0..<visible.count {
             let position = (start + offset) % visible.count
             let row = rows[visible[position]]
-            let haystack = "\(row.id) \(row.kind.rawValue) \(row.client) \(row.server) \(row.summary)".lowercased()
+            let haystack = "\(row.id) \(row.kind.rawValue) \(row.origin) \(row.server) \(row.summary)".lowercased()
             if haystack.contains(needle) {
                 selected = position
                 follow = false

@@ -23,6 +23,8 @@ public struct FlowRow: Sendable, Equatable {
     public var status: Int?
     public var headers: [String] = []
     public var contentType: String?
+    /// The flow this one replayed: the list shows it where a client address would be.
+    public var replayOf: FlowID?
 
     public static let previewLimit = 256
 
@@ -48,14 +50,15 @@ public struct FlowRow: Sendable, Equatable {
         previewUp = stored.previewUp ?? Data()
         previewDown = stored.previewDown ?? Data()
         if let http = stored.http {
-            request(method: http.method, url: http.url, headers: http.requestHeaders)
+            request(method: http.method, url: http.url, headers: http.requestHeaders, replayOf: http.replayOf)
             if let status = http.status { response(status: status, headers: http.responseHeaders) }
         }
     }
 
-    mutating func request(method: String, url: String, headers: [HeaderField]) {
+    mutating func request(method: String, url: String, headers: [HeaderField], replayOf: FlowID? = nil) {
         self.method = method
         self.url = url
+        self.replayOf = replayOf
         self.headers += headers.map { "\($0.name): \($0.value)" }
     }
 
@@ -63,6 +66,11 @@ public struct FlowRow: Sendable, Equatable {
         self.status = status
         self.headers += headers.map { "\($0.name): \($0.value)" }
         contentType = headers.first(named: "Content-Type")
+    }
+
+    /// Who sent the request: the client's address, or for a replay the flow it repeats.
+    public var origin: String {
+        replayOf.map { "replay of #\($0)" } ?? client.description
     }
 
     /// The one-line summary: for raw TCP, the first bytes the client sent, as text.

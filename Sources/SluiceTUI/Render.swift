@@ -130,7 +130,7 @@ extension App {
             let state = isHeld ? "HELD" : row.state.rawValue
             let text = flowColumns(
                 id: (marked.contains(row.id) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
-                kind: row.kind.rawValue, route: "\(row.client) → \(row.server)", summary: row.summary,
+                kind: row.kind.rawValue, route: "\(row.origin) → \(row.server)", summary: row.summary,
                 size: Formatting.bytes(live[row.id].map { $0.bytesUp + $0.bytesDown } ?? (row.bytesUp + row.bytesDown)),
                 duration: duration, state: state, width: width
             )
@@ -156,7 +156,7 @@ extension App {
         guard let detail else { return }
         var lines: [(String, Role)] = []
         if let row = rowIndexLookup(detail.flowID) {
-            lines.append(("flow \(row.id)  \(row.kind.rawValue)  \(row.client) → \(row.server)  \(row.state.rawValue)", .normal))
+            lines.append(("flow \(row.id)  \(row.kind.rawValue)  \(row.origin) → \(row.server)  \(row.state.rawValue)", .normal))
             var timing = "started \(Timestamp.iso8601(row.start))"
             if let end = row.end { timing += "  ended \(Timestamp.iso8601(end))  (\(Formatting.duration(seconds: end.timeIntervalSince(row.start))))" }
             lines.append((timing, .dim))

@@ -53,6 +53,28 @@ private final class FakeEngine: EngineControl, @unchecked Sendable {
         #expect(app.selectedRow?.id == FlowID(2), "follow mode selects the newest")
     }
 
+    @Test func aReplayIsListedAsTheReplayOfItsOriginal() {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        let time = Date(timeIntervalSince1970: 1_796_080_701)
+        app.apply([
+            .flowOpened(
+                FlowOpened(
+                    flowID: FlowID(7), kind: .http, listener: "replay", client: Endpoint(host: "replay", port: 0),
+                    server: Endpoint(host: "10.0.0.5", port: 8080), time: time
+                )
+            ),
+            .httpRequest(
+                HTTPRequestStarted(
+                    flowID: FlowID(7), time: time, method: "GET", url: "http://10.0.0.5:8080/a", version: "HTTP/1.1",
+                    headers: [], replayOf: FlowID(3)
+                )
+            ),
+        ])
+        let text = screen(app, width: 140).text
+        #expect(text.contains("replay of #3 → 10.0.0.5:8080"))
+        #expect(!text.contains("replay:0"))
+    }
+
     @Test func filterPromptExplainsBadInputAndAppliesGoodInput() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1, port: 7000), opened(2, port: 5432)])

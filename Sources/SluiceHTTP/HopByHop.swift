@@ -16,8 +16,14 @@ enum HopByHop {
     }
 
     private static func index(of name: some StringProtocol) -> Int? {
-        names.firstIndex { name.equalsIgnoringASCIICase($0) }
+        // Most header names have a length no hop-by-hop name has: those are told apart without comparing bytes.
+        let length = name.utf8.count
+        guard length < 64, nameLengths & (1 << length) != 0 else { return nil }
+        return names.firstIndex { name.equalsIgnoringASCIICase($0) }
     }
+
+    /// The lengths of `names`, as bits.
+    private static let nameLengths: UInt64 = names.reduce(0) { $0 | 1 << $1.utf8.count }
 
     /// Removes hop-by-hop headers and every header the `Connection` header names. `Transfer-Encoding` stays: NIO's
     /// encoder re-frames the body from it and `Content-Length`. A WebSocket upgrade keeps `Upgrade` and
@@ -112,11 +118,22 @@ extension StringProtocol {
     /// Equality ignoring the case of ASCII letters, as header names and tokens compare (RFC 9110 §5.1), without
     /// making lowercased copies.
     func equalsIgnoringASCIICase(_ other: some StringProtocol) -> Bool {
-        let bytes = utf8
-        let others = other.utf8
-        guard bytes.count == others.count else { return false }
-        for (byte, otherByte) in zip(bytes, others) where byte != otherByte {
+        guard utf8.count == other.utf8.count else { return false }
+        // Both sides as contiguous bytes (native strings always are): a plain loop instead of zipping two
+        // `UTF8View`s, which every header check of every exchange would pay for.
+        let compared = utf8.withContiguousStorageIfAvailable { bytes in
+            other.utf8.withContiguousStorageIfAvailable { others in Self.equalIgnoringASCIICase(bytes, others) }
+        }
+        if let compared, let result = compared { return result }
+        for (byte, otherByte) in zip(utf8, other.utf8) where byte != otherByte {
             guard Self.asciiLowercased(byte) == Self.asciiLowercased(otherByte) else { return false }
+        }
+        return true
+    }
+
+    private static func equalIgnoringASCIICase(_ bytes: UnsafeBufferPointer<UInt8>, _ others: UnsafeBufferPointer<UInt8>) -> Bool {
+        for index in 0..<bytes.count where bytes[index] != others[index] {
+            guard asciiLowercased(bytes[index]) == asciiLowercased(others[index]) else { return false }
         }
         return true
     }

@@ -11,6 +11,17 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
+
+    /// `description`'s UTF-8, appended without making the string: the store writes two endpoints per flow.
+    public func appendDescription(to bytes: inout ByteSink) {
+        var host = host
+        let bracketed = host.withUTF8 { $0.contains(UInt8(ascii: ":")) }
+        if bracketed { bytes.append(UInt8(ascii: "[")) }
+        bytes.append(host)
+        if bracketed { bytes.append(UInt8(ascii: "]")) }
+        bytes.append(UInt8(ascii: ":"))
+        JSONObject.appendDecimal(Int64(port), to: &bytes)
+    }
 }
 
 extension Endpoint {

@@ -5,18 +5,26 @@ import Foundation
 ///
 /// Keys are static strings and are written as they are: they must not need escaping. The methods consume the
 /// object and return it, so a chain `JSONObject().int(…).string(…)` appends in place without copying.
-public struct JSONObject: Sendable {
+public struct JSONObject: ~Copyable, Sendable {
     /// The object so far, without its closing brace; `line` and `appendLine(to:)` close it.
-    public private(set) var bytes: [UInt8]
+    private var bytes: ByteSink
 
     public init(reservingCapacity capacity: Int = 256) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        bytes = ByteSink(capacity: capacity)
         bytes.append(UInt8(ascii: "{"))
     }
 
     public consuming func string(_ key: StaticString, _ value: String) -> JSONObject {
         field(key) { Self.appendQuoted(value, to: &$0) }
+    }
+
+    /// An endpoint as its `description` writes it, `host:port`.
+    public consuming func endpoint(_ key: StaticString, _ value: Endpoint) -> JSONObject {
+        field(key) { bytes in
+            var text = ByteSink(capacity: value.host.utf8.count + 8)
+            value.appendDescription(to: &text)
+            text.withUnsafeBytes { Self.appendQuoted(utf8: $0.bindMemory(to: UInt8.self), to: &bytes) }
+        }
     }
 
     public consuming func optionalString(_ key: StaticString, _ value: String?) -> JSONObject {
@@ -39,7 +47,7 @@ public struct JSONObject: Sendable {
 
     public consuming func double(_ key: StaticString, _ value: Double) -> JSONObject {
         guard value.isFinite else { return null(key) }
-        return field(key) { $0.append(contentsOf: String(value).utf8) }
+        return field(key) { $0.append(String(value)) }
     }
 
     public consuming func optionalDouble(_ key: StaticString, _ value: Double?) -> JSONObject {
@@ -61,7 +69,7 @@ public struct JSONObject: Sendable {
         field(key) { bytes in
             bytes.append(UInt8(ascii: "\""))
             // Foundation's encoder: always optimized, also in a debug build of Sluice, where a loop here is not.
-            bytes.append(contentsOf: data.base64EncodedData())
+            data.base64EncodedData().withUnsafeBytes { bytes.append($0) }
             bytes.append(UInt8(ascii: "\""))
         }
     }
@@ -80,17 +88,17 @@ public struct JSONObject: Sendable {
 
     /// A value that is JSON text already (headers the store also writes to SQLite, made once for both).
     public consuming func json(_ key: StaticString, _ text: [UInt8]) -> JSONObject {
-        field(key) { $0.append(contentsOf: text) }
+        field(key) { $0.append(text) }
     }
 
     /// The finished object as text.
     public var line: String {
-        String(decoding: bytes, as: UTF8.self) + "}"
+        bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } + "}"
     }
 
     /// Appends the finished object and a newline: one JSON Lines record.
     public func appendLine(to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: bytes)
+        bytes.append(to: &buffer)
         buffer.append(UInt8(ascii: "}"))
         buffer.append(UInt8(ascii: "\n"))
     }
@@ -100,7 +108,7 @@ public struct JSONObject: Sendable {
     }
 
     /// `"key":` and the value `write` appends.
-    private consuming func field(_ key: StaticString, _ write: (inout [UInt8]) -> Void) -> JSONObject {
+    private consuming func field(_ key: StaticString, _ write: (inout ByteSink) -> Void) -> JSONObject {
         appendKey(key)
         write(&bytes)
         return self
@@ -109,7 +117,7 @@ public struct JSONObject: Sendable {
     private mutating func appendKey(_ key: StaticString) {
         if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
         bytes.append(UInt8(ascii: "\""))
-        Self.appendLiteral(key, to: &bytes)
+        bytes.append(key)
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
     }
@@ -119,10 +127,9 @@ public struct JSONObject: Sendable {
     /// Headers as the JSON text stored in the `http` table and the JSON Lines: `[[name, value], ...]`, order and
     /// repeats kept.
     public static func headersJSON(_ headers: [HeaderField]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32 + headers.count * 48)
+        var bytes = ByteSink(capacity: 32 + headers.count * 48)
         appendHeaders(headers, to: &bytes)
-        return bytes
+        return bytes.array
     }
 
     /// Reads what `headersJSON` wrote; nil when the text is not such a list.
@@ -138,12 +145,12 @@ public struct JSONObject: Sendable {
 
     /// `value` as a JSON string literal, quotes included.
     public static func quote(_ value: String) -> String {
-        var bytes: [UInt8] = []
+        var bytes = ByteSink()
         appendQuoted(value, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
-    static func appendHeaders(_ headers: [HeaderField], to bytes: inout [UInt8]) {
+    static func appendHeaders(_ headers: [HeaderField], to bytes: inout ByteSink) {
         bytes.append(UInt8(ascii: "["))
         for (index, field) in headers.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -158,34 +165,54 @@ public struct JSONObject: Sendable {
 
     /// Quotes a string. Swift strings are valid UTF-8, so only `"`, `\` and control characters need escaping;
     /// everything else is copied as it is.
-    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
+    static func appendQuoted(_ value: String, to bytes: inout ByteSink) {
         var value = value
-        value.withUTF8 { utf8 in
-            var start = 0
-            for index in utf8.indices {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
-                start = index + 1
-                switch byte {
-                case UInt8(ascii: "\""): appendLiteral("\\\"", to: &bytes)
-                case UInt8(ascii: "\\"): appendLiteral("\\\\", to: &bytes)
-                case UInt8(ascii: "\n"): appendLiteral("\\n", to: &bytes)
-                case UInt8(ascii: "\r"): appendLiteral("\\r", to: &bytes)
-                case UInt8(ascii: "\t"): appendLiteral("\\t", to: &bytes)
-                default:
-                    appendLiteral("\\u00", to: &bytes)
-                    bytes.append(hexDigits[Int(byte >> 4)])
-                    bytes.append(hexDigits[Int(byte & 0xF)])
-                }
+        value.withUTF8 { appendQuoted(utf8: $0, to: &bytes) }
+    }
+
+    /// Quotes valid UTF-8 text: only `"`, `\` and control characters are escaped.
+    static func appendQuoted(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout ByteSink) {
+        bytes.append(UInt8(ascii: "\""))
+        var start = 0
+        // Eight bytes at a time while none of them needs escaping: most header values and URLs never do.
+        var clean = 0
+        if let base = utf8.baseAddress {
+            while clean + 8 <= utf8.count, !Self.mayNeedEscaping(UnsafeRawPointer(base + clean).loadUnaligned(as: UInt64.self)) {
+                clean += 8
             }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
         }
+        for index in clean..<utf8.count {
+            let byte = utf8[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            bytes.append(UnsafeBufferPointer(rebasing: utf8[start..<index]))
+            start = index + 1
+            switch byte {
+            case UInt8(ascii: "\""): appendLiteral("\\\"", to: &bytes)
+            case UInt8(ascii: "\\"): appendLiteral("\\\\", to: &bytes)
+            case UInt8(ascii: "\n"): appendLiteral("\\n", to: &bytes)
+            case UInt8(ascii: "\r"): appendLiteral("\\r", to: &bytes)
+            case UInt8(ascii: "\t"): appendLiteral("\\t", to: &bytes)
+            default:
+                appendLiteral("\\u00", to: &bytes)
+                bytes.append(hexDigits[Int(byte >> 4)])
+                bytes.append(hexDigits[Int(byte & 0xF)])
+            }
+        }
+        bytes.append(UnsafeBufferPointer(rebasing: utf8[start...]))
         bytes.append(UInt8(ascii: "\""))
     }
 
-    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+    /// Whether any of the eight bytes in `word` is a control character, `"` or `\`: the classic "has a byte less
+    /// than n / equal to n" bit tricks (exact as a yes or no; bytes of 0x80 and above never count).
+    static func mayNeedEscaping(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ value: UInt64) -> Bool { (value &- ones) & ~value & highBits != 0 }
+        let hasControl = (word &- ones &* 0x20) & ~word & highBits != 0
+        return hasControl || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
+    }
+
+    static func appendDecimal(_ value: Int64, to bytes: inout ByteSink) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         // Digits come least significant first: made on the stack, appended in order (20 fit any Int64).
@@ -196,12 +223,12 @@ public struct JSONObject: Sendable {
                 digits[first] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[first...]))
+            bytes.append(UnsafeBufferPointer(rebasing: digits[first...]))
         }
     }
 
-    static func appendLiteral(_ literal: StaticString, to bytes: inout [UInt8]) {
-        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    static func appendLiteral(_ literal: StaticString, to bytes: inout ByteSink) {
+        bytes.append(literal)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

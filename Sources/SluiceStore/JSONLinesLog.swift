@@ -51,8 +51,8 @@ final class JSONLinesLog {
                 .flows, at: opened.time,
                 JSONObject()
                     .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
-                    .string("listener", opened.listener).string("client", opened.client.description)
-                    .string("server", opened.server.description).time("time", opened.time)
+                    .string("listener", opened.listener).endpoint("client", opened.client)
+                    .endpoint("server", opened.server).time("time", opened.time)
             )
         case .message(let message):
             var line = JSONObject(reservingCapacity: 256 + message.payload.count * 4 / 3)
@@ -167,7 +167,7 @@ final class JSONLinesLog {
         descriptors = []
     }
 
-    private func add(_ file: File, at time: Date, _ object: JSONObject) throws(StoreError) {
+    private func add(_ file: File, at time: Date, _ object: borrowing JSONObject) throws(StoreError) {
         let eventDay = Timestamp.dayNumber(time)
         if eventDay != day {
             try flush()

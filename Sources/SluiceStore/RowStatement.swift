@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import SluiceModel
 
 /// One of the store writer's INSERT or UPDATE statements, prepared once and run with SQLite's C API.
 ///
@@ -119,6 +120,16 @@ final class RowStatement {
         mutating func text(_ value: String?) {
             guard let value else { return null() }
             text(value)
+        }
+
+        /// An endpoint as text, `host:port`, written straight into the arena.
+        mutating func text(_ value: Endpoint) {
+            index += 1
+            let offset = arena.count
+            var text = ByteSink(capacity: value.host.utf8.count + 8)
+            value.appendDescription(to: &text)
+            text.append(to: &arena)
+            inArena.append(ArenaValue(index: index, offset: offset, count: arena.count - offset, isText: true))
         }
 
         /// UTF-8 text already encoded (a JSON value the JSON Lines log shares).

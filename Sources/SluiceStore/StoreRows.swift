@@ -55,8 +55,8 @@ final class StoreRows {
             row.int(opened.flowID.rawValue)
             row.text(opened.kind.rawValue)
             row.text(opened.listener)
-            row.text(opened.client.description)
-            row.text(opened.server.description)
+            row.text(opened.client)
+            row.text(opened.server)
             row.time(opened.time)
             if let closed {
                 Self.bindClose(closed, to: &row)

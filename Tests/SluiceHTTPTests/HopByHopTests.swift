@@ -15,6 +15,9 @@ import Testing
         #expect(!"{".equalsIgnoringASCIICase("["))
         #expect(!"É".equalsIgnoringASCIICase("é"))
         #expect("".equalsIgnoringASCIICase(""))
+        // Substrings (tokens of a header value) compare the same way.
+        #expect("close, Keep-Alive".dropFirst(7).equalsIgnoringASCIICase("keep-alive"))
+        #expect(!"close, Keep-Alivf".dropFirst(7).equalsIgnoringASCIICase("keep-alive"))
     }
 
     private func tokens(_ value: String) -> [Substring] {

@@ -19,6 +19,11 @@ import Testing
             #expect(Timestamp.iso8601(date) == formatter.string(from: date))
         }
     }
+
+    @Test func yearsOutsideFourDigitsAreClampedNotACrash() {
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1e12)).hasPrefix("9999-"))
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -1e11)).hasPrefix("0000-"))
+    }
 }
 
 @Suite struct JSONObjectTests {
@@ -92,5 +97,61 @@ import Testing
         JSONObject().time("t", Date(timeIntervalSince1970: 0.25)).appendLine(to: &buffer)
         JSONObject().optionalDouble("d", nil).double("e", .infinity).appendLine(to: &buffer)
         #expect(String(decoding: buffer, as: UTF8.self) == "{\"t\":\"1970-01-01T00:00:00.250Z\"}\n{\"d\":null,\"e\":null}\n")
+    }
+
+    @Test func theWordAtATimeCheckFlagsExactlyTheBytesThatNeedEscaping() {
+        for byte in UInt8.min...UInt8.max {
+            for position in 0..<8 {
+                var word = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                word[position] = byte
+                let value = word.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let needs = byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+                #expect(JSONObject.mayNeedEscaping(value) == needs, "byte \(byte) at \(position)")
+            }
+        }
+    }
+
+    @Test func randomStringsQuoteAsFoundationParsesThem() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["a", "Z", "0", " ", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", "é", "日", "🙂", "/", "\u{7f}"]
+        for _ in 0..<500 {
+            let text = (0..<Int.random(in: 0...40, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let line = JSONObject().string("t", text).line
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(parsed["t"] as? String == text)
+        }
+    }
+
+    @Test func endpointsAreWrittenAsTheirDescription() throws {
+        for endpoint in [Endpoint(host: "127.0.0.1", port: 8080), Endpoint(host: "::1", port: 443), Endpoint(host: "example.com", port: 0)] {
+            var bytes = ByteSink()
+            endpoint.appendDescription(to: &bytes)
+            #expect(String(decoding: bytes.array, as: UTF8.self) == endpoint.description)
+            let line = JSONObject().endpoint("e", endpoint).line
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(parsed["e"] as? String == endpoint.description)
+        }
+    }
+}
+
+@Suite struct ByteSinkTests {
+    @Test func growsAndKeepsEveryByteInOrder() {
+        var sink = ByteSink(capacity: 1)
+        var expected: [UInt8] = []
+        for round in 0..<200 {
+            sink.append(UInt8(truncatingIfNeeded: round))
+            expected.append(UInt8(truncatingIfNeeded: round))
+            let run = [UInt8](repeating: UInt8(truncatingIfNeeded: round * 7), count: round % 37)
+            sink.append(run)
+            expected += run
+        }
+        sink.append("é;")
+        sink.append(StaticString("end"))
+        expected += Array("é;end".utf8)
+        #expect(sink.count == expected.count)
+        #expect(sink.array == expected)
+        var buffer: [UInt8] = [9]
+        sink.append(to: &buffer)
+        #expect(buffer == [9] + expected)
     }
 }

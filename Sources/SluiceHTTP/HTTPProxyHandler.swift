@@ -602,7 +602,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 extension HTTPProxyHandler: Sendable {}
 
 extension HTTPVersion {
-    var text: String { "HTTP/\(major).\(minor)" }
+    /// `HTTP/1.1`. The two versions Sluice meets are literals: this is recorded twice per exchange.
+    var text: String {
+        switch (major, minor) {
+        case (1, 1): "HTTP/1.1"
+        case (1, 0): "HTTP/1.0"
+        default: "HTTP/\(major).\(minor)"
+        }
+    }
 }
 
 /// One line for what the HTTP parser rejected.

@@ -87,6 +87,12 @@ import Testing
         #expect(plan.upstreamHead.headers["Sec-WebSocket-Key"] == ["dGhlIHNhbXBsZSBub25jZQ=="])
     }
 
+    @Test func versionsAsRecorded() {
+        #expect(HTTPVersion.http1_1.text == "HTTP/1.1")
+        #expect(HTTPVersion.http1_0.text == "HTTP/1.0")
+        #expect(HTTPVersion(major: 2, minor: 0).text == "HTTP/2.0")
+    }
+
     @Test func connectionCloseAndHTTP10() throws {
         #expect(try ExchangePlan(head: head("http://a/", [("Connection", "close")]), spec: explicit, client: client).clientWantsClose)
         #expect(try ExchangePlan(head: head("http://a/", [], version: .http1_0), spec: explicit, client: client).clientWantsClose)

@@ -42,7 +42,7 @@ public struct JSONObject: ~Copyable, Sendable {
     }
 
     public consuming func bool(_ key: StaticString, _ value: Bool) -> JSONObject {
-        field(key) { Self.appendLiteral(value ? "true" : "false", to: &$0) }
+        field(key) { $0.append(value ? "true" : "false") }
     }
 
     public consuming func double(_ key: StaticString, _ value: Double) -> JSONObject {
@@ -104,7 +104,7 @@ public struct JSONObject: ~Copyable, Sendable {
     }
 
     private consuming func null(_ key: StaticString) -> JSONObject {
-        field(key) { Self.appendLiteral("null", to: &$0) }
+        field(key) { $0.append("null") }
     }
 
     /// `"key":` and the value `write` appends.
@@ -187,13 +187,13 @@ public struct JSONObject: ~Copyable, Sendable {
             bytes.append(UnsafeBufferPointer(rebasing: utf8[start..<index]))
             start = index + 1
             switch byte {
-            case UInt8(ascii: "\""): appendLiteral("\\\"", to: &bytes)
-            case UInt8(ascii: "\\"): appendLiteral("\\\\", to: &bytes)
-            case UInt8(ascii: "\n"): appendLiteral("\\n", to: &bytes)
-            case UInt8(ascii: "\r"): appendLiteral("\\r", to: &bytes)
-            case UInt8(ascii: "\t"): appendLiteral("\\t", to: &bytes)
+            case UInt8(ascii: "\""): bytes.append("\\\"")
+            case UInt8(ascii: "\\"): bytes.append("\\\\")
+            case UInt8(ascii: "\n"): bytes.append("\\n")
+            case UInt8(ascii: "\r"): bytes.append("\\r")
+            case UInt8(ascii: "\t"): bytes.append("\\t")
             default:
-                appendLiteral("\\u00", to: &bytes)
+                bytes.append("\\u00")
                 bytes.append(hexDigits[Int(byte >> 4)])
                 bytes.append(hexDigits[Int(byte & 0xF)])
             }
@@ -225,10 +225,6 @@ public struct JSONObject: ~Copyable, Sendable {
             } while magnitude > 0
             bytes.append(UnsafeBufferPointer(rebasing: digits[first...]))
         }
-    }
-
-    static func appendLiteral(_ literal: StaticString, to bytes: inout ByteSink) {
-        bytes.append(literal)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

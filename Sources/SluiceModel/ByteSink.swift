@@ -43,7 +43,8 @@ public struct ByteSink: ~Copyable, @unchecked Sendable {
     }
 
     public mutating func append(_ literal: StaticString) {
-        append(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        // `withUTF8Buffer`, not `utf8Start`: a static string may hold a single scalar instead of a pointer.
+        literal.withUTF8Buffer { append(UnsafeRawBufferPointer($0)) }
     }
 
     /// A string's UTF-8, as it is (no escaping).

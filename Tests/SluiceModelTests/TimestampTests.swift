@@ -147,7 +147,9 @@ import Testing
         }
         sink.append("é;")
         sink.append(StaticString("end"))
-        expected += Array("é;end".utf8)
+        let scalar: StaticString = StaticString(unicodeScalarLiteral: "ü")
+        sink.append(scalar)
+        expected += Array("é;endü".utf8)
         #expect(sink.count == expected.count)
         #expect(sink.array == expected)
         var buffer: [UInt8] = [9]

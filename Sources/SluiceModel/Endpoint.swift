@@ -9,10 +9,12 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+        var bytes = ByteSink(capacity: host.utf8.count + 8)
+        appendDescription(to: &bytes)
+        return bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// `description`'s UTF-8, appended without making the string: the store writes two endpoints per flow.
+    /// `host:port` (`[v6]:port`) as UTF-8, appended without making a string: the store writes two per flow.
     public func appendDescription(to bytes: inout ByteSink) {
         var host = host
         let bracketed = host.withUTF8 { $0.contains(UInt8(ascii: ":")) }

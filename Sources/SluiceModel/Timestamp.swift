@@ -9,16 +9,19 @@ public enum Timestamp {
         return bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ`. Years before 0 or after 9999 (a damaged store) are written as 0000 or 9999.
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ`. Years before 0 or after 9999 (a damaged store) are written as 0000 or 9999;
+    /// a time that is not a number as the epoch.
     public static func appendISO8601(_ date: Date, to bytes: inout ByteSink) {
-        let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        // Clamped before the conversion, which traps on a value beyond Int64 (a damaged store's time, say).
+        let millis = (date.timeIntervalSince1970 * 1000).rounded()
+        let totalMillis = millis.isNaN ? 0 : Int64(min(max(millis, -1e15), 1e15))
         let millisPerDay: Int64 = 86_400_000
         let day = totalMillis >= 0 ? totalMillis / millisPerDay : (totalMillis - millisPerDay + 1) / millisPerDay
         let millisOfDay = totalMillis - day * millisPerDay
         let (civilYear, month, dayOfMonth) = civilDate(daysSinceEpoch: day)
         let year = min(max(civilYear, 0), 9999)
         let seconds = millisOfDay / 1000
-        let millis = millisOfDay % 1000
+        let millisOfSecond = millisOfDay % 1000
         appendPair(year / 100, to: &bytes)
         appendPair(year % 100, to: &bytes)
         bytes.append(UInt8(ascii: "-"))
@@ -32,8 +35,8 @@ public enum Timestamp {
         bytes.append(UInt8(ascii: ":"))
         appendPair(seconds % 60, to: &bytes)
         bytes.append(UInt8(ascii: "."))
-        bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: millis / 100))
-        appendPair(millis % 100, to: &bytes)
+        bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: millisOfSecond / 100))
+        appendPair(millisOfSecond % 100, to: &bytes)
         bytes.append(UInt8(ascii: "Z"))
     }
 

@@ -23,6 +23,9 @@ import Testing
     @Test func yearsOutsideFourDigitsAreClampedNotACrash() {
         #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1e12)).hasPrefix("9999-"))
         #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -1e11)).hasPrefix("0000-"))
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1e300)).hasPrefix("9999-"))
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -.infinity)).hasPrefix("0000-"))
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00.000Z")
     }
 }
 
@@ -123,13 +126,16 @@ import Testing
     }
 
     @Test func endpointsAreWrittenAsTheirDescription() throws {
-        for endpoint in [Endpoint(host: "127.0.0.1", port: 8080), Endpoint(host: "::1", port: 443), Endpoint(host: "example.com", port: 0)] {
-            var bytes = ByteSink()
-            endpoint.appendDescription(to: &bytes)
-            #expect(String(decoding: bytes.array, as: UTF8.self) == endpoint.description)
+        let cases = [
+            (Endpoint(host: "127.0.0.1", port: 8080), "127.0.0.1:8080"), (Endpoint(host: "::1", port: 443), "[::1]:443"),
+            (Endpoint(host: "example.com", port: 0), "example.com:0"),
+        ]
+        for (endpoint, text) in cases {
+            #expect(endpoint.description == text)
+            #expect(Endpoint(parsing: text) == endpoint)
             let line = JSONObject().endpoint("e", endpoint).line
             let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            #expect(parsed["e"] as? String == endpoint.description)
+            #expect(parsed["e"] as? String == text)
         }
     }
 }

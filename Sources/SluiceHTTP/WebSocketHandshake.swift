@@ -1,3 +1,5 @@
+import SluiceModel
+
 /// Pieces of the opening handshake (RFC 6455 §4) that the proxy computes itself.
 public enum WebSocketHandshake {
     /// The fixed GUID appended to the client's key (RFC 6455 §1.3, §4.2.2).
@@ -9,7 +11,7 @@ public enum WebSocketHandshake {
     /// value exactly as received with surrounding whitespace removed; the RFC hashes the key as a string, without
     /// decoding it.
     public static func acceptValue(forKey key: String) -> String {
-        base64Encode(sha1(Array((key + keyGUID).utf8)))
+        Base64.encode(sha1(Array((key + keyGUID).utf8)))
     }
 }
 
@@ -77,25 +79,4 @@ private func sha1(_ message: [UInt8]) -> [UInt8] {
 
 private func rotateLeft(_ value: UInt32, by amount: UInt32) -> UInt32 {
     (value << amount) | (value >> (32 - amount))
-}
-
-/// Standard base64 with padding (RFC 4648 §4), as `Sec-WebSocket-Accept` requires.
-private func base64Encode(_ bytes: [UInt8]) -> String {
-    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    var output: [UInt8] = []
-    output.reserveCapacity((bytes.count + 2) / 3 * 4)
-    var index = 0
-    while index < bytes.count {
-        let remaining = bytes.count - index
-        let b0 = UInt32(bytes[index])
-        let b1 = remaining > 1 ? UInt32(bytes[index + 1]) : 0
-        let b2 = remaining > 2 ? UInt32(bytes[index + 2]) : 0
-        let triple = b0 << 16 | b1 << 8 | b2
-        output.append(alphabet[Int(triple >> 18 & 0x3F)])
-        output.append(alphabet[Int(triple >> 12 & 0x3F)])
-        output.append(remaining > 1 ? alphabet[Int(triple >> 6 & 0x3F)] : UInt8(ascii: "="))
-        output.append(remaining > 2 ? alphabet[Int(triple & 0x3F)] : UInt8(ascii: "="))
-        index += 3
-    }
-    return String(decoding: output, as: UTF8.self)
 }

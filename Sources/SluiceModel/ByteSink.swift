@@ -47,6 +47,13 @@ public struct ByteSink: ~Copyable, @unchecked Sendable {
         literal.withUTF8Buffer { append(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Appends `count` bytes that `write` stores at the pointer it is given (encoders that write in place).
+    public mutating func append(count: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Void) {
+        if _slowPath(self.count + count > capacity) { grow(toHold: self.count + count) }
+        write(base + self.count)
+        self.count += count
+    }
+
     /// A string's UTF-8, as it is (no escaping).
     public mutating func append(_ text: String) {
         var text = text

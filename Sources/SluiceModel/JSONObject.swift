@@ -68,8 +68,9 @@ public struct JSONObject: ~Copyable, Sendable {
     public consuming func base64(_ key: StaticString, _ data: Data) -> JSONObject {
         field(key) { bytes in
             bytes.append(UInt8(ascii: "\""))
-            // Foundation's encoder: always optimized, also in a debug build of Sluice, where a loop here is not.
-            data.base64EncodedData().withUnsafeBytes { bytes.append($0) }
+            data.withUnsafeBytes { source in
+                bytes.append(count: Base64.encodedCount(source.count)) { Base64.encode(source, to: $0) }
+            }
             bytes.append(UInt8(ascii: "\""))
         }
     }

@@ -31,6 +31,10 @@ public final class Store: Sendable {
         configuration.readonly = readOnly
         configuration.busyMode = .timeout(5)
         configuration.label = "sluice-store"
+        // The writer is the store's only writer and inserts a flow's row before its exchange, messages and errors
+        // (`FoldedBatch`). SQLite's checks of that cost a tenth of its time, and a violation would fail the batch
+        // for good: retried forever while the engine waits. The schema still says which rows belong together.
+        configuration.foreignKeysEnabled = false
         if !readOnly {
             // SQLite gives the -wal and -shm files the database file's mode, so making it 0600 covers all three.
             let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

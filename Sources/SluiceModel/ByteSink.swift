@@ -64,6 +64,11 @@ public struct ByteSink: ~Copyable, @unchecked Sendable {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
+    /// Forgets the bytes, keeping the storage.
+    public mutating func removeAll() {
+        count = 0
+    }
+
     /// The bytes as an array (a copy).
     public var array: [UInt8] {
         withUnsafeBytes { Array($0) }

@@ -98,8 +98,8 @@ public struct JSONObject: ~Copyable, Sendable {
     }
 
     /// Appends the finished object and a newline: one JSON Lines record.
-    public func appendLine(to buffer: inout [UInt8]) {
-        bytes.append(to: &buffer)
+    public func appendLine(to buffer: inout ByteSink) {
+        bytes.withUnsafeBytes { buffer.append($0) }
         buffer.append(UInt8(ascii: "}"))
         buffer.append(UInt8(ascii: "\n"))
     }

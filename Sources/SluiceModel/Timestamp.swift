@@ -22,22 +22,32 @@ public enum Timestamp {
         let year = min(max(civilYear, 0), 9999)
         let seconds = millisOfDay / 1000
         let millisOfSecond = millisOfDay % 1000
-        appendPair(year / 100, to: &bytes)
-        appendPair(year % 100, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendPair(month, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendPair(dayOfMonth, to: &bytes)
-        bytes.append(UInt8(ascii: "T"))
-        appendPair(seconds / 3600, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        appendPair(seconds / 60 % 60, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        appendPair(seconds % 60, to: &bytes)
-        bytes.append(UInt8(ascii: "."))
-        bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: millisOfSecond / 100))
-        appendPair(millisOfSecond % 100, to: &bytes)
-        bytes.append(UInt8(ascii: "Z"))
+        // The 24 bytes are written in place, two digits at a time from a table.
+        bytes.append(count: 24) { text in
+            digitPairs.withUnsafeBufferPointer { pairs in
+                func put(_ value: Int64, at offset: Int) {
+                    let index = Int(truncatingIfNeeded: value) &* 2
+                    text[offset] = pairs[index]
+                    text[offset + 1] = pairs[index + 1]
+                }
+                put(year / 100, at: 0)
+                put(year % 100, at: 2)
+                text[4] = UInt8(ascii: "-")
+                put(month, at: 5)
+                text[7] = UInt8(ascii: "-")
+                put(dayOfMonth, at: 8)
+                text[10] = UInt8(ascii: "T")
+                put(seconds / 3600, at: 11)
+                text[13] = UInt8(ascii: ":")
+                put(seconds / 60 % 60, at: 14)
+                text[16] = UInt8(ascii: ":")
+                put(seconds % 60, at: 17)
+                text[19] = UInt8(ascii: ".")
+                text[20] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: millisOfSecond / 100)
+                put(millisOfSecond % 100, at: 21)
+                text[23] = UInt8(ascii: "Z")
+            }
+        }
     }
 
     /// `YYYY-MM-DD` in UTC, the name of a day's log folder.
@@ -68,13 +78,6 @@ public enum Timestamp {
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         return (year, month, day)
-    }
-
-    /// Two decimal digits of `value` (0-99).
-    private static func appendPair(_ value: Int64, to bytes: inout ByteSink) {
-        let index = Int(truncatingIfNeeded: value) * 2
-        bytes.append(digitPairs[index])
-        bytes.append(digitPairs[index + 1])
     }
 
     /// "000102…99": two digits at a time instead of a division per digit (this runs for every recorded event).

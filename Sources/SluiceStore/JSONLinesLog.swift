@@ -25,7 +25,7 @@ final class JSONLinesLog {
     private var day: Int64?
     private var descriptors: [Int32] = []
     /// Lines of the current batch, per file, written by `flush`.
-    private var pending: [[UInt8]] = Array(repeating: [], count: File.allCases.count)
+    private let pending = File.allCases.map { _ in PendingLines() }
     /// Digests of the shared bodies whose payload the current day's messages.jsonl already has.
     private var loggedBodies: Set<Data> = []
     private var loggedBodiesDay: Int64?
@@ -139,8 +139,8 @@ final class JSONLinesLog {
     func flush() throws(StoreError) {
         for file in File.allCases {
             let index = file.index
-            guard !pending[index].isEmpty, index < descriptors.count else { continue }
-            let failure: Int32? = pending[index].withUnsafeBytes { buffer in
+            guard pending[index].bytes.count > 0, index < descriptors.count else { continue }
+            let failure: Int32? = pending[index].bytes.withUnsafeBytes { buffer in
                 guard let base = buffer.baseAddress else { return nil }
                 var offset = 0
                 while offset < buffer.count {
@@ -158,7 +158,7 @@ final class JSONLinesLog {
                     "cannot write \(file.rawValue).jsonl in \(directory): \(String(cString: strerror(failure)).lowercased())"
                 )
             }
-            pending[index].removeAll(keepingCapacity: true)
+            pending[index].bytes.removeAll()
         }
     }
 
@@ -173,7 +173,7 @@ final class JSONLinesLog {
             try flush()
             try openDay(eventDay, named: Timestamp.day(time))
         }
-        object.appendLine(to: &pending[file.index])
+        object.appendLine(to: &pending[file.index].bytes)
     }
 
     private func openDay(_ newDay: Int64, named name: String) throws(StoreError) {
@@ -192,4 +192,9 @@ final class JSONLinesLog {
         }
         day = newDay
     }
+}
+
+/// One file's lines of the current batch.
+private final class PendingLines {
+    var bytes = ByteSink(capacity: 64 << 10)
 }

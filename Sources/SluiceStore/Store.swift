@@ -48,6 +48,9 @@ public final class Store: Sendable {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             if !readOnly {
                 try queue.writeWithoutTransaction { db in
+                    // A new store's pages are 16 KiB: SQLite writes each page (and in WAL mode each page's frame header)
+                    // with a system call of its own, and recording is all appends. An existing store keeps its size.
+                    try db.execute(sql: "PRAGMA page_size = 16384")
                     try db.execute(sql: "PRAGMA journal_mode = WAL")
                     // WAL with NORMAL survives a crash of the process; a power cut may lose the last commits.
                     try db.execute(sql: "PRAGMA synchronous = NORMAL")

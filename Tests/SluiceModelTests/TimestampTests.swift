@@ -96,10 +96,10 @@ import Testing
     }
 
     @Test func timeFieldAndLines() {
-        var buffer: [UInt8] = []
+        var buffer = ByteSink(capacity: 16)
         JSONObject().time("t", Date(timeIntervalSince1970: 0.25)).appendLine(to: &buffer)
         JSONObject().optionalDouble("d", nil).double("e", .infinity).appendLine(to: &buffer)
-        #expect(String(decoding: buffer, as: UTF8.self) == "{\"t\":\"1970-01-01T00:00:00.250Z\"}\n{\"d\":null,\"e\":null}\n")
+        #expect(buffer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } == "{\"t\":\"1970-01-01T00:00:00.250Z\"}\n{\"d\":null,\"e\":null}\n")
     }
 
     @Test func theWordAtATimeCheckFlagsExactlyTheBytesThatNeedEscaping() {

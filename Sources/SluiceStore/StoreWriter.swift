@@ -202,7 +202,7 @@ public final class StoreWriter: @unchecked Sendable {
                     end += 1
                 }
                 let batch = start == 0 && end == taken.count ? taken : Array(taken[start..<end])
-                writeUntilDone(batch, stopping: stopping)
+                writeUntilDone(batch, weighing: bytes, stopping: stopping)
                 start = end
             }
             if stopping {
@@ -220,7 +220,7 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// Writes a batch, retrying while the disk refuses (every half second; the events stay in memory and the
     /// engine is held back by `isBackedUp`). Once asked to stop it tries once more and then gives up loudly.
-    private func writeUntilDone(_ batch: [ProxyEvent], stopping: Bool) {
+    private func writeUntilDone(_ batch: [ProxyEvent], weighing bytes: Int, stopping: Bool) {
         var stopping = stopping
         while !write(batch) {
             if !stopping {
@@ -235,7 +235,7 @@ public final class StoreWriter: @unchecked Sendable {
             }
             Thread.sleep(forTimeInterval: 0.5)
         }
-        completed(batch)
+        completed(weighing: bytes)
     }
 
     /// Whether this thread may go back to nice 0 after raising its nice value: root, or `RLIMIT_NICE` of 20 or more.
@@ -246,9 +246,8 @@ public final class StoreWriter: @unchecked Sendable {
         return limit.rlim_cur >= 20  // RLIM_INFINITY included
     }
 
-    /// Accounts for a written batch and wakes producers waiting for room.
-    private func completed(_ batch: [ProxyEvent]) {
-        let written = batch.reduce(0) { $0 + Self.cost(of: $1) }
+    /// Accounts for a written batch of `written` bytes (see `cost(of:)`) and wakes producers waiting for room.
+    private func completed(weighing written: Int) {
         condition.lock()
         queuedBytes = max(0, queuedBytes - written)
         var callbacks: [@Sendable () -> Void] = []

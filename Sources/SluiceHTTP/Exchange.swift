@@ -286,16 +286,6 @@ final class Exchange {
         }
     }
 
-    /// NTLM and Negotiate authenticate the connection, not the request (RFC 4559): such a connection must not
-    /// serve another client.
-    static func usesConnectionBoundAuthentication(request: HTTPHeaders, response: HTTPHeaders) -> Bool {
-        let values = request["authorization"] + response["www-authenticate"]
-        return values.contains { value in
-            let scheme = value.prefix { $0 != " " && $0 != "," }.lowercased()
-            return scheme == "ntlm" || scheme == "negotiate"
-        }
-    }
-
     private func responseComplete() {
         end(reusing: upstreamEnds || !requestComplete ? nil : upstream)
     }
@@ -402,7 +392,9 @@ final class Exchange {
         if let sentAt = requestSentAt {
             timings.firstByte = Double((NIODeadline.now() - sentAt).nanoseconds) / 1_000_000
         }
-        if Self.usesConnectionBoundAuthentication(request: upstreamHead.headers, response: head.headers) {
+        let scan = HeaderScan(head.headers)
+        if plan.authorizationIsConnectionBound || scan.authenticateIsConnectionBound {
+            // NTLM and Negotiate authenticate the connection: it never serves another client.
             upstream?.isPrivate = true
         }
         recorder.responseStarted(
@@ -416,16 +408,16 @@ final class Exchange {
                 fail(.server, "server switched protocols without being asked")
                 return
             }
-            let (clientHead, _) = plan.clientResponseHead(head, closing: false)
+            let (clientHead, _) = plan.clientResponseHead(head, closing: false, scan: scan)
             owner.writeToClient(.head(clientHead))
             owner.writeToClient(.end(nil), flush: true)
             upgradeAccepted = true
             return
         }
-        let framed = head.headers.contains(name: "content-length") || head.headers.contains(name: "transfer-encoding")
+        let framed = scan.hasContentLength || scan.hasTransferEncoding
         let bodyEndsByClose = !framed && !plan.isHead && head.status.allowsBody
-        upstreamEnds = bodyEndsByClose || HopByHop.wantsClose(head.headers, version: head.version)
-        let (clientHead, endsByClose) = plan.clientResponseHead(head, closing: owner.closeAfterResponse)
+        upstreamEnds = bodyEndsByClose || scan.wantsClose(version: head.version)
+        let (clientHead, endsByClose) = plan.clientResponseHead(head, closing: owner.closeAfterResponse, scan: scan)
         if endsByClose { owner.closeAfterResponse = true }
         if gate.isActive && !plan.isWebSocket {
             collectedResponse = CollectedResponse(head: head, clientHead: clientHead)

@@ -15,6 +15,8 @@ struct ExchangePlan {
     var isHead: Bool
     var clientWantsClose: Bool
     var expectsContinue: Bool
+    /// The request authenticates with NTLM or Negotiate, which bind the server connection to this client.
+    var authorizationIsConnectionBound: Bool
     /// The name to send as SNI and verify the server's certificate against, when the server speaks TLS.
     var tlsServerName: String?
     /// Where the request goes: the URL's host, or inside a CONNECT tunnel the address the client asked for (which
@@ -52,37 +54,60 @@ struct ExchangePlan {
         }
         if target.usesTLS { tlsServerName = tunnel?.serverName ?? target.host }
         server = tunnel?.endpoint ?? target.endpoint
-        isWebSocket = !isConnect && HopByHop.isWebSocketUpgrade(head.headers)
-        clientWantsClose = HopByHop.wantsClose(head.headers, version: head.version)
-        expectsContinue = HopByHop.contains(head.headers, name: "expect", token: "100-continue")
+        let scan = HeaderScan(head.headers)
+        isWebSocket = !isConnect && scan.isWebSocketUpgrade
+        clientWantsClose = scan.wantsClose(version: head.version)
+        expectsContinue = scan.expectsContinue
+        authorizationIsConnectionBound = scan.authorizationIsConnectionBound && !scan.strips("authorization")
+        upstreamHead = HTTPRequestHead(
+            version: .http1_1, method: head.method, uri: target.path,
+            headers: Self.upstreamHeaders(
+                head.headers, scan: scan, isWebSocket: isWebSocket, scheme: spec.scheme, authority: target.authority,
+                client: client, inTunnel: tunnel != nil
+            )
+        )
+    }
 
-        var headers = head.headers
-        HopByHop.strip(&headers, keepUpgrade: isWebSocket)
-        if isWebSocket {
+    /// The request's headers as the server gets them, made in one pass over the client's: hop-by-hop headers and
+    /// those `Connection` lists go (a WebSocket handshake keeps its `Upgrade`, not its compression offer), a
+    /// chunked body stays chunked without a `Content-Length`, and the headers the proxy sets replace the client's
+    /// at the end.
+    private static func upstreamHeaders(
+        _ headers: HTTPHeaders, scan: HeaderScan, isWebSocket: Bool, scheme: ListenSpec.Scheme, authority: String,
+        client: Endpoint, inTunnel: Bool
+    ) -> HTTPHeaders {
+        // The body arrives de-chunked; it leaves chunked again. Chunked beats Content-Length (RFC 9112 §6.3).
+        let chunked = scan.hasTransferEncoding && !scan.strips("transfer-encoding")
+        let reverse = scheme == .reverseHTTP
+        // RFC 9112 §3.2.2: the absolute URI's authority beats a conflicting Host header. Inside a tunnel the
+        // request is origin-form and its Host header is the client's to choose.
+        let setsHost = reverse || !inTunnel || scan.host == nil || scan.strips("host")
+        var forwardedFor: String?
+        var kept = scan.kept(headers, keepUpgrade: isWebSocket) { name, value in
+            switch name.utf8.count {
+            case 4: return setsHost && name.equalsIgnoringASCIICase("host")
+            case 14: return chunked && name.equalsIgnoringASCIICase("content-length")
+            case 15:
+                guard reverse && name.equalsIgnoringASCIICase("x-forwarded-for") else { return false }
+                if forwardedFor == nil { forwardedFor = value }
+                return true
+            case 16: return reverse && scan.host != nil && name.equalsIgnoringASCIICase("x-forwarded-host")
+            case 17:
+                return (chunked && name.equalsIgnoringASCIICase("transfer-encoding"))
+                    || (reverse && name.equalsIgnoringASCIICase("x-forwarded-proto"))
             // Sluice reads every frame; a compressed stream would hide them (PROTOCOLS.md §5).
-            headers.remove(name: "sec-websocket-extensions")
-        }
-        if headers.contains(name: "transfer-encoding") {
-            // The body arrives de-chunked; it leaves chunked again. Chunked beats Content-Length (RFC 9112 §6.3).
-            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
-            headers.remove(name: "content-length")
-        }
-        switch spec.scheme {
-        case .reverseHTTP:
-            let originalHost = head.headers.first(name: "host")
-            headers.replaceOrAdd(name: "Host", value: target.authority)
-            let forwardedFor = headers.first(name: "x-forwarded-for").map { "\($0), \(client.host)" } ?? client.host
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: forwardedFor)
-            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
-            if let originalHost { headers.replaceOrAdd(name: "X-Forwarded-Host", value: originalHost) }
-        case .http, .tcp:
-            if tunnel == nil || !headers.contains(name: "host") {
-                // RFC 9112 §3.2.2: the absolute URI's authority beats a conflicting Host header. Inside a tunnel
-                // the request is origin-form and its Host header is the client's to choose.
-                headers.replaceOrAdd(name: "Host", value: target.authority)
+            case 24: return isWebSocket && name.equalsIgnoringASCIICase("sec-websocket-extensions")
+            default: return false
             }
         }
-        upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: target.path, headers: headers)
+        if chunked { kept.append(("Transfer-Encoding", "chunked")) }
+        if setsHost { kept.append(("Host", authority)) }
+        if reverse {
+            kept.append(("X-Forwarded-For", forwardedFor.map { "\($0), \(client.host)" } ?? client.host))
+            kept.append(("X-Forwarded-Proto", "http"))
+            if let host = scan.host { kept.append(("X-Forwarded-Host", host)) }
+        }
+        return HTTPHeaders(kept)
     }
 
     func requestEvent(flowID: FlowID) -> HTTPRequestStarted {
@@ -94,31 +119,41 @@ struct ExchangePlan {
 
     /// The head the client gets for the server's response: hop-by-hop headers gone and the framing set for the
     /// client's connection, which may differ from the server's (HTTP/1.0 clients, re-chunked bodies).
+    /// - Parameter scan: the response's headers scanned, when the caller has done so already.
     /// - Returns: the head, and whether the body can only end by closing the client connection.
-    func clientResponseHead(_ response: HTTPResponseHead, closing: Bool) -> (HTTPResponseHead, endsByClose: Bool) {
-        var headers = response.headers
+    func clientResponseHead(
+        _ response: HTTPResponseHead, closing: Bool, scan: HeaderScan? = nil
+    ) -> (HTTPResponseHead, endsByClose: Bool) {
+        let scan = scan ?? HeaderScan(response.headers)
         let isUpgrade = response.status == .switchingProtocols
-        HopByHop.strip(&headers, keepUpgrade: isUpgrade)
         let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
-        var endsByClose = false
         let hasBody = !isHead && response.status.allowsBody
-        if headers.contains(name: "transfer-encoding") || (hasBody && !headers.contains(name: "content-length")) {
-            headers.remove(name: "transfer-encoding")
-            if hasBody {
-                if version == .http1_1 {
-                    headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
-                    headers.remove(name: "content-length")
-                } else {
-                    endsByClose = true
-                }
+        let hasTransferEncoding = scan.hasTransferEncoding && !scan.strips("transfer-encoding")
+        let hasContentLength = scan.hasContentLength && !scan.strips("content-length")
+        var endsByClose = false
+        // The server's framing is replaced when it chunked the body or gave no length for one.
+        let reframes = hasTransferEncoding || (hasBody && !hasContentLength)
+        let chunks = reframes && hasBody && version == .http1_1
+        if reframes && hasBody && !chunks { endsByClose = true }
+        var connection: String?
+        if (closing || endsByClose) && !isUpgrade {
+            connection = "close"
+        } else if version == .http1_0 && !isUpgrade {
+            connection = "keep-alive"
+        }
+        guard scan.hasHopByHop || reframes || connection != nil else {
+            return (HTTPResponseHead(version: version, status: response.status, headers: response.headers), false)
+        }
+        var kept = scan.kept(response.headers, keepUpgrade: isUpgrade) { name, _ in
+            switch name.utf8.count {
+            case 14: return chunks && name.equalsIgnoringASCIICase("content-length")
+            case 17: return reframes && name.equalsIgnoringASCIICase("transfer-encoding")
+            default: return false
             }
         }
-        if (closing || endsByClose) && !isUpgrade {
-            headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if version == .http1_0 && !isUpgrade {
-            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
-        }
-        return (HTTPResponseHead(version: version, status: response.status, headers: headers), endsByClose)
+        if chunks { kept.append(("Transfer-Encoding", "chunked")) }
+        if let connection { kept.append(("Connection", connection)) }
+        return (HTTPResponseHead(version: version, status: response.status, headers: HTTPHeaders(kept)), endsByClose)
     }
 }
 

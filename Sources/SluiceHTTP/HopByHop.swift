@@ -3,8 +3,8 @@ import SluiceModel
 
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), which a proxy must not forward.
 ///
-/// Every request and response passes through here, so each check is one pass over the headers without lowercased
-/// copies (header names and the tokens that matter are ASCII).
+/// Every request and response passes through here, so each message's headers are scanned once (`HeaderScan`),
+/// without lowercased copies (header names and the tokens that matter are ASCII).
 enum HopByHop {
     static let names = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -15,7 +15,7 @@ enum HopByHop {
         index(of: name) != nil
     }
 
-    private static func index(of name: some StringProtocol) -> Int? {
+    fileprivate static func index(of name: some StringProtocol) -> Int? {
         // Most header names have a length no hop-by-hop name has: those are told apart without comparing bytes.
         let length = name.utf8.count
         guard length < 64, nameLengths & (1 << length) != 0 else { return nil }
@@ -29,66 +29,9 @@ enum HopByHop {
     /// encoder re-frames the body from it and `Content-Length`. A WebSocket upgrade keeps `Upgrade` and
     /// `Connection: Upgrade`, since the handshake has to reach the server.
     static func strip(_ headers: inout HTTPHeaders, keepUpgrade: Bool) {
-        // Which of `names` are present, as bits: usually just `Connection`, removed in place without allocating.
-        var present: UInt32 = 0
-        var listed: [Substring] = []
-        var upgrade: [String] = []
-        for (name, value) in headers {
-            guard let index = index(of: name) else { continue }
-            present |= 1 << index
-            if name.equalsIgnoringASCIICase("connection") {
-                forEachToken(value) { token in
-                    if !isHopByHop(token) { listed.append(token) }
-                    return true
-                }
-            }
-            if keepUpgrade && name.equalsIgnoringASCIICase("upgrade") { upgrade.append(value) }
-        }
-        guard present != 0 else { return }
-        for (index, name) in names.enumerated() where present & (1 << index) != 0 {
-            headers.remove(name: name)
-        }
-        for name in listed {
-            headers.remove(name: String(name))
-        }
-        if !upgrade.isEmpty {
-            for value in upgrade { headers.add(name: "Upgrade", value: value) }
-            headers.add(name: "Connection", value: "Upgrade")
-        }
-    }
-
-    /// Whether the sender of a message wants its connection closed after it (RFC 9112 §9.3).
-    static func wantsClose(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
-        var keepAlive = false
-        var close = false
-        for (name, value) in headers where name.equalsIgnoringASCIICase("connection") {
-            forEachToken(value) { token in
-                if token.equalsIgnoringASCIICase("close") { close = true }
-                if token.equalsIgnoringASCIICase("keep-alive") { keepAlive = true }
-                return !close
-            }
-        }
-        if close { return true }
-        if version.major == 1 && version.minor == 0 { return !keepAlive }
-        return false
-    }
-
-    /// A WebSocket opening handshake (RFC 6455 §4.1).
-    static func isWebSocketUpgrade(_ headers: HTTPHeaders) -> Bool {
-        contains(headers, name: "upgrade", token: "websocket") && contains(headers, name: "connection", token: "upgrade")
-    }
-
-    /// Whether a header `name` lists `token` among its comma-separated values, both in any case.
-    static func contains(_ headers: HTTPHeaders, name: String, token: String) -> Bool {
-        var found = false
-        for (field, value) in headers where field.equalsIgnoringASCIICase(name) {
-            forEachToken(value) { element in
-                found = element.equalsIgnoringASCIICase(token)
-                return !found
-            }
-            if found { return true }
-        }
-        return false
+        let scan = HeaderScan(headers)
+        guard scan.hasHopByHop else { return }
+        headers = HTTPHeaders(scan.kept(headers, keepUpgrade: keepUpgrade) { _, _ in false })
     }
 
     /// Calls `body` with each element of a comma-separated header value (RFC 9110 §5.6.1), without surrounding
@@ -111,6 +54,132 @@ enum HopByHop {
             if first < last, !body(value[first..<last]) { return }
             start = end < utf8.endIndex ? utf8.index(after: end) : end
         }
+    }
+}
+
+/// One pass over a message's headers: which hop-by-hop headers it has, what its `Connection` header says, and the
+/// framing and handshake headers the proxy decides on.
+///
+/// Each request and response is scanned once into this and rebuilt once from it (`kept`), instead of one pass per
+/// question and one per removed or replaced header: every pass over NIO's headers retains and releases each name
+/// and value, and those passes were most of what Sluice adds to an exchange besides recording it (callgrind).
+struct HeaderScan {
+    /// Which of `HopByHop.names` are present, as bits.
+    private(set) var hopByHop: UInt32 = 0
+    /// Names the `Connection` header lists that are not in `HopByHop.names`: hop-by-hop for this message too.
+    private(set) var listed: [Substring] = []
+    /// `Upgrade` values in order: a WebSocket handshake forwards them.
+    private(set) var upgradeValues: [String] = []
+    private(set) var connectionClose = false
+    private(set) var connectionKeepAlive = false
+    private(set) var connectionUpgrade = false
+    /// An `Upgrade` header lists `websocket`.
+    private(set) var upgradeToWebSocket = false
+    /// An `Expect` header lists `100-continue`.
+    private(set) var expectsContinue = false
+    private(set) var hasTransferEncoding = false
+    private(set) var hasContentLength = false
+    /// The first `Host` header's value.
+    private(set) var host: String?
+    /// An `Authorization` (requests) or `WWW-Authenticate` (responses) header uses NTLM or Negotiate, which
+    /// authenticate the connection instead of the request.
+    private(set) var authorizationIsConnectionBound = false
+    private(set) var authenticateIsConnectionBound = false
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            if let index = HopByHop.index(of: name) {
+                hopByHop |= 1 << index
+                switch index {
+                case 0: noteConnection(value)
+                case 7:
+                    upgradeValues.append(value)
+                    if !upgradeToWebSocket { upgradeToWebSocket = Self.lists(value, "websocket") }
+                default: break
+                }
+                continue
+            }
+            switch name.utf8.count {
+            case 4 where name.equalsIgnoringASCIICase("host"):
+                if host == nil { host = value }
+            case 6 where name.equalsIgnoringASCIICase("expect"):
+                if !expectsContinue { expectsContinue = Self.lists(value, "100-continue") }
+            case 13 where name.equalsIgnoringASCIICase("authorization"):
+                if !authorizationIsConnectionBound { authorizationIsConnectionBound = Self.namesConnectionBoundScheme(value) }
+            case 14 where name.equalsIgnoringASCIICase("content-length"):
+                hasContentLength = true
+            case 16 where name.equalsIgnoringASCIICase("www-authenticate"):
+                if !authenticateIsConnectionBound { authenticateIsConnectionBound = Self.namesConnectionBoundScheme(value) }
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
+                hasTransferEncoding = true
+            default:
+                break
+            }
+        }
+    }
+
+    private mutating func noteConnection(_ value: String) {
+        HopByHop.forEachToken(value) { token in
+            if token.equalsIgnoringASCIICase("close") {
+                connectionClose = true
+            } else if token.equalsIgnoringASCIICase("keep-alive") {
+                connectionKeepAlive = true
+            } else if token.equalsIgnoringASCIICase("upgrade") {
+                connectionUpgrade = true
+            }
+            if !HopByHop.isHopByHop(token) { listed.append(token) }
+            return true
+        }
+    }
+
+    /// Whether a comma-separated header value lists `token`, in any case.
+    private static func lists(_ value: String, _ token: String) -> Bool {
+        var found = false
+        HopByHop.forEachToken(value) { element in
+            found = element.equalsIgnoringASCIICase(token)
+            return !found
+        }
+        return found
+    }
+
+    /// NTLM and Negotiate authenticate the connection, not the request (RFC 4559).
+    private static func namesConnectionBoundScheme(_ value: String) -> Bool {
+        let scheme = value.prefix { $0 != " " && $0 != "," }
+        return scheme.equalsIgnoringASCIICase("ntlm") || scheme.equalsIgnoringASCIICase("negotiate")
+    }
+
+    /// Whether the message has anything `HopByHop.strip` removes.
+    var hasHopByHop: Bool { hopByHop != 0 }
+
+    /// A WebSocket opening handshake (RFC 6455 §4.1).
+    var isWebSocketUpgrade: Bool { upgradeToWebSocket && connectionUpgrade }
+
+    /// Whether the sender wants its connection closed after this message (RFC 9112 §9.3).
+    func wantsClose(version: HTTPVersion) -> Bool {
+        if connectionClose { return true }
+        if version.major == 1 && version.minor == 0 { return !connectionKeepAlive }
+        return false
+    }
+
+    /// Whether stripping removes headers called `name`: hop-by-hop ones, and those `Connection` lists.
+    func strips(_ name: some StringProtocol) -> Bool {
+        (hopByHop != 0 && HopByHop.isHopByHop(name)) || listed.contains { name.equalsIgnoringASCIICase($0) }
+    }
+
+    /// `headers` (the ones scanned) without hop-by-hop ones, those `Connection` lists and those `dropping` names,
+    /// in their order; then, with `keepUpgrade`, the `Upgrade` values and `Connection: Upgrade`, as a WebSocket
+    /// handshake needs them. The proxy appends what it sets after these, as `replaceOrAdd` would.
+    func kept(_ headers: HTTPHeaders, keepUpgrade: Bool, dropping: (_ name: String, _ value: String) -> Bool) -> [(String, String)] {
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(headers.count + 4)
+        for (name, value) in headers where !strips(name) && !dropping(name, value) {
+            kept.append((name, value))
+        }
+        if keepUpgrade && !upgradeValues.isEmpty {
+            for value in upgradeValues { kept.append(("Upgrade", value)) }
+            kept.append(("Connection", "Upgrade"))
+        }
+        return kept
     }
 }
 

@@ -258,13 +258,15 @@ import Testing
     @Test func connectionBoundAuthenticationIsRecognized() {
         var request = HTTPHeaders()
         var response = HTTPHeaders()
-        #expect(!Exchange.usesConnectionBoundAuthentication(request: request, response: response))
+        #expect(!HeaderScan(response).authenticateIsConnectionBound)
         response.add(name: "WWW-Authenticate", value: "Basic realm=\"x\"")
-        #expect(!Exchange.usesConnectionBoundAuthentication(request: request, response: response))
+        #expect(!HeaderScan(response).authenticateIsConnectionBound)
         response.add(name: "WWW-Authenticate", value: "NTLM")
-        #expect(Exchange.usesConnectionBoundAuthentication(request: request, response: response))
+        #expect(HeaderScan(response).authenticateIsConnectionBound)
+        #expect(!HeaderScan(response).authorizationIsConnectionBound, "a challenge is not credentials")
         request.add(name: "Authorization", value: "Negotiate YIIGhgYGKwYBBQUC")
-        #expect(Exchange.usesConnectionBoundAuthentication(request: request, response: HTTPHeaders()))
-        #expect(!Exchange.usesConnectionBoundAuthentication(request: ["Authorization": "Bearer ntlm"], response: HTTPHeaders()))
+        #expect(HeaderScan(request).authorizationIsConnectionBound)
+        #expect(!HeaderScan(["Authorization": "Bearer ntlm"]).authorizationIsConnectionBound)
+        #expect(HeaderScan(["authorization": "ntlm,x"]).authorizationIsConnectionBound)
     }
 }

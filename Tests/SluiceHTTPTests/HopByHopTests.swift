@@ -52,20 +52,20 @@ import Testing
 
     @Test func aWebSocketHandshakeKeepsItsUpgrade() {
         var headers = HTTPHeaders([("Connection", "keep-alive, Upgrade"), ("Upgrade", "WebSocket"), ("Sec-WebSocket-Key", "k")])
-        #expect(HopByHop.isWebSocketUpgrade(headers))
+        #expect(HeaderScan(headers).isWebSocketUpgrade)
         HopByHop.strip(&headers, keepUpgrade: true)
         #expect(headers.map { "\($0.name): \($0.value)" } == ["Sec-WebSocket-Key: k", "Upgrade: WebSocket", "Connection: Upgrade"])
-        #expect(!HopByHop.isWebSocketUpgrade(HTTPHeaders([("Upgrade", "websocket")])), "no Connection: upgrade")
-        #expect(!HopByHop.isWebSocketUpgrade(HTTPHeaders([("Upgrade", "h2c"), ("Connection", "upgrade")])))
+        #expect(!HeaderScan(HTTPHeaders([("Upgrade", "websocket")])).isWebSocketUpgrade, "no Connection: upgrade")
+        #expect(!HeaderScan(HTTPHeaders([("Upgrade", "h2c"), ("Connection", "upgrade")])).isWebSocketUpgrade)
     }
 
     @Test func closeFollowsTheConnectionHeaderAndTheVersion() {
-        #expect(HopByHop.wantsClose(HTTPHeaders([("Connection", "Close")]), version: .http1_1))
-        #expect(HopByHop.wantsClose(HTTPHeaders([("connection", "x, close")]), version: .http1_1))
-        #expect(!HopByHop.wantsClose(HTTPHeaders([("Connection", "closed")]), version: .http1_1))
-        #expect(!HopByHop.wantsClose(HTTPHeaders(), version: .http1_1))
-        #expect(HopByHop.wantsClose(HTTPHeaders(), version: .http1_0))
-        #expect(!HopByHop.wantsClose(HTTPHeaders([("Connection", "Keep-Alive")]), version: .http1_0))
+        #expect(HeaderScan(HTTPHeaders([("Connection", "Close")])).wantsClose(version: .http1_1))
+        #expect(HeaderScan(HTTPHeaders([("connection", "x, close")])).wantsClose(version: .http1_1))
+        #expect(!HeaderScan(HTTPHeaders([("Connection", "closed")])).wantsClose(version: .http1_1))
+        #expect(!HeaderScan(HTTPHeaders()).wantsClose(version: .http1_1))
+        #expect(HeaderScan(HTTPHeaders()).wantsClose(version: .http1_0))
+        #expect(!HeaderScan(HTTPHeaders([("Connection", "Keep-Alive")])).wantsClose(version: .http1_0))
     }
 
     @Test func proxyCredentialsAreNeverRecorded() {

@@ -174,15 +174,15 @@ public struct JSONObject: ~Copyable, Sendable {
     /// Quotes valid UTF-8 text: only `"`, `\` and control characters are escaped.
     static func appendQuoted(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout ByteSink) {
         bytes.append(UInt8(ascii: "\""))
-        var start = 0
-        // Eight bytes at a time while none of them needs escaping: most header values and URLs never do.
-        var clean = 0
-        if let base = utf8.baseAddress {
-            while clean + 8 <= utf8.count, !Self.mayNeedEscaping(UnsafeRawPointer(base + clean).loadUnaligned(as: UInt64.self)) {
-                clean += 8
-            }
+        // Most header values, URLs and names need no escaping at all: checked eight bytes at a time, then copied
+        // in one go.
+        if let base = utf8.baseAddress, !needsEscaping(base, count: utf8.count) {
+            bytes.append(utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
         }
-        for index in clean..<utf8.count {
+        var start = 0
+        for index in 0..<utf8.count {
             let byte = utf8[index]
             guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
             bytes.append(UnsafeBufferPointer(rebasing: utf8[start..<index]))
@@ -201,6 +201,25 @@ public struct JSONObject: ~Copyable, Sendable {
         }
         bytes.append(UnsafeBufferPointer(rebasing: utf8[start...]))
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of `count` bytes at `base` is a control character, `"` or `\`: eight at a time, the last eight
+    /// overlapping the ones before when the count is not a multiple of eight.
+    static func needsEscaping(_ base: UnsafePointer<UInt8>, count: Int) -> Bool {
+        let raw = UnsafeRawPointer(base)
+        guard count >= 8 else {
+            for index in 0..<count {
+                let byte = base[index]
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
+            }
+            return false
+        }
+        var offset = 0
+        while offset + 8 <= count {
+            if mayNeedEscaping(raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return true }
+            offset += 8
+        }
+        return offset < count && mayNeedEscaping(raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
     }
 
     /// Whether any of the eight bytes in `word` is a control character, `"` or `\`: the classic "has a byte less

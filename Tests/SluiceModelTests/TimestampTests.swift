@@ -114,6 +114,24 @@ import Testing
         }
     }
 
+    /// Every length up to a few words, one byte set at every position: the overlapping last word must see it.
+    @Test func theWholeStringCheckFindsABadByteAnywhere() {
+        let bad: [UInt8] = [0x00, 0x0A, 0x1F, UInt8(ascii: "\""), UInt8(ascii: "\\")]
+        let harmless: [UInt8] = [0x20, 0x7F, 0x80, 0xFF, UInt8(ascii: "a")]
+        for count in 1...25 {
+            let clean = [UInt8](repeating: UInt8(ascii: "x"), count: count)
+            #expect(!clean.withUnsafeBufferPointer { JSONObject.needsEscaping($0.baseAddress!, count: count) })
+            for position in 0..<count {
+                for byte in bad + harmless {
+                    var text = clean
+                    text[position] = byte
+                    let found = text.withUnsafeBufferPointer { JSONObject.needsEscaping($0.baseAddress!, count: count) }
+                    #expect(found == bad.contains(byte), "byte \(byte) at \(position) of \(count)")
+                }
+            }
+        }
+    }
+
     @Test func randomStringsQuoteAsFoundationParsesThem() throws {
         var generator = SystemRandomNumberGenerator()
         let pieces = ["a", "Z", "0", " ", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", "é", "日", "🙂", "/", "\u{7f}"]

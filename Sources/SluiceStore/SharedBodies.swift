@@ -41,10 +41,9 @@ final class SharedBodies {
         self.recentLimitBytes = recentLimitBytes
     }
 
-    /// The SHA-256 of the event's body when it is kept once; nil for every other event.
-    func digest(of event: ProxyEvent) -> Data? {
-        guard case .message(let message) = event, message.kind == .body, message.payload.count >= Self.minimumBytes
-        else { return nil }
+    /// The SHA-256 of the message's body when it is kept once; nil for every other message.
+    func digest(of message: Message) -> Data? {
+        guard message.kind == .body, message.payload.count >= Self.minimumBytes else { return nil }
         let payload = message.payload
         if let known = recent[Fingerprint(payload)], known.bytes == payload { return known.digest }
         return Data(SHA256.hash(data: payload))

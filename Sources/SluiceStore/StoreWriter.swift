@@ -264,8 +264,17 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// One transaction per batch. Returns false (and says so once) when the disk refuses.
     private func write(_ batch: [ProxyEvent]) -> Bool {
-        let digests = batch.map(sharedBodies.digest(of:))
-        let headers = batch.map(Self.headersJSON(of:))
+        // By index, not `map`: an iterator hands out copies, and copying an event retains everything it holds.
+        var digests = [Data?](repeating: nil, count: batch.count)
+        var headers = [[UInt8]?](repeating: nil, count: batch.count)
+        for index in batch.indices {
+            switch batch[index] {
+            case .message(let message): digests[index] = sharedBodies.digest(of: message)
+            case .httpRequest(let request): headers[index] = JSONObject.headersJSON(request.headers)
+            case .httpResponse(let response): headers[index] = JSONObject.headersJSON(response.headers)
+            default: break
+            }
+        }
         let folded = FoldedBatch(batch)
         var bodyRows = SharedBodies.BatchRows()
         do {
@@ -321,15 +330,6 @@ public final class StoreWriter: @unchecked Sendable {
         let made = try StoreRows(db)
         statements = made
         return made
-    }
-
-    /// An HTTP event's headers as JSON text, made once for its row and its JSON line.
-    private static func headersJSON(of event: ProxyEvent) -> [UInt8]? {
-        switch event {
-        case .httpRequest(let request): JSONObject.headersJSON(request.headers)
-        case .httpResponse(let response): JSONObject.headersJSON(response.headers)
-        default: nil
-        }
     }
 
     /// What an event weighs in the backlog: its payload plus a fixed overhead.

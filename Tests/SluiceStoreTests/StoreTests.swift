@@ -280,19 +280,14 @@ import Testing
 }
 
 @Suite struct SharedBodiesTests {
-    private func bodyEvent(_ bytes: [UInt8]) -> ProxyEvent {
-        .message(
-            Message(
-                flowID: FlowID(1), sequence: 0, direction: .down, time: Date(), size: bytes.count, payload: Data(bytes), kind: .body
-            )
-        )
+    private func bodyMessage(_ bytes: [UInt8]) -> Message {
+        Message(flowID: FlowID(1), sequence: 0, direction: .down, time: Date(), size: bytes.count, payload: Data(bytes), kind: .body)
     }
 
     /// Stores each body in its own committed batch, as the writer does, and returns the row ids.
     private func store(_ bodies: [[UInt8]], in shared: SharedBodies, _ database: DatabaseQueue) throws -> [Int64] {
         try bodies.map { bytes in
-            let event = bodyEvent(bytes)
-            let digest = try #require(shared.digest(of: event))
+            let digest = try #require(shared.digest(of: bodyMessage(bytes)))
             #expect(digest == Data(SHA256Reference.digest(bytes)), "the digest is the body's SHA-256, also when recognized")
             var batch = SharedBodies.BatchRows()
             let id = try database.write { db in try shared.rowID(for: Data(bytes), digest: digest, in: db, batch: &batch) }
@@ -313,9 +308,9 @@ import Testing
         #expect(ids[2] == ids[4] && ids[2] != ids[0])
         #expect(try database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM bodies") } == 2)
         // Small bodies and other kinds stay inline.
-        #expect(shared.digest(of: bodyEvent(Array(repeating: 1, count: 100))) == nil)
-        #expect(shared.digest(of: .message(Message(flowID: FlowID(1), sequence: 0, direction: .up, time: Date(), size: 9000,
-                                                   payload: Data(count: 9000), kind: .chunk))) == nil)
+        #expect(shared.digest(of: bodyMessage(Array(repeating: 1, count: 100))) == nil)
+        #expect(shared.digest(of: Message(flowID: FlowID(1), sequence: 0, direction: .up, time: Date(), size: 9000,
+                                          payload: Data(count: 9000), kind: .chunk)) == nil)
     }
 }
 

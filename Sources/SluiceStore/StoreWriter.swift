@@ -22,9 +22,9 @@ public final class StoreWriter: @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
     private let condition = NSCondition()
-    /// Events not yet taken by the writer thread, which takes them all at once (swapping in an empty array), so the
-    /// event loops never wait on the lock while a batch is copied. A take is freed once all of it is written, so
-    /// memory stays below about twice `highWaterBytes`.
+    /// Events not yet taken by the writer thread, which takes them all at once (swapping in the emptied array of its
+    /// previous take), so the event loops never wait on the lock while a batch is copied, nor grow the array again.
+    /// A take's events are freed once all of it is written, so memory stays below about twice `highWaterBytes`.
     private var queue: [ProxyEvent] = []
     /// What `queue` and the events taken but not yet written weigh (see `cost(of:)`).
     private var queuedBytes = 0
@@ -168,6 +168,7 @@ public final class StoreWriter: @unchecked Sendable {
     private func run() {
         let mayYield = Self.mayRaisePriorityAgain
         var niceness: Int32 = 0
+        var taken: [ProxyEvent] = []
         while true {
             condition.lock()
             while queue.isEmpty && !closing {
@@ -179,7 +180,6 @@ public final class StoreWriter: @unchecked Sendable {
             while queue.count < batchSize && queuedBytes < batchBytes && !closing && Date() < deadline {
                 _ = condition.wait(until: deadline)
             }
-            var taken: [ProxyEvent] = []
             swap(&taken, &queue)
             let stopping = closing
             let behind = queuedBytes > highWaterBytes / 4
@@ -205,6 +205,8 @@ public final class StoreWriter: @unchecked Sendable {
                 writeUntilDone(batch, weighing: bytes, stopping: stopping)
                 start = end
             }
+            // The storage goes back to the queue at the next take; a backlog's (much larger) is let go.
+            taken.removeAll(keepingCapacity: taken.count <= 4 * batchSize)
             if stopping {
                 condition.lock()
                 if queue.isEmpty {

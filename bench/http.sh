@@ -169,6 +169,8 @@ for d in "$RUNS"/http-* "$RUNS"/https-*; do
     if command -v sqlite3 >/dev/null && [ -s "$d/sluice.sqlite" ]; then
         q() { sqlite3 -readonly "$d/sluice.sqlite" "$1" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
         line="flows=$(q 'select count(*) from flows') status[$(q "select coalesce(status,'none')||':'||count(*) from flows left join http on http.flow_id = flows.id group by coalesce(status,'none')")] state[$(q "select state||':'||count(*) from flows group by state")] stored_errors=$(q 'select count(*) from errors') synthetic=$(q 'select count(*) from http where synthetic = 1')"
+        errors=$(q "select group_concat(e, '; ') from (select phase||': '||message||' ×'||count(*) as e from errors group by phase, message order by count(*) desc limit 3)")
+        [ -n "$errors" ] && line="$line errors[$errors]"
     else
         line="flows=$("$SLUICE_BIN" flows --data-dir "$d" --json --limit 100000000 2>/dev/null | wc -l)"
     fi

@@ -90,9 +90,9 @@ struct HeaderScan {
         for (name, value) in headers {
             if let index = HopByHop.index(of: name) {
                 hopByHop |= 1 << index
-                switch index {
-                case 0: noteConnection(value)
-                case 7:
+                switch HopByHop.names[index] {
+                case "connection": noteConnection(value)
+                case "upgrade":
                     upgradeValues.append(value)
                     if !upgradeToWebSocket { upgradeToWebSocket = Self.lists(value, "websocket") }
                 default: break

@@ -50,13 +50,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.tunnelUpstream = tunnelUpstream
     }
 
-    /// The client side's HTTP codec and this handler. Framing headers are set by the proxy, not by NIO, so that
-    /// CONNECT's `200`, HEAD responses and 304s go out exactly as meant.
+    /// The client side's HTTP codec and this handler. Framing headers are set by the proxy (`HTTP1ResponseEncoder`
+    /// only writes them), so that CONNECT's `200`, HEAD responses and 304s go out exactly as meant.
     static func configureClientPipeline(_ channel: Channel, handler: HTTPProxyHandler) throws {
         let operations = channel.pipeline.syncOperations
-        var encoderConfiguration = HTTPResponseEncoder.Configuration()
-        encoderConfiguration.automaticallySetFramingHeaders = false
-        try operations.addHandler(HTTPResponseEncoder(configuration: encoderConfiguration))
+        try operations.addHandler(HTTP1ResponseEncoder())
         try operations.addHandler(
             ByteToMessageHandler(
                 HTTPRequestDecoder(
@@ -455,7 +453,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             let decoder = try pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
-            let encoder = try pipeline.syncOperations.handler(type: HTTPResponseEncoder.self)
+            let encoder = try pipeline.syncOperations.handler(type: HTTP1ResponseEncoder.self)
             return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
                 .flatMap { pipeline.syncOperations.removeHandler(encoder) }
                 .flatMap { pipeline.syncOperations.removeHandler(self) }

@@ -47,8 +47,8 @@ final class Upstream {
 
     /// Turns a connected channel (reads off, `EarlyInput` in its pipeline) into an upstream: TLS first when the key
     /// asks for it, waiting for the handshake so that a bad certificate is one clear error, then the HTTP client
-    /// codec. Framing headers are the proxy's (`ExchangePlan`), so NIO's encoder leaves them alone; 1xx responses are
-    /// passed on, not swallowed.
+    /// codec. Framing headers are the proxy's (`ExchangePlan`); 1xx responses are passed on,
+    /// not swallowed.
     static func establish(
         _ channel: Channel, key: Key, connectMilliseconds: Double?, tls: NIOSSLContext?,
         then done: @escaping (Result<Upstream, Error>) -> Void
@@ -95,14 +95,13 @@ final class Upstream {
     }
 
     /// The HTTP/1.1 client codec Sluice uses towards servers: framing headers are Sluice's own (`ExchangePlan`,
-    /// replays), so NIO's encoder leaves them alone, and heads are held to the same limits as clients'.
+    /// replays), the encoder only writes them (`HTTP1RequestEncoder`), and heads are held to the same limits as
+    /// clients'. The decoder sits above the encoder so that it sees each request's method go out.
     static func addHTTPClientCodec(
         _ operations: ChannelPipeline.SynchronousOperations, leftOverBytes: RemoveAfterUpgradeStrategy,
         informationalResponses: NIOInformationalResponseStrategy
     ) throws {
-        var encoderConfiguration = HTTPRequestEncoder.Configuration()
-        encoderConfiguration.automaticallySetFramingHeaders = false
-        try operations.addHandler(HTTPRequestEncoder(configuration: encoderConfiguration))
+        try operations.addHandler(HTTP1RequestEncoder())
         try operations.addHandler(
             ByteToMessageHandler(
                 HTTPResponseDecoder(
@@ -168,7 +167,7 @@ final class Upstream {
         do {
             let decoder = try pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
             try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
-            let encoder = try pipeline.syncOperations.handler(type: HTTPRequestEncoder.self)
+            let encoder = try pipeline.syncOperations.handler(type: HTTP1RequestEncoder.self)
             let handler = self.handler
             return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
                 .flatMap { pipeline.syncOperations.removeHandler(encoder) }

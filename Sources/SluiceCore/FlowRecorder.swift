@@ -143,7 +143,11 @@ public final class FlowRecorder {
             // Bytes of this piece that belong to the current message, and of those the ones the budget keeps.
             let take = min(piece.count, messageLimit - body.size)
             let keep = min(take, max(0, min(messageLimit, Int(clamping: budget(direction))) - body.bytes.count))
-            body.bytes.append(contentsOf: piece.prefix(keep))
+            // Through a buffer pointer: `Data`'s generic `append(contentsOf:)` casts the sequence dynamically first.
+            let kept = piece.prefix(keep)
+            if kept.withContiguousStorageIfAvailable({ body.bytes.append($0) }) == nil {
+                body.bytes.append(contentsOf: Array(kept))
+            }
             body.size += take
             piece = piece.dropFirst(take)
             setPendingBody(body, direction)

@@ -1,104 +1,104 @@
 import NIOCore
 import NIOHTTP1
 
-/// Sluice's HTTP/1.1 encoders: NIO's `HTTPRequestEncoder` and `HTTPResponseEncoder` as Sluice configures them
-/// (`automaticallySetFramingHeaders = false`: `ExchangePlan` and replays set the framing headers), but writing each
-/// head in one pass (`ByteBuffer.writeHTTPHead`). A 1 KiB exchange spent ~20k instructions in NIO's two encoders,
-/// most of it appending heads piece by piece.
+/// HTTP/1.1 message parts as the bytes Sluice writes: what NIO's `HTTPRequestEncoder` and `HTTPResponseEncoder`
+/// write as Sluice configured them (`automaticallySetFramingHeaders = false`: `ExchangePlan` and replays set the
+/// framing headers), with each head written in one pass (`ByteBuffer.writeHTTPHead`). A 1 KiB exchange spent ~20k
+/// instructions in NIO's two encoders, most of it appending heads piece by piece. One per connection and
+/// direction: it remembers how the current message's body is framed.
 ///
-/// The bytes are NIO's (`HeadWritingEquivalenceTests`): a body goes out in chunks when the head says
+/// The bytes are NIO's (`HTTP1EncoderTests`): a body goes out in chunks when the head says
 /// `Transfer-Encoding: chunked` on HTTP/1.1 or later, as is otherwise, and a chunked message ends with the last
-/// chunk and its trailers.
-struct HTTP1BodyFraming {
+/// chunk and its trailers. `emit` gets the buffers to write in order; the promise rides on the last of a part's.
+struct HTTP1MessageWriter {
     private var isChunked = false
 
-    /// A new message starts with this head.
-    mutating func start(version: HTTPVersion, headers: HTTPHeaders) {
+    typealias Emit = (IOData, EventLoopPromise<Void>?) -> Void
+
+    mutating func write(
+        _ part: HTTPClientRequestPart, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit
+    ) {
+        switch part {
+        case .head(let head):
+            start(version: head.version, headers: head.headers)
+            var bytes = allocator.buffer(capacity: 256)
+            bytes.writeHTTPHead(head)
+            emit(.byteBuffer(bytes), promise)
+        case .body(let body):
+            write(body: body, allocator: allocator, promise: promise, to: emit)
+        case .end(let trailers):
+            end(trailers, allocator: allocator, promise: promise, to: emit)
+        }
+    }
+
+    mutating func write(
+        _ part: HTTPServerResponsePart, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit
+    ) {
+        switch part {
+        case .head(let head):
+            start(version: head.version, headers: head.headers)
+            var bytes = allocator.buffer(capacity: 256)
+            bytes.writeHTTPHead(head)
+            emit(.byteBuffer(bytes), promise)
+        case .body(let body):
+            write(body: body, allocator: allocator, promise: promise, to: emit)
+        case .end(let trailers):
+            end(trailers, allocator: allocator, promise: promise, to: emit)
+        }
+    }
+
+    private mutating func start(version: HTTPVersion, headers: HTTPHeaders) {
         isChunked = version.major == 1 && version.minor >= 1 && headers.first(name: "transfer-encoding") == "chunked"
     }
 
-    /// One body part, framed: as is, or as `size\r\n`, the bytes, `\r\n`. An empty part is never framed (it would
-    /// end a chunked body), but written, so that its promise completes after every earlier write.
-    func body(_ part: IOData, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        guard isChunked, part.readableBytes > 0 else {
-            context.write(NIOAny(part), promise: promise)
+    /// As is, or as `size\r\n`, the bytes, `\r\n`. An empty part is never framed (it would end a chunked body), but
+    /// written, so that its promise completes after every earlier write.
+    private func write(body: IOData, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit) {
+        guard isChunked, body.readableBytes > 0 else {
+            emit(body, promise)
             return
         }
-        var frame = context.channel.allocator.buffer(capacity: 20)
-        frame.writeString(String(part.readableBytes, radix: 16))
+        var frame = allocator.buffer(capacity: 20)
+        frame.writeString(String(body.readableBytes, radix: 16))
         frame.writeStaticString("\r\n")
-        context.write(NIOAny(frame), promise: nil)
-        context.write(NIOAny(part), promise: nil)
-        // Writes complete in order, so the last one's promise stands for all three.
+        emit(.byteBuffer(frame), nil)
+        emit(body, nil)
         frame.moveReaderIndex(forwardBy: frame.readableBytes - 2)
-        context.write(NIOAny(frame), promise: promise)
+        emit(.byteBuffer(frame), promise)
     }
 
-    /// The end of the message: the last chunk and any trailers when chunked; otherwise nothing, or an empty write
-    /// that carries the promise in order.
-    func end(_ trailers: HTTPHeaders?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    /// The last chunk and any trailers when chunked; otherwise nothing, or an empty write that keeps the promise in
+    /// order.
+    private func end(_ trailers: HTTPHeaders?, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit) {
         if isChunked {
-            var last = context.channel.allocator.buffer(capacity: 3 + (trailers?.wireSize ?? 2))
+            var last = allocator.buffer(capacity: 3 + (trailers?.wireSize ?? 2))
             last.writeStaticString("0\r\n")
             if let trailers {
                 last.writeHTTPHeaders(trailers)
             } else {
                 last.writeStaticString("\r\n")
             }
-            context.write(NIOAny(last), promise: promise)
+            emit(.byteBuffer(last), promise)
         } else if let promise {
-            context.write(NIOAny(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            emit(.byteBuffer(allocator.buffer(capacity: 0)), promise)
         }
     }
 }
 
-/// Requests to servers: sits below the `HTTPResponseDecoder`, which watches each request go by so that it reads a
-/// `HEAD`'s response without a body.
+/// Requests to servers. A handler, not direct writes as on the client side, because the `HTTPResponseDecoder`
+/// above it has to see each request go by: it reads a `HEAD`'s response without a body.
 final class HTTP1RequestEncoder: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = IOData
 
-    private var framing = HTTP1BodyFraming()
+    private var writer = HTTP1MessageWriter()
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head(let head):
-            framing.start(version: head.version, headers: head.headers)
-            var bytes = context.channel.allocator.buffer(capacity: 256)
-            bytes.writeHTTPHead(head)
+        writer.write(unwrapOutboundIn(data), allocator: context.channel.allocator, promise: promise) { bytes, promise in
             context.write(NIOAny(bytes), promise: promise)
-        case .body(let part):
-            framing.body(part, context: context, promise: promise)
-        case .end(let trailers):
-            framing.end(trailers, context: context, promise: promise)
         }
     }
 }
 
 @available(*, unavailable)
 extension HTTP1RequestEncoder: Sendable {}
-
-/// Responses to clients.
-final class HTTP1ResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = IOData
-
-    private var framing = HTTP1BodyFraming()
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head(let head):
-            framing.start(version: head.version, headers: head.headers)
-            var bytes = context.channel.allocator.buffer(capacity: 256)
-            bytes.writeHTTPHead(head)
-            context.write(NIOAny(bytes), promise: promise)
-        case .body(let part):
-            framing.body(part, context: context, promise: promise)
-        case .end(let trailers):
-            framing.end(trailers, context: context, promise: promise)
-        }
-    }
-}
-
-@available(*, unavailable)
-extension HTTP1ResponseEncoder: Sendable {}

@@ -16,10 +16,13 @@ import SluiceModel
 /// upgrade turn the connection into a spliced byte relay.
 final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Responses go out as bytes, written here (`HTTP1MessageWriter`): no encoder between this handler and the
+    /// socket, so no part is boxed in an `NIOAny` and cast back on its way.
+    typealias OutboundOut = IOData
 
     private let connection: ClientConnection
     private var context: ChannelHandlerContext?
+    private var responseWriter = HTTP1MessageWriter()
     private var exchange: Exchange?
     /// Parts of requests pipelined behind the current exchange.
     private var queued = CircularBuffer<HTTPServerRequestPart>()
@@ -50,11 +53,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.tunnelUpstream = tunnelUpstream
     }
 
-    /// The client side's HTTP codec and this handler. Framing headers are set by the proxy (`HTTP1ResponseEncoder`
-    /// only writes them), so that CONNECT's `200`, HEAD responses and 304s go out exactly as meant.
+    /// The client side's HTTP decoder and this handler, which writes responses itself. Framing headers are set by
+    /// the proxy (`HTTP1MessageWriter` only writes them), so that CONNECT's `200`, HEAD responses and 304s go out
+    /// exactly as meant.
     static func configureClientPipeline(_ channel: Channel, handler: HTTPProxyHandler) throws {
         let operations = channel.pipeline.syncOperations
-        try operations.addHandler(HTTP1ResponseEncoder())
         try operations.addHandler(
             ByteToMessageHandler(
                 HTTPRequestDecoder(
@@ -209,11 +212,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes a response part to the client.
     func writeToClient(_ part: HTTPServerResponsePart, flush: Bool = false) {
         guard let context else { return }
-        if flush {
-            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
-        } else {
-            context.write(wrapOutboundOut(part), promise: nil)
+        responseWriter.write(part, allocator: context.channel.allocator, promise: nil) { bytes, promise in
+            context.write(NIOAny(bytes), promise: promise)
         }
+        if flush { context.flush() }
     }
 
     var clientEndpoint: Endpoint { connection.client }
@@ -367,9 +369,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func closeAfterFlush() {
         guard let context else { return }
         let channel = context.channel
-        // An empty body part is not framed by the encoder, but its promise completes after every earlier write.
+        // An empty write's promise completes after every earlier write.
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: written)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: written)
         written.futureResult.whenComplete { _ in
             channel.close(promise: nil)
             // With TLS the close waits for the client's close_notify or end of stream, which only a read can see.
@@ -446,16 +448,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Takes the HTTP codec and this handler out of the client pipeline, leaving an `EarlyInput` that holds any
+    /// Takes the HTTP decoder and this handler out of the client pipeline, leaving an `EarlyInput` that holds any
     /// bytes the decoder had buffered beyond the request (a ClientHello sent right behind CONNECT).
     private func becomeRaw(_ context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         let pipeline = context.pipeline
         do {
             let decoder = try pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
-            let encoder = try pipeline.syncOperations.handler(type: HTTP1ResponseEncoder.self)
             return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
-                .flatMap { pipeline.syncOperations.removeHandler(encoder) }
                 .flatMap { pipeline.syncOperations.removeHandler(self) }
                 .nonisolated()
         } catch {

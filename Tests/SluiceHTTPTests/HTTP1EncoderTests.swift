@@ -6,8 +6,8 @@ import Testing
 
 @testable import SluiceHTTP
 
-/// Sluice's HTTP/1.1 encoders against NIO's, configured as the proxy had them (`automaticallySetFramingHeaders =
-/// false`): for random messages (every method and status NIO names, custom ones, HTTP/1.0 and 1.1, headers with
+/// Sluice's HTTP/1.1 message writer (and the request encoder built on it) against NIO's encoders, configured as the
+/// proxy had them (`automaticallySetFramingHeaders = false`): for random messages (every method and status NIO names, custom ones, HTTP/1.0 and 1.1, headers with
 /// UTF-8 and empty values, chunked and not, bodies of 0 to 3 parts, trailers) both must write the same bytes, and
 /// complete every write promise.
 @Suite struct HTTP1EncoderTests {
@@ -42,8 +42,8 @@ import Testing
         }
     }
 
-    /// Writes the parts through `encoder` in an `EmbeddedChannel`, each with a promise; returns the bytes written and
-    /// how many promises completed.
+    /// NIO's bytes: the parts written through its `encoder` in an `EmbeddedChannel`, each with a promise; and how
+    /// many promises completed.
     static func bytes(written parts: [NIOAny], through encoder: ChannelHandler) throws -> (bytes: [UInt8], completed: Int) {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(encoder)
@@ -54,14 +54,47 @@ import Testing
             channel.pipeline.syncOperations.writeAndFlush(part, promise: promise)
         }
         var bytes: [UInt8] = []
-        while var buffer = try channel.readOutbound(as: IOData.self).flatMap({ data -> ByteBuffer? in
-            if case .byteBuffer(let buffer) = data { return buffer }
-            return nil
-        }) {
-            bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
+        while let data = try channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(var buffer) = data { bytes += buffer.readBytes(length: buffer.readableBytes) ?? [] }
         }
         _ = try channel.finish()
         return (bytes, completed.withLockedValue { $0 })
+    }
+
+    /// Sluice's bytes: each part given to `write` with a promise; and how many of those promises `emit` was handed
+    /// back exactly once.
+    static func bytes<Part>(
+        written parts: [Part], by write: (Part, EventLoopPromise<Void>, HTTP1MessageWriter.Emit) -> Void
+    ) -> (bytes: [UInt8], completed: Int) {
+        let loop = EmbeddedEventLoop()
+        var bytes: [UInt8] = []
+        var completed = 0
+        for part in parts {
+            let promise = loop.makePromise(of: Void.self)
+            var handed = 0
+            write(part, promise) { data, carried in
+                if case .byteBuffer(var buffer) = data { bytes += buffer.readBytes(length: buffer.readableBytes) ?? [] }
+                if let carried, carried.futureResult === promise.futureResult { handed += 1 }
+            }
+            if handed == 1 { completed += 1 }
+            promise.succeed()
+        }
+        return (bytes, completed)
+    }
+
+    static func writtenBySluice(_ parts: [HTTPClientRequestPart]) -> (bytes: [UInt8], completed: Int) {
+        var writer = HTTP1MessageWriter()
+        return bytes(written: parts) { writer.write($0, allocator: ByteBufferAllocator(), promise: $1, to: $2) }
+    }
+
+    static func writtenBySluice(_ parts: [HTTPServerResponsePart]) -> (bytes: [UInt8], completed: Int) {
+        var writer = HTTP1MessageWriter()
+        return bytes(written: parts) { writer.write($0, allocator: ByteBufferAllocator(), promise: $1, to: $2) }
+    }
+
+    /// The request encoder handler, which the proxy's upstreams and replays use, writes the same.
+    static func writtenByHandler(_ parts: [HTTPClientRequestPart]) throws -> (bytes: [UInt8], completed: Int) {
+        try bytes(written: parts.map { NIOAny($0) }, through: HTTP1RequestEncoder())
     }
 
     /// Where two byte strings part, with a little text around it; nil when they are equal.
@@ -104,14 +137,14 @@ import Testing
             )
             // Two requests on one connection: the framing of the first must not leak into the second.
             let parts = Self.message(head, &generator) + Self.message(head, &generator)
-            let wrapped = parts.map { NIOAny($0) }
-            let ours = try Self.bytes(written: wrapped, through: HTTP1RequestEncoder())
-            let nio = try Self.bytes(written: wrapped, through: Self.nioRequestEncoder())
-            if let difference = Self.firstDifference(ours.bytes, nio.bytes) {
+            let ours = Self.writtenBySluice(parts)
+            let handler = try Self.writtenByHandler(parts)
+            let nio = try Self.bytes(written: parts.map { NIOAny($0) }, through: Self.nioRequestEncoder())
+            if let difference = Self.firstDifference(ours.bytes, nio.bytes) ?? Self.firstDifference(handler.bytes, nio.bytes) {
                 Issue.record("\(head): \(difference)")
                 return
             }
-            #expect(ours.completed == parts.count && nio.completed == parts.count)
+            #expect(ours.completed == parts.count && handler.completed == parts.count && nio.completed == parts.count)
         }
     }
 
@@ -124,9 +157,8 @@ import Testing
                 version: Self.versions.randomElement(using: &generator)!, status: Self.randomStatus(&generator), headers: headers
             )
             let parts = Self.message(head, &generator) + Self.message(head, &generator)
-            let wrapped = parts.map { NIOAny($0) }
-            let ours = try Self.bytes(written: wrapped, through: HTTP1ResponseEncoder())
-            let nio = try Self.bytes(written: wrapped, through: Self.nioResponseEncoder())
+            let ours = Self.writtenBySluice(parts)
+            let nio = try Self.bytes(written: parts.map { NIOAny($0) }, through: Self.nioResponseEncoder())
             if let difference = Self.firstDifference(ours.bytes, nio.bytes) {
                 Issue.record("\(head): \(difference)")
                 return
@@ -141,7 +173,7 @@ import Testing
             .head(head), .body(.byteBuffer(ByteBuffer(string: "hello world, 26 bytes long"))), .body(.byteBuffer(ByteBuffer())),
             .end(["Digest": "x"]),
         ]
-        let written = try Self.bytes(written: parts.map { NIOAny($0) }, through: HTTP1ResponseEncoder())
+        let written = Self.writtenBySluice(parts)
         #expect(
             String(decoding: written.bytes, as: UTF8.self)
                 == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n1a\r\nhello world, 26 bytes long\r\n0\r\nDigest: x\r\n\r\n"
@@ -151,7 +183,7 @@ import Testing
     @Test func aRequestWithALengthGoesOutAsIs() throws {
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/form", headers: ["Host": "a", "Content-Length": "3"])
         let parts: [HTTPClientRequestPart] = [.head(head), .body(.byteBuffer(ByteBuffer(string: "x=1"))), .end(nil)]
-        let written = try Self.bytes(written: parts.map { NIOAny($0) }, through: HTTP1RequestEncoder())
+        let written = try Self.writtenByHandler(parts)
         #expect(String(decoding: written.bytes, as: UTF8.self) == "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nx=1")
         #expect(written.completed == 3)
     }

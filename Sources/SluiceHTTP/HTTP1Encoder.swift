@@ -15,30 +15,14 @@ struct HTTP1MessageWriter {
 
     typealias Emit = (IOData, EventLoopPromise<Void>?) -> Void
 
-    mutating func write(
-        _ part: HTTPClientRequestPart, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit
+    mutating func write<Head: HTTP1Head>(
+        _ part: HTTPPart<Head, IOData>, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit
     ) {
         switch part {
         case .head(let head):
             start(version: head.version, headers: head.headers)
             var bytes = allocator.buffer(capacity: 256)
-            bytes.writeHTTPHead(head)
-            emit(.byteBuffer(bytes), promise)
-        case .body(let body):
-            write(body: body, allocator: allocator, promise: promise, to: emit)
-        case .end(let trailers):
-            end(trailers, allocator: allocator, promise: promise, to: emit)
-        }
-    }
-
-    mutating func write(
-        _ part: HTTPServerResponsePart, allocator: ByteBufferAllocator, promise: EventLoopPromise<Void>?, to emit: Emit
-    ) {
-        switch part {
-        case .head(let head):
-            start(version: head.version, headers: head.headers)
-            var bytes = allocator.buffer(capacity: 256)
-            bytes.writeHTTPHead(head)
+            head.write(into: &bytes)
             emit(.byteBuffer(bytes), promise)
         case .body(let body):
             write(body: body, allocator: allocator, promise: promise, to: emit)
@@ -83,6 +67,21 @@ struct HTTP1MessageWriter {
             emit(.byteBuffer(allocator.buffer(capacity: 0)), promise)
         }
     }
+}
+
+/// A request or a response head, for the one generic path of `HTTP1MessageWriter`.
+protocol HTTP1Head {
+    var version: HTTPVersion { get }
+    var headers: HTTPHeaders { get }
+    func write(into buffer: inout ByteBuffer)
+}
+
+extension HTTPRequestHead: HTTP1Head {
+    func write(into buffer: inout ByteBuffer) { buffer.writeHTTPHead(self) }
+}
+
+extension HTTPResponseHead: HTTP1Head {
+    func write(into buffer: inout ByteBuffer) { buffer.writeHTTPHead(self) }
 }
 
 /// Requests to servers. A handler, not direct writes as on the client side, because the `HTTPResponseDecoder`

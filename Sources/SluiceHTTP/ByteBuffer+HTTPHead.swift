@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 
-/// HTTP/1 message heads as bytes, the same bytes NIO's encoders write (`HeadWritingEquivalenceTests`).
+/// HTTP/1 message heads as bytes, the same bytes NIO's encoders write (`HTTP1MessageWriterTests`).
 ///
 /// NIO's `write(headers:)` appends a head in four writes per header, each checking the buffer's uniqueness and
 /// capacity and slicing its storage: some sixty appends and ~9k instructions per head. Here the head is measured
@@ -56,6 +56,7 @@ extension ByteBuffer {
                 bytes.copy("\r\n")
             }
             bytes.copy("\r\n")
+            assert(bytes.count == size, "a head measured \(size) bytes and wrote \(bytes.count)")
             return bytes.count
         }
     }

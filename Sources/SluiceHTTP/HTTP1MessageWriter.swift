@@ -7,7 +7,7 @@ import NIOHTTP1
 /// instructions in NIO's two encoders, most of it appending heads piece by piece. One per connection and
 /// direction: it remembers how the current message's body is framed.
 ///
-/// The bytes are NIO's (`HTTP1EncoderTests`): a body goes out in chunks when the head says
+/// The bytes are NIO's (`HTTP1MessageWriterTests`): a body goes out in chunks when the head says
 /// `Transfer-Encoding: chunked` on HTTP/1.1 or later, as is otherwise, and a chunked message ends with the last
 /// chunk and its trailers. `emit` gets the buffers to write in order; the promise rides on the last of a part's.
 struct HTTP1MessageWriter {

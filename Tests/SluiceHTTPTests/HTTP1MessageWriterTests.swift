@@ -10,7 +10,7 @@ import Testing
 /// proxy had them (`automaticallySetFramingHeaders = false`): for random messages (every method and status NIO names, custom ones, HTTP/1.0 and 1.1, headers with
 /// UTF-8 and empty values, chunked and not, bodies of 0 to 3 parts, trailers) both must write the same bytes, and
 /// complete every write promise.
-@Suite struct HTTP1EncoderTests {
+@Suite struct HTTP1MessageWriterTests {
     static let methods: [HTTPMethod] = [
         .GET, .PUT, .ACL, .HEAD, .POST, .COPY, .LOCK, .MOVE, .BIND, .LINK, .PATCH, .TRACE, .MKCOL, .MERGE, .PURGE,
         .NOTIFY, .SEARCH, .UNLOCK, .REBIND, .UNBIND, .REPORT, .DELETE, .UNLINK, .CONNECT, .MSEARCH, .OPTIONS,
@@ -61,18 +61,17 @@ import Testing
         return (bytes, completed.withLockedValue { $0 })
     }
 
-    /// Sluice's bytes: each part given to `write` with a promise; and how many of those promises `emit` was handed
-    /// back exactly once.
-    static func bytes<Part>(
-        written parts: [Part], by write: (Part, EventLoopPromise<Void>, HTTP1MessageWriter.Emit) -> Void
-    ) -> (bytes: [UInt8], completed: Int) {
+    /// Sluice's bytes: each part written with a promise; and how many of those promises `emit` was handed back
+    /// exactly once.
+    static func writtenBySluice<Head: HTTP1Head>(_ parts: [HTTPPart<Head, IOData>]) -> (bytes: [UInt8], completed: Int) {
         let loop = EmbeddedEventLoop()
+        var writer = HTTP1MessageWriter()
         var bytes: [UInt8] = []
         var completed = 0
         for part in parts {
             let promise = loop.makePromise(of: Void.self)
             var handed = 0
-            write(part, promise) { data, carried in
+            writer.write(part, allocator: ByteBufferAllocator(), promise: promise) { data, carried in
                 if case .byteBuffer(var buffer) = data { bytes += buffer.readBytes(length: buffer.readableBytes) ?? [] }
                 if let carried, carried.futureResult === promise.futureResult { handed += 1 }
             }
@@ -80,16 +79,6 @@ import Testing
             promise.succeed()
         }
         return (bytes, completed)
-    }
-
-    static func writtenBySluice(_ parts: [HTTPClientRequestPart]) -> (bytes: [UInt8], completed: Int) {
-        var writer = HTTP1MessageWriter()
-        return bytes(written: parts) { writer.write($0, allocator: ByteBufferAllocator(), promise: $1, to: $2) }
-    }
-
-    static func writtenBySluice(_ parts: [HTTPServerResponsePart]) -> (bytes: [UInt8], completed: Int) {
-        var writer = HTTP1MessageWriter()
-        return bytes(written: parts) { writer.write($0, allocator: ByteBufferAllocator(), promise: $1, to: $2) }
     }
 
     /// The request encoder handler, which the proxy's upstreams and replays use, writes the same.

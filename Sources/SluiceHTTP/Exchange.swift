@@ -472,8 +472,8 @@ final class Exchange {
 
     func upstreamFailed(_ error: Error) {
         guard !finished else { return }
-        if let parserError = error as? HTTPParserError {
-            fail(.server, "invalid response from the server: \(describeParserError(parserError))")
+        if let parserError = error as? HTTP1ParseError {
+            fail(.server, "invalid response from the server: \(parserError)")
         } else {
             fail(.server, describe(error))
         }

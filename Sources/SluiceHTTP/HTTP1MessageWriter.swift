@@ -83,21 +83,3 @@ extension HTTPRequestHead: HTTP1Head {
 extension HTTPResponseHead: HTTP1Head {
     func write(into buffer: inout ByteBuffer) { buffer.writeHTTPHead(self) }
 }
-
-/// Requests to servers. A handler, not direct writes as on the client side, because the `HTTPResponseDecoder`
-/// above it has to see each request go by: it reads a `HEAD`'s response without a body.
-final class HTTP1RequestEncoder: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = IOData
-
-    private var writer = HTTP1MessageWriter()
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        writer.write(unwrapOutboundIn(data), allocator: context.channel.allocator, promise: promise) { bytes, promise in
-            context.write(NIOAny(bytes), promise: promise)
-        }
-    }
-}
-
-@available(*, unavailable)
-extension HTTP1RequestEncoder: Sendable {}

@@ -53,19 +53,12 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.tunnelUpstream = tunnelUpstream
     }
 
-    /// The client side's HTTP decoder and this handler, which writes responses itself. Framing headers are set by
+    /// The client side's HTTP decoder (`HTTP1Parser`) and this handler, which writes responses itself. Framing headers are set by
     /// the proxy (`HTTP1MessageWriter` only writes them), so that CONNECT's `200`, HEAD responses and 304s go out
     /// exactly as meant.
     static func configureClientPipeline(_ channel: Channel, handler: HTTPProxyHandler) throws {
         let operations = channel.pipeline.syncOperations
-        try operations.addHandler(
-            ByteToMessageHandler(
-                HTTPRequestDecoder(
-                    leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
-                    limitConfiguration: HeadLimits.decoder
-                )
-            )
-        )
+        try operations.addHandler(HTTP1Decoder<HTTPRequestHead>())
         try operations.addHandler(handler)
     }
 
@@ -453,7 +446,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func becomeRaw(_ context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         let pipeline = context.pipeline
         do {
-            let decoder = try pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let decoder = try pipeline.syncOperations.handler(type: HTTP1Decoder<HTTPRequestHead>.self)
             try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
             return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
                 .flatMap { pipeline.syncOperations.removeHandler(self) }
@@ -506,7 +499,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
-        if exchange == nil, !(error is HTTPParserError) {
+        if exchange == nil, !(error is HTTP1ParseError) {
             // A reset or a broken pipe between requests: a client ending its keep-alive connection, not a request.
             closeNow()
             return
@@ -590,9 +583,9 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The status and one-line reason for a request that failed to parse.
     static func answer(to error: Error) -> (HTTPResponseStatus, String) {
-        guard let parserError = error as? HTTPParserError else { return (.badRequest, describe(error)) }
-        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-        return (status, "malformed request: \(describeParserError(parserError))")
+        guard let parserError = error as? HTTP1ParseError else { return (.badRequest, describe(error)) }
+        let status: HTTPResponseStatus = parserError == .headTooLarge ? .requestHeaderFieldsTooLarge : .badRequest
+        return (status, "malformed request: \(parserError)")
     }
 }
 
@@ -607,23 +600,5 @@ extension HTTPVersion {
         case (1, 0): "HTTP/1.0"
         default: "HTTP/\(major).\(minor)"
         }
-    }
-}
-
-/// One line for what the HTTP parser rejected.
-func describeParserError(_ error: HTTPParserError) -> String {
-    switch error {
-    case .headerOverflow: return "headers larger than the limit (64 KiB, 16 KiB per line, 200 lines)"
-    case .invalidMethod: return "invalid method"
-    case .invalidURL: return "invalid request target"
-    case .invalidVersion: return "invalid HTTP version"
-    case .invalidChunkSize: return "invalid chunk size"
-    case .invalidContentLength: return "invalid Content-Length"
-    case .unexpectedContentLength: return "unexpected Content-Length"
-    case .invalidHeaderToken: return "invalid header"
-    case .invalidConstant: return "invalid request line"
-    case .lfExpected, .strictModeAssertion: return "invalid line ending"
-    case .closedConnection, .invalidEOFState: return "connection closed in the middle of a message"
-    default: return "\(error)"
     }
 }

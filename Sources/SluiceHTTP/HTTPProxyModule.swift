@@ -27,14 +27,3 @@ public struct HTTPProxyModule: ProtocolModule {
         }
     }
 }
-
-/// Limits on what a peer may send in one message head. Over them the client gets 431 (RFC 6585 §5).
-enum HeadLimits {
-    static var decoder: NIOHTTPDecoderLimitConfiguration {
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = 16 * 1024
-        limits.maxHeaderListSize = 64 * 1024
-        limits.maxHeaderFieldCount = 200
-        return limits
-    }
-}

@@ -381,7 +381,7 @@ final class ReplayCall {
         guard !finished else { return }
         do {
             let operations = channel.pipeline.syncOperations
-            try Upstream.addHTTPClientCodec(operations, leftOverBytes: .dropBytes, informationalResponses: .drop)
+            try operations.addHandler(HTTP1ClientCodec(forwardsRemainder: false))
             try operations.addHandler(ReplayResponseHandler(call: self))
             try channel.syncOptions?.setOption(.autoRead, value: true)
         } catch {
@@ -427,8 +427,8 @@ final class ReplayCall {
 
     func responseFailed(_ error: Error) {
         guard !finished else { return }
-        if let parserError = error as? HTTPParserError {
-            fail(.server, "invalid response from the server: \(describeParserError(parserError))")
+        if let parserError = error as? HTTP1ParseError {
+            fail(.server, "invalid response from the server: \(parserError)")
         } else {
             fail(.server, describe(error))
         }

@@ -57,7 +57,7 @@ final class Upstream {
                 let handler = UpstreamHandler()
                 let operations = channel.pipeline.syncOperations
                 // Leftover bytes after a 101 are the WebSocket's; 1xx are relayed to the client.
-                try addHTTPClientCodec(operations, leftOverBytes: .forwardBytes, informationalResponses: .forward)
+                try operations.addHandler(HTTP1ClientCodec(forwardsRemainder: true))
                 try operations.addHandler(handler)
                 if let early = try? operations.handler(type: EarlyInput.self) { early.release() }
                 done(.success(Upstream(key: key, channel: channel, handler: handler, connectMilliseconds: connectMilliseconds, tlsMilliseconds: tlsMilliseconds)))
@@ -91,24 +91,6 @@ final class Upstream {
             channel.close(promise: nil)
             done(.failure(error))
         }
-    }
-
-    /// The HTTP/1.1 client codec Sluice uses towards servers: framing headers are Sluice's own (`ExchangePlan`,
-    /// replays), the encoder only writes them (`HTTP1RequestEncoder`), and heads are held to the same limits as
-    /// clients'. The decoder sits above the encoder so that it sees each request's method go out.
-    static func addHTTPClientCodec(
-        _ operations: ChannelPipeline.SynchronousOperations, leftOverBytes: RemoveAfterUpgradeStrategy,
-        informationalResponses: NIOInformationalResponseStrategy
-    ) throws {
-        try operations.addHandler(HTTP1RequestEncoder())
-        try operations.addHandler(
-            ByteToMessageHandler(
-                HTTPResponseDecoder(
-                    leftOverBytesStrategy: leftOverBytes, informationalResponseStrategy: informationalResponses,
-                    limitConfiguration: HeadLimits.decoder
-                )
-            )
-        )
     }
 
     static func milliseconds(since start: NIODeadline) -> Double {
@@ -164,12 +146,10 @@ final class Upstream {
         handler.delegate = nil
         let pipeline = channel.pipeline
         do {
-            let decoder = try pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
-            try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
-            let encoder = try pipeline.syncOperations.handler(type: HTTP1RequestEncoder.self)
+            let codec = try pipeline.syncOperations.handler(type: HTTP1ClientCodec.self)
+            try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(codec))
             let handler = self.handler
-            return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
-                .flatMap { pipeline.syncOperations.removeHandler(encoder) }
+            return pipeline.syncOperations.removeHandler(codec).assumeIsolated()
                 .flatMap { pipeline.syncOperations.removeHandler(handler) }
                 .nonisolated()
         } catch {

@@ -15,13 +15,15 @@ import SluiceModel
 /// while the upstream is writable, and the upstream only while the client is. CONNECT and an accepted WebSocket
 /// upgrade turn the connection into a spliced byte relay.
 final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    /// Requests are read here (`HTTP1Reader`), so that parts reach the exchange as calls, not boxed pipeline reads.
+    typealias InboundIn = ByteBuffer
     /// Responses go out as bytes, written here (`HTTP1MessageWriter`): no encoder between this handler and the
     /// socket, so no part is boxed in an `NIOAny` and cast back on its way.
     typealias OutboundOut = IOData
 
     private let connection: ClientConnection
     private var context: ChannelHandlerContext?
+    private let requestReader = HTTP1Reader<HTTPRequestHead>()
     private var responseWriter = HTTP1MessageWriter()
     private var exchange: Exchange?
     /// Parts of requests pipelined behind the current exchange.
@@ -53,13 +55,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.tunnelUpstream = tunnelUpstream
     }
 
-    /// The client side's HTTP decoder (`HTTP1Parser`) and this handler, which writes responses itself. Framing headers are set by
-    /// the proxy (`HTTP1MessageWriter` only writes them), so that CONNECT's `200`, HEAD responses and 304s go out
-    /// exactly as meant.
+    /// This handler, which reads requests and writes responses itself. Framing headers are set by the proxy
+    /// (`HTTP1MessageWriter` only writes them), so that CONNECT's `200`, HEAD responses and 304s go out exactly as
+    /// meant.
     static func configureClientPipeline(_ channel: Channel, handler: HTTPProxyHandler) throws {
-        let operations = channel.pipeline.syncOperations
-        try operations.addHandler(HTTP1Decoder<HTTPRequestHead>())
-        try operations.addHandler(handler)
+        try channel.pipeline.syncOperations.addHandler(handler)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -73,7 +73,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Reading requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        handle(unwrapInboundIn(data))
+        requestReader.read(unwrapInboundIn(data), deliver: { handle($0) }, fail: { requestUnreadable($0) })
     }
 
     /// Parts that arrive while a request waits for its response queue up behind it, in order.
@@ -441,24 +441,22 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Takes the HTTP decoder and this handler out of the client pipeline, leaving an `EarlyInput` that holds any
-    /// bytes the decoder had buffered beyond the request (a ClientHello sent right behind CONNECT).
+    /// Takes this handler out of the client pipeline, leaving an `EarlyInput` that holds any bytes read beyond the
+    /// request (a ClientHello sent right behind CONNECT).
     private func becomeRaw(_ context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        let pipeline = context.pipeline
         do {
-            let decoder = try pipeline.syncOperations.handler(type: HTTP1Decoder<HTTPRequestHead>.self)
-            try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(decoder))
-            return pipeline.syncOperations.removeHandler(decoder).assumeIsolated()
-                .flatMap { pipeline.syncOperations.removeHandler(self) }
-                .nonisolated()
+            try context.pipeline.syncOperations.addHandler(EarlyInput(), position: .after(self))
         } catch {
             return context.eventLoop.makeFailedFuture(error)
         }
+        if let remainder = requestReader.handOver() { context.fireChannelRead(NIOAny(remainder)) }
+        return context.pipeline.syncOperations.removeHandler(self)
     }
 
     // MARK: Connection events
 
     func channelInactive(context: ChannelHandlerContext) {
+        endOfRequests()
         if let tunnel, tlsHandshakeDone { tunnelEndedWithoutRequest(tunnel) }
         exchange?.clientClosed()
         exchange = nil
@@ -468,13 +466,19 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// The client sends nothing more: a request cut short is unreadable.
+    private func endOfRequests() {
+        requestReader.endInput(deliver: { handle($0) }, fail: { requestUnreadable($0) })
+    }
+
     /// The client shut its sending side. Between requests that ends the connection; during one, the response is
-    /// still delivered, then the connection closes. (A cut-off request is the decoder's error, not this event.)
+    /// still delivered, then the connection closes. (A cut-off request is the reader's error, not this event.)
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
             tlsHandshakeDone = true
         }
         if let event = event as? ChannelEvent, case .inputClosed = event, !handedOver {
+            endOfRequests()
             closeAfterResponse = true
             if exchange == nil && queued.isEmpty { closeAfterFlush() }
             return
@@ -487,8 +491,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// A request the decoder could not parse: 431 for a head over the limits, 400 otherwise; then close, since
-    /// the byte stream can no longer be framed.
+    /// An error on the connection: a TLS failure inside a tunnel is recorded as what it most likely means; a reset
+    /// between requests just ends the connection; during an exchange it ends the exchange.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let tunnel, exchange == nil, error is NIOSSLError || error is BoringSSLError {
             if !tlsHandshakeDone {
@@ -499,12 +503,22 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
-        if exchange == nil, !(error is HTTP1ParseError) {
+        guard exchange != nil else {
             // A reset or a broken pipe between requests: a client ending its keep-alive connection, not a request.
             closeNow()
             return
         }
-        let (status, reason) = Self.answer(to: error)
+        requestFailed(status: .badRequest, reason: describe(error))
+    }
+
+    /// A request the reader could not parse: 431 for a head over the limits, 400 otherwise; then close, since the
+    /// byte stream can no longer be framed.
+    private func requestUnreadable(_ error: HTTP1ParseError) {
+        let status: HTTPResponseStatus = error == .headTooLarge ? .requestHeaderFieldsTooLarge : .badRequest
+        requestFailed(status: status, reason: "malformed request: \(error)")
+    }
+
+    private func requestFailed(status: HTTPResponseStatus, reason: String) {
         closeAfterResponse = true
         if let exchange {
             exchange.clientFailed(reason, status: status)
@@ -581,12 +595,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         tunnelUpstream = nil
     }
 
-    /// The status and one-line reason for a request that failed to parse.
-    static func answer(to error: Error) -> (HTTPResponseStatus, String) {
-        guard let parserError = error as? HTTP1ParseError else { return (.badRequest, describe(error)) }
-        let status: HTTPResponseStatus = parserError == .headTooLarge ? .requestHeaderFieldsTooLarge : .badRequest
-        return (status, "malformed request: \(parserError)")
-    }
 }
 
 @available(*, unavailable)

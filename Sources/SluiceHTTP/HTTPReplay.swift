@@ -381,7 +381,7 @@ final class ReplayCall {
         guard !finished else { return }
         do {
             let operations = channel.pipeline.syncOperations
-            try operations.addHandler(HTTP1ClientCodec(forwardsRemainder: false))
+            try operations.addHandler(HTTP1ClientCodec())
             try operations.addHandler(ReplayResponseHandler(call: self))
             try channel.syncOptions?.setOption(.autoRead, value: true)
         } catch {

@@ -56,8 +56,6 @@ final class Upstream {
             do {
                 let handler = UpstreamHandler()
                 let operations = channel.pipeline.syncOperations
-                // Leftover bytes after a 101 are the WebSocket's; 1xx are relayed to the client.
-                try operations.addHandler(HTTP1ClientCodec(forwardsRemainder: true))
                 try operations.addHandler(handler)
                 if let early = try? operations.handler(type: EarlyInput.self) { early.release() }
                 done(.success(Upstream(key: key, channel: channel, handler: handler, connectMilliseconds: connectMilliseconds, tlsMilliseconds: tlsMilliseconds)))
@@ -123,7 +121,7 @@ final class Upstream {
     }
 
     func write(_ part: HTTPClientRequestPart) {
-        channel.write(part, promise: nil)
+        handler.write(part)
     }
 
     func flush() {
@@ -141,30 +139,20 @@ final class Upstream {
         channel.close(promise: nil)
     }
 
-    /// Takes the HTTP codec out after a `101`, leaving an `EarlyInput` with whatever the decoder held beyond it.
+    /// Takes the HTTP handler out after a `101`, leaving an `EarlyInput` with whatever it read beyond the response.
     func becomeRaw() -> EventLoopFuture<Void> {
-        handler.delegate = nil
-        let pipeline = channel.pipeline
-        do {
-            let codec = try pipeline.syncOperations.handler(type: HTTP1ClientCodec.self)
-            try pipeline.syncOperations.addHandler(EarlyInput(), position: .after(codec))
-            let handler = self.handler
-            return pipeline.syncOperations.removeHandler(codec).assumeIsolated()
-                .flatMap { pipeline.syncOperations.removeHandler(handler) }
-                .nonisolated()
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
-        }
+        handler.becomeRaw() ?? channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
     }
 }
 
 @available(*, unavailable)
 extension Upstream: Sendable {}
 
-/// The server-facing end of the pipeline: passes responses to the exchange using the connection, or notices the
-/// server closing an idle one.
+/// The server-facing end of the pipeline: writes requests as bytes (`HTTP1MessageWriter`), reads responses
+/// (`HTTP1Reader`) and passes them to the exchange using the connection, or notices the server closing an idle one.
 final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = IOData
 
     enum Delegate {
         case exchange(Exchange)
@@ -173,9 +161,32 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     var delegate: Delegate?
+    private var context: ChannelHandlerContext?
+    private let reader = HTTP1Reader<HTTPResponseHead>()
+    private var writer = HTTP1MessageWriter()
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// A request part, written as bytes; a head also tells the reader how its response is framed.
+    func write(_ part: HTTPClientRequestPart) {
+        guard let context else { return }
+        if case .head(let head) = part { reader.expectResponse(to: head.method) }
+        writer.write(part, allocator: context.channel.allocator, promise: nil) { bytes, promise in
+            context.write(NIOAny(bytes), promise: promise)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        reader.read(unwrapInboundIn(data), deliver: { responsePart($0, context: context) }, fail: { failed($0, context: context) })
+    }
+
+    private func responsePart(_ part: HTTPClientResponsePart, context: ChannelHandlerContext) {
         switch delegate {
         case .exchange(let exchange):
             exchange.responsePart(part)
@@ -191,7 +202,13 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         if case .exchange(let exchange) = delegate { exchange.upstreamReadComplete() }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event { endInput(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        endInput(context: context)
         switch delegate {
         case .exchange(let exchange): exchange.upstreamClosed()
         case .idle(let owner): owner.idleUpstreamClosed(upstreamChannel: context.channel)
@@ -202,17 +219,40 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// A response read until the server closed ends here; one cut short fails.
+    private func endInput(context: ChannelHandlerContext) {
+        reader.endInput(deliver: { responsePart($0, context: context) }, fail: { failed($0, context: context) })
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, case .exchange(let exchange) = delegate { exchange.upstreamBecameWritable() }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failed(error, context: context)
+    }
+
+    private func failed(_ error: Error, context: ChannelHandlerContext) {
         if case .exchange(let exchange) = delegate {
             exchange.upstreamFailed(error)
         }
         delegate = nil
         context.close(promise: nil)
+    }
+
+    /// After a `101`: an `EarlyInput` takes this handler's place and the bytes it read beyond the response (the
+    /// server's first frames), and holds them for the relay.
+    func becomeRaw() -> EventLoopFuture<Void>? {
+        delegate = nil
+        guard let context else { return nil }
+        do {
+            try context.pipeline.syncOperations.addHandler(EarlyInput(), position: .after(self))
+        } catch {
+            return context.eventLoop.makeFailedFuture(error)
+        }
+        if let remainder = reader.handOver() { context.fireChannelRead(NIOAny(remainder)) }
+        return context.pipeline.syncOperations.removeHandler(self)
     }
 }
 

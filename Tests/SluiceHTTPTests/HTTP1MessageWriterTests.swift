@@ -83,7 +83,7 @@ import Testing
 
     /// The client codec, which the proxy's upstreams and replays use, writes the same.
     static func writtenByHandler(_ parts: [HTTPClientRequestPart]) throws -> (bytes: [UInt8], completed: Int) {
-        try bytes(written: parts.map { NIOAny($0) }, through: HTTP1ClientCodec(forwardsRemainder: false))
+        try bytes(written: parts.map { NIOAny($0) }, through: HTTP1ClientCodec())
     }
 
     /// Where two byte strings part, with a little text around it; nil when they are equal.

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SluiceCore
 
 /// What a handler that reads HTTP/1.1 does with its inbound bytes: keeps what is not yet a part, hands out parts
 /// (`HTTP1Parser`), ends at EOF, and gives back what it holds when another protocol takes the connection.
@@ -51,9 +52,22 @@ final class HTTP1Reader<Head: HTTP1ParsableHead> {
         process(deliver: deliver, fail: fail)
     }
 
-    /// Another protocol has the connection: the bytes held beyond the last message, which are its. Nothing is
-    /// read after this.
-    func handOver() -> ByteBuffer? {
+    /// Another protocol has the connection: an `EarlyInput` takes `handler`'s place in the pipeline with the bytes
+    /// read beyond the last message (a ClientHello right behind CONNECT, a server's first frames with its `101`)
+    /// and holds them until the next protocol's handlers are in.
+    func handOver<Handler: RemovableChannelHandler>(from handler: Handler, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+        do {
+            try context.pipeline.syncOperations.addHandler(EarlyInput(), position: .after(handler))
+        } catch {
+            return context.eventLoop.makeFailedFuture(error)
+        }
+        if let remainder = takeRemainder() { context.fireChannelRead(NIOAny(remainder)) }
+        return context.pipeline.syncOperations.removeHandler(handler)
+    }
+
+    /// The bytes held beyond the last message, which belong to the protocol that follows. Nothing is read after
+    /// this.
+    func takeRemainder() -> ByteBuffer? {
         handedOver = true
         let remainder = buffer
         buffer = empty

@@ -73,20 +73,14 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
             }
             return .head(head)
         case .fixedBody(let remaining):
-            guard buffer.readableBytes > 0 else { return try needMore(inputEnded) }
-            let piece = min(remaining, buffer.readableBytes)
-            state = piece == remaining ? .end : .fixedBody(remaining: remaining - piece)
-            return buffer.readSlice(length: piece).map { .body($0) }
+            return try bodyPiece(&buffer, remaining: remaining, inputEnded: inputEnded, then: .end, rest: State.fixedBody)
         case .chunkSize:
             guard let line = try readLine(&buffer) else { return try needMore(inputEnded) }
             let size = try Self.chunkSize(line)
             state = size == 0 ? .trailers : .chunkData(remaining: size)
             return try step(&buffer, inputEnded: inputEnded)
         case .chunkData(let remaining):
-            guard buffer.readableBytes > 0 else { return try needMore(inputEnded) }
-            let piece = min(remaining, buffer.readableBytes)
-            state = piece == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - piece)
-            return buffer.readSlice(length: piece).map { .body($0) }
+            return try bodyPiece(&buffer, remaining: remaining, inputEnded: inputEnded, then: .chunkDataEnd, rest: State.chunkData)
         case .chunkDataEnd:
             guard buffer.readableBytes >= 2 else { return try needMore(inputEnded) }
             guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .invalidChunk }
@@ -103,6 +97,17 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
         case .stopped, .failed:
             return nil
         }
+    }
+
+    /// As much of the `remaining` body bytes as the buffer holds, as a slice of it; the state becomes `then` once
+    /// all have come, else `rest` of what is left.
+    private mutating func bodyPiece(
+        _ buffer: inout ByteBuffer, remaining: Int, inputEnded: Bool, then: State, rest: (Int) -> State
+    ) throws(HTTP1ParseError) -> Part? {
+        guard buffer.readableBytes > 0 else { return try needMore(inputEnded) }
+        let piece = min(remaining, buffer.readableBytes)
+        state = piece == remaining ? then : rest(remaining - piece)
+        return buffer.readSlice(length: piece).map { .body($0) }
     }
 
     /// Waiting for bytes in the middle of a message: an error once none will come.

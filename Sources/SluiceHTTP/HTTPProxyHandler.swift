@@ -444,13 +444,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Takes this handler out of the client pipeline, leaving an `EarlyInput` that holds any bytes read beyond the
     /// request (a ClientHello sent right behind CONNECT).
     private func becomeRaw(_ context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        do {
-            try context.pipeline.syncOperations.addHandler(EarlyInput(), position: .after(self))
-        } catch {
-            return context.eventLoop.makeFailedFuture(error)
-        }
-        if let remainder = requestReader.handOver() { context.fireChannelRead(NIOAny(remainder)) }
-        return context.pipeline.syncOperations.removeHandler(self)
+        requestReader.handOver(from: self, context: context)
     }
 
     // MARK: Connection events

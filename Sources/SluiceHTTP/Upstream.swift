@@ -246,13 +246,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     func becomeRaw() -> EventLoopFuture<Void>? {
         delegate = nil
         guard let context else { return nil }
-        do {
-            try context.pipeline.syncOperations.addHandler(EarlyInput(), position: .after(self))
-        } catch {
-            return context.eventLoop.makeFailedFuture(error)
-        }
-        if let remainder = reader.handOver() { context.fireChannelRead(NIOAny(remainder)) }
-        return context.pipeline.syncOperations.removeHandler(self)
+        return reader.handOver(from: self, context: context)
     }
 }
 

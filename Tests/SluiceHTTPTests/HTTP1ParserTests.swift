@@ -272,13 +272,18 @@ enum ParserFeed {
         ("GET / HTTP/1.1\r\nHost: x\r\n", .truncated),
     ]
 
-    @Test(arguments: malformedRequests)
-    func aMalformedRequestIsRefusedWholeOrByteByByte(_ text: String, _ expected: HTTP1ParseError) {
+    /// `text` must be refused with `expected`, the same whether it is fed whole or a byte at a time.
+    static func checkRefused<Head: HTTP1ParsableHead>(_ text: String, as: Head.Type, _ expected: HTTP1ParseError) {
         let bytes = Array(text.utf8)
-        let whole = ParserFeed.run(bytes, as: HTTPRequestHead.self).events
-        let byByte = ParserFeed.run(bytes, as: HTTPRequestHead.self, chunkSizes: { 1 }).events
+        let whole = ParserFeed.run(bytes, as: Head.self, methods: [.GET]).events
+        let byByte = ParserFeed.run(bytes, as: Head.self, methods: [.GET], chunkSizes: { 1 }).events
         #expect(whole.last == .error(expected), "\(text.debugDescription): \(whole)")
         #expect(byByte == whole)
+    }
+
+    @Test(arguments: malformedRequests)
+    func aMalformedRequestIsRefusedWholeOrByteByByte(_ text: String, _ expected: HTTP1ParseError) {
+        Self.checkRefused(text, as: HTTPRequestHead.self, expected)
     }
 
     static let malformedResponses: [(String, HTTP1ParseError)] = [
@@ -297,11 +302,7 @@ enum ParserFeed {
 
     @Test(arguments: malformedResponses)
     func aMalformedResponseIsRefusedWholeOrByteByByte(_ text: String, _ expected: HTTP1ParseError) {
-        let bytes = Array(text.utf8)
-        let whole = ParserFeed.run(bytes, as: HTTPResponseHead.self, methods: [.GET]).events
-        let byByte = ParserFeed.run(bytes, as: HTTPResponseHead.self, methods: [.GET], chunkSizes: { 1 }).events
-        #expect(whole.last == .error(expected), "\(text.debugDescription): \(whole)")
-        #expect(byByte == whole)
+        Self.checkRefused(text, as: HTTPResponseHead.self, expected)
     }
 
     @Test func headsOverTheLimitsAre431sEvenBeforeTheyEnd() {

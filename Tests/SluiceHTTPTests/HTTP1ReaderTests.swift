@@ -38,10 +38,10 @@ import Testing
         received.read("CONNECT h.test:443 HTTP/1.1\r\nHost: h.test:443\r\n\r\n\u{16}\u{3}")
         received.read("more")
         #expect(received.events.count == 2)
-        #expect(received.reader.handOver().map { String(buffer: $0) } == "\u{16}\u{3}more")
+        #expect(received.reader.takeRemainder().map { String(buffer: $0) } == "\u{16}\u{3}more")
         received.read("GET / HTTP/1.1\r\n\r\n")
         #expect(received.events.count == 2)
-        #expect(received.reader.handOver() == nil)
+        #expect(received.reader.takeRemainder() == nil)
     }
 
     @Test func aParseErrorIsReportedOnceAndNothingIsReadAfterIt() {
@@ -78,7 +78,7 @@ import Testing
         received.reader.expectResponse(to: .GET)
         var handedOver: [UInt8]?
         received.onPart = { part in
-            if case .end = part { handedOver = received.reader.handOver().map { Array($0.readableBytesView) } ?? [] }
+            if case .end = part { handedOver = received.reader.takeRemainder().map { Array($0.readableBytesView) } ?? [] }
         }
         var bytes = ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
         bytes.writeBytes([0x81, 0x02, 0x68, 0x69])

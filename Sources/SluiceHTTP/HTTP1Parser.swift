@@ -12,7 +12,7 @@ import NIOHTTP1
 /// token, a reason phrase with any text, empty lines before a request.
 ///
 /// After a message that hands the connection to another protocol (a CONNECT request; a `101`, or a `2xx` to
-/// CONNECT) the parser stops: the bytes behind it are the caller's (`HTTP1Decoder` passes them on). An `Upgrade`
+/// CONNECT) the parser stops: the bytes behind it are the caller's (`HTTP1Reader.handOver` passes them on). An `Upgrade`
 /// offer does not stop it, since a client waits for the `101` before it sends anything else. Responses need the
 /// method of the request they answer (`expectResponse(to:)`): a HEAD's has no body.
 struct HTTP1Parser<Head: HTTP1ParsableHead> {
@@ -288,7 +288,7 @@ enum HTTP1ParseError: Error, Equatable, CustomStringConvertible {
         case .invalidContentLength: "invalid Content-Length"
         case .conflictingFraming: "conflicting message framing (Content-Length with Transfer-Encoding, or a body it cannot have)"
         case .unsupportedTransferCoding: "Transfer-Encoding that does not end in chunked"
-        case .invalidChunk: "invalid chunk size"
+        case .invalidChunk: "invalid chunk (its size line, or the line end after its data)"
         case .truncated: "connection closed in the middle of a message"
         }
     }

@@ -18,7 +18,8 @@ final class HTTP1Reader<Head: HTTP1ParsableHead> {
     private let empty: ByteBuffer
     private var inputEnded = false
     private var failed = false
-    private var handedOver = false
+    /// Set once nothing more is to be read: handed over, or stopped.
+    private var stopped = false
 
     init(limits: HTTP1Limits = HTTP1Limits()) {
         self.parser = HTTP1Parser(limits: limits)
@@ -34,7 +35,7 @@ final class HTTP1Reader<Head: HTTP1ParsableHead> {
     /// Takes `bytes` and hands out every part they complete. After an error nothing more is read: the stream cannot
     /// be framed any more.
     func read(_ bytes: ByteBuffer, deliver: (Part) -> Void, fail: (HTTP1ParseError) -> Void) {
-        guard !failed, !handedOver else { return }
+        guard !failed, !stopped else { return }
         if buffer.readableBytes == 0 {
             buffer = bytes
         } else {
@@ -68,15 +69,22 @@ final class HTTP1Reader<Head: HTTP1ParsableHead> {
     /// The bytes held beyond the last message, which belong to the protocol that follows. Nothing is read after
     /// this.
     func takeRemainder() -> ByteBuffer? {
-        handedOver = true
+        stopped = true
         let remainder = buffer
         buffer = empty
         return remainder.readableBytes > 0 ? remainder : nil
     }
 
+    /// Nothing more is read, not even at the input's end: the rest of the stream is of no use (the body of a
+    /// request whose exchange is over, on a connection about to close).
+    func stop() {
+        stopped = true
+        buffer = empty
+    }
+
     /// Each part's bytes leave the buffer before it is passed on.
     private func process(deliver: (Part) -> Void, fail: (HTTP1ParseError) -> Void) {
-        while !handedOver, !failed {
+        while !stopped, !failed {
             var input = buffer
             let part: Part?
             do {

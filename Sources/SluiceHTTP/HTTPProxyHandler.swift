@@ -230,7 +230,11 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func exchangeEnded(_ ended: Exchange, reusableUpstream: Upstream?) {
         guard exchange === ended else { return }
         exchange = nil
-        if !ended.requestComplete { closeAfterResponse = true }  // the rest of that body would look like a request
+        if !ended.requestComplete {
+            // The rest of that body is not a request; the connection closes once the response is out.
+            closeAfterResponse = true
+            requestReader.stop()
+        }
         if let reusableUpstream {
             idleUpstream = reusableUpstream
             reusableUpstream.watchWhileIdle(owner: self)

@@ -4,7 +4,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// An HTTP/1.1 origin server on loopback for in-process tests: answers every request with `200` and a body that
-/// repeats the method, path and request body, and remembers each request it got.
+/// repeats the method, path and request body, and remembers each request it got. A path ending in `/early` is
+/// answered `413` as soon as its head is in, before any body (a server refusing an upload).
 public final class HTTPTestServer: Sendable {
     public struct Request: Sendable, Equatable {
         public var method: String
@@ -49,6 +50,7 @@ public final class HTTPTestServer: Sendable {
         let received: NIOLockedValueBox<[Request]>
         var head: HTTPRequestHead?
         var body = ""
+        var answered = false
 
         init(received: NIOLockedValueBox<[Request]>) {
             self.received = received
@@ -59,10 +61,17 @@ public final class HTTPTestServer: Sendable {
             case .head(let head):
                 self.head = head
                 body = ""
+                answered = head.uri.hasSuffix("/early")
+                if answered {
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Length", value: "0")
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge, headers: headers))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                }
             case .body(let buffer):
                 body += String(buffer: buffer)
             case .end:
-                guard let head else { return }
+                guard let head, !answered else { return }
                 var headers: [String: String] = [:]
                 for (name, value) in head.headers { headers[name.lowercased()] = value }
                 received.withLockedValue {

@@ -183,6 +183,25 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    /// A server may answer before the body (a refused upload), and the client may then leave without sending it:
+    /// the connection closes after the answer, and the body that never came is not taken for a broken request.
+    @Test func aBodyLeftUnsentAfterAnEarlyAnswerIsNotAnotherRequest() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try proxy(events: events)
+        defer { proxy.engine.shutdown() }
+        let head = "POST http://127.0.0.1:\(origin.port)/early HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+        let reply = try await send([Array(head.utf8)], to: proxy.port, group: group)
+        #expect(reply.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"))
+        try await waitFor { !events.closes.isEmpty }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(events.opens.count == 1)
+        #expect(events.errors.isEmpty, "\(events.errors)")
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test func deadServerGets502AndAConnectError() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let events = EventCollector()

@@ -136,9 +136,10 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
                 continue
             }
             let length = scan.consumed
+            let fieldCount = scan.lines - 1
             scan = LineScan()
             let (head, facts) = try buffer.withUnsafeReadableBytes { bytes throws(HTTP1ParseError) in
-                try HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length])).head(as: Head.self)
+                try HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), fieldCount: fieldCount).head(as: Head.self)
             }
             buffer.moveReaderIndex(forwardBy: length)
             try frame(head, facts: facts)
@@ -224,13 +225,14 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
         while let line = try scan.nextLine(in: buffer, limits: limits, maxBytes: limits.maxHeadBytes) {
             guard line.length == 0 else { continue }
             let length = scan.consumed
+            let fieldCount = scan.lines
             scan = LineScan()
             guard line.start > 0 else {
                 buffer.moveReaderIndex(forwardBy: 2)
                 return finishMessage(trailers: nil)
             }
             let fields = try buffer.withUnsafeReadableBytes { bytes throws(HTTP1ParseError) in
-                try HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length])).trailers()
+                try HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), fieldCount: fieldCount).trailers()
             }
             buffer.moveReaderIndex(forwardBy: length)
             return finishMessage(trailers: fields)
@@ -303,7 +305,8 @@ private struct LineScan {
     private(set) var consumed = 0
     /// Bytes after `consumed` already searched for a LF.
     private var searched = 0
-    private var lines = 0
+    /// Non-empty lines found: the start line and the fields (or only fields, in a trailer section).
+    private(set) var lines = 0
 
     var isEmpty: Bool { consumed == 0 && searched == 0 }
 
@@ -460,6 +463,8 @@ extension HTTPResponseHead: HTTP1ParsableHead {
 /// Reads a complete head (its lines known to end in CRLF) into a head value and its framing facts.
 private struct HeadReader {
     let bytes: UnsafeRawBufferPointer
+    /// How many field lines the head has (known from the scan): the field list is made that size at once.
+    let fieldCount: Int
 
     func head<Head: HTTP1ParsableHead>(as: Head.Type) throws(HTTP1ParseError) -> (head: Head, facts: FramingFacts) {
         var lines = Lines(bytes: bytes)
@@ -479,6 +484,7 @@ private struct HeadReader {
     /// `field-name ":" OWS field-value OWS` lines (RFC 9112 §5).
     private func fields(_ lines: inout Lines, facts: inout FramingFacts) throws(HTTP1ParseError) -> HTTPHeaders {
         var fields: [(String, String)] = []
+        fields.reserveCapacity(fieldCount)
         while let line = lines.next() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
                 throw line.first == UInt8(ascii: " ") || line.first == UInt8(ascii: "\t") ? .obsoleteLineFolding : .invalidField

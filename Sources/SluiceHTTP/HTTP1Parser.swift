@@ -41,11 +41,7 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
     private var stopsAfterMessage = false
     /// Methods of the requests whose responses are still to come, oldest first (responses only).
     private var methods: [HTTPMethod] = []
-    let limits: HTTP1Limits
-
-    init(limits: HTTP1Limits = HTTP1Limits()) {
-        self.limits = limits
-    }
+    private let limits = HTTP1Limits()
 
     /// Records that a request with `method` went out, so that its response is read right.
     mutating func expectResponse(to method: HTTPMethod) {
@@ -211,9 +207,16 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
         }
     }
 
-    /// One CRLF-terminated line (a chunk's size), without its CRLF.
+    /// One CRLF-terminated line (a chunk's size), without its CRLF. One over the line limit is a bad chunk, not a
+    /// head too large (431 is about header fields).
     private mutating func readLine(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> ByteBufferView? {
-        guard let line = try scan.nextLine(in: buffer, limits: limits, maxBytes: limits.maxLineBytes + 2) else { return nil }
+        let found: (start: Int, length: Int)?
+        do throws(HTTP1ParseError) {
+            found = try scan.nextLine(in: buffer, limits: limits, maxBytes: limits.maxLineBytes + 2)
+        } catch {
+            throw error == .headTooLarge ? .invalidChunk : error
+        }
+        guard let line = found else { return nil }
         scan = LineScan()
         let view = buffer.readableBytesView.prefix(line.length)
         buffer.moveReaderIndex(forwardBy: line.length + 2)
@@ -243,9 +246,9 @@ struct HTTP1Parser<Head: HTTP1ParsableHead> {
 
 /// Limits on what a peer may send in one head (or trailer section). Over them a client gets 431 (RFC 6585 §5).
 struct HTTP1Limits {
-    var maxHeadBytes = 64 * 1024
-    var maxLineBytes = 16 * 1024
-    var maxFields = 200
+    let maxHeadBytes = 64 * 1024
+    let maxLineBytes = 16 * 1024
+    let maxFields = 200
 
     /// The words for an error message.
     var description: String {
@@ -268,7 +271,7 @@ enum HTTP1ParseError: Error, Equatable, CustomStringConvertible {
     /// A field line starting with whitespace (RFC 9112 §5.2).
     case obsoleteLineFolding
     case invalidContentLength
-    /// Content-Length beside Transfer-Encoding, Transfer-Encoding in HTTP/1.0, or a body behind an upgrade offer.
+    /// Content-Length beside Transfer-Encoding, Transfer-Encoding in HTTP/1.0, or `chunked` not last or twice.
     case conflictingFraming
     /// A request's Transfer-Encoding that does not end in `chunked`.
     case unsupportedTransferCoding
@@ -288,7 +291,7 @@ enum HTTP1ParseError: Error, Equatable, CustomStringConvertible {
         case .invalidField: "invalid header"
         case .obsoleteLineFolding: "header folded over two lines (obsolete line folding)"
         case .invalidContentLength: "invalid Content-Length"
-        case .conflictingFraming: "conflicting message framing (Content-Length with Transfer-Encoding, or a body it cannot have)"
+        case .conflictingFraming: "conflicting message framing (Content-Length with Transfer-Encoding, Transfer-Encoding in HTTP/1.0, or chunked not last)"
         case .unsupportedTransferCoding: "Transfer-Encoding that does not end in chunked"
         case .invalidChunk: "invalid chunk (its size line, or the line end after its data)"
         case .truncated: "connection closed in the middle of a message"
@@ -584,7 +587,8 @@ enum HTTP1Bytes {
         return HTTPVersion(major: 1, minor: Int(bytes[7] - UInt8(ascii: "0")))
     }
 
-    /// Whether `bytes`, ASCII-lowercased, are `lowercase`.
+    /// Whether `bytes`, ASCII-lowercased, are `lowercase`. For tokens only (field names): `| 0x20` also turns CR
+    /// into `-`, which a token cannot hold.
     static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
         guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
         let expected = lowercase.utf8Start

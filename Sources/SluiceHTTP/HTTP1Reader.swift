@@ -21,8 +21,8 @@ final class HTTP1Reader<Head: HTTP1ParsableHead> {
     /// Set once nothing more is to be read: handed over, or stopped.
     private var stopped = false
 
-    init(limits: HTTP1Limits = HTTP1Limits()) {
-        self.parser = HTTP1Parser(limits: limits)
+    init() {
+        self.parser = HTTP1Parser()
         self.empty = ByteBuffer()
         self.buffer = empty
     }

@@ -592,7 +592,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         tunnelUpstream?.close()
         tunnelUpstream = nil
     }
-
 }
 
 @available(*, unavailable)

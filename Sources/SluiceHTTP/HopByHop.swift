@@ -26,7 +26,7 @@ enum HopByHop {
     private static let nameLengths: UInt64 = names.reduce(0) { $0 | 1 << $1.utf8.count }
 
     /// Removes hop-by-hop headers and every header the `Connection` header names. `Transfer-Encoding` stays: the
-    /// encoder re-frames the body from it (`HTTP1BodyFraming`). A WebSocket upgrade keeps `Upgrade` and
+    /// writer re-frames the body from it (`HTTP1MessageWriter`). A WebSocket upgrade keeps `Upgrade` and
     /// `Connection: Upgrade`, since the handshake has to reach the server.
     static func strip(_ headers: inout HTTPHeaders, keepUpgrade: Bool) {
         let scan = HeaderScan(headers)

@@ -46,8 +46,9 @@ final class Upstream {
     }
 
     /// Turns a connected channel (reads off, `EarlyInput` in its pipeline) into an upstream: TLS first when the key
-    /// asks for it, waiting for the handshake so that a bad certificate is one clear error, then the HTTP client
-    /// codec. Framing headers are the proxy's (`ExchangePlan`); 1xx responses are passed on, not swallowed.
+    /// asks for it, waiting for the handshake so that a bad certificate is one clear error, then the
+    /// `UpstreamHandler`, which speaks HTTP/1.1. Framing headers are the proxy's (`ExchangePlan`); 1xx responses are
+    /// passed on, not swallowed.
     static func establish(
         _ channel: Channel, key: Key, connectMilliseconds: Double?, tls: NIOSSLContext?,
         then done: @escaping (Result<Upstream, Error>) -> Void

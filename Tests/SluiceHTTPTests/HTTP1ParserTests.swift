@@ -67,10 +67,10 @@ enum ParserFeed {
     /// The events `bytes` make, fed in chunks of `chunkSizes()` (all at once by default), then the input's end, and
     /// the bytes left in the buffer (after a protocol switch).
     static func run<Head: HTTP1ParsableHead>(
-        _ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod] = [], inputEnds: Bool = true, limits: HTTP1Limits = HTTP1Limits(),
+        _ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod] = [], inputEnds: Bool = true,
         chunkSizes: () -> Int = { .max }
     ) -> (events: [ParsedEvent], rest: [UInt8]) {
-        var parser = HTTP1Parser<Head>(limits: limits)
+        var parser = HTTP1Parser<Head>()
         for method in methods { parser.expectResponse(to: method) }
         var events: [ParsedEvent] = []
         var buffer = ByteBuffer()
@@ -267,6 +267,8 @@ enum ParserFeed {
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n", .invalidChunk),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", .invalidChunk),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", .invalidChunk),
+        // A chunk line over the line limit is a bad chunk (400), not headers too large (431).
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;" + String(repeating: "x", count: 16 * 1024) + "\r\n", .invalidChunk),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", .truncated),
         ("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel", .truncated),
         ("GET / HTTP/1.1\r\nHost: x\r\n", .truncated),

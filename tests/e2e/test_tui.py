@@ -213,8 +213,7 @@ class TUITests(TUITestCase):
 
         # The flow list shows the flow ended in error, killed.
         tui.send("1")
-        line = tui.wait_line("killed")
-        self.assertRegex(line, r"^1\s")
+        line = tui.wait_row(r"^1\s.*killed")
         self.assertTrue(line.rstrip().endswith("error"), f"state column: {line!r}")
         tui.send("q")
         self.assertEqual(tui.wait_exit(), 0)

@@ -11,6 +11,7 @@ starts before the UI draws), so no probe connection is needed and the store hold
 
 import itertools
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -272,6 +273,14 @@ class TUI:
             return False
         screen = self.wait_for(check, "a line showing " + " and ".join(map(repr, texts)), timeout)
         return next(line for line in screen.split("\n") if all(t in line for t in texts))
+
+    def wait_row(self, pattern, timeout=SCREEN_TIMEOUT):
+        """Waits for one screen line that matches the regex `pattern` (searched); returns that line.
+
+        Use it after switching tabs: a plain text can still be on the old screen (its status line) for a frame."""
+        regex = re.compile(pattern)
+        screen = self.wait_for(lambda s: any(regex.search(line) for line in s.split("\n")), f"a line matching {pattern!r}", timeout)
+        return next(line for line in screen.split("\n") if regex.search(line))
 
     def wait_gone(self, text, timeout=SCREEN_TIMEOUT):
         return self.wait_for(lambda s: text not in s, f"{text!r} to leave the screen", timeout)

@@ -109,13 +109,7 @@ enum Session {
     /// `<data-dir>/logs/sluice.log`.
     static func bootstrapLogging(level: String, frontEnd: FrontEnd, directory: DataDirectory) {
         let logLevel = Logger.Level(rawValue: level) ?? .info
-        var logFile: FileHandle?
-        if case .terminal = frontEnd {
-            try? FileManager.default.createDirectory(atPath: directory.logsPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let path = (directory.logsPath as NSString).appendingPathComponent("sluice.log")
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            if fd >= 0 { logFile = FileHandle(fileDescriptor: fd, closeOnDealloc: true) }
-        }
+        let logFile: FileHandle? = if case .terminal = frontEnd { openLogFile(in: directory) } else { nil }
         LoggingSystem.bootstrap { label in
             if let logFile {
                 var handler = FileLogHandler(label: label, file: logFile)
@@ -127,6 +121,14 @@ enum Session {
             return handler
         }
     }
+}
+
+/// `<data-dir>/logs/sluice.log`, created 0600, opened for appending; nil if it cannot be opened.
+private func openLogFile(in directory: DataDirectory) -> FileHandle? {
+    try? FileManager.default.createDirectory(atPath: directory.logsPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let path = (directory.logsPath as NSString).appendingPathComponent("sluice.log")
+    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    return fd >= 0 ? FileHandle(fileDescriptor: fd, closeOnDealloc: true) : nil
 }
 
 /// One line per log record in a file, for the TUI's diagnostics.

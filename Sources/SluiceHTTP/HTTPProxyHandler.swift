@@ -406,16 +406,17 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .success(let server):
                 answerConnect(target: target, server: .connected(server, connectMilliseconds: Upstream.milliseconds(since: started)))
             case .failure(let error):
-                guard let recorder = connection.openFlow(kind: .tcp, server: target.endpoint) else {
+                // An HTTP flow, as mitmproxy shows it: the CONNECT request and Sluice's 502, not a tunnel that never was.
+                guard let recorder = connection.openFlow(kind: .http, server: target.endpoint, limits: limits) else {
                     self.closeNow()
                     return
                 }
+                var request = plan.requestEvent(flowID: recorder.flowID)
+                request.url = target.authority
+                recorder.requestStarted(request)
                 let message = "cannot connect to \(target.endpoint): \(describe(error))"
                 recorder.failed(.connect, message)
                 self.closeAfterResponse = true
-                recorder.requestStarted(
-                    HTTPRequestStarted(flowID: recorder.flowID, time: Date(), method: "CONNECT", url: target.authority, version: plan.clientVersion.text, headers: [])
-                )
                 self.respond(.badGateway, message: message, recorder: recorder, timings: HTTPTimings())
                 recorder.finish()
                 self.closeAfterFlush()

@@ -218,6 +218,27 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    @Test func aConnectToADeadServerIsAnHTTPFlowWithItsRequestAnd502() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let events = EventCollector()
+        let proxy = try proxy(events: events)
+        defer { proxy.engine.shutdown() }
+        let connect = "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: test\r\n\r\n"
+        let reply = try await send([Array(connect.utf8)], to: proxy.port, group: group)
+        #expect(reply.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
+        #expect(reply.contains("Sluice: cannot connect to 127.0.0.1:1"))
+        try await waitFor { !events.closes.isEmpty }
+        #expect(events.opens.map(\.kind) == [.http])
+        let request = events.events.compactMap { if case .httpRequest(let r) = $0 { r } else { nil } }.first
+        #expect(request?.method == "CONNECT")
+        #expect(request?.url == "127.0.0.1:1")
+        #expect(request?.headers.contains { $0.name == "User-Agent" && $0.value == "test" } == true)
+        #expect(events.errors.first?.phase == .connect)
+        let response = events.events.compactMap { if case .httpResponse(let r) = $0 { r } else { nil } }.first
+        #expect(response?.status == 502)
+        try await group.shutdownGracefully()
+    }
+
     @Test func keepAliveReusesTheServerConnectionAndPipelinedRequestsAreAnsweredInOrder() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)

@@ -138,8 +138,10 @@ let package = Package(
         .testTarget(
             name: "SluiceTUITests",
             dependencies: [
-                "SluiceTUI", "SluiceModel", "SluiceCore",
+                "SluiceTUI", "SluiceModel", "SluiceCore", "SluiceStore",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -6,6 +6,14 @@ import GRDB
 import Logging
 import SluiceModel
 
+/// How far a store's writer has got, for a reader that learns of events another way (the TUI's live feed) and
+/// reads them back from the store: every event the writer had received when `eventsReceived` was read is in the
+/// store once `eventsWritten` reaches that number.
+public protocol StoreWriteProgress: AnyObject, Sendable {
+    var eventsReceived: Int { get }
+    var eventsWritten: Int { get }
+}
+
 /// The one writer of a store: takes events from any thread, commits them to SQLite and the JSON Lines logs in
 /// batches (about every 50 ms or 1,000 events) on its own thread.
 ///
@@ -18,7 +26,7 @@ import SluiceModel
 /// The thread runs at nice 10 while it keeps up, so relaying wins the CPU; once a quarter of `highWaterBytes` is
 /// queued it runs at normal priority, so it is not starved by the very event loops that wait for it. Where the
 /// process may not raise a thread's priority again (not root, `RLIMIT_NICE` below 20) it stays at normal priority.
-public final class StoreWriter: @unchecked Sendable {
+public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
     private let condition = NSCondition()
@@ -28,6 +36,9 @@ public final class StoreWriter: @unchecked Sendable {
     private var queue: [ProxyEvent] = []
     /// What `queue` and the events taken but not yet written weigh (see `cost(of:)`).
     private var queuedBytes = 0
+    private var received = 0
+    /// Events whose batch has been committed (or given up on at shutdown).
+    private var written = 0
     private var closing = false
     private var finished = false
     private var drainedCallbacks: [@Sendable () -> Void] = []
@@ -120,6 +131,7 @@ public final class StoreWriter: @unchecked Sendable {
     public func receive(_ event: ProxyEvent) {
         condition.lock()
         queue.append(event)
+        received += 1
         let before = queuedBytes
         queuedBytes += Self.cost(of: event)
         // Wake the writer to start a batch's clock, and again when the batch is full.
@@ -127,6 +139,18 @@ public final class StoreWriter: @unchecked Sendable {
             condition.signal()
         }
         condition.unlock()
+    }
+
+    public var eventsReceived: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return received
+    }
+
+    public var eventsWritten: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return written
     }
 
     public var isBackedUp: Bool {
@@ -237,7 +261,7 @@ public final class StoreWriter: @unchecked Sendable {
             }
             Thread.sleep(forTimeInterval: 0.5)
         }
-        completed(weighing: bytes)
+        completed(batch.count, weighing: bytes)
     }
 
     /// Whether this thread may go back to nice 0 after raising its nice value: root, or `RLIMIT_NICE` of 20 or more.
@@ -248,10 +272,12 @@ public final class StoreWriter: @unchecked Sendable {
         return limit.rlim_cur >= 20  // RLIM_INFINITY included
     }
 
-    /// Accounts for a written batch of `written` bytes (see `cost(of:)`) and wakes producers waiting for room.
-    private func completed(weighing written: Int) {
+    /// Accounts for a written batch of `count` events and `bytes` (see `cost(of:)`) and wakes producers waiting for
+    /// room.
+    private func completed(_ count: Int, weighing bytes: Int) {
         condition.lock()
-        queuedBytes = max(0, queuedBytes - written)
+        written += count
+        queuedBytes = max(0, queuedBytes - bytes)
         var callbacks: [@Sendable () -> Void] = []
         if closing {
             // The engine has stopped: nobody is waiting to read again, and its event loops are gone.

@@ -70,6 +70,8 @@ public final class App {
     public var replayer: FlowReplaying?
     let store: Store?
     let feed: LiveFeed?
+    /// The writer filling `store` while this UI watches it live: the feed is ahead of the store by up to a batch.
+    let storeProgress: StoreWriteProgress?
     let title: String
     private let background = DispatchQueue(label: "sluice-tui-background")
     private let inbox = Inbox()
@@ -106,14 +108,17 @@ public final class App {
     var helpScroll = 0
     var editor: (editor: HexEditor, holdID: Int64)?
     private var lastSample: (time: Date, bytes: [FlowID: (Int64, Int64)])?
-    /// The open detail's flow changed; reload it on a later tick (at most a few times a second).
+    /// The open detail's flow changed; reload it on a later tick (at most a few times a second), once the store has
+    /// what the feed has shown (`detailWaitsFor`, a count of `storeProgress`'s events).
     private var detailStale = false
+    private var detailWaitsFor = 0
     private var lastDetailLoad = Date.distantPast
 
-    public init(engine: EngineControl?, store: Store?, feed: LiveFeed?, title: String) {
+    public init(engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil, title: String) {
         self.engine = engine
         self.store = store
         self.feed = feed
+        self.storeProgress = storeProgress
         self.title = title
     }
 
@@ -155,8 +160,8 @@ public final class App {
     func apply(_ events: [ProxyEvent]) {
         guard !events.isEmpty else { return }
         var newRows = false
-        for event in events where event.flowID != nil && event.flowID == detail?.flowID {
-            detailStale = true
+        if events.contains(where: { $0.flowID != nil && $0.flowID == detail?.flowID }) {
+            detailChanged()
         }
         for event in events {
             switch event {
@@ -198,7 +203,9 @@ public final class App {
         for action in inbox.take() { action(self) }
         if let feed { apply(feed.take()) }
         if !held.isEmpty || view == .intercept { dirty = true }
-        if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3 {
+        if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3,
+            (storeProgress.map { $0.eventsWritten >= detailWaitsFor } ?? true)
+        {
             loadDetail(detail.flowID)
         }
         if view == .connections, (lastSample.map { now.timeIntervalSince($0.time) >= 1 } ?? true) {
@@ -444,8 +451,11 @@ public final class App {
         loadDetail(id)
     }
 
+    /// The detail shows what the store has now, and loads again once the store has everything the feed has shown:
+    /// a flow opened the moment it closed is still on its way to the disk.
     func loadDetail(_ id: FlowID) {
         detailStale = false
+        if let storeProgress, storeProgress.eventsWritten < storeProgress.eventsReceived { detailChanged() }
         lastDetailLoad = Date()
         var next = Detail(flowID: id)
         if let current = detail, current.flowID == id {
@@ -480,6 +490,12 @@ public final class App {
                 inbox.post { app in app.detail?.loadError = "\(error)" }
             }
         }
+    }
+
+    /// The open detail is behind the feed: reload it once the store has every event received so far.
+    private func detailChanged() {
+        detailStale = true
+        detailWaitsFor = storeProgress?.eventsReceived ?? 0
     }
 
     private func findNext(from start: Int) {

@@ -48,6 +48,7 @@ enum Session {
         } catch {
             throw fail(error)
         }
+        // The writer first: an event the TUI's feed shows has reached the writer already (`StoreWriteProgress`).
         var subscribers: [any FlowBusSubscriber] = [writer]
         let feed = LiveFeed()
         switch frontEnd {
@@ -81,7 +82,7 @@ enum Session {
         case .terminal:
             let store = try? Store(directory: directory)
             let listeners = configuration.listeners.map(\.description)
-            let app = App(engine: engine, store: store, feed: feed, title: "Sluice")
+            let app = App(engine: engine, store: store, feed: feed, storeProgress: writer, title: "Sluice")
             if let store {
                 app.replayer = TUIReplayer(replayer: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), store: store)
             }

@@ -1,6 +1,9 @@
 import Foundation
+import Logging
 import NIOEmbedded
+import NIOConcurrencyHelpers
 import SluiceModel
+import SluiceStore
 import Testing
 
 @testable import SluiceCore
@@ -23,6 +26,13 @@ private final class FakeEngine: EngineControl, @unchecked Sendable {
     }
 }
 
+/// A store writer's progress as a test sets it.
+private final class SetProgress: StoreWriteProgress {
+    let counts = NIOLockedValueBox((received: 0, written: 0))
+    var eventsReceived: Int { counts.withLockedValue { $0.received } }
+    var eventsWritten: Int { counts.withLockedValue { $0.written } }
+}
+
 @Suite struct AppTests {
     private func opened(_ id: Int64, port: Int = 7000) -> ProxyEvent {
         .flowOpened(
@@ -41,6 +51,49 @@ private final class FakeEngine: EngineControl, @unchecked Sendable {
         let canvas = TextCanvas(width: width, height: height)
         app.render(on: canvas)
         return canvas
+    }
+
+    /// Ticks until `condition` holds, up to `seconds`; each tick comes as if a second had passed, past the reload gap.
+    private func tick(_ app: App, until condition: () -> Bool, seconds: Double = 5) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var now = Date()
+        while !condition() && Date() < deadline {
+            now.addTimeInterval(1)
+            app.tick(now: now)
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return condition()
+    }
+
+    @Test func aDetailOpenedBeforeTheStoreHasTheFlowLoadsAgainOnceItDoes() throws {
+        let directory = DataDirectory(path: NSTemporaryDirectory() + "sluice-tui-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory.path) }
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        defer { writer.close() }
+        let store = try Store(directory: directory)
+        let progress = SetProgress()
+        let app = App(engine: FakeEngine(), store: store, feed: nil, storeProgress: progress, title: "Sluice")
+        let closed = ProxyEvent.flowClosed(
+            FlowClosed(flowID: FlowID(1), time: Date(), bytesUp: 5, bytesDown: 0, state: .closed, error: nil, payloadTruncated: false)
+        )
+        let events = [opened(1), message(1, "hello"), closed]
+
+        // The feed has shown the whole flow; the writer has received it and written none of it yet.
+        app.apply(events)
+        progress.counts.withLockedValue { $0.received = events.count }
+        app.loadDetail(FlowID(1))
+        #expect(tick(app, until: { app.detail?.messages != nil }), "the first load answers")
+        #expect(app.detail?.messages?.isEmpty == true)
+
+        // The rows reach the disk, but the writer has not said so: nothing to reload yet.
+        for event in events { writer.receive(event) }
+        #expect(tick(app, until: { writer.eventsWritten == events.count }))
+        #expect(!tick(app, until: { app.detail?.messages?.isEmpty == false }, seconds: 0.3))
+
+        // Once it has, with no further event of the flow, the detail shows the message.
+        progress.counts.withLockedValue { $0.written = events.count }
+        #expect(tick(app, until: { app.detail?.messages?.count == 1 }))
+        #expect(screen(app).text.contains("hello"))
     }
 
     @Test func liveFlowsAppearWithTheirFirstBytes() {

@@ -94,9 +94,8 @@ final class RelayHandler {
     private func afterPendingWrites(_ context: ChannelHandlerContext, _ body: @escaping (ChannelHandlerContext) -> Void) {
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        promise.futureResult.whenComplete { _ in
-            body(loopBound.value)
+        promise.futureResult.assumeIsolated().whenComplete { _ in
+            body(context)
         }
     }
 

@@ -269,7 +269,7 @@ import Testing
         }
         // A path below a regular file cannot become a directory, even for root.
         let file = NSTemporaryDirectory() + "sluice-not-a-dir-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: file, contents: Data())
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
         #expect {
             try StoreWriter(directory: DataDirectory(path: file + "/data"), logger: Logger(label: "test"))
         } throws: { error in

@@ -109,9 +109,8 @@ public final class App {
     var editor: (editor: HexEditor, holdID: Int64)?
     private var lastSample: (time: Date, bytes: [FlowID: (Int64, Int64)])?
     /// The open detail's flow changed; reload it on a later tick (at most a few times a second), once the store has
-    /// what the feed has shown (`detailWaitsFor`, a count of `storeProgress`'s events).
+    /// what the feed has shown of it (`storeHasAllShown`).
     private var detailStale = false
-    private var detailWaitsFor = 0
     private var lastDetailLoad = Date.distantPast
 
     public init(engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil, title: String) {
@@ -160,8 +159,8 @@ public final class App {
     func apply(_ events: [ProxyEvent]) {
         guard !events.isEmpty else { return }
         var newRows = false
-        if events.contains(where: { $0.flowID != nil && $0.flowID == detail?.flowID }) {
-            detailChanged()
+        for event in events where event.flowID != nil && event.flowID == detail?.flowID {
+            detailStale = true
         }
         for event in events {
             switch event {
@@ -194,6 +193,13 @@ public final class App {
                 refreshHeld()
             }
         }
+        if let storeProgress {
+            // The writer is the bus's first subscriber: it has received every event the feed has passed on.
+            let received = storeProgress.eventsReceived
+            for event in events {
+                if let id = event.flowID, let index = rowIndex[id] { rows[index].shownAtEvent = received }
+            }
+        }
         if newRows { appendVisible() }
         dirty = true
     }
@@ -203,9 +209,7 @@ public final class App {
         for action in inbox.take() { action(self) }
         if let feed { apply(feed.take()) }
         if !held.isEmpty || view == .intercept { dirty = true }
-        if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3,
-            (storeProgress.map { $0.eventsWritten >= detailWaitsFor } ?? true)
-        {
+        if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3, storeHasAllShown(of: detail.flowID) {
             loadDetail(detail.flowID)
         }
         if view == .connections, (lastSample.map { now.timeIntervalSince($0.time) >= 1 } ?? true) {
@@ -451,11 +455,10 @@ public final class App {
         loadDetail(id)
     }
 
-    /// The detail shows what the store has now, and loads again once the store has everything the feed has shown:
-    /// a flow opened the moment it closed is still on its way to the disk.
+    /// The detail shows what the store has now, and loads again once the store has everything the feed has shown
+    /// of the flow: a flow opened the moment it closed is still on its way to the disk.
     func loadDetail(_ id: FlowID) {
-        detailStale = false
-        if let storeProgress, storeProgress.eventsWritten < storeProgress.eventsReceived { detailChanged() }
+        detailStale = !storeHasAllShown(of: id)
         lastDetailLoad = Date()
         var next = Detail(flowID: id)
         if let current = detail, current.flowID == id {
@@ -492,10 +495,10 @@ public final class App {
         }
     }
 
-    /// The open detail is behind the feed: reload it once the store has every event received so far.
-    private func detailChanged() {
-        detailStale = true
-        detailWaitsFor = storeProgress?.eventsReceived ?? 0
+    /// Whether the store has every event of flow `id` that the list has shown (always, for flows read from it).
+    private func storeHasAllShown(of id: FlowID) -> Bool {
+        guard let storeProgress, let index = rowIndex[id] else { return true }
+        return storeProgress.eventsWritten >= rows[index].shownAtEvent
     }
 
     private func findNext(from start: Int) {

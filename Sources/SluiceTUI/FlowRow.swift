@@ -25,6 +25,9 @@ public struct FlowRow: Sendable, Equatable {
     public var contentType: String?
     /// The flow this one replayed: the list shows it where a client address would be.
     public var replayOf: FlowID?
+    /// How many events the store's writer had received when this flow's latest event was shown: the store holds
+    /// the flow as shown once the writer has written that many (`StoreWriteProgress`).
+    public var shownAtEvent = 0
 
     public static let previewLimit = 256
 

@@ -79,8 +79,8 @@ private final class SetProgress: StoreWriteProgress {
         let events = [opened(1), message(1, "hello"), closed]
 
         // The feed has shown the whole flow; the writer has received it and written none of it yet.
-        app.apply(events)
         progress.counts.withLockedValue { $0.received = events.count }
+        app.apply(events)
         app.loadDetail(FlowID(1))
         #expect(tick(app, until: { app.detail?.messages != nil }), "the first load answers")
         #expect(app.detail?.messages?.isEmpty == true)

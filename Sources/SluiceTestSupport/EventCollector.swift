@@ -59,4 +59,12 @@ public final class EventCollector: FlowBusSubscriber {
     public var opens: [FlowOpened] {
         events.compactMap { if case .flowOpened(let opened) = $0 { return opened } else { return nil } }
     }
+
+    public var requests: [HTTPRequestStarted] {
+        events.compactMap { if case .httpRequest(let request) = $0 { return request } else { return nil } }
+    }
+
+    public var responses: [HTTPResponseStarted] {
+        events.compactMap { if case .httpResponse(let response) = $0 { return response } else { return nil } }
+    }
 }

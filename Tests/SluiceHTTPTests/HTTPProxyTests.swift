@@ -71,7 +71,7 @@ import Testing
         #expect(reply.hasSuffix("POST /upload?x=1 hello, world"))
         #expect(origin.requests.first?.headers["host"] == "127.0.0.1:\(origin.port)")
         try await waitFor { !events.closes.isEmpty }
-        let requestEvent = try #require(events.events.compactMap { if case .httpRequest(let r) = $0 { r } else { nil } }.first)
+        let requestEvent = try #require(events.requests.first)
         #expect(requestEvent.url == "http://127.0.0.1:\(origin.port)/upload?x=1")
         #expect(requestEvent.method == "POST")
         let up = events.messages.filter { $0.direction == .up }.map { String(decoding: $0.payload, as: UTF8.self) }.joined()
@@ -212,7 +212,7 @@ import Testing
         #expect(reply.contains("Sluice: cannot connect to 127.0.0.1:1"))
         try await waitFor { !events.closes.isEmpty }
         #expect(events.errors.first?.phase == .connect)
-        let response = events.events.compactMap { if case .httpResponse(let r) = $0 { r } else { nil } }.first
+        let response = events.responses.first
         #expect(response?.synthetic == true)
         #expect(response?.status == 502)
         try await group.shutdownGracefully()
@@ -229,12 +229,12 @@ import Testing
         #expect(reply.contains("Sluice: cannot connect to 127.0.0.1:1"))
         try await waitFor { !events.closes.isEmpty }
         #expect(events.opens.map(\.kind) == [.http])
-        let request = events.events.compactMap { if case .httpRequest(let r) = $0 { r } else { nil } }.first
+        let request = events.requests.first
         #expect(request?.method == "CONNECT")
         #expect(request?.url == "127.0.0.1:1")
         #expect(request?.headers.contains { $0.name == "User-Agent" && $0.value == "test" } == true)
         #expect(events.errors.first?.phase == .connect)
-        let response = events.events.compactMap { if case .httpResponse(let r) = $0 { r } else { nil } }.first
+        let response = events.responses.first
         #expect(response?.status == 502)
         try await group.shutdownGracefully()
     }
@@ -255,7 +255,7 @@ import Testing
         #expect(one.lowerBound < two.lowerBound && two.lowerBound < three.lowerBound)
         try await waitFor { events.closes.count == 3 }
         #expect(events.opens.count == 3)
-        let connects = events.events.compactMap { if case .httpResponse(let r) = $0 { r.timings.connect } else { nil } }
+        let connects = events.responses.compactMap(\.timings.connect)
         #expect(connects.count == 1, "one server connection for three requests")
         try await origin.close()
         try await group.shutdownGracefully()
@@ -284,7 +284,7 @@ import Testing
     @Test func aServerConnectionALeavingClientLeftServesTheNextClient() async throws {
         let (connections, events) = try await sequentialClients(access: AccessRules(), credentials: nil)
         #expect(connections == 1, "one server connection for six clients")
-        let connects = events.events.compactMap { if case .httpResponse(let r) = $0 { r.timings.connect } else { nil } }
+        let connects = events.responses.compactMap(\.timings.connect)
         #expect(connects.count == 1, "only the first exchange connected")
     }
 

@@ -28,14 +28,6 @@ import Testing
         return HTTPReplayer(engine: engine, configuration: configuration, tls: nil, responseTimeout: responseTimeout)
     }
 
-    private func requestEvents(_ events: EventCollector) -> [HTTPRequestStarted] {
-        events.events.compactMap { if case .httpRequest(let request) = $0 { request } else { nil } }
-    }
-
-    private func responseEvents(_ events: EventCollector) -> [HTTPResponseStarted] {
-        events.events.compactMap { if case .httpResponse(let response) = $0 { response } else { nil } }
-    }
-
     /// A port nothing listens on: bound, read back, closed.
     private func deadPort(group: EventLoopGroup) async throws -> Int {
         let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
@@ -91,7 +83,7 @@ import Testing
             #expect(received.headers[gone] == nil, "\(gone) belonged to the original connection")
         }
 
-        let started = try #require(requestEvents(events).first)
+        let started = try #require(events.requests.first)
         #expect(started.flowID == FlowID(20))
         #expect(started.replayOf == FlowID(7))
         #expect(started.method == "POST")
@@ -104,7 +96,7 @@ import Testing
         let up = events.messages.filter { $0.direction == .up }
         #expect(up.allSatisfy { $0.kind == .body })
         #expect(String(decoding: up.flatMap(\.payload), as: UTF8.self) == "hello, world")
-        let response = try #require(responseEvents(events).first)
+        let response = try #require(events.responses.first)
         #expect(response.status == 200)
         #expect(response.headers.first(named: "x-test") == "yes")
         #expect(response.timings.connect != nil)
@@ -139,7 +131,7 @@ import Testing
         #expect(received.uri == "/page")
         #expect(received.headers["host"] == "virtual.example", "the Host the server saw before")
         #expect(received.headers["content-length"] == nil, "no body, no framing header")
-        #expect(requestEvents(events).first?.replayOf == FlowID(3))
+        #expect(events.requests.first?.replayOf == FlowID(3))
         try await origin.close()
         try await group.shutdownGracefully()
     }
@@ -192,7 +184,7 @@ import Testing
         #expect(error.phase == .connect)
         #expect(error.message == message)
         #expect(events.closes.first?.state == .error)
-        #expect(requestEvents(events).first?.replayOf == FlowID(4), "the flow still shows what would have been sent")
+        #expect(events.requests.first?.replayOf == FlowID(4), "the flow still shows what would have been sent")
         try await group.shutdownGracefully()
     }
 

@@ -16,12 +16,17 @@ public final class ClientConnection: Sendable {
     public let configuration: Configuration
     public let bus: FlowBus
     public let gate: InterceptGate
+    /// What all connections together may buffer of unfinished messages.
+    public let bufferBudget: ByteBudget
     /// The client's address as the flow records it (made once: each of the connection's flows names it).
     public let client: Endpoint
     let id: Int64
     private let registry: ConnectionRegistry
 
-    init(id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate, registry: ConnectionRegistry) {
+    init(
+        id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate,
+        bufferBudget: ByteBudget, registry: ConnectionRegistry
+    ) {
         self.id = id
         self.channel = channel
         self.spec = spec
@@ -29,6 +34,7 @@ public final class ClientConnection: Sendable {
         self.configuration = configuration
         self.bus = bus
         self.gate = gate
+        self.bufferBudget = bufferBudget
         self.registry = registry
         self.client = Endpoint(channel.remoteAddress)
     }

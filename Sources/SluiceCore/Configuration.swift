@@ -36,6 +36,17 @@ public struct Configuration: Sendable, Equatable {
     public var access = AccessRules()
     /// The TUI's colours: a built-in theme (dark, light, mono) or `<data-dir>/themes/NAME.yaml`.
     public var theme: String = "dark"
+    /// WebSocket limits: a frame or a message over its limit ends the WebSocket with 1009 (RFC 6455 §7.4.1).
+    public var webSocket = WebSocketLimits()
+
+    public struct WebSocketLimits: Sendable, Equatable {
+        public var maxFrameBytes = 16 << 20
+        public var maxMessageBytes = 64 << 20
+        /// Bytes of unfinished messages all WebSockets together may hold (`ByteBudget`).
+        public var maxBufferedBytes = 256 << 20
+
+        public init() {}
+    }
 
     public init() {}
 
@@ -49,7 +60,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.connectTimeout == rhs.connectTimeout && lhs.logLevel == rhs.logLevel
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
-            && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access
+            && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -71,7 +82,7 @@ public struct Configuration: Sendable, Equatable {
     /// The top-level keys a config file may hold.
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
-        "hold_timeout", "hold_default", "theme", "tls", "access",
+        "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -132,8 +143,7 @@ public struct Configuration: Sendable, Equatable {
                 guard let number = value.int, number >= 0 else { throw fail("expected a non-negative whole number of bytes") }
                 configuration.maxBodyBytes = number
             case "connect_timeout":
-                guard let seconds = value.float, seconds > 0, seconds.isFinite else { throw fail("expected a positive number of seconds") }
-                configuration.connectTimeout = seconds
+                configuration.connectTimeout = try seconds(value, fail)
             case "log_level":
                 guard let level = value.string, logLevels.contains(level) else {
                     throw fail("expected one of \(logLevels.joined(separator: ", "))")
@@ -147,8 +157,7 @@ public struct Configuration: Sendable, Equatable {
                     throw fail("\(error)")
                 }
             case "hold_timeout":
-                guard let seconds = value.float, seconds > 0, seconds.isFinite else { throw fail("expected a positive number of seconds") }
-                configuration.holdTimeout = seconds
+                configuration.holdTimeout = try seconds(value, fail)
             case "theme":
                 guard let name = value.string, !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
                     throw fail("expected a theme name (dark, light, mono or a file in <data-dir>/themes/)")
@@ -183,6 +192,8 @@ public struct Configuration: Sendable, Equatable {
                 }
             case "access":
                 configuration.access = try parseAccess(value, source: source, line: line)
+            case "websocket":
+                configuration.webSocket = try parseWebSocket(value, source: source, line: line)
             case "hold_default":
                 guard let name = value.string, let verdict = verdict(named: name) else { throw fail("expected forward or drop") }
                 configuration.holdDefault = verdict
@@ -191,6 +202,23 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         return configuration
+    }
+
+    /// The longest time any timeout may be set to: 30 days. Timers count in 64-bit nanoseconds, which a number like
+    /// 1e16 seconds overflows, so the bound is checked where the number is read, not where a timer is armed.
+    public static let maxSeconds: Double = 30 * 86_400
+
+    /// Why `value` is not a usable number of seconds (positive, finite, at most `maxSeconds`), or nil when it is.
+    public static func secondsProblem(_ value: Double) -> String? {
+        guard value > 0, value.isFinite else { return "expected a positive number of seconds" }
+        guard value <= maxSeconds else { return "\(value) seconds is more than the 30 days (2592000 s) a timeout may be" }
+        return nil
+    }
+
+    private static func seconds(_ value: Node, _ fail: (String) -> ConfigurationError) throws(ConfigurationError) -> Double {
+        guard let number = value.float else { throw fail("expected a positive number of seconds") }
+        if let problem = secondsProblem(number) { throw fail(problem) }
+        return number
     }
 
     /// `access: {allow: [CIDR...], deny: [CIDR...], users: ["user:password"...], token: "..."}`
@@ -226,6 +254,31 @@ public struct Configuration: Sendable, Equatable {
         return rules
     }
 
+    /// `websocket: {max_frame_bytes: N, max_message_bytes: N, max_buffered_bytes: N}`
+    static func parseWebSocket(_ value: Node, source: String, line: Int?) throws(ConfigurationError) -> WebSocketLimits {
+        let known = "max_frame_bytes, max_message_bytes, max_buffered_bytes"
+        guard let mapping = value.mapping else {
+            throw ConfigurationError(source: source, line: value.mark?.line ?? line, message: "websocket: expected a mapping (\(known))")
+        }
+        var limits = WebSocketLimits()
+        for (keyNode, item) in mapping {
+            let name = keyNode.string ?? ""
+            guard let number = item.int, number > 0 else {
+                throw ConfigurationError(
+                    source: source, line: item.mark?.line ?? line, message: "websocket.\(name): expected a positive whole number of bytes"
+                )
+            }
+            switch name {
+            case "max_frame_bytes": limits.maxFrameBytes = number
+            case "max_message_bytes": limits.maxMessageBytes = number
+            case "max_buffered_bytes": limits.maxBufferedBytes = number
+            default:
+                throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'websocket.\(name)' (known: \(known))")
+            }
+        }
+        return limits
+    }
+
     /// Reads a config file; a missing or unreadable file is an error naming the path.
     public static func load(path: String) throws(ConfigurationError) -> Configuration {
         let text: String
@@ -241,6 +294,15 @@ public struct Configuration: Sendable, Equatable {
     public func validate() throws(ConfigurationError) {
         if !Self.logLevels.contains(logLevel) {
             throw ConfigurationError(source: "log_level", line: nil, message: "expected one of \(Self.logLevels.joined(separator: ", ")), got '\(logLevel)'")
+        }
+        for (key, value) in [
+            ("websocket.max_frame_bytes", webSocket.maxFrameBytes), ("websocket.max_message_bytes", webSocket.maxMessageBytes),
+            ("websocket.max_buffered_bytes", webSocket.maxBufferedBytes),
+        ] where value <= 0 {
+            throw ConfigurationError(source: key, line: nil, message: "expected a positive whole number of bytes")
+        }
+        for (key, value) in [("connect_timeout", connectTimeout), ("hold_timeout", holdTimeout)] {
+            if let problem = Self.secondsProblem(value) { throw ConfigurationError(source: key, line: nil, message: problem) }
         }
         var seen = Set<Endpoint>()
         for spec in listeners where !seen.insert(spec.listen).inserted {

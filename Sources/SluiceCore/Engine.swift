@@ -21,6 +21,8 @@ public final class Engine: Sendable {
     private let state: NIOLockedValueBox<State>
     /// Where held messages wait; the TUI sets its filter and resolves what it holds.
     public let gate: InterceptGate
+    /// Unfinished messages buffered across connections (`websocket.max_buffered_bytes`).
+    public let bufferBudget: ByteBudget
 
     private struct State {
         var nextFlowID: Int64
@@ -60,6 +62,7 @@ public final class Engine: Sendable {
             bus: bus, settings: InterceptGate.Settings(holdTimeout: configuration.holdTimeout, defaultVerdict: configuration.holdDefault)
         )
         self.gate.filter = configuration.intercept
+        self.bufferBudget = ByteBudget(limit: configuration.webSocket.maxBufferedBytes)
     }
 
     /// Binds every configured listener. On any failure the ones already bound are closed again.
@@ -194,7 +197,8 @@ public final class Engine: Sendable {
             _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
         let connection = ClientConnection(
-            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, registry: self
+            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget,
+            registry: self
         )
         if let refusal = configuration.access.refusal(for: connection.client.host) {
             // Recorded like any flow, so a jumphost's operator sees who knocked.

@@ -36,6 +36,8 @@ final class Exchange {
     private let holdLimit: Int
     /// A response kept back for the intercept filter until it is complete (bodies up to `holdLimit`).
     private var collectedResponse: CollectedResponse?
+    /// What decides whether a request the server dropped unanswered may be sent again (`RetryPolicy`).
+    private var retry = RetryPolicy()
 
     private struct CollectedResponse {
         var head: HTTPResponseHead
@@ -81,6 +83,7 @@ final class Exchange {
         }
         self.upstream = upstream
         (timings.connect, timings.tls) = upstream.attach(self)
+        retry.attached(reused: timings.connect == nil)
         if requestReleased { sendRequest() }
         owner.readClientIfWanted()
     }
@@ -90,7 +93,10 @@ final class Exchange {
         guard let upstream else { return }
         upstream.write(.head(upstreamHead))
         requestSentAt = .now()
-        for part in pending { upstream.write(part) }
+        for part in pending {
+            retry.sent(part)
+            upstream.write(part)
+        }
         pending = []
         upstream.flush()
         upstream.read()
@@ -245,6 +251,7 @@ final class Exchange {
 
     private func toUpstream(_ part: HTTPClientRequestPart) {
         if let upstream {
+            retry.sent(part)
             upstream.write(part)
         } else {
             pending.append(part)
@@ -259,6 +266,7 @@ final class Exchange {
 
     func responsePart(_ part: HTTPClientResponsePart) {
         guard !finished else { return }
+        retry.answered()
         switch part {
         case .head(let head):
             responseHead(head)
@@ -463,6 +471,7 @@ final class Exchange {
     func upstreamClosed() {
         guard !finished else { return }
         upstream = nil
+        if retrySent() { return }
         if responseHeadSent {
             fail(.server, "server closed the connection before the response was complete")
         } else {
@@ -474,9 +483,20 @@ final class Exchange {
         guard !finished else { return }
         if let parserError = error as? HTTP1ParseError {
             fail(.server, "invalid response from the server: \(parserError)")
-        } else {
-            fail(.server, describe(error))
+            return
         }
+        upstream = nil
+        if retrySent() { return }
+        fail(.server, describe(error))
+    }
+
+    /// A kept-alive connection the server closed as the request arrived: the request goes again on a fresh
+    /// connection when that is safe (`RetryPolicy`). Returns whether it did.
+    private func retrySent() -> Bool {
+        guard requestComplete, requestReleased, let end = retry.retry(method: upstreamHead.method) else { return false }
+        pending = [end]
+        owner.freshUpstream(for: plan) { [weak self] result in self?.upstreamReady(result) }
+        return true
     }
 
     /// The client went away before the response was complete.
@@ -522,3 +542,49 @@ final class Exchange {
 
 @available(*, unavailable)
 extension Exchange: Sendable {}
+
+/// Whether a request that a reused server connection dropped unanswered may be sent again on a fresh one.
+///
+/// A server may close a kept-alive connection just as a request arrives on it (its idle timeout); the client did
+/// nothing wrong. Sent again, once, when the server cannot have acted on it: nothing came back, the connection
+/// had served before, the method is idempotent (RFC 9110 §9.2.2) and the request had no body, so nothing of it
+/// needs keeping (as browsers and haproxy's `retry-on conn-failure empty-response` do).
+struct RetryPolicy {
+    private var reused = false
+    private var bodySent = false
+    private var gotAnswer = false
+    private var retried = false
+    /// The request's end as it was sent: a retry sends the head again, then this.
+    private var end: HTTPClientRequestPart?
+
+    mutating func attached(reused: Bool) {
+        self.reused = reused
+    }
+
+    mutating func sent(_ part: HTTPClientRequestPart) {
+        switch part {
+        case .head: break
+        case .body(let body): if body.readableBytes > 0 { bodySent = true }
+        case .end: end = part
+        }
+    }
+
+    mutating func answered() {
+        gotAnswer = true
+    }
+
+    /// The request's end to send after its head on a fresh connection, or nil when it must not go again.
+    mutating func retry(method: HTTPMethod) -> HTTPClientRequestPart? {
+        guard reused, !gotAnswer, !bodySent, !retried, let end, Self.isIdempotent(method) else { return nil }
+        retried = true
+        reused = false
+        return end
+    }
+
+    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
+        default: false
+        }
+    }
+}

@@ -55,6 +55,13 @@ struct ExchangePlan {
         if target.usesTLS { tlsServerName = tunnel?.serverName ?? target.host }
         server = tunnel?.endpoint ?? target.endpoint
         let scan = HeaderScan(head.headers)
+        if let framing = scan.connectionListsFraming {
+            // The body was framed by that header: removed as hop-by-hop, the server would read the body as
+            // another request, one Sluice never saw (request smuggling).
+            throw RequestTargetError(
+                "the Connection header names \(framing.lowercased()), which frames the body: refused (RFC 9110 §7.6.1)"
+            )
+        }
         isWebSocket = !isConnect && scan.isWebSocketUpgrade
         clientWantsClose = scan.wantsClose(version: head.version)
         expectsContinue = scan.expectsContinue

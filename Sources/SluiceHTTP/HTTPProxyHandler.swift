@@ -200,6 +200,13 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         Upstream.connect(key, via: connection, tls: tls?.upstreamContext, then: done)
     }
 
+    /// A new connection to the plan's server, for a request sent again after its kept-alive one was closed.
+    func freshUpstream(for plan: ExchangePlan, then done: @escaping (Result<Upstream, Error>) -> Void) {
+        Upstream.connect(
+            Upstream.Key(endpoint: plan.server, tlsServerName: plan.tlsServerName), via: connection, tls: tls?.upstreamContext, then: done
+        )
+    }
+
     // MARK: Exchange callbacks
 
     /// Writes a response part to the client.
@@ -285,8 +292,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .success:
                 do {
                     try WebSocketRelayHandler.install(
-                        client: client, server: upstream.channel, recorder: loopBound.value, gate: connection.gate,
-                        bus: connection.bus, subjectBase: subjectBase
+                        client: client, server: upstream.channel, recorder: loopBound.value, connection: connection,
+                        subjectBase: subjectBase
                     )
                 } catch {
                     loopBound.value.failed(.proxy, "cannot set up the WebSocket relay: \(error)")
@@ -306,6 +313,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A request that cannot be proxied: recorded as a flow with its error, answered, and the connection closed.
     private func refuse(_ head: HTTPRequestHead, status: HTTPResponseStatus, reason: String) {
         closeAfterResponse = true
+        requestReader.stop()  // whatever follows the refused head is not read as requests
         guard let recorder = connection.openFlow(kind: .http, server: Endpoint(host: "-", port: 0), limits: limits) else {
             closeNow()
             return

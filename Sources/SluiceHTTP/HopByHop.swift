@@ -73,6 +73,9 @@ struct HeaderScan {
     private(set) var connectionClose = false
     private(set) var connectionKeepAlive = false
     private(set) var connectionUpgrade = false
+    /// The framing header (`content-length` or `transfer-encoding`) that `Connection` lists, if any. Removing it
+    /// as hop-by-hop would leave the body unframed for the next hop (RFC 9110 §7.6.1 forbids listing it).
+    private(set) var connectionListsFraming: Substring?
     /// An `Upgrade` header lists `websocket`.
     private(set) var upgradeToWebSocket = false
     /// An `Expect` header lists `100-continue`.
@@ -126,6 +129,8 @@ struct HeaderScan {
                 connectionKeepAlive = true
             } else if token.equalsIgnoringASCIICase("upgrade") {
                 connectionUpgrade = true
+            } else if token.equalsIgnoringASCIICase("content-length") || token.equalsIgnoringASCIICase("transfer-encoding") {
+                if connectionListsFraming == nil { connectionListsFraming = token }
             }
             if !HopByHop.isHopByHop(token) { listed.append(token) }
             return true

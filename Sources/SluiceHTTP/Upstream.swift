@@ -203,8 +203,14 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         if case .exchange(let exchange) = delegate { exchange.upstreamReadComplete() }
     }
 
+    /// A server that stops sending has nothing more to say on HTTP/1.1: a response read until close ends, and the
+    /// connection closes, so that an exchange still waiting for its answer gets a 502 now (not when the client
+    /// gives up) and an idle connection is not used again.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, case .inputClosed = event { endInput(context: context) }
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            endInput(context: context)
+            context.close(promise: nil)
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

@@ -41,6 +41,9 @@ public struct WebSocketMessageAssembler {
         self.maxMessageSize = max(0, maxMessageSize)
     }
 
+    /// Bytes of the unfinished message held right now.
+    public var bufferedBytes: Int { buffered.readableBytes }
+
     /// Whether a fragmented message has started and not yet finished.
     public var isMessageInProgress: Bool {
         openOpcode != nil
@@ -65,6 +68,11 @@ public struct WebSocketMessageAssembler {
             }
             guard frame.payload.readableBytes <= WebSocketFrame.maxControlPayloadSize else {
                 throw .protocolError("control frame payload exceeds 125 bytes")
+            }
+            if frame.opcode == .close {
+                // §7.4: a code not allowed on the wire, a 1-byte body or a reason that is not UTF-8 fails the
+                // connection; such a Close is not passed on.
+                _ = try WebSocketClose(payload: frame.payload)
             }
             return .control(frame)
 
@@ -116,7 +124,8 @@ public struct WebSocketMessageAssembler {
         return WebSocketMessage(opcode: opcode, payload: payload, frameCount: frameCount)
     }
 
-    private mutating func reset() {
+    /// Forgets the unfinished message, letting go of its bytes.
+    public mutating func reset() {
         openOpcode = nil
         buffered = ByteBuffer()
         frameCount = 0

@@ -13,6 +13,10 @@ import SluiceModel
 /// behind it; pings and pongs still pass (RFC 6455 §5.5.2). Edited or injected frames towards the server get a
 /// fresh random mask (§10.3). A frame that breaks the protocol ends the WebSocket with a Close carrying the
 /// fitting code (1002, 1007, 1009) to both sides.
+///
+/// What a peer makes Sluice buffer (a frame still arriving, a message being assembled, frames kept back for a
+/// hold) is counted against the engine's `ByteBudget`; a WebSocket that would pass it ends with 1009. Everything
+/// is let go when the connection ends, however it ends.
 final class WebSocketRelayHandler {
     enum Side {
         case client
@@ -41,26 +45,39 @@ final class WebSocketRelayHandler {
     private var queued = CircularBuffer<Pending>()
     private var failed = false
     private var pendingRead = false
+    private let budget: ByteBudget
+    /// Bytes this side holds of the budget right now.
+    private var reserved = 0
+    /// Bytes of `messageFrames`, counted as they are kept.
+    private var messageFrameBytes = 0
+    /// How long a peer that got a Close has to answer it before its connection is closed anyway (§7.1.1).
+    static let closingGrace = TimeAmount.seconds(2)
 
-    static let maxFrameSize = 16 << 20
-    static let maxMessageSize = 64 << 20
-
-    private init(side: Side, recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject) {
+    private init(
+        side: Side, recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject,
+        limits: Configuration.WebSocketLimits, budget: ByteBudget
+    ) {
         self.side = side
         self.recorder = recorder
         self.gate = gate
         self.bus = bus
         self.subjectBase = subjectBase
+        self.budget = budget
         // RFC 6455 §5.1: client frames are masked, server frames are not.
-        self.parser = WebSocketFrameParser(maxFrameSize: Self.maxFrameSize, expectMasked: side == .client)
-        self.assembler = WebSocketMessageAssembler(maxMessageSize: Self.maxMessageSize)
+        self.parser = WebSocketFrameParser(maxFrameSize: limits.maxFrameBytes, expectMasked: side == .client)
+        self.assembler = WebSocketMessageAssembler(maxMessageSize: limits.maxMessageBytes)
     }
 
     static func matchedPair(
-        recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject
+        recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject, limits: Configuration.WebSocketLimits,
+        budget: ByteBudget
     ) -> (client: WebSocketRelayHandler, server: WebSocketRelayHandler) {
-        let client = WebSocketRelayHandler(side: .client, recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase)
-        let server = WebSocketRelayHandler(side: .server, recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase)
+        let client = WebSocketRelayHandler(
+            side: .client, recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase, limits: limits, budget: budget
+        )
+        let server = WebSocketRelayHandler(
+            side: .server, recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase, limits: limits, budget: budget
+        )
         client.partner = server
         server.partner = client
         return (client, server)
@@ -97,6 +114,39 @@ final class WebSocketRelayHandler {
             }
         }
         unparsed.discardReadBytes()
+        accountBuffered()
+    }
+
+    /// Brings this side's share of the budget in line with what it holds: a frame still arriving, the message
+    /// being assembled, frames kept back for a hold. Past the budget the WebSocket ends with 1009.
+    private func accountBuffered() {
+        guard !failed else { return }
+        let held = unparsed.readableBytes + assembler.bufferedBytes + messageFrameBytes
+        if held > reserved {
+            guard budget.reserve(held - reserved) else {
+                protocolError(
+                    .messageTooBig(
+                        "WebSockets together hold \(budget.inUse) bytes of unfinished messages, and \(held - reserved) more would pass "
+                            + "websocket.max_buffered_bytes (\(budget.limit))"
+                    )
+                )
+                return
+            }
+        } else {
+            budget.release(reserved - held)
+        }
+        reserved = held
+    }
+
+    /// Lets go of everything this side holds, and its share of the budget.
+    private func releaseBuffers() {
+        unparsed = ByteBuffer()
+        assembler.reset()
+        messageFrames = []
+        messageFrameBytes = 0
+        queued.removeAll()
+        budget.release(reserved)
+        reserved = 0
     }
 
     /// Records a frame and sends it on, or keeps it back until its message is complete when holding is possible.
@@ -111,6 +161,7 @@ final class WebSocketRelayHandler {
         let holdable = gate.isActive && !pending.frame.opcode.isControl
         if holdable {
             messageFrames.append(pending)
+            messageFrameBytes += pending.raw.readableBytes
         }
         switch result {
         case .message(let message):
@@ -118,6 +169,7 @@ final class WebSocketRelayHandler {
             if holdable {
                 let frames = messageFrames
                 messageFrames = []
+                messageFrameBytes = 0
                 let payload = Data(message.payload.readableBytesView)
                 if gate.shouldHold(subject(payload)) {
                     hold(frames, opcode: message.opcode, payload: payload, sequence: sequence)
@@ -223,22 +275,27 @@ final class WebSocketRelayHandler {
         closeBoth(code: error.closeCode, reason: error.reason)
     }
 
-    /// Sends each peer a Close with `code` and ends both connections once it is written.
+    /// Sends each peer a Close with `code` and ends both connections.
     private func closeBoth(code: UInt16, reason: String) {
-        failed = true
         let payload = WebSocketFrame.closePayload(code: code, reason: String(reason.prefix(100)))
         sendClose(payload)
-        partner?.failed = true
         partner?.sendClose(payload)
     }
 
+    /// Writes a Close, then ends this side's output and waits (up to `closingGrace`) for the peer to close too.
+    /// Closing the socket at once could reset it while the peer's last frames are unread, and a reset can make the
+    /// peer lose the Close itself (it then reports 1006, no close frame).
     private func sendClose(_ payload: ByteBuffer) {
+        failed = true
+        releaseBuffers()
         guard let context else { return }
         let mask = side == .server ? WebSocketFrameEncoder.randomMaskKey() : nil
         var buffer = ByteBuffer()
         WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: .close, maskKey: mask, payload: payload), into: &buffer)
         let channel = context.channel
-        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in channel.close(mode: .output, promise: nil) }
+        context.eventLoop.scheduleTask(in: Self.closingGrace) { channel.close(promise: nil) }
+        context.read()
     }
 
     // MARK: Called by the partner
@@ -251,7 +308,9 @@ final class WebSocketRelayHandler {
         context?.flush()
     }
 
+    /// The other connection ended: so does this one, unless it is already closing with a Close of Sluice's.
     private func partnerClosed() {
+        guard !failed else { return }
         context?.close(promise: nil)
     }
 
@@ -274,11 +333,12 @@ extension WebSocketRelayHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.partner = nil
+        releaseBuffers()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        guard !failed else { return }
+        guard !failed else { return }  // after Sluice's Close: read only to see the peer close
         unparsed.writeBuffer(&buffer)
         process(context)
     }
@@ -288,6 +348,9 @@ extension WebSocketRelayHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // The operator's injector refers to both handlers: the flow must not keep them (and what they hold) alive.
+        recorder.injector = nil
+        releaseBuffers()
         partner?.partnerClosed()
         context.fireChannelInactive()
     }
@@ -314,7 +377,9 @@ extension WebSocketRelayHandler: ChannelDuplexHandler {
 
     /// Backpressure: read only while the partner can take more, and never beyond the queue behind a hold.
     func read(context: ChannelHandlerContext) {
-        if partner?.context?.channel.isWritable == false || queued.count > 1024 {
+        if failed {
+            context.read()  // closing: reads only notice the peer's end
+        } else if partner?.context?.channel.isWritable == false || queued.count > 1024 {
             pendingRead = true
         } else if bus.isBackedUp {
             // The store is behind: read again once it has caught up.
@@ -334,9 +399,12 @@ extension WebSocketRelayHandler {
     /// Puts a WebSocket relay on two raw channels (each ending in an `EarlyInput`) and starts reading. Registers
     /// the flow's injector, so the operator can send messages into it.
     static func install(
-        client: Channel, server: Channel, recorder: FlowRecorder, gate: InterceptGate, bus: FlowBus, subjectBase: FilterSubject
+        client: Channel, server: Channel, recorder: FlowRecorder, connection: ClientConnection, subjectBase: FilterSubject
     ) throws {
-        let (clientRelay, serverRelay) = matchedPair(recorder: recorder, gate: gate, bus: bus, subjectBase: subjectBase)
+        let (clientRelay, serverRelay) = matchedPair(
+            recorder: recorder, gate: connection.gate, bus: connection.bus, subjectBase: subjectBase,
+            limits: connection.configuration.webSocket, budget: connection.bufferBudget
+        )
         try client.pipeline.syncOperations.addHandler(clientRelay)
         try server.pipeline.syncOperations.addHandler(serverRelay)
         let eventLoop = client.eventLoop

@@ -85,6 +85,18 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("proxy-token"), help: "A token the explicit proxy accepts (Bearer, or as any Basic user's password).")
     var proxyToken: String?
 
+    @Option(name: .customLong("websocket-max-frame-bytes"), help: "Largest WebSocket frame (default 16 MiB); larger ends it with 1009.")
+    var webSocketMaxFrameBytes: Int?
+
+    @Option(name: .customLong("websocket-max-message-bytes"), help: "Largest WebSocket message (default 64 MiB).")
+    var webSocketMaxMessageBytes: Int?
+
+    @Option(
+        name: .customLong("websocket-max-buffered-bytes"),
+        help: "Unfinished WebSocket messages all connections together may hold (default 256 MiB)."
+    )
+    var webSocketMaxBufferedBytes: Int?
+
     @Option(name: .long, help: "TUI theme: dark, light, mono, or <data-dir>/themes/NAME.yaml.")
     var theme: String?
 
@@ -116,6 +128,9 @@ struct EngineOptions: ParsableArguments {
         }
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
         if let theme { configuration.theme = theme }
+        if let webSocketMaxFrameBytes { configuration.webSocket.maxFrameBytes = webSocketMaxFrameBytes }
+        if let webSocketMaxMessageBytes { configuration.webSocket.maxMessageBytes = webSocketMaxMessageBytes }
+        if let webSocketMaxBufferedBytes { configuration.webSocket.maxBufferedBytes = webSocketMaxBufferedBytes }
         if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
         for (flag, texts) in [("--allow", allow), ("--deny", deny)] where !texts.isEmpty {
             var ranges: [CIDR] = []
@@ -142,14 +157,8 @@ struct EngineOptions: ParsableArguments {
             }
             configuration.holdDefault = verdict
         }
-        if !(configuration.holdTimeout > 0) {
-            throw ConfigurationError(source: "hold_timeout", line: nil, message: "must be a positive number of seconds")
-        }
         if configuration.maxPayloadBytes < 0 || configuration.maxFlowBytes < 0 || configuration.maxBodyBytes < 0 {
             throw ConfigurationError(source: "limits", line: nil, message: "byte limits cannot be negative")
-        }
-        if !(configuration.connectTimeout > 0) {
-            throw ConfigurationError(source: "connect_timeout", line: nil, message: "must be a positive number of seconds")
         }
         try configuration.validate()
         return configuration

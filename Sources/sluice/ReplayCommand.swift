@@ -58,9 +58,11 @@ struct ReplayCommand: ParsableCommand {
         } catch {
             throw fail("--target: \(error)")
         }
-        guard delay >= 0 else { throw fail("--delay must be 0 or more milliseconds") }
+        guard delay >= 0, Double(delay) / 1000 <= Configuration.maxSeconds else {
+            throw fail("--delay must be 0 to 2592000000 milliseconds (30 days)")
+        }
         guard concurrency >= 1 else { throw fail("--concurrency must be at least 1") }
-        guard timeout > 0 else { throw fail("--timeout must be a positive number of seconds") }
+        if let problem = Configuration.secondsProblem(timeout) { throw fail("--timeout: \(problem)") }
     }
 
     func run() throws {

@@ -29,6 +29,23 @@ import Testing
         #expect(configuration.logLevel == "debug")
     }
 
+    @Test func theSampleConfigReadsAsTheDefaults() throws {
+        let path = #filePath.replacingOccurrences(of: "Tests/SluiceCoreTests/ConfigurationTests.swift", with: "samples/sluice.yaml")
+        var sample = try Configuration.load(path: path)
+        sample.listeners = []
+        #expect(sample.webSocket == Configuration.WebSocketLimits())
+        #expect(sample.connectTimeout == Configuration().connectTimeout)
+    }
+
+    @Test func webSocketLimits() throws {
+        let configuration = try Configuration.parse(
+            yaml: "websocket:\n  max_frame_bytes: 1024\n  max_message_bytes: 4096\n  max_buffered_bytes: 65536\n", source: "x"
+        )
+        #expect(configuration.webSocket.maxFrameBytes == 1024)
+        #expect(configuration.webSocket.maxMessageBytes == 4096)
+        #expect(configuration.webSocket.maxBufferedBytes == 65536)
+    }
+
     @Test func emptyFileIsTheDefaults() throws {
         #expect(try Configuration.parse(yaml: "", source: "x") == Configuration())
         #expect(try Configuration.parse(yaml: "# only a comment\n", source: "x") == Configuration())
@@ -51,6 +68,10 @@ import Testing
         ("max_payload_bytes: -1\n", "sluice.yaml:1: max_payload_bytes: expected a non-negative"),
         ("max_flow_bytes: lots\n", "sluice.yaml:1: max_flow_bytes: expected a non-negative"),
         ("connect_timeout: 0\n", "sluice.yaml:1: connect_timeout: expected a positive number"),
+        ("connect_timeout: 1e16\n", "sluice.yaml:1: connect_timeout: 1e+16 seconds is more than the 30 days"),
+        ("hold_timeout: .inf\n", "sluice.yaml:1: hold_timeout: expected a positive number"),
+        ("websocket:\n  max_frame_bytes: 0\n", "sluice.yaml:2: websocket.max_frame_bytes: expected a positive whole number"),
+        ("websocket:\n  max_frames: 1\n", "sluice.yaml:2: unknown key 'websocket.max_frames'"),
         ("log_level: loud\n", "sluice.yaml:1: log_level: expected one of"),
         ("listen:\n  - tcp://:9000\n", "sluice.yaml:2: bad listen spec 'tcp://:9000': missing '=>TARGET'"),
         ("listen:\n  nested: map\n", "sluice.yaml:2: listen: expected a list"),

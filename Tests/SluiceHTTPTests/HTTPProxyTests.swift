@@ -12,53 +12,11 @@ import Testing
 
 /// The HTTP proxy in process over loopback: raw client -> Sluice's engine with the HTTP module -> origin server.
 @Suite struct HTTPProxyTests {
-    struct Proxy {
-        let engine: Engine
-        let port: Int
-    }
-
-    private func proxy(events: EventCollector, access: AccessRules = AccessRules(), threads: Int = System.coreCount) throws -> Proxy {
-        var configuration = Configuration()
-        configuration.listeners = [ListenSpec(scheme: .http, listen: Endpoint(host: "127.0.0.1", port: 0), target: nil)]
-        configuration.connectTimeout = 5
-        configuration.access = access
-        let engine = Engine(
-            configuration: configuration, bus: FlowBus(subscribers: [events]), firstFlowID: FlowID(1), modules: [HTTPProxyModule(tls: nil)],
-            logger: Logger(label: "test"), threads: threads
-        )
-        return Proxy(engine: engine, port: try engine.start().first?.port ?? 0)
-    }
-
-    /// Sends `pieces` one write each (flushed, so a piece per TCP segment), then reads until the proxy closes.
-    private func send(_ pieces: [[UInt8]], to port: Int, group: EventLoopGroup) async throws -> String {
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            for piece in pieces {
-                try await outbound.write(ByteBuffer(bytes: piece))
-            }
-            var received = ""
-            for try await buffer in inbound {
-                received += String(buffer: buffer)
-            }
-            return received
-        }
-    }
-
-    private func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<500 where !condition() {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
     @Test func aChunkedRequestSentOneByteAtATimeArrivesWhole() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
 
         let request = Array(
@@ -93,7 +51,7 @@ import Testing
     func malformedRequestsGetTheFittingAnswerAndAFlowWithTheError(_ request: String, _ status: String) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
 
         let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
@@ -111,7 +69,7 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
 
         let valid = Array(
@@ -168,7 +126,7 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
         events.setBackedUp(true)
         let request = "GET http://127.0.0.1:\(origin.port)/paused HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
@@ -189,7 +147,7 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
         let head = "POST http://127.0.0.1:\(origin.port)/early HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"
         let reply = try await send([Array(head.utf8)], to: proxy.port, group: group)
@@ -205,7 +163,7 @@ import Testing
     @Test func deadServerGets502AndAConnectError() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
         let reply = try await send([Array("GET http://127.0.0.1:1/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8)], to: proxy.port, group: group)
         #expect(reply.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
@@ -221,7 +179,7 @@ import Testing
     @Test func aConnectToADeadServerIsAnHTTPFlowWithItsRequestAnd502() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
         let connect = "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: test\r\n\r\n"
         let reply = try await send([Array(connect.utf8)], to: proxy.port, group: group)
@@ -243,7 +201,7 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
-        let proxy = try proxy(events: events)
+        let proxy = try TestProxy.start(events: events)
         defer { proxy.engine.shutdown() }
         let base = "http://127.0.0.1:\(origin.port)"
         let pipelined = "GET \(base)/one HTTP/1.1\r\nHost: a\r\n\r\nGET \(base)/two HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -266,7 +224,7 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
-        let proxy = try proxy(events: events, access: access, threads: 1)
+        let proxy = try TestProxy.start(events: events, access: access, threads: 1)
         defer { proxy.engine.shutdown() }
         let authorization = credentials.map { "Proxy-Authorization: Basic \(Data($0.utf8).base64EncodedString())\r\n" } ?? ""
         for index in 0..<6 {

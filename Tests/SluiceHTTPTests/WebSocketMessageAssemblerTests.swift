@@ -49,6 +49,39 @@ struct WebSocketMessageAssemblerTests {
         #expect(assembler.isMessageInProgress)
     }
 
+    @Test("a Close the RFC forbids is 1002 or 1007 and is not passed on", arguments: [
+        ("03 E7", 1002 as UInt16),  // 999
+        ("03 ED", 1002),  // 1005: reserved for local reporting
+        ("03 EE", 1002),  // 1006
+        ("03", 1002),  // a 1-byte body
+        ("03 E8 FF FE", 1007),  // a reason that is not UTF-8
+    ])
+    func invalidClose(hex: String, code: UInt16) {
+        var assembler = WebSocketMessageAssembler(maxMessageSize: 1024)
+        let close = WebSocketFrame(opcode: .close, payload: buffer(hex: hex))
+        #expect(closeCode { _ = try assembler.push(close) } == code)
+    }
+
+    @Test("a valid Close passes, empty or with a code and reason")
+    func validClose() throws {
+        var assembler = WebSocketMessageAssembler(maxMessageSize: 1024)
+        for hex in ["", "03 E8", "0F A0 62 79 65"] {
+            let close = WebSocketFrame(opcode: .close, payload: buffer(hex: hex))
+            #expect(try assembler.push(close) == .control(close))
+        }
+    }
+
+    @Test("bufferedBytes counts the unfinished message, and reset lets it go")
+    func bufferedBytes() throws {
+        var assembler = WebSocketMessageAssembler(maxMessageSize: 1024)
+        _ = try assembler.push(text(Array("Hel".utf8), fin: false))
+        _ = try assembler.push(continuation(Array("lo".utf8), fin: false))
+        #expect(assembler.bufferedBytes == 5)
+        assembler.reset()
+        #expect(assembler.bufferedBytes == 0)
+        #expect(!assembler.isMessageInProgress)
+    }
+
     @Test("a continuation with no message started is 1002")
     func orphanContinuation() {
         var assembler = WebSocketMessageAssembler(maxMessageSize: 1024)

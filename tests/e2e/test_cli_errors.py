@@ -74,6 +74,24 @@ class CLIErrorTest(SluiceTest):
         result = self.run_headless("--data-dir", self.data_dir, "-q")
         self.assert_one_line_failure(result, "sluice.yaml:3: unknown key 'foo'")
 
+    def test_timeouts_beyond_what_a_timer_can_hold_are_refused_at_start(self):
+        # 1e16 seconds overflowed the 64-bit nanosecond timers on the first connection or hold (a trap).
+        listen = spec(free_port(), free_port())
+        for flag in ("--connect-timeout", "--hold-timeout"):
+            for value in ("1e16", "inf", "0", "2592001"):
+                with self.subTest(flag=flag, value=value):
+                    result = self.run_headless("--data-dir", self.data_dir, "-q", "--listen", listen, flag, value)
+                    self.assert_one_line_failure(result, flag.lstrip("-").replace("-", "_"))
+        config = os.path.join(self.tmp, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write(f"listen: \"{listen}\"\nhold_timeout: 1e16\n")
+        result = self.run_headless("--config", config, "--data-dir", self.data_dir, "-q")
+        self.assert_one_line_failure(result, "sluice.yaml:2: hold_timeout", "30 days")
+        result = run_cli("replay", "--data-dir", self.data_dir, "--timeout", "1e16", "1")
+        self.assert_one_line_failure(result, "--timeout", "30 days")
+        result = run_cli("replay", "--data-dir", self.data_dir, "--delay", "9223372036854775807", "1")
+        self.assert_one_line_failure(result, "--delay")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,157 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SluiceCore
+import SluiceModel
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceHTTP
+
+/// Requests a hostile or careless peer sends, and servers that go away: each answered at once and recorded, on the
+/// explicit proxy and the reverse proxy alike.
+@Suite struct HTTPHardeningTests {
+    enum Listener: CaseIterable, CustomStringConvertible {
+        case explicit
+        case reverse
+
+        var description: String { self == .explicit ? "http://" : "reverse+http://" }
+
+        func proxy(origin: Int, events: EventCollector) throws -> TestProxy {
+            switch self {
+            case .explicit: try TestProxy.start(events: events)
+            case .reverse: try TestProxy.reverse(to: origin, events: events)
+            }
+        }
+
+        /// The request target for `path` on `origin`: absolute-form through the explicit proxy, a path otherwise.
+        func target(_ path: String, origin: Int) -> String {
+            self == .explicit ? "http://127.0.0.1:\(origin)\(path)" : path
+        }
+    }
+
+    /// `Connection: content-length` (or `transfer-encoding`) would have the header that framed the body removed as
+    /// hop-by-hop: the server would take the body for a second request that Sluice never saw. Refused with 400,
+    /// and nothing reaches the server.
+    @Test(arguments: Listener.allCases, ["content-length", "Content-Length", "transfer-encoding", "keep-alive, Transfer-Encoding"])
+    func aConnectionHeaderNamingAFramingHeaderIsRefused(listener: Listener, named: String) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try listener.proxy(origin: origin.port, events: events)
+        defer { proxy.engine.shutdown() }
+
+        let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+        let framing = named.lowercased().contains("transfer")
+            ? "Transfer-Encoding: chunked\r\n\r\n\(String(smuggled.utf8.count, radix: 16))\r\n\(smuggled)\r\n0\r\n\r\n"
+            : "Content-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)"
+        let request = "POST \(listener.target("/upload", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: \(named)\r\n\(framing)"
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
+
+        #expect(reply.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(reply.prefix(200))")
+        #expect(reply.contains("frames the body"))
+        #expect(!reply.contains("smuggled"))
+        try await waitFor { !events.closes.isEmpty }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(origin.requests.isEmpty, "\(origin.requests)")
+        #expect(events.opens.count == 1)
+        #expect(events.errors.first?.phase == .client)
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// Every other header `Connection` may name is removed before the request goes on, which passes whole.
+    @Test(arguments: Listener.allCases, ["x-trace", "keep-alive", "close", "te", "trailer", "upgrade", "proxy-authorization", "cookie", "host"])
+    func otherHeadersTheConnectionHeaderNamesAreRemoved(listener: Listener, named: String) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try listener.proxy(origin: origin.port, events: events)
+        defer { proxy.engine.shutdown() }
+
+        let extra = ["host", "keep-alive", "close"].contains(named) ? "" : "\(named): some-value\r\n"
+        let request = "POST \(listener.target("/upload", origin: origin.port)) HTTP/1.1\r\nHost: a\r\n\(extra)"
+            + "Connection: \(named), close\r\nContent-Length: 5\r\n\r\nhello"
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
+
+        #expect(reply.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(reply.prefix(200))")
+        #expect(reply.hasSuffix("POST /upload hello"))
+        let received = try #require(origin.requests.first)
+        #expect(origin.requests.count == 1)
+        #expect(received.body == "hello")
+        if named != "host" {
+            #expect(received.headers[named] == nil, "\(received.headers)")
+        }
+        #expect(received.headers["host"] != nil, "the proxy always sets Host")
+    }
+
+    /// A server that reads the request and closes without a word: the client gets a 502 at once (it waited for
+    /// its own timeout before), and the flow says the server closed.
+    @Test(arguments: Listener.allCases)
+    func aServerThatClosesWithoutAnsweringGets502AtOnce(listener: Listener) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await ScriptedHTTPServer(group: group) { _, _ in .close }
+        let events = EventCollector()
+        let proxy = try listener.proxy(origin: origin.port, events: events)
+        defer { proxy.engine.shutdown() }
+
+        let request = "GET \(listener.target("/silent", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+
+        #expect(reply.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(reply.prefix(200))")
+        #expect(reply.contains("server closed the connection before responding"))
+        try await waitFor { !events.closes.isEmpty }
+        #expect(events.errors.map(\.phase) == [.server])
+        #expect(events.closes.first?.state == .error)
+        #expect(origin.connectionCount == 1, "a fresh connection is not retried")
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// A kept-alive server connection that the server closes just as the next request arrives: a GET is sent
+    /// again, once, on a fresh connection (as browsers and haproxy's `retry-on` do); the client never sees it.
+    @Test(arguments: Listener.allCases)
+    func anIdempotentRequestOnAReusedConnectionTheServerClosedIsRetriedOnce(listener: Listener) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Each connection answers its first request and closes on the second.
+        let origin = try await ScriptedHTTPServer(group: group) { _, index in index == 0 ? .respond(body: "fresh") : .close }
+        let events = EventCollector()
+        let proxy = try listener.proxy(origin: origin.port, events: events)
+        defer { proxy.engine.shutdown() }
+
+        let requests = "GET \(listener.target("/one", origin: origin.port)) HTTP/1.1\r\nHost: a\r\n\r\n"
+            + "GET \(listener.target("/two", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        let reply = try await send([Array(requests.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+
+        #expect(reply.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(reply)")
+        #expect(origin.requests.map(\.uri) == ["/one", "/two", "/two"])
+        #expect(origin.requests.map(\.connection) == [0, 0, 1])
+        try await waitFor { events.closes.count == 2 }
+        #expect(events.errors.isEmpty, "\(events.errors)")
+        #expect(events.closes.map(\.state) == [.closed, .closed])
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// The same for a POST, which the server may have acted on: not sent again, a 502 that says why.
+    @Test func aNonIdempotentRequestOnAReusedConnectionTheServerClosedGets502() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await ScriptedHTTPServer(group: group) { _, index in index == 0 ? .respond(body: "fresh") : .close }
+        let events = EventCollector()
+        let proxy = try TestProxy.start(events: events)
+        defer { proxy.engine.shutdown() }
+
+        let base = "http://127.0.0.1:\(origin.port)"
+        let requests = "GET \(base)/one HTTP/1.1\r\nHost: a\r\n\r\n"
+            + "POST \(base)/order HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+        let reply = try await send([Array(requests.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+
+        #expect(reply.contains("HTTP/1.1 200 OK"))
+        #expect(reply.contains("HTTP/1.1 502 Bad Gateway"), "\(reply)")
+        #expect(origin.requests.map(\.uri) == ["/one", "/order"])
+        try await waitFor { events.closes.count == 2 }
+        #expect(events.errors.map(\.phase) == [.server])
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+}

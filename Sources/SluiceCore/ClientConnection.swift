@@ -76,7 +76,9 @@ public final class ClientConnection: Sendable {
     /// in an `EarlyInput`, whose bytes are relayed first. Closes both on failure.
     public func splice(with server: Channel, recorder: FlowRecorder) {
         let client = channel
-        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder, bus: bus, gate: gate)
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(
+            recorder: recorder, bus: bus, gate: gate, idleLimit: configuration.timeouts.tunnelIdle.map(TimeAmount.fromSeconds)
+        )
         do {
             try client.pipeline.syncOperations.addHandler(clientRelay)
             try server.pipeline.syncOperations.addHandler(serverRelay)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SluiceModel
 import Yams
 
@@ -36,6 +37,29 @@ public struct Configuration: Sendable, Equatable {
     public var access = AccessRules()
     /// The TUI's colours: a built-in theme (dark, light, mono) or `<data-dir>/themes/NAME.yaml`.
     public var theme: String = "dark"
+    /// How long a peer may keep Sluice waiting, as a reverse proxy ships them (`timeouts:`).
+    public var timeouts = Timeouts()
+    /// Client connections open at once; at the limit Sluice stops accepting until one closes. nil: half the file
+    /// descriptors the process may open (each connection may need two), less a reserve.
+    public var maxConnections: Int?
+
+    /// Compare haproxy's `timeout http-request`, `timeout http-keep-alive`, `timeout server` and `timeout tunnel`,
+    /// and nginx's `client_header_timeout`, `keepalive_timeout` and `proxy_read_timeout`.
+    public struct Timeouts: Sendable, Equatable {
+        /// Seconds a client has to send a whole request head, from the connection's start or the first byte of a
+        /// later request (slowloris): then `408` and the connection closes. Also a TLS ClientHello after CONNECT.
+        public var requestHead: Double = 30
+        /// Seconds a kept-alive client connection may wait, idle, for its next request.
+        public var keepAlive: Double = 60
+        /// Seconds a server may stay silent while it owes a response: `504`, or the connection cut once the
+        /// response has begun.
+        public var server: Double = 60
+        /// Seconds a TCP relay or tunnel may carry nothing either way before both sides close; nil: no limit.
+        public var tunnelIdle: Double?
+
+        public init() {}
+    }
+
     /// WebSocket limits: a frame or a message over its limit ends the WebSocket with 1009 (RFC 6455 §7.4.1).
     public var webSocket = WebSocketLimits()
 
@@ -61,6 +85,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
+            && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -83,6 +108,7 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
+        "timeouts", "max_connections",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -194,6 +220,11 @@ public struct Configuration: Sendable, Equatable {
                 configuration.access = try parseAccess(value, source: source, line: line)
             case "websocket":
                 configuration.webSocket = try parseWebSocket(value, source: source, line: line)
+            case "timeouts":
+                configuration.timeouts = try parseTimeouts(value, source: source, line: line)
+            case "max_connections":
+                guard let number = value.int, number > 0 else { throw fail("expected a positive whole number of connections") }
+                configuration.maxConnections = number
             case "hold_default":
                 guard let name = value.string, let verdict = verdict(named: name) else { throw fail("expected forward or drop") }
                 configuration.holdDefault = verdict
@@ -254,6 +285,31 @@ public struct Configuration: Sendable, Equatable {
         return rules
     }
 
+    /// `timeouts: {request_head: S, keep_alive: S, server: S, tunnel_idle: S}`; `tunnel_idle: 0` is no limit.
+    static func parseTimeouts(_ value: Node, source: String, line: Int?) throws(ConfigurationError) -> Timeouts {
+        let known = "request_head, keep_alive, server, tunnel_idle"
+        guard let mapping = value.mapping else {
+            throw ConfigurationError(source: source, line: value.mark?.line ?? line, message: "timeouts: expected a mapping (\(known))")
+        }
+        var timeouts = Timeouts()
+        for (keyNode, item) in mapping {
+            let name = keyNode.string ?? ""
+            func fail(_ message: String) -> ConfigurationError {
+                ConfigurationError(source: source, line: item.mark?.line ?? line, message: "timeouts.\(name): \(message)")
+            }
+            switch name {
+            case "request_head": timeouts.requestHead = try seconds(item, fail)
+            case "keep_alive": timeouts.keepAlive = try seconds(item, fail)
+            case "server": timeouts.server = try seconds(item, fail)
+            case "tunnel_idle":
+                if item.float == 0 { timeouts.tunnelIdle = nil } else { timeouts.tunnelIdle = try seconds(item, fail) }
+            default:
+                throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'timeouts.\(name)' (known: \(known))")
+            }
+        }
+        return timeouts
+    }
+
     /// `websocket: {max_frame_bytes: N, max_message_bytes: N, max_buffered_bytes: N}`
     static func parseWebSocket(_ value: Node, source: String, line: Int?) throws(ConfigurationError) -> WebSocketLimits {
         let known = "max_frame_bytes, max_message_bytes, max_buffered_bytes"
@@ -301,8 +357,15 @@ public struct Configuration: Sendable, Equatable {
         ] where value <= 0 {
             throw ConfigurationError(source: key, line: nil, message: "expected a positive whole number of bytes")
         }
-        for (key, value) in [("connect_timeout", connectTimeout), ("hold_timeout", holdTimeout)] {
+        let timeouts = [
+            ("connect_timeout", connectTimeout), ("hold_timeout", holdTimeout), ("timeouts.request_head", self.timeouts.requestHead),
+            ("timeouts.keep_alive", self.timeouts.keepAlive), ("timeouts.server", self.timeouts.server),
+        ] + (self.timeouts.tunnelIdle.map { [("timeouts.tunnel_idle", $0)] } ?? [])
+        for (key, value) in timeouts {
             if let problem = Self.secondsProblem(value) { throw ConfigurationError(source: key, line: nil, message: problem) }
+        }
+        if let maxConnections, maxConnections <= 0 {
+            throw ConfigurationError(source: "max_connections", line: nil, message: "expected a positive whole number of connections")
         }
         var seen = Set<Endpoint>()
         for spec in listeners where !seen.insert(spec.listen).inserted {
@@ -353,5 +416,13 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         if let line { return "\(source):\(line): \(message)" }
         return "\(source): \(message)"
+    }
+}
+
+extension TimeAmount {
+    /// A configured number of seconds as a timer's duration. Only for values `Configuration.validate` accepted
+    /// (at most `Configuration.maxSeconds`), which fit a timer's 64-bit nanoseconds.
+    public static func fromSeconds(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64(seconds * 1_000_000_000))
     }
 }

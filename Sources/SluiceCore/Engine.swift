@@ -31,7 +31,15 @@ public final class Engine: Sendable {
         var listeners: [Channel] = []
         var connections: [Int64: [Channel]] = [:]
         var flows: [FlowID: OpenFlow] = [:]
+        /// Each listener's `AcceptGate`, woken when a connection closes while they wait for room.
+        var acceptGates: [NIOLoopBound<AcceptGate>] = []
+        var acceptPaused = false
+        /// Client connections accepted and not yet closed (counted at accept, before `connections` has them).
+        var acceptedClients = 0
     }
+
+    /// Client connections open at once before listeners stop accepting (`max_connections`).
+    public let maxConnections: Int
 
     private struct OpenFlow {
         var connectionID: Int64
@@ -63,6 +71,8 @@ public final class Engine: Sendable {
         )
         self.gate.filter = configuration.intercept
         self.bufferBudget = ByteBudget(limit: configuration.webSocket.maxBufferedBytes)
+        FileDescriptorLimit.raiseToHardLimit()
+        self.maxConnections = configuration.maxConnections ?? FileDescriptorLimit.connectionCapacity
     }
 
     /// Binds every configured listener. On any failure the ones already bound are closed again.
@@ -172,6 +182,17 @@ public final class Engine: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Nothing is read until the module has its handlers in place.
             .childChannelOption(.autoRead, value: false)
+            .serverChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let gate = AcceptGate(
+                        listener: spec.description, admits: { [self] in self.admitsConnection() },
+                        accepted: { [self] client in self.countClient(client) }, log: { [logger] message in logger.warning("\(message)") }
+                    )
+                    try channel.pipeline.syncOperations.addHandler(gate)
+                    let bound = NIOLoopBound(gate, eventLoop: channel.eventLoop)
+                    state.withLockedValue { $0.acceptGates.append(bound) }
+                }
+            }
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -179,6 +200,31 @@ public final class Engine: Sendable {
                     )
                 }
             }
+    }
+
+    /// Whether a listener may accept one more client connection; when not, it waits for `roomFreed`.
+    private func admitsConnection() -> Bool {
+        state.withLockedValue { state in
+            let admits = state.acceptedClients < maxConnections
+            if !admits { state.acceptPaused = true }
+            return admits
+        }
+    }
+
+    /// Counts an accepted client until it closes; its close wakes listeners waiting for room.
+    private func countClient(_ client: Channel) {
+        state.withLockedValue { $0.acceptedClients += 1 }
+        client.closeFuture.whenComplete { [self] _ in
+            let waiting: [NIOLoopBound<AcceptGate>] = self.state.withLockedValue { state in
+                state.acceptedClients -= 1
+                guard state.acceptPaused, state.acceptedClients < maxConnections else { return [] }
+                state.acceptPaused = false
+                return state.acceptGates
+            }
+            for gate in waiting {
+                gate.eventLoop.execute { gate.value.roomFreed() }
+            }
+        }
     }
 
     private func accept(_ channel: Channel, spec: ListenSpec, module: any ProtocolModule) {

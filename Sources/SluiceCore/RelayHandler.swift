@@ -30,18 +30,27 @@ final class RelayHandler {
     /// This side's peer sent FIN, or went away, while chunks were still held or queued.
     private var inputClosedPending = false
     private var closePending = false
+    /// `timeouts.tunnel_idle`: with it, each side notes when it last read, and the client side's timer closes the
+    /// pair once neither has read for that long.
+    private let idleLimit: TimeAmount?
+    private var lastRead = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
 
-    private init(side: FlowRecorder.Side, recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate) {
+    private init(side: FlowRecorder.Side, recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate, idleLimit: TimeAmount?) {
         self.side = side
         self.recorder = recorder
         self.bus = bus
         self.gate = gate
+        self.idleLimit = idleLimit
     }
 
     /// The client-facing and the server-facing handler of one flow.
-    static func matchedPair(recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate) -> (client: RelayHandler, server: RelayHandler) {
-        let client = RelayHandler(side: .client, recorder: recorder, bus: bus, gate: gate)
-        let server = RelayHandler(side: .server, recorder: recorder, bus: bus, gate: gate)
+    /// - Parameter idleLimit: how long the relay may carry nothing either way before both sides close; nil: forever.
+    static func matchedPair(
+        recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate, idleLimit: TimeAmount? = nil
+    ) -> (client: RelayHandler, server: RelayHandler) {
+        let client = RelayHandler(side: .client, recorder: recorder, bus: bus, gate: gate, idleLimit: idleLimit)
+        let server = RelayHandler(side: .server, recorder: recorder, bus: bus, gate: gate, idleLimit: idleLimit)
         client.partner = server
         server.partner = client
         return (client, server)
@@ -125,6 +134,29 @@ final class RelayHandler {
         }
     }
 
+    // MARK: Idle timeout
+
+    private func scheduleIdleCheck(after delay: TimeAmount, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: delay) { loopBound.value.idleCheck() }
+    }
+
+    /// Closes both sides once neither has read for `idleLimit`. A chunk held for the operator is not idleness: its
+    /// own `hold_timeout` applies.
+    private func idleCheck() {
+        guard let idleLimit, let context else { return }
+        let lastActivity = max(lastRead, partner?.lastRead ?? lastRead)
+        let quiet = NIODeadline.now() - lastActivity
+        if quiet < idleLimit || holding || partner?.holding == true {
+            scheduleIdleCheck(after: quiet < idleLimit ? idleLimit - quiet : idleLimit, context: context)
+            return
+        }
+        let seconds = Double(idleLimit.nanoseconds) / 1_000_000_000
+        recorder.failed(.proxy, "closed after \(Formatting.seconds(seconds)) with no data either way (timeouts.tunnel_idle)")
+        context.close(promise: nil)
+        partner?.partnerClosed(abruptly: true)
+    }
+
     // MARK: Holding
 
     /// Records a chunk and sends it on, unless the intercept filter holds it.
@@ -194,15 +226,19 @@ extension RelayHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if side == .client, let idleLimit { scheduleIdleCheck(after: idleLimit, context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         self.context = nil
         self.partner = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        if idleLimit != nil { lastRead = .now() }
         if holding || !queued.isEmpty {
             queued.append(buffer)
         } else {

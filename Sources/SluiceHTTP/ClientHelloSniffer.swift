@@ -1,4 +1,6 @@
 import NIOCore
+import SluiceCore
+import SluiceModel
 import SluiceTLS
 
 /// Holds a CONNECT tunnel's first bytes until they show what the client speaks: a complete TLS ClientHello (with
@@ -11,7 +13,11 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ByteBuffer
 
     private let decide: (ClientHelloPeek, ByteBuffer?) -> Void
+    /// How long a started ClientHello may take to arrive whole (`timeouts.request_head`): a client that sends part
+    /// of one and waits must not hold its connection and the server's for good.
+    private let completionTimeout: TimeAmount
     private var timeout: Scheduled<Void>?
+    private var completionDeadline: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private var buffered: ByteBuffer?
     private var inputClosed = false
@@ -21,7 +27,8 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// speak first (SMTP, SSH).
     static let silenceTimeout = TimeAmount.milliseconds(800)
 
-    init(decide: @escaping (ClientHelloPeek, ByteBuffer?) -> Void) {
+    init(completionTimeout: TimeAmount, decide: @escaping (ClientHelloPeek, ByteBuffer?) -> Void) {
+        self.completionTimeout = completionTimeout
         self.decide = decide
     }
 
@@ -30,6 +37,8 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        completionDeadline?.cancel()
         self.context = nil
     }
 
@@ -42,6 +51,15 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 guard !sniffer.decided, sniffer.buffered == nil else { return }
                 sniffer.decided = true
                 sniffer.decide(.notTLS, nil)
+            }
+            let seconds = Double(completionTimeout.nanoseconds) / 1_000_000_000
+            completionDeadline = context.eventLoop.scheduleTask(in: completionTimeout) {
+                let sniffer = loopBound.value
+                guard !sniffer.decided, sniffer.buffered != nil else { return }
+                sniffer.decided = true
+                sniffer.decide(
+                    .malformed("the ClientHello was not complete after \(Formatting.seconds(seconds)) (timeouts.request_head)"), sniffer.buffered
+                )
             }
         }
         evaluate()

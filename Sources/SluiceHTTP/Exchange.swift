@@ -38,6 +38,11 @@ final class Exchange {
     private var collectedResponse: CollectedResponse?
     /// What decides whether a request the server dropped unanswered may be sent again (`RetryPolicy`).
     private var retry = RetryPolicy()
+    /// The server's clock (`timeouts.server`): runs from the moment the whole request is out until the response
+    /// has ended, and measures how long the server has been silent while Sluice was ready to read it.
+    private var serverTimer: Scheduled<Void>?
+    private var serverQuietSince = NIODeadline.now()
+    private let serverTimeout: Double
 
     private struct CollectedResponse {
         var head: HTTPResponseHead
@@ -45,8 +50,12 @@ final class Exchange {
         var body = ByteBuffer()
     }
 
-    init(plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler, gate: InterceptGate, holdLimit: Int) {
+    init(
+        plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler, gate: InterceptGate, holdLimit: Int,
+        serverTimeout: Double
+    ) {
         self.plan = plan
+        self.serverTimeout = serverTimeout
         self.recorder = recorder
         self.owner = owner
         self.gate = gate
@@ -99,6 +108,7 @@ final class Exchange {
         }
         pending = []
         upstream.flush()
+        if requestComplete { startServerClock() }
         upstream.read()
     }
 
@@ -135,6 +145,7 @@ final class Exchange {
             }
             toUpstream(.end(trailers))
             upstream?.flush()
+            if upstream != nil { startServerClock() }
         }
     }
 
@@ -280,8 +291,10 @@ final class Exchange {
             owner.writeToClient(.body(.byteBuffer(buffer)))
         case .end(let trailers):
             recorder.bodyEnded(direction: .down)
+            stopServerClock()
             if upgradeAccepted, let upstream {
                 finished = true
+                stopServerClock()
                 owner.upgradeAccepted(self, upstream: upstream)
                 return
             }
@@ -365,6 +378,7 @@ final class Exchange {
     private func killedByOperator() {
         recorder.failed(.proxy, "killed by the operator")
         finished = true
+        stopServerClock()
         upstream?.close()
         recorder.finish()
         owner.closeNow()
@@ -453,7 +467,40 @@ final class Exchange {
             owner.whenStoreDrained { [weak self] _ in self?.readUpstreamIfWanted() }
             return
         }
+        if serverTimer != nil { serverQuietSince = .now() }
         upstream?.read()
+    }
+
+    // MARK: The server's clock
+
+    private func startServerClock() {
+        guard serverTimer == nil, !finished, let eventLoop = owner.eventLoop else { return }
+        serverQuietSince = .now()
+        scheduleServerCheck(after: .fromSeconds(serverTimeout), on: eventLoop)
+    }
+
+    private func scheduleServerCheck(after delay: TimeAmount, on eventLoop: EventLoop) {
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        serverTimer = eventLoop.scheduleTask(in: delay) { loopBound.value.serverClockRang(on: eventLoop) }
+    }
+
+    private func stopServerClock() {
+        serverTimer?.cancel()
+        serverTimer = nil
+    }
+
+    /// A server silent for `timeouts.server` while Sluice waited to read it: `504` (or the connection cut once the
+    /// response has begun). Time spent not reading, for a slow client or a busy store, is not the server's.
+    private func serverClockRang(on eventLoop: EventLoop) {
+        guard serverTimer != nil, !finished else { return }
+        let limit = TimeAmount.fromSeconds(serverTimeout)
+        let quiet = NIODeadline.now() - serverQuietSince
+        if upstreamReadDeferred || owner.storeIsBackedUp || quiet < limit {
+            scheduleServerCheck(after: upstreamReadDeferred || owner.storeIsBackedUp ? limit : limit - quiet, on: eventLoop)
+            return
+        }
+        serverTimer = nil
+        fail(.server, "the server sent nothing for \(Formatting.seconds(serverTimeout)) (timeouts.server)", status: .gatewayTimeout)
     }
 
     func clientBecameWritable() {
@@ -495,6 +542,7 @@ final class Exchange {
     private func retrySent() -> Bool {
         guard requestComplete, requestReleased, let end = retry.retry(method: upstreamHead.method) else { return false }
         pending = [end]
+        stopServerClock()
         owner.freshUpstream(for: plan) { [weak self] result in self?.upstreamReady(result) }
         return true
     }
@@ -504,6 +552,7 @@ final class Exchange {
         guard !finished else { return }
         recorder.failed(.client, "client closed the connection before the response was complete")
         finished = true
+        stopServerClock()
         upstream?.close()
         recorder.finish()
     }
@@ -519,14 +568,15 @@ final class Exchange {
         end(reusing: nil)
     }
 
-    /// A server-side failure: the client gets a 502 while no response has started, else a cut connection.
-    private func fail(_ phase: FlowErrorPhase, _ message: String) {
+    /// A server-side failure: the client gets a 502 (or `status`) while no response has started, else a cut
+    /// connection.
+    private func fail(_ phase: FlowErrorPhase, _ message: String, status: HTTPResponseStatus = .badGateway) {
         recorder.failed(phase, message)
         upstream?.close()
         if responseHeadSent {
             owner.closeAfterResponse = true
         } else {
-            owner.respond(.badGateway, message: message, recorder: recorder, timings: timings)
+            owner.respond(status, message: message, recorder: recorder, timings: timings)
         }
         end(reusing: nil)
     }
@@ -534,6 +584,7 @@ final class Exchange {
     private func end(reusing upstream: Upstream?) {
         guard !finished else { return }
         finished = true
+        stopServerClock()
         if upstream == nil { self.upstream?.close() }
         recorder.finish()
         owner.exchangeEnded(self, reusableUpstream: upstream)

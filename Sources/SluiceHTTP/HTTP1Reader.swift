@@ -27,6 +27,9 @@ final class HTTP1Reader<Head: HTTP1ParsableHead> {
         self.buffer = empty
     }
 
+    /// Bytes of a message not yet complete are held (a head still arriving, say).
+    var hasBufferedInput: Bool { buffer.readableBytes > 0 }
+
     /// Records that a request with `method` went out (responses only): a HEAD's response has no body.
     func expectResponse(to method: HTTPMethod) {
         parser.expectResponse(to: method)

@@ -47,6 +47,18 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var tlsHandshakeDone = false
     private var sawRequest = false
     private var tunnelEndRecorded = false
+    /// The client's clock between exchanges: the request head must arrive within `timeouts.request_head`, an idle
+    /// kept-alive connection closes after `timeouts.keep_alive`. Off while an exchange runs (its server has the
+    /// clock then) and once the connection is handed over.
+    private var clientTimer: Scheduled<Void>?
+    private var clientTimerKind: ClientWait?
+
+    private enum ClientWait {
+        /// Some or none of a request head is here; it must be whole in time.
+        case head
+        /// Nothing of a next request yet.
+        case idle
+    }
 
     init(connection: ClientConnection, tls: TLSInterception?, tunnel: InterceptedTunnel? = nil, tunnelUpstream: TunnelUpstream? = nil) {
         self.connection = connection
@@ -64,20 +76,62 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        wait(.head)  // from the connection's start, as nginx's client_header_timeout
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        stopClientTimer()
         self.context = nil
     }
 
     // MARK: Reading requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if clientTimerKind == .idle { wait(.head) }  // the next request has begun: its head is on the clock now
         requestReader.read(unwrapInboundIn(data), deliver: { handle($0) }, fail: { requestUnreadable($0) })
+    }
+
+    // MARK: Client timeouts
+
+    /// Starts the client's clock for `kind`, replacing any running one.
+    private func wait(_ kind: ClientWait) {
+        guard let context, !handedOver else { return }
+        clientTimer?.cancel()
+        let timeouts = connection.configuration.timeouts
+        let seconds = kind == .head ? timeouts.requestHead : timeouts.keepAlive
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        clientTimerKind = kind
+        clientTimer = context.eventLoop.scheduleTask(in: .fromSeconds(seconds)) {
+            loopBound.value.clientTimedOut(kind, after: seconds)
+        }
+    }
+
+    private func stopClientTimer() {
+        clientTimer?.cancel()
+        clientTimer = nil
+        clientTimerKind = nil
+    }
+
+    /// A head that did not arrive whole in time is answered `408` and recorded (slowloris); a connection that sent
+    /// nothing, or sat idle between requests, just closes, as reverse proxies do.
+    private func clientTimedOut(_ kind: ClientWait, after seconds: Double) {
+        guard clientTimerKind == kind, exchange == nil, queued.isEmpty, !handedOver else { return }
+        clientTimer = nil
+        clientTimerKind = nil
+        guard kind == .head, requestReader.hasBufferedInput else {
+            closeNow()
+            return
+        }
+        requestReader.stop()
+        requestFailed(
+            status: .requestTimeout,
+            reason: "the request head was not complete after \(Formatting.seconds(seconds)) (timeouts.request_head)"
+        )
     }
 
     /// Parts that arrive while a request waits for its response queue up behind it, in order.
     private func handle(_ part: HTTPServerRequestPart) {
+        if case .head = part { stopClientTimer() }
         if exchange?.requestComplete == true || !queued.isEmpty {
             queued.append(part)
         } else {
@@ -157,7 +211,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         recorder.requestStarted(plan.requestEvent(flowID: recorder.flowID))
         let exchange = Exchange(
-            plan: plan, recorder: recorder, owner: self, gate: connection.gate, holdLimit: connection.configuration.maxBodyBytes
+            plan: plan, recorder: recorder, owner: self, gate: connection.gate, holdLimit: connection.configuration.maxBodyBytes,
+            serverTimeout: connection.configuration.timeouts.server
         )
         self.exchange = exchange
         if plan.clientWantsClose || plan.isWebSocket { closeAfterResponse = true }
@@ -255,6 +310,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         while !handedOver, !queued.isEmpty, exchange?.requestComplete != true {
             dispatch(queued.removeFirst())
         }
+        if exchange == nil && queued.isEmpty { wait(requestReader.hasBufferedInput ? .head : .idle) }
         readClientIfWanted()
     }
 
@@ -275,6 +331,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard exchange === ended, let context else { return }
         exchange = nil
         handedOver = true
+        stopClientTimer()
         let recorder = ended.recorder
         let client = context.channel
         let loopBound = NIOLoopBound(recorder, eventLoop: context.eventLoop)
@@ -396,6 +453,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// answered at once, and no connection is made unless the tunnel turns out to need a fresh one.
     private func startTunnel(_ plan: ExchangePlan) {
         handedOver = true
+        stopClientTimer()
         let connection = self.connection
         let target = plan.target
         if let tls, !tls.isPassthrough(target.host), UpstreamPool.shares(connection),
@@ -463,6 +521,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Connection events
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopClientTimer()
         endOfRequests()
         if let tunnel, tlsHandshakeDone { tunnelEndedWithoutRequest(tunnel) }
         exchange?.clientClosed()

@@ -23,7 +23,9 @@ struct TunnelSetup {
                 relay(reason: nil)
                 return
             }
-            let sniffer = ClientHelloSniffer { peek, bytes in self.decide(peek, bytes) }
+            let sniffer = ClientHelloSniffer(completionTimeout: .fromSeconds(connection.configuration.timeouts.requestHead)) { peek, bytes in
+                self.decide(peek, bytes)
+            }
             try operations.addHandler(sniffer, position: .after(early))
             early.release()
             sniffer.start()

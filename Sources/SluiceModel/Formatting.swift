@@ -22,6 +22,12 @@ public enum Formatting {
         return "\(total / 3600)h" + twoDigits((total % 3600) / 60) + "m"
     }
 
+    /// A configured number of seconds as the operator wrote it: `30 s`, `0.5 s`.
+    public static func seconds(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return "\(Int64(value)) s" }
+        return "\(value) s"
+    }
+
     static func format1(_ value: Double) -> String {
         let tenths = Int((value * 10).rounded())
         return "\(tenths / 10).\(tenths % 10)"

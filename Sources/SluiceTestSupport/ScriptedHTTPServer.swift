@@ -11,6 +11,8 @@ public final class ScriptedHTTPServer: Sendable {
         case respond(body: String)
         /// Closes the connection without answering.
         case close
+        /// Keeps the connection open and never answers (a hung backend).
+        case ignore
     }
 
     /// A request as the server read it, and where: the connection (counted from 0) and the request on it.
@@ -98,6 +100,8 @@ public final class ScriptedHTTPServer: Sendable {
                     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 case .close:
                     context.close(promise: nil)
+                case .ignore:
+                    break
                 }
             }
         }

@@ -85,6 +85,21 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("proxy-token"), help: "A token the explicit proxy accepts (Bearer, or as any Basic user's password).")
     var proxyToken: String?
 
+    @Option(name: .customLong("request-head-timeout"), help: "Seconds a client has to send a whole request head (default 30; then 408).")
+    var requestHeadTimeout: Double?
+
+    @Option(name: .customLong("keep-alive-timeout"), help: "Seconds an idle kept-alive client connection stays open (default 60).")
+    var keepAliveTimeout: Double?
+
+    @Option(name: .customLong("server-timeout"), help: "Seconds a server may stay silent while it owes a response (default 60; then 504).")
+    var serverTimeout: Double?
+
+    @Option(name: .customLong("tunnel-idle-timeout"), help: "Seconds a TCP relay or tunnel may carry nothing before it closes (default: no limit).")
+    var tunnelIdleTimeout: Double?
+
+    @Option(name: .customLong("max-connections"), help: "Client connections at once; at the limit accepting pauses (default: from ulimit -n).")
+    var maxConnections: Int?
+
     @Option(name: .customLong("websocket-max-frame-bytes"), help: "Largest WebSocket frame (default 16 MiB); larger ends it with 1009.")
     var webSocketMaxFrameBytes: Int?
 
@@ -128,6 +143,11 @@ struct EngineOptions: ParsableArguments {
         }
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
         if let theme { configuration.theme = theme }
+        if let requestHeadTimeout { configuration.timeouts.requestHead = requestHeadTimeout }
+        if let keepAliveTimeout { configuration.timeouts.keepAlive = keepAliveTimeout }
+        if let serverTimeout { configuration.timeouts.server = serverTimeout }
+        if let tunnelIdleTimeout { configuration.timeouts.tunnelIdle = tunnelIdleTimeout == 0 ? nil : tunnelIdleTimeout }
+        if let maxConnections { configuration.maxConnections = maxConnections }
         if let webSocketMaxFrameBytes { configuration.webSocket.maxFrameBytes = webSocketMaxFrameBytes }
         if let webSocketMaxMessageBytes { configuration.webSocket.maxMessageBytes = webSocketMaxMessageBytes }
         if let webSocketMaxBufferedBytes { configuration.webSocket.maxBufferedBytes = webSocketMaxBufferedBytes }

@@ -37,6 +37,18 @@ import Testing
         #expect(sample.connectTimeout == Configuration().connectTimeout)
     }
 
+    @Test func timeoutsAndMaxConnections() throws {
+        let configuration = try Configuration.parse(
+            yaml: "timeouts:\n  request_head: 5\n  keep_alive: 7.5\n  server: 90\n  tunnel_idle: 300\nmax_connections: 42\n", source: "x"
+        )
+        #expect(configuration.timeouts.requestHead == 5)
+        #expect(configuration.timeouts.keepAlive == 7.5)
+        #expect(configuration.timeouts.server == 90)
+        #expect(configuration.timeouts.tunnelIdle == 300)
+        #expect(configuration.maxConnections == 42)
+        #expect(try Configuration.parse(yaml: "timeouts:\n  tunnel_idle: 0\n", source: "x").timeouts.tunnelIdle == nil)
+    }
+
     @Test func webSocketLimits() throws {
         let configuration = try Configuration.parse(
             yaml: "websocket:\n  max_frame_bytes: 1024\n  max_message_bytes: 4096\n  max_buffered_bytes: 65536\n", source: "x"
@@ -70,6 +82,10 @@ import Testing
         ("connect_timeout: 0\n", "sluice.yaml:1: connect_timeout: expected a positive number"),
         ("connect_timeout: 1e16\n", "sluice.yaml:1: connect_timeout: 1e+16 seconds is more than the 30 days"),
         ("hold_timeout: .inf\n", "sluice.yaml:1: hold_timeout: expected a positive number"),
+        ("timeouts:\n  server: 1e16\n", "sluice.yaml:2: timeouts.server: 1e+16 seconds is more than the 30 days"),
+        ("timeouts:\n  server: -1\n", "sluice.yaml:2: timeouts.server: expected a positive number"),
+        ("timeouts:\n  client: 1\n", "sluice.yaml:2: unknown key 'timeouts.client'"),
+        ("max_connections: 0\n", "sluice.yaml:1: max_connections: expected a positive whole number"),
         ("websocket:\n  max_frame_bytes: 0\n", "sluice.yaml:2: websocket.max_frame_bytes: expected a positive whole number"),
         ("websocket:\n  max_frames: 1\n", "sluice.yaml:2: unknown key 'websocket.max_frames'"),
         ("log_level: loud\n", "sluice.yaml:1: log_level: expected one of"),

@@ -10,10 +10,13 @@ import Testing
 
 /// The engine over real loopback sockets, in process: client -> Sluice -> echo server.
 @Suite struct EngineTests {
-    private func engine(target: Endpoint, events: EventCollector, connectTimeout: Double = 5) throws -> (Engine, Int) {
+    private func engine(
+        target: Endpoint, events: EventCollector, connectTimeout: Double = 5, configure: (inout Configuration) -> Void = { _ in }
+    ) throws -> (Engine, Int) {
         var configuration = Configuration()
         configuration.listeners = [ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target)]
         configuration.connectTimeout = connectTimeout
+        configure(&configuration)
         let engine = Engine(configuration: configuration, bus: FlowBus(subscribers: [events]), firstFlowID: FlowID(100), logger: Logger(label: "test"))
         let port = try engine.start().first?.port ?? 0
         return (engine, port)
@@ -157,6 +160,50 @@ import Testing
         #expect(events.opens.count == 5)
         #expect(events.closes.count == 5, "every flow publishes its close before shutdown returns")
         for client in clients { try? await client.close() }
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// `timeouts.tunnel_idle`: a relay that carries nothing either way for that long is closed, and says why.
+    @Test func anIdleRelayClosesAfterTunnelIdle() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let (engine, port) = try engine(target: Endpoint(host: "127.0.0.1", port: echo.port), events: events) {
+            $0.timeouts.tunnelIdle = 0.5
+        }
+        let started = ContinuousClock.now
+        // Echoed, then silence: the relay ends by itself (the client never closes).
+        let reply = try await exchange(port: port, text: "hello", expect: 1_000, group: group)
+        #expect(reply == "hello")
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(4), "\(elapsed)")
+        try await waitFor { !events.closes.isEmpty }
+        #expect(events.errors.first?.message.contains("timeouts.tunnel_idle") == true, "\(events.errors)")
+        engine.shutdown()
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// At `max_connections` the listener accepts no more; the next client waits in the backlog and is served as
+    /// soon as a connection closes.
+    @Test func atMaxConnectionsAcceptingWaitsForRoom() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let (engine, port) = try engine(target: Endpoint(host: "127.0.0.1", port: echo.port), events: events) {
+            $0.maxConnections = 1
+        }
+        let first = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+        try await waitFor { events.opens.count == 1 }
+        let second = Task { try await exchange(port: port, text: "second", expect: 6, group: group) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(events.opens.count == 1, "the second connection waits in the backlog")
+        try await first.close()
+        let reply = try await second.value
+        #expect(reply == "second")
+        #expect(events.opens.count == 2)
+        engine.shutdown()
         try await echo.close()
         try await group.shutdownGracefully()
     }

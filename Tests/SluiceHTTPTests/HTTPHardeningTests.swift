@@ -154,4 +154,85 @@ import Testing
         try await origin.close()
         try await group.shutdownGracefully()
     }
+
+    // MARK: Timeouts
+
+    /// A head that trickles in (slowloris) gets `408` once `timeouts.request_head` has passed, and is recorded;
+    /// the server never hears of it.
+    @Test func aRequestHeadNotCompleteInTimeGets408() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try TestProxy.start(events: events) { $0.timeouts.requestHead = 0.5 }
+        defer { proxy.engine.shutdown() }
+
+        let started = ContinuousClock.now
+        let partial = "GET http://127.0.0.1:\(origin.port)/slow HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n"
+        let reply = try await send([Array(partial.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let elapsed = ContinuousClock.now - started
+
+        #expect(reply.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(reply.prefix(200))")
+        #expect(reply.contains("timeouts.request_head"))
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3), "\(elapsed)")
+        try await waitFor { !events.closes.isEmpty }
+        #expect(events.errors.first?.phase == .client)
+        #expect(origin.requests.isEmpty)
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// A connection that sends nothing at all, or sits idle after a response, is closed without a flow.
+    @Test func idleConnectionsAreClosedQuietly() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await HTTPTestServer(group: group)
+        let events = EventCollector()
+        let proxy = try TestProxy.start(events: events) {
+            $0.timeouts.requestHead = 0.5
+            $0.timeouts.keepAlive = 0.5
+        }
+        defer { proxy.engine.shutdown() }
+
+        let silent = try await send([], to: proxy.port, group: group, timeout: .seconds(5))
+        #expect(silent.isEmpty)
+        let request = "GET http://127.0.0.1:\(origin.port)/one HTTP/1.1\r\nHost: a\r\n\r\n"
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        #expect(reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(reply.hasSuffix("GET /one "), "the kept-alive connection closed after its idle time")
+        try await waitFor { events.closes.count == 1 }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(events.opens.count == 1, "no flow for the silent connection or the idle close")
+        #expect(events.errors.isEmpty, "\(events.errors)")
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// A server that takes the request and says nothing: `504` once `timeouts.server` has passed.
+    @Test(arguments: Listener.allCases)
+    func aSilentServerGets504(listener: Listener) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let origin = try await ScriptedHTTPServer(group: group) { _, _ in .ignore }
+        let events = EventCollector()
+        let proxy: TestProxy
+        switch listener {
+        case .explicit: proxy = try TestProxy.start(events: events) { $0.timeouts.server = 0.5 }
+        case .reverse:
+            proxy = try TestProxy.start(
+                events: events,
+                listener: ListenSpec(
+                    scheme: .reverseHTTP, listen: Endpoint(host: "127.0.0.1", port: 0), target: Endpoint(host: "127.0.0.1", port: origin.port)
+                )
+            ) { $0.timeouts.server = 0.5 }
+        }
+        defer { proxy.engine.shutdown() }
+
+        let request = "GET \(listener.target("/hang", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        #expect(reply.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"), "\(reply.prefix(200))")
+        #expect(reply.contains("timeouts.server"))
+        try await waitFor { !events.closes.isEmpty }
+        #expect(events.errors.map(\.phase) == [.server])
+        #expect(origin.requests.count == 1)
+        try await origin.close()
+        try await group.shutdownGracefully()
+    }
 }

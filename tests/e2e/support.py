@@ -339,7 +339,7 @@ class SluiceTest(unittest.TestCase):
         self.addCleanup(srv.close)
         return srv
 
-    def start_sluice(self, listeners, *extra, quiet=True, data_dir=None):
+    def start_sluice(self, listeners, *extra, quiet=True, data_dir=None, preexec_fn=None):
         """Starts `sluice --headless` with `listeners` = [(listen_port, target_port), ...] and returns once every
         listener accepts connections. The targets must not be listening yet (see the module docstring)."""
         data_dir = data_dir or self.data_dir
@@ -353,7 +353,7 @@ class SluiceTest(unittest.TestCase):
             args.append("-q")
         args += list(extra)
         with open(stderr_path, "wb") as stderr, open(stdout_path, "wb") as stdout:
-            popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+            popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, preexec_fn=preexec_fn)
         proc = SluiceProcess(popen, data_dir, stderr_path, listeners)
         self.addCleanup(proc.kill)
         for listen_port, _ in listeners:

@@ -77,11 +77,14 @@ class CLIErrorTest(SluiceTest):
     def test_timeouts_beyond_what_a_timer_can_hold_are_refused_at_start(self):
         # 1e16 seconds overflowed the 64-bit nanosecond timers on the first connection or hold (a trap).
         listen = spec(free_port(), free_port())
-        for flag in ("--connect-timeout", "--hold-timeout"):
-            for value in ("1e16", "inf", "0", "2592001"):
+        flags = {"--connect-timeout": "connect_timeout", "--hold-timeout": "hold_timeout",
+                 "--request-head-timeout": "timeouts.request_head", "--keep-alive-timeout": "timeouts.keep_alive",
+                 "--server-timeout": "timeouts.server", "--tunnel-idle-timeout": "timeouts.tunnel_idle"}
+        for flag, key in flags.items():
+            for value in ("1e16", "inf", "2592001") + (() if flag == "--tunnel-idle-timeout" else ("0",)):
                 with self.subTest(flag=flag, value=value):
                     result = self.run_headless("--data-dir", self.data_dir, "-q", "--listen", listen, flag, value)
-                    self.assert_one_line_failure(result, flag.lstrip("-").replace("-", "_"))
+                    self.assert_one_line_failure(result, key)
         config = os.path.join(self.tmp, "sluice.yaml")
         with open(config, "w") as f:
             f.write(f"listen: \"{listen}\"\nhold_timeout: 1e16\n")

@@ -35,9 +35,11 @@ public final class HeadlessLog: FlowBusSubscriber {
         }
     }
 
+    /// Peer-controlled text in a line (a user name, a URL, an error quoting a peer) is made `visible`: it can
+    /// neither forge a line nor drive the operator's terminal.
     public func receive(_ event: ProxyEvent) {
         guard let line = line(for: event) else { return }
-        write(line)
+        write(line.visible)
     }
 
     func line(for event: ProxyEvent) -> String? {

@@ -22,6 +22,10 @@ public final class LeafCertificateCache: Sendable {
     public let directory: String?
     /// Bounds memory: host names come from the network, so a client cycling SNI values must not grow this forever.
     let maxEntries: Int
+    /// Bounds the disk the same way: past this many leaf files, the least recently written tenth is removed.
+    let maxFilesOnDisk: Int
+    /// Leaf files in `directory` now, counted once at start and kept up to date.
+    private let filesOnDisk: NIOLockedValueBox<Int>
 
     /// One key for every leaf, as mitmproxy does: generating a key per host would cost far more than signing, and
     /// the key never leaves this machine, so sharing it weakens nothing the CA key does not already cover.
@@ -31,11 +35,15 @@ public final class LeafCertificateCache: Sendable {
 
     /// - Parameter directory: where leaf certificates and the shared leaf key are kept between runs; nil keeps
     ///   everything in memory (a fresh key per process).
-    public init(authority: CertificateAuthority, directory: String?, maxEntries: Int = 10_000) throws(TLSSetupError) {
+    public init(
+        authority: CertificateAuthority, directory: String?, maxEntries: Int = 10_000, maxFilesOnDisk: Int = 2_000
+    ) throws(TLSSetupError) {
         self.authority = authority
         self.directory = directory
         self.maxEntries = max(1, maxEntries)
+        self.maxFilesOnDisk = max(1, maxFilesOnDisk)
         self.contexts = NIOLockedValueBox([:])
+        self.filesOnDisk = NIOLockedValueBox(directory.map { Self.leafFiles(in: $0).count } ?? 0)
 
         let keyPEM: [UInt8]
         if let directory {
@@ -112,8 +120,37 @@ public final class LeafCertificateCache: Sendable {
                 throw TLSSetupError("cannot encode the leaf certificate for \(host.name): \(error)")
             }
             try SecureFile.writeAtomically(path, contents: Array(pem.utf8), mode: 0o644)
+            let count = filesOnDisk.withLockedValue { count in
+                count += 1
+                return count
+            }
+            if count > maxFilesOnDisk { pruneDisk() }
         }
         return leaf
+    }
+
+    /// Leaf certificate files in `directory` (every `.pem` but the shared key).
+    private static func leafFiles(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".pem") && $0 != leafKeyFileName }
+    }
+
+    /// Removes the least recently written leaf files down to nine tenths of the cap, so a client cycling SNI names
+    /// cannot fill the disk, and pruning happens once per tenth of the cap, not on every new host. A removed leaf
+    /// is simply minted again if its host comes back.
+    private func pruneDisk() {
+        guard let directory else { return }
+        let files = Self.leafFiles(in: directory).map { name -> (path: String, written: Date) in
+            let path = directory + "/" + name
+            let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+            return (path, written)
+        }
+        let keep = maxFilesOnDisk - maxFilesOnDisk / 10
+        var remaining = files.count
+        for file in files.sorted(by: { $0.written < $1.written }) where remaining > keep {
+            if (try? FileManager.default.removeItem(atPath: file.path)) != nil { remaining -= 1 }
+        }
+        filesOnDisk.withLockedValue { $0 = remaining }
     }
 
     private func mint(_ host: ValidatedHost) throws(TLSSetupError) -> Certificate {

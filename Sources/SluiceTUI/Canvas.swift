@@ -26,7 +26,7 @@ public final class TextCanvas: Canvas {
     public func put(_ row: Int, _ column: Int, _ text: String, _ role: Role) {
         guard row >= 0, row < height, column < width else { return }
         var x = column
-        for character in text {
+        for character in text.visible {
             if x >= width { break }
             if x >= 0 { cells[row][x] = character }
             x += 1

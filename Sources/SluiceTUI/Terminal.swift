@@ -74,6 +74,7 @@ public final class Terminal: Canvas {
         var room = width - column
         if row == height - 1 { room -= 1 }
         guard room > 0 else { return }
+        let text = text.visible  // peer-controlled text must not drive the terminal
         let clipped = text.count > room ? String(text.prefix(room)) : text
         _ = sluice_draw(Int32(row), Int32(column), clipped, -1, attributes[role] ?? sluice_a_normal())
     }

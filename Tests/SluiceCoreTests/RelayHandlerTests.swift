@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import SluiceModel
@@ -271,6 +272,26 @@ private struct Splice {
 }
 
 @Suite struct HeadlessLogTests {
+    /// A user name from Proxy-Authorization (peer-controlled) can neither clear the operator's screen nor forge a line.
+    @Test func peerTextCannotDriveTheTerminal() {
+        let lines = NIOLockedValueBox<[String]>([])
+        let log = HeadlessLog(write: { line in lines.withLockedValue { $0.append(line) } })
+        let error = FlowError(
+            flowID: FlowID(3), phase: .client, time: Date(timeIntervalSince1970: 0),
+            message: "refused: proxy credentials rejected for user '\u{1B}[2J\n00:00:00.000 #9 forged'"
+        )
+        log.receive(.flowOpened(FlowOpened(
+            flowID: FlowID(3), kind: .tcp, listener: "x", client: Endpoint(host: "127.0.0.1", port: 1),
+            server: Endpoint(host: "127.0.0.1", port: 2), time: Date(timeIntervalSince1970: 0)
+        )))
+        log.receive(.flowError(error))
+        let written = lines.withLockedValue { $0 }
+        #expect(written.count == 2)
+        #expect(written.allSatisfy { !$0.contains("\u{1B}") && !$0.contains("\n") })
+        #expect(written.last?.contains("user '\\e[2J\\n00:00:00.000 #9 forged'") == true, "\(written)")
+    }
+
+
     @Test func oneLinePerFlowEvent() {
         let log = HeadlessLog(write: { _ in })
         let start = Date(timeIntervalSince1970: 1_796_080_701)

@@ -174,4 +174,28 @@ import X509
         }
         #expect(cache.cachedContextCount == 2)
     }
+
+    /// Each SNI name a client sends leaves a file: a client cycling names must not fill the disk. Past the cap
+    /// the least recently written tenth goes, and the newest leaves stay.
+    @Test func theDiskCacheIsBoundedToo() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let authority = try CertificateAuthority.loadOrCreate(directory: temp.path + "/ca")
+        let directory = temp.path + "/leaves"
+        let cache = try LeafCertificateCache(authority: authority, directory: directory, maxEntries: 4, maxFilesOnDisk: 20)
+        for index in 0..<65 {
+            _ = try cache.serverContext(forHost: "host\(index).test")
+        }
+        let leaves = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0 != LeafCertificateCache.leafKeyFileName }
+        #expect(leaves.count <= 20, "\(leaves.count) leaf files")
+        #expect(leaves.contains("host64.test.pem"), "the newest leaf stays")
+        #expect(FileManager.default.fileExists(atPath: directory + "/" + LeafCertificateCache.leafKeyFileName), "the key is never pruned")
+        // A new cache over the same directory counts what is there.
+        let reopened = try LeafCertificateCache(authority: authority, directory: directory, maxFilesOnDisk: 20)
+        for index in 65..<80 {
+            _ = try reopened.serverContext(forHost: "host\(index).test")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).count <= 21)
+    }
 }
+

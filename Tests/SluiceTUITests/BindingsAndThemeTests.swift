@@ -75,3 +75,14 @@ import Testing
         #expect(theme.style(.selection) == Style(foreground: .red, background: .green, attributes: [.bold]))
     }
 }
+
+@Suite struct CanvasTests {
+    /// Whatever a view draws (a URL, a user name, an error quoting a peer) reaches the screen with its control
+    /// characters written out: a peer cannot clear the operator's screen or move the cursor.
+    @Test func controlCharactersAreShownNotObeyed() {
+        let canvas = TextCanvas(width: 40, height: 2)
+        canvas.put(0, 0, "user '\u{1B}[2J\nx'", .normal)
+        #expect(canvas.lines[0] == "user '\\e[2J\\nx'")
+    }
+}
+

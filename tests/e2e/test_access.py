@@ -58,6 +58,25 @@ class AccessTest(test_http.HTTPHelpers, SluiceTest):
         for secret in (b"s3cret-pw", b"tok-9f8e7d", base64.b64encode(b"alice:s3cret-pw")):
             self.assertNotIn(secret, stored, "credentials must never be stored")
 
+    def test_a_user_name_with_control_characters_cannot_drive_the_terminal(self):
+        origin = self.origin()
+        proc, port = self.proxy("--proxy-user", "alice:pw", quiet=False)
+        url = f"http://{HOST}:{origin.port}/bytes/10"
+        evil = base64.b64encode(b"\x1b[2J\n12:00:00.000 #99 forged:x").decode()
+        result = self.curl("-o", "/dev/null", "-w", "%{http_code}", "--proxy-header", f"Proxy-Authorization: Basic {evil}",
+                           url, proxy_port=port)
+        self.assertEqual(result.stdout.decode(), "407")
+        self.wait_flows(proc, lambda f: f.get("status") == 407)
+        proc.stop()
+        output = b""
+        for name in os.listdir(self.tmp):
+            if name.startswith("sluice-") and (name.endswith(".stderr") or name.endswith(".stdout")):
+                with open(os.path.join(self.tmp, name), "rb") as f:
+                    output += f.read()
+        self.assertIn(b"user '\\e[2J\\n12'", output, output[-2000:])  # the user is what precedes the first colon
+        self.assertNotIn(b"\x1b", output)
+        self.assertFalse([line for line in output.splitlines() if line.startswith(b"12:00:00.000 #99")], "no forged line")
+
     def test_connect_needs_credentials_too(self):
         proc, port = self.proxy("--proxy-user", "bob:pw")
         sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)

@@ -119,3 +119,40 @@ public struct CIDR: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 }
+
+extension AccessRules {
+    /// `USER:PASSWORD` entries, one per line (blank lines and `#` comments skipped), from a file or the
+    /// environment: credentials given on the command line would show in `ps`.
+    public static func parseUsers(_ text: String, source: String) throws(ConfigurationError) -> [String] {
+        var users: [String] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard line.contains(":"), !line.hasPrefix(":") else {
+                throw ConfigurationError(source: source, line: number + 1, message: "expected USER:PASSWORD")
+            }
+            users.append(line)
+        }
+        guard !users.isEmpty else { throw ConfigurationError(source: source, line: nil, message: "no USER:PASSWORD line") }
+        return users
+    }
+
+    public static func readUsers(file path: String) throws(ConfigurationError) -> [String] {
+        try parseUsers(try readSecret(path), source: path)
+    }
+
+    /// The token in a file: its first line, without surrounding space.
+    public static func readToken(file path: String) throws(ConfigurationError) -> String {
+        let token = try readSecret(path).split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !token.isEmpty else { throw ConfigurationError(source: path, line: nil, message: "the token file is empty") }
+        return token
+    }
+
+    private static func readSecret(_ path: String) throws(ConfigurationError) -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(source: path, line: nil, message: "cannot read: \(describeFileError(error))")
+        }
+    }
+}

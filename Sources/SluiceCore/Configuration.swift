@@ -60,6 +60,9 @@ public struct Configuration: Sendable, Equatable {
         public init() {}
     }
 
+    /// What happens while the store cannot write (`store.on_full`).
+    public var storeOnFull: StoreFullPolicy = .stop
+
     /// WebSocket limits: a frame or a message over its limit ends the WebSocket with 1009 (RFC 6455 §7.4.1).
     public var webSocket = WebSocketLimits()
 
@@ -85,7 +88,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.intercept?.text == rhs.intercept?.text && lhs.holdTimeout == rhs.holdTimeout && lhs.holdDefault == rhs.holdDefault
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
-            && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections
+            && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections && lhs.storeOnFull == rhs.storeOnFull
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -108,7 +111,7 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
-        "timeouts", "max_connections",
+        "timeouts", "max_connections", "store",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -222,6 +225,19 @@ public struct Configuration: Sendable, Equatable {
                 configuration.webSocket = try parseWebSocket(value, source: source, line: line)
             case "timeouts":
                 configuration.timeouts = try parseTimeouts(value, source: source, line: line)
+            case "store":
+                guard let store = value.mapping else { throw fail("expected a mapping (on_full:)") }
+                for (storeKey, storeValue) in store {
+                    guard storeKey.string == "on_full" else {
+                        throw ConfigurationError(
+                            source: source, line: storeKey.mark?.line, message: "unknown key 'store.\(storeKey.string ?? "")' (known: on_full)"
+                        )
+                    }
+                    guard let name = storeValue.string, let policy = StoreFullPolicy(rawValue: name) else {
+                        throw ConfigurationError(source: source, line: storeValue.mark?.line ?? line, message: "store.on_full: expected stop or relay")
+                    }
+                    configuration.storeOnFull = policy
+                }
             case "max_connections":
                 guard let number = value.int, number > 0 else { throw fail("expected a positive whole number of connections") }
                 configuration.maxConnections = number
@@ -278,8 +294,14 @@ public struct Configuration: Sendable, Equatable {
             case "token":
                 guard let token = item.string, !token.isEmpty else { throw fail("expected a token string") }
                 rules.token = token
+            case "users_file":
+                guard let path = item.string, !path.isEmpty else { throw fail("expected a file path") }
+                rules.users = try AccessRules.readUsers(file: expandTilde(path))
+            case "token_file":
+                guard let path = item.string, !path.isEmpty else { throw fail("expected a file path") }
+                rules.token = try AccessRules.readToken(file: expandTilde(path))
             default:
-                throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'access.\(name)' (known: allow, deny, users, token)")
+                throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'access.\(name)' (known: allow, deny, users, token, users_file, token_file)")
             }
         }
         return rules

@@ -38,6 +38,9 @@ public final class Engine: Sendable {
         var acceptedClients = 0
     }
 
+    /// The last refusal said in the log, so that a flood of refused connections says it once.
+    private let lastRefusal = NIOLockedValueBox<String?>(nil)
+
     /// Client connections open at once before listeners stop accepting (`max_connections`).
     public let maxConnections: Int
 
@@ -228,6 +231,14 @@ public final class Engine: Sendable {
     }
 
     private func accept(_ channel: Channel, spec: ListenSpec, module: any ProtocolModule) {
+        if let refusal = bus.refusal {
+            // The store cannot record (store.on_full: stop): an audit trail with a hole is worse than no service.
+            if lastRefusal.withLockedValue({ last in defer { last = refusal }; return last != refusal }) {
+                logger.error("refusing connections on \(spec): \(refusal)")
+            }
+            channel.close(promise: nil)
+            return
+        }
         let id: Int64? = state.withLockedValue { state in
             guard state.accepting else { return nil }
             let id = state.nextConnectionID

@@ -12,12 +12,15 @@ public protocol FlowBusSubscriber: AnyObject, Sendable {
     var isBackedUp: Bool { get }
     /// Calls `callback` once, from any thread, when the backlog has fallen back (at once if it is not backed up).
     func whenDrained(_ callback: @escaping @Sendable () -> Void)
+    /// Why the engine must accept no new connections right now (a store that cannot record), or nil.
+    var refusal: String? { get }
 }
 
 extension FlowBusSubscriber {
     /// Subscribers that may fall behind or coalesce never ask the engine to wait.
     public var isBackedUp: Bool { false }
     public func whenDrained(_ callback: @escaping @Sendable () -> Void) { callback() }
+    public var refusal: String? { nil }
 }
 
 /// Fans every event out to a fixed set of subscribers. The set is fixed at start, so publishing takes no lock.
@@ -40,6 +43,14 @@ public final class FlowBus: Sendable {
     /// True while any subscriber asks the engine to stop reading.
     public var isBackedUp: Bool {
         subscribers.contains { $0.isBackedUp }
+    }
+
+    /// Why no new connection may be accepted now, when a subscriber says so.
+    public var refusal: String? {
+        for subscriber in subscribers {
+            if let refusal = subscriber.refusal { return refusal }
+        }
+        return nil
     }
 
     /// Calls `callback` once no subscriber is backed up, unless `stop()` came first.

@@ -168,3 +168,11 @@ public struct MessageReleased: Sendable, Equatable {
         self.decidedBy = decidedBy
     }
 }
+
+/// What Sluice does while its store cannot write (a full disk): `stop` refuses new connections, since an audit
+/// tool must not silently stop recording, and holds the open ones back until it can write again; `relay` keeps
+/// relaying without recording until it can.
+public enum StoreFullPolicy: String, Sendable, CaseIterable {
+    case stop
+    case relay
+}

@@ -7,6 +7,10 @@ import SluiceModel
 /// `<data-dir>/logs/YYYY-MM-DD/{flows,messages,errors}.jsonl`: one JSON object per line, UTC ISO-8601 times,
 /// payloads in base64. The README lists every field. Written by the store's writer thread only, one `write` per
 /// file per batch.
+///
+/// `append` only builds lines in memory; `flush` writes them. A file only ever gets whole lines, each once: a
+/// write that fails part way (a full disk) is cut back to where it began, and its lines stay pending for the next
+/// `flush`, while files whose lines were written are not written again.
 final class JSONLinesLog {
     enum File: String, CaseIterable {
         case flows, messages, errors
@@ -24,8 +28,8 @@ final class JSONLinesLog {
     /// The open day, as `Timestamp.dayNumber`, and its files' descriptors (indexed like `File.allCases`).
     private var day: Int64?
     private var descriptors: [Int32] = []
-    /// Lines of the current batch, per file, written by `flush`.
-    private let pending = File.allCases.map { _ in PendingLines() }
+    /// Lines not yet written, per day (one day but around midnight), oldest first.
+    private var pending: [PendingDay] = []
     /// Digests of the shared bodies whose payload the current day's messages.jsonl already has.
     private var loggedBodies: Set<Data> = []
     private var loggedBodiesDay: Int64?
@@ -43,11 +47,11 @@ final class JSONLinesLog {
     /// Appends the event's line. `bodyDigest` is set on a body kept once in the store (its SHA-256): the line says
     /// `sha256`, and carries the payload only the first time that body appears in the day's file. `headers` is an
     /// HTTP event's headers as JSON text when the caller has made it already.
-    func append(_ event: ProxyEvent, bodyDigest: Data? = nil, headers: [UInt8]? = nil) throws(StoreError) {
+    func append(_ event: ProxyEvent, bodyDigest: Data? = nil, headers: [UInt8]? = nil) {
         switch event {
         case .flowOpened(let opened):
             startTimes[opened.flowID] = opened.time
-            try add(
+            add(
                 .flows, at: opened.time,
                 JSONObject()
                     .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
@@ -66,12 +70,12 @@ final class JSONLinesLog {
             } else {
                 line = (consume line).base64("payload", message.payload)
             }
-            try add(
+            add(
                 .messages, at: message.time,
                 (consume line).optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
             )
         case .httpRequest(let request):
-            try add(
+            add(
                 .flows, at: request.time,
                 JSONObject()
                     .string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
@@ -80,7 +84,7 @@ final class JSONLinesLog {
                     .optionalInt("replay_of", request.replayOf?.rawValue)
             )
         case .httpResponse(let response):
-            try add(
+            add(
                 .flows, at: response.time,
                 JSONObject()
                     .string("event", "response").int("flow", response.flowID.rawValue)
@@ -92,14 +96,14 @@ final class JSONLinesLog {
                     .optionalDouble("first_byte_ms", response.timings.firstByte)
             )
         case .messageHeld(let held):
-            try add(
+            add(
                 .messages, at: held.heldAt,
                 JSONObject()
                     .string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
                     .time("time", held.heldAt).time("deadline", held.deadline)
             )
         case .messageReleased(let released):
-            try add(
+            add(
                 .messages, at: released.time,
                 JSONObject()
                     .string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
@@ -107,7 +111,7 @@ final class JSONLinesLog {
                     .string("decided_by", released.decidedBy)
             )
         case .flowError(let error):
-            try add(
+            add(
                 .errors, at: error.time,
                 JSONObject()
                     .int("flow", error.flowID.rawValue).time("time", error.time)
@@ -121,7 +125,7 @@ final class JSONLinesLog {
             if let start = startTimes.removeValue(forKey: closed.flowID) {
                 object = object.int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
             }
-            try add(.flows, at: closed.time, object)
+            add(.flows, at: closed.time, object)
         }
     }
 
@@ -135,45 +139,65 @@ final class JSONLinesLog {
         return loggedBodies.insert(digest).inserted
     }
 
-    /// Writes what the batch produced: one `write` per file. Lines are only ever appended whole.
+    /// Lines appended and not yet written.
+    var pendingByteCount: Int {
+        pending.reduce(0) { total, day in total + day.files.reduce(0) { $0 + $1.bytes.count } }
+    }
+
+    /// Writes the pending lines: one `write` per file and day. On a failure the lines of that file stay pending
+    /// (the file is cut back to its length before the write) and the error is thrown; lines written stay written.
     func flush() throws(StoreError) {
-        for file in File.allCases {
-            let index = file.index
-            guard pending[index].bytes.count > 0, index < descriptors.count else { continue }
-            let failure: Int32? = pending[index].bytes.withUnsafeBytes { buffer in
-                guard let base = buffer.baseAddress else { return nil }
-                var offset = 0
-                while offset < buffer.count {
-                    let written = Glibc.write(descriptors[index], base + offset, buffer.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return errno
-                    }
-                    offset += written
-                }
-                return nil
+        while let first = pending.first {
+            if first.day != day { try openDay(first.day, named: first.name) }
+            for file in File.allCases where first.files[file.index].bytes.count > 0 {
+                try write(first.files[file.index], to: file)
+                first.files[file.index].bytes.removeAll()
             }
-            if let failure {
-                throw StoreError(
-                    "cannot write \(file.rawValue).jsonl in \(directory): \(String(cString: strerror(failure)).lowercased())"
-                )
-            }
-            pending[index].bytes.removeAll()
+            pending.removeFirst()
         }
     }
 
+    /// Appends the lines whole or not at all.
+    private func write(_ lines: PendingLines, to file: File) throws(StoreError) {
+        guard file.index < descriptors.count else { throw StoreError("\(file.rawValue).jsonl in \(directory) is not open") }
+        let descriptor = descriptors[file.index]
+        let start = lseek(descriptor, 0, SEEK_END)
+        let failure: Int32? = lines.bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return nil }
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, base + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return nil
+        }
+        guard let failure else { return }
+        // A line cut short would break every reader of the file: take back what this write added.
+        if start >= 0 { _ = ftruncate(descriptor, start) }
+        throw StoreError("cannot write \(file.rawValue).jsonl in \(directory): \(String(cString: strerror(failure)).lowercased())")
+    }
+
+    /// Closes the day's files; the next `flush` opens them again.
     func close() {
         for descriptor in descriptors { Glibc.close(descriptor) }
         descriptors = []
+        day = nil
     }
 
-    private func add(_ file: File, at time: Date, _ object: borrowing JSONObject) throws(StoreError) {
+    private func add(_ file: File, at time: Date, _ object: borrowing JSONObject) {
         let eventDay = Timestamp.dayNumber(time)
-        if eventDay != day {
-            try flush()
-            try openDay(eventDay, named: Timestamp.day(time))
+        let target: PendingDay
+        if let last = pending.last, last.day == eventDay {
+            target = last
+        } else {
+            target = PendingDay(day: eventDay, name: Timestamp.day(time))
+            pending.append(target)
         }
-        object.appendLine(to: &pending[file.index].bytes)
+        object.appendLine(to: &target.files[file.index].bytes)
     }
 
     private func openDay(_ newDay: Int64, named name: String) throws(StoreError) {
@@ -194,7 +218,19 @@ final class JSONLinesLog {
     }
 }
 
-/// One file's lines of the current batch.
+/// One file's lines not yet written.
 private final class PendingLines {
     var bytes = ByteSink(capacity: 64 << 10)
+}
+
+/// One day's pending lines, per file.
+private final class PendingDay {
+    let day: Int64
+    let name: String
+    let files = JSONLinesLog.File.allCases.map { _ in PendingLines() }
+
+    init(day: Int64, name: String) {
+        self.day = day
+        self.name = name
+    }
 }

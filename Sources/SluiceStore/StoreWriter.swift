@@ -12,6 +12,8 @@ import SluiceModel
 public protocol StoreWriteProgress: AnyObject, Sendable {
     var eventsReceived: Int { get }
     var eventsWritten: Int { get }
+    /// Why the store cannot write right now (a full disk), or nil while it can.
+    var failure: String? { get }
 }
 
 /// The one writer of a store: takes events from any thread, commits them to SQLite and the JSON Lines logs in
@@ -20,8 +22,15 @@ public protocol StoreWriteProgress: AnyObject, Sendable {
 /// It never drops an event. When its backlog passes `highWaterBytes`, `isBackedUp` turns true and the engine stops
 /// reading from the network until `whenDrained` fires below `lowWaterBytes`. The two are close (1 MiB apart by
 /// default), so a stop lasts as long as writing 1 MiB of events takes, tens of milliseconds, instead of emptying a
-/// deep backlog while every client waits. When the disk fails (full, removed), the batch stays queued and is
-/// retried, and the error is said once.
+/// deep backlog while every client waits.
+///
+/// When the disk fails (full, removed), the batch is retried every half second until it is written, and the error
+/// is said once, and again when writing resumes (with an alert row saying how long recording stopped). A batch
+/// is committed to SQLite all or nothing, then its JSON lines are written; a retry redoes neither part that
+/// succeeded, so no row or line is written twice. Meanwhile, by `StoreFullPolicy`: `stop` holds the engine back
+/// (the backlog fills, `isBackedUp`) and `refusal` asks it to refuse new connections; `relay` lets it go on and
+/// drops the events that arrive until writing resumes, and with them every later event of a flow whose opening
+/// was dropped (the store would have no row to add them to).
 ///
 /// The thread runs at nice 10 while it keeps up, so relaying wins the CPU; once a quarter of `highWaterBytes` is
 /// queued it runs at normal priority, so it is not starved by the very event loops that wait for it. Where the
@@ -42,9 +51,16 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
     private var closing = false
     private var finished = false
     private var drainedCallbacks: [@Sendable () -> Void] = []
+    /// Why writing fails, since when, and (with `.relay`) what was dropped meanwhile.
     private var failing: String?
+    private var failingSince: Date?
+    private var discarding = false
+    private var discarded = 0
+    private var flowsNotRecorded: Set<FlowID> = []
+    private let onFull: StoreFullPolicy
 
     private let database: DatabaseQueue
+    private let databasePath: String
     private let log: JSONLinesLog
     private let sharedBodies = SharedBodies()
     private var statements: StoreRows?
@@ -63,8 +79,9 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
     /// Opens (or creates) the store in `directory` for writing and starts the writer thread.
     public init(
         directory: DataDirectory, logger: Logger, batchInterval: TimeInterval = 0.05, batchSize: Int = 1000,
-        highWaterBytes: Int = 16 << 20, lowWaterBytes: Int = 15 << 20
+        highWaterBytes: Int = 16 << 20, lowWaterBytes: Int = 15 << 20, onFull: StoreFullPolicy = .stop
     ) throws(StoreError) {
+        self.onFull = onFull
         try directory.prepareForWriting()
         // Before the database is touched: a second writer would also mark the first one's open flows interrupted.
         let lockDescriptor = try Self.lock(directory)
@@ -75,6 +92,7 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
             Glibc.close(lockDescriptor)
             throw error
         }
+        self.databasePath = directory.databasePath
         self.log = JSONLinesLog(directory: directory.logsPath)
         self.logger = logger
         self.batchInterval = batchInterval
@@ -82,9 +100,19 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
         self.highWaterBytes = highWaterBytes
         self.lowWaterBytes = lowWaterBytes
         do {
-            // A flow left open by a process that died without closing it will never close now.
+            // A flow left open by a process that died without closing it will never close now. Its totals were
+            // to be written at its close: what its recorded messages carried is the best account left.
             try database.write { db in
-                try db.execute(sql: "UPDATE flows SET state = 'interrupted' WHERE state = 'open'")
+                try db.execute(
+                    sql: """
+                        UPDATE flows SET state = 'interrupted',
+                            bytes_up = MAX(bytes_up, (SELECT COALESCE(SUM(size), 0) FROM messages
+                                                      WHERE flow_id = flows.id AND direction = 'up')),
+                            bytes_down = MAX(bytes_down, (SELECT COALESCE(SUM(size), 0) FROM messages
+                                                          WHERE flow_id = flows.id AND direction = 'down'))
+                        WHERE state = 'open'
+                        """
+                )
             }
         } catch {
             Glibc.close(lockDescriptor)
@@ -130,6 +158,10 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
 
     public func receive(_ event: ProxyEvent) {
         condition.lock()
+        if discarding || !flowsNotRecorded.isEmpty, !keep(event) {
+            condition.unlock()
+            return
+        }
         queue.append(event)
         received += 1
         let before = queuedBytes
@@ -139,6 +171,34 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
             condition.signal()
         }
         condition.unlock()
+    }
+
+    /// With `.relay`, while writing fails: drops the event, and remembers a flow whose opening it dropped so that
+    /// none of that flow's events is written later. Called under the lock.
+    private func keep(_ event: ProxyEvent) -> Bool {
+        let flow = event.flowID
+        if discarding {
+            discarded += 1
+            if case .flowOpened(let opened) = event { flowsNotRecorded.insert(opened.flowID) }
+            if case .flowClosed(let closed) = event { flowsNotRecorded.remove(closed.flowID) }
+            return false
+        }
+        guard let flow, flowsNotRecorded.contains(flow) else { return true }
+        discarded += 1
+        if case .flowClosed = event { flowsNotRecorded.remove(flow) }
+        return false
+    }
+
+    public var failure: String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failing
+    }
+
+    /// With `.stop`, while writing fails: why new connections are refused.
+    public var refusal: String? {
+        guard onFull == .stop else { return nil }
+        return failure.map { "the store cannot write (\($0)); new connections are refused until it can" }
     }
 
     public var eventsReceived: Int {
@@ -156,7 +216,7 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
     public var isBackedUp: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return queuedBytes > highWaterBytes
+        return queuedBytes > highWaterBytes && !discarding
     }
 
     public func whenDrained(_ callback: @escaping @Sendable () -> Void) {
@@ -234,6 +294,9 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
             if stopping {
                 condition.lock()
                 if queue.isEmpty {
+                    if lostAtShutdown > 0 {
+                        logger.error("store: \(lostAtShutdown) events could not be written at shutdown: \(failing ?? "the disk refused them")")
+                    }
                     finished = true
                     condition.broadcast()
                     condition.unlock()
@@ -244,25 +307,28 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
         }
     }
 
-    /// Writes a batch, retrying while the disk refuses (every half second; the events stay in memory and the
-    /// engine is held back by `isBackedUp`). Once asked to stop it tries once more and then gives up loudly.
+    /// Writes a batch, retrying while the disk refuses (every half second; the events stay in memory). Once asked
+    /// to stop, a batch that fails is given up at once, and the count of what was lost is said at the end.
     private func writeUntilDone(_ batch: [ProxyEvent], weighing bytes: Int, stopping: Bool) {
         var stopping = stopping
-        while !write(batch) {
+        var progress = BatchProgress(batch, sharedBodies: sharedBodies)
+        while !write(batch, &progress) {
             if !stopping {
                 condition.lock()
                 stopping = closing
                 condition.unlock()
             }
             if stopping {
-                Thread.sleep(forTimeInterval: 0.2)
-                if !write(batch) { logger.error("store: \(batch.count) events could not be written at shutdown") }
+                lostAtShutdown += batch.count
                 break
             }
             Thread.sleep(forTimeInterval: 0.5)
         }
         completed(batch.count, weighing: bytes)
     }
+
+    /// Events given up at shutdown because the disk still refused them.
+    private var lostAtShutdown = 0
 
     /// Whether this thread may go back to nice 0 after raising its nice value: root, or `RLIMIT_NICE` of 20 or more.
     private static var mayRaisePriorityAgain: Bool {
@@ -290,19 +356,101 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
         for callback in callbacks { callback() }
     }
 
-    /// One transaction per batch. Returns false (and says so once) when the disk refuses.
-    private func write(_ batch: [ProxyEvent]) -> Bool {
-        // By index, not `map`: an iterator hands out copies, and copying an event retains everything it holds.
-        var digests = [Data?](repeating: nil, count: batch.count)
-        var headers = [[UInt8]?](repeating: nil, count: batch.count)
-        for index in batch.indices {
-            switch batch[index] {
-            case .message(let message): digests[index] = sharedBodies.digest(of: message)
-            case .httpRequest(let request): headers[index] = JSONObject.headersJSON(request.headers)
-            case .httpResponse(let response): headers[index] = JSONObject.headersJSON(response.headers)
-            default: break
+    /// How far a batch has got: its digests and headers (made once), whether SQLite has it, whether its JSON
+    /// lines are queued in the log. A retry after a failure redoes only what is not done.
+    private struct BatchProgress {
+        var digests: [Data?]
+        var headers: [[UInt8]?]
+        var committed = false
+        var logged = false
+
+        init(_ batch: [ProxyEvent], sharedBodies: SharedBodies) {
+            // By index, not `map`: an iterator hands out copies, and copying an event retains everything it holds.
+            digests = [Data?](repeating: nil, count: batch.count)
+            headers = [[UInt8]?](repeating: nil, count: batch.count)
+            for index in batch.indices {
+                switch batch[index] {
+                case .message(let message): digests[index] = sharedBodies.digest(of: message)
+                case .httpRequest(let request): headers[index] = JSONObject.headersJSON(request.headers)
+                case .httpResponse(let response): headers[index] = JSONObject.headersJSON(response.headers)
+                default: break
+                }
             }
         }
+    }
+
+    /// One transaction per batch, then its JSON lines. Returns false (and says so once) when the disk refuses.
+    private func write(_ batch: [ProxyEvent], _ progress: inout BatchProgress) -> Bool {
+        do {
+            if !progress.committed {
+                try commit(batch, digests: progress.digests, headers: progress.headers)
+                progress.committed = true
+            }
+            if !progress.logged {
+                for index in batch.indices {
+                    log.append(batch[index], bodyDigest: progress.digests[index], headers: progress.headers[index])
+                }
+                progress.logged = true
+            }
+            try log.flush()
+            if failing != nil { writingResumed() }
+            return true
+        } catch {
+            let message = (error as? StoreError)?.message ?? "cannot write \(databasePath): \(Store.describe(error))"
+            writingFailed(message, events: batch.count)
+            return false
+        }
+    }
+
+    private func writingFailed(_ message: String, events: Int) {
+        condition.lock()
+        let first = failing == nil
+        let changed = failing != message
+        failing = message
+        if first { failingSince = Date() }
+        if onFull == .relay && !discarding {
+            discarding = true
+            // Producers parked on the backlog go on now: from here events are dropped, not queued.
+            let callbacks = drainedCallbacks
+            drainedCallbacks = []
+            condition.unlock()
+            for callback in callbacks { callback() }
+        } else {
+            condition.unlock()
+        }
+        guard changed else { return }
+        switch onFull {
+        case .stop:
+            logger.error("store: \(message); recording stopped: \(events) events held in memory, new connections refused, retrying")
+        case .relay:
+            logger.error("store: \(message); relaying without recording (store.on_full: relay), retrying")
+        }
+    }
+
+    /// The disk takes writes again: said in the log and, as an alert row, in the store itself.
+    private func writingResumed() {
+        condition.lock()
+        let reason = failing ?? ""
+        let seconds = failingSince.map { Date().timeIntervalSince($0) } ?? 0
+        let dropped = discarded
+        failing = nil
+        failingSince = nil
+        discarding = false
+        discarded = 0
+        condition.unlock()
+        let lost = onFull == .relay ? "\(dropped) events were not recorded (store.on_full: relay)" : "new connections were refused"
+        let message = "recording stopped for \(Formatting.duration(seconds: seconds)) (\(reason)): \(lost)"
+        logger.notice("store: writing again; \(message)")
+        _ = try? database.write { db in
+            try db.execute(
+                sql: "INSERT INTO alerts (flow_id, at, level, rule, message) VALUES (NULL, ?, 'high', 'store.on_full', ?)",
+                arguments: [Date().timeIntervalSince1970, message]
+            )
+        }
+    }
+
+    /// The batch's rows, in one transaction.
+    private func commit(_ batch: [ProxyEvent], digests: [Data?], headers: [[UInt8]?]) throws {
         let folded = FoldedBatch(batch)
         var bodyRows = SharedBodies.BatchRows()
         do {
@@ -333,22 +481,6 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
             }
             // Only now are the new rows in `bodies` for certain.
             sharedBodies.committed(bodyRows)
-            for index in batch.indices {
-                try log.append(batch[index], bodyDigest: digests[index], headers: headers[index])
-            }
-            try log.flush()
-            if let failing {
-                logger.notice("store: writing again after: \(failing)")
-                self.failing = nil
-            }
-            return true
-        } catch {
-            let message = (error as? StoreError)?.message ?? "cannot write \(Store.describe(error))"
-            if failing != message {
-                logger.error("store: \(message); \(batch.count) events held in memory, retrying")
-                failing = message
-            }
-            return false
         }
     }
 

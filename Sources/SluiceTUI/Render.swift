@@ -72,6 +72,12 @@ extension App {
             canvas.put(row, 0, " " + status.text, status.isError ? .error : .status)
             return
         }
+        if let failure = storeProgress?.failure {
+            // Until the store writes again, nothing else on this line matters as much.
+            canvas.fill(row, .error)
+            canvas.put(row, 0, " store: \(failure): recording stopped (store.on_full), retrying", .error)
+            return
+        }
         var parts = ["? help", "f filter", "i intercept", "q quit"]
         if view == .flows {
             parts.insert(

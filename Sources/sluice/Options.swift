@@ -85,6 +85,12 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("proxy-token"), help: "A token the explicit proxy accepts (Bearer, or as any Basic user's password).")
     var proxyToken: String?
 
+    @Option(name: .customLong("proxy-users-file"), help: "A file of USER:PASSWORD lines the explicit proxy accepts (keeps them out of ps).")
+    var proxyUsersFile: String?
+
+    @Option(name: .customLong("proxy-token-file"), help: "A file holding the proxy token (keeps it out of ps). Also: SLUICE_PROXY_TOKEN.")
+    var proxyTokenFile: String?
+
     @Option(name: .customLong("request-head-timeout"), help: "Seconds a client has to send a whole request head (default 30; then 408).")
     var requestHeadTimeout: Double?
 
@@ -96,6 +102,9 @@ struct EngineOptions: ParsableArguments {
 
     @Option(name: .customLong("tunnel-idle-timeout"), help: "Seconds a TCP relay or tunnel may carry nothing before it closes (default: no limit).")
     var tunnelIdleTimeout: Double?
+
+    @Option(name: .customLong("store-on-full"), help: "While the store cannot write (disk full): stop (refuse new connections; default) or relay (without recording).")
+    var storeOnFull: String?
 
     @Option(name: .customLong("max-connections"), help: "Client connections at once; at the limit accepting pauses (default: from ulimit -n).")
     var maxConnections: Int?
@@ -148,6 +157,12 @@ struct EngineOptions: ParsableArguments {
         if let serverTimeout { configuration.timeouts.server = serverTimeout }
         if let tunnelIdleTimeout { configuration.timeouts.tunnelIdle = tunnelIdleTimeout == 0 ? nil : tunnelIdleTimeout }
         if let maxConnections { configuration.maxConnections = maxConnections }
+        if let storeOnFull {
+            guard let policy = StoreFullPolicy(rawValue: storeOnFull) else {
+                throw ConfigurationError(source: "--store-on-full", line: nil, message: "expected stop or relay, got '\(storeOnFull)'")
+            }
+            configuration.storeOnFull = policy
+        }
         if let webSocketMaxFrameBytes { configuration.webSocket.maxFrameBytes = webSocketMaxFrameBytes }
         if let webSocketMaxMessageBytes { configuration.webSocket.maxMessageBytes = webSocketMaxMessageBytes }
         if let webSocketMaxBufferedBytes { configuration.webSocket.maxBufferedBytes = webSocketMaxBufferedBytes }
@@ -162,6 +177,13 @@ struct EngineOptions: ParsableArguments {
             }
             if flag == "--allow" { configuration.access.allow = ranges } else { configuration.access.deny = ranges }
         }
+        if let proxyUsersFile { configuration.access.users = try AccessRules.readUsers(file: Configuration.expandTilde(proxyUsersFile)) }
+        if let proxyTokenFile { configuration.access.token = try AccessRules.readToken(file: Configuration.expandTilde(proxyTokenFile)) }
+        let environment = ProcessInfo.processInfo.environment
+        if let users = environment["SLUICE_PROXY_USERS"], !users.isEmpty {
+            configuration.access.users = try AccessRules.parseUsers(users, source: "SLUICE_PROXY_USERS")
+        }
+        if let token = environment["SLUICE_PROXY_TOKEN"], !token.isEmpty { configuration.access.token = token }
         if !proxyUsers.isEmpty {
             guard proxyUsers.allSatisfy({ $0.contains(":") && !$0.hasPrefix(":") }) else {
                 throw ConfigurationError(source: "--proxy-user", line: nil, message: "expected USER:PASSWORD")

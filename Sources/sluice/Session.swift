@@ -43,7 +43,7 @@ enum Session {
         let writer: StoreWriter
         let firstFlowID: FlowID
         do {
-            writer = try StoreWriter(directory: directory, logger: Logger(label: "sluice.store"))
+            writer = try StoreWriter(directory: directory, logger: Logger(label: "sluice.store"), onFull: configuration.storeOnFull)
             firstFlowID = try writer.nextFlowID()
         } catch {
             throw fail(error)

@@ -217,6 +217,45 @@ import Testing
         #expect(flows.map(\.state) == ["closed", "interrupted"])
     }
 
+    /// A flow the process never closed (kill -9) was listed with 0 bytes: its totals were written only at close.
+    /// Marked interrupted, it carries what its recorded messages add up to.
+    @Test func anInterruptedFlowCarriesTheTotalsOfItsMessages() throws {
+        let directory = temporaryDirectory()
+        let first = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        let events = flowEvents(7, payloads: [(.up, "hello"), (.down, String(repeating: "d", count: 3000)), (.down, "!")])
+        for event in events.dropLast() { first.receive(event) }  // no close
+        first.close()
+        let second = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        second.close()
+        let flow = try #require(try Store(directory: directory).flows(limit: 10).first)
+        #expect(flow.state == "interrupted")
+        #expect(flow.bytesUp == 5 && flow.bytesDown == 3001)
+    }
+
+    /// A JSON Lines file that cannot be written (here one that is /dev/full, which refuses every write with
+    /// ENOSPC) keeps its lines pending; the files that could be written are not written again, and once the file
+    /// takes writes every line is in it exactly once.
+    @Test func aFailedJSONLinesWriteIsRetriedWithoutRepeatingALine() throws {
+        let root = NSTemporaryDirectory() + "sluice-jsonl-test-\(UUID().uuidString)"
+        let log = JSONLinesLog(directory: root)
+        let dayFolder = root + "/" + Timestamp.day(start)
+        try FileManager.default.createDirectory(atPath: dayFolder, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dayFolder + "/messages.jsonl", withDestinationPath: "/dev/full")
+        for event in flowEvents(1, payloads: [(.up, "one"), (.down, "two")]) { log.append(event) }
+        #expect(throws: StoreError.self) { try log.flush() }
+        #expect(log.pendingByteCount > 0)
+        // The disk has room again.
+        try FileManager.default.removeItem(atPath: dayFolder + "/messages.jsonl")
+        log.close()
+        try log.flush()
+        #expect(log.pendingByteCount == 0)
+        let flows = try String(contentsOfFile: dayFolder + "/flows.jsonl", encoding: .utf8).split(separator: "\n")
+        let messages = try String(contentsOfFile: dayFolder + "/messages.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(flows.count == 2, "open and close, once each: \(flows)")
+        #expect(messages.count == 2, "\(messages)")
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
     @Test func backlogAboveHighWaterAsksTheEngineToWait() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(

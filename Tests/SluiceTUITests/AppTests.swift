@@ -31,6 +31,8 @@ private final class SetProgress: StoreWriteProgress {
     let counts = NIOLockedValueBox((received: 0, written: 0))
     var eventsReceived: Int { counts.withLockedValue { $0.received } }
     var eventsWritten: Int { counts.withLockedValue { $0.written } }
+    let failures = NIOLockedValueBox<String?>(nil)
+    var failure: String? { failures.withLockedValue { $0 } }
 }
 
 @Suite struct AppTests {

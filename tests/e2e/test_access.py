@@ -58,6 +58,33 @@ class AccessTest(test_http.HTTPHelpers, SluiceTest):
         for secret in (b"s3cret-pw", b"tok-9f8e7d", base64.b64encode(b"alice:s3cret-pw")):
             self.assertNotIn(secret, stored, "credentials must never be stored")
 
+    def test_credentials_from_files_and_the_environment_stay_out_of_ps(self):
+        origin = self.origin()
+        url = f"http://{HOST}:{origin.port}/bytes/10"
+        users = os.path.join(self.tmp, "users")
+        with open(users, "w") as f:
+            f.write("# proxy users\ncarol:f1le-secret\n\n")
+        token = os.path.join(self.tmp, "token")
+        with open(token, "w") as f:
+            f.write("tok-from-file\n")
+        os.environ["SLUICE_PROXY_TOKEN"] = "tok-from-env"
+        try:
+            proc, port = self.proxy("--proxy-users-file", users)
+        finally:
+            del os.environ["SLUICE_PROXY_TOKEN"]
+        code = lambda *args: self.curl("-o", "/dev/null", "-w", "%{http_code}", *args, url, proxy_port=port).stdout.decode()
+        self.assertEqual(code(), "407")
+        self.assertEqual(code("-U", "carol:f1le-secret"), "200")
+        self.assertEqual(code("-U", "anyone:tok-from-env"), "200")
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        self.assertNotIn(b"f1le-secret", cmdline)
+        self.assertNotIn(b"tok-from-env", cmdline)
+        proc.stop()
+        proc, port = self.proxy("--proxy-token-file", token)
+        self.assertEqual(code("-U", "x:tok-from-file"), "200")
+        self.assertEqual(code("-U", "x:wrong"), "407")
+
     def test_a_user_name_with_control_characters_cannot_drive_the_terminal(self):
         origin = self.origin()
         proc, port = self.proxy("--proxy-user", "alice:pw", quiet=False)

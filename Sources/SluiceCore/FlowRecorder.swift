@@ -257,8 +257,8 @@ public final class FlowRecorder {
     /// What the intercept filter sees of one chunk of this flow.
     public func subject(direction: Direction, payload: Data) -> FilterSubject {
         FilterSubject(
-            kind: kind, client: client, server: server, requestPayload: direction == .up ? payload : Data(),
-            responsePayload: direction == .down ? payload : Data(), hasError: firstFailure != nil
+            kind: kind, client: client, server: server, requestPayloads: direction == .up ? [payload] : [],
+            responsePayloads: direction == .down ? [payload] : [], hasError: firstFailure != nil
         )
     }
 

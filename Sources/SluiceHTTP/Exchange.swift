@@ -32,6 +32,11 @@ final class Exchange {
     /// body), then held or sent.
     private var requestReleased: Bool
     private var collectedBody = ByteBuffer()
+    /// The request body as the intercept filter saw it (or the operator's edit of it), kept for the response's
+    /// turn: mitmproxy's `~bq` still sees the request when the response is judged. Empty when it was not collected.
+    private var requestBody = Data()
+    /// The server's `101`, for what the WebSocket's messages are judged with.
+    private var switchingHead: HTTPResponseHead?
     private let gate: InterceptGate
     private let holdLimit: Int
     /// A response kept back for the intercept filter until it is complete (bodies up to `holdLimit`).
@@ -149,22 +154,34 @@ final class Exchange {
         }
     }
 
+    // MARK: What the intercept filter sees
+
+    /// This exchange as far as it has got: the request as the server gets it, and the response once its head (and
+    /// for a held one its body) is here.
+    private func subject(response: HTTPResponseHead? = nil, responseBody: Data = Data()) -> FilterSubject {
+        FilterSubject(
+            kind: plan.isWebSocket ? .websocket : .http, client: owner.clientEndpoint, server: plan.server,
+            requestPayloads: [requestBody], responsePayloads: response == nil ? [] : [responseBody],
+            method: upstreamHead.method.rawValue, url: plan.target.url, requestHeaders: upstreamHead.headers.fields,
+            statusCode: response.map { Int($0.status.code) }, responseHeaders: response?.headers.fields ?? []
+        )
+    }
+
+    /// What each message of the WebSocket this exchange became is judged with, beside the message itself.
+    var webSocketSubject: FilterSubject { subject(response: switchingHead) }
+
     // MARK: Holding the request
 
     /// The whole request is here: hold it when the intercept filter matches, else send it.
     private func considerHoldingRequest() {
-        let subject = FilterSubject(
-            kind: .http, client: owner.clientEndpoint, server: plan.server,
-            requestPayload: Data(collectedBody.readableBytesView), method: upstreamHead.method.rawValue, url: plan.target.url,
-            headers: upstreamHead.headers.map { "\($0.name): \($0.value)" }, contentType: upstreamHead.headers.first(name: "content-type")
-        )
-        guard gate.shouldHold(subject), let eventLoop = owner.eventLoop else {
+        requestBody = Data(collectedBody.readableBytesView)
+        guard gate.shouldHold(subject()), let eventLoop = owner.eventLoop else {
             releaseRequest()
             return
         }
         let text = HTTPMessageText.request(
             method: upstreamHead.method.rawValue, url: plan.target.url, headers: upstreamHead.headers.fields,
-            body: Data(collectedBody.readableBytesView)
+            body: requestBody
         )
         let sequence = recorder.recordCopy(text, direction: .up, kind: .request)
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
@@ -247,6 +264,7 @@ final class Exchange {
             if let absolute = try? RequestTarget.absolute(edited.target) { path = absolute.path }
             upstreamHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: edited.method), uri: path, headers: headers)
             pending = edited.body.isEmpty ? [.end(nil)] : [.body(.byteBuffer(ByteBuffer(bytes: edited.body))), .end(nil)]
+            requestBody = edited.body
             var target = plan.target
             target.path = path
             recorder.requestStarted(
@@ -315,13 +333,8 @@ final class Exchange {
 
     private func considerHoldingResponse(_ collected: CollectedResponse) {
         let body = Data(collected.body.readableBytesView)
-        let headers = (upstreamHead.headers.fields + collected.head.headers.fields).map { "\($0.name): \($0.value)" }
-        let subject = FilterSubject(
-            kind: .http, client: owner.clientEndpoint, server: plan.server, responsePayload: body, method: upstreamHead.method.rawValue,
-            url: plan.target.url, statusCode: Int(collected.head.status.code), headers: headers,
-            contentType: collected.head.headers.first(name: "content-type"), hasResponse: true
-        )
-        guard gate.shouldHold(subject), let eventLoop = owner.eventLoop else {
+        guard gate.shouldHold(subject(response: collected.head, responseBody: body)), let eventLoop = owner.eventLoop
+        else {
             releaseResponse()
             owner.writeToClient(.end(nil), flush: true)
             responseComplete()
@@ -434,6 +447,7 @@ final class Exchange {
             owner.writeToClient(.head(clientHead))
             owner.writeToClient(.end(nil), flush: true)
             upgradeAccepted = true
+            switchingHead = head
             return
         }
         let framed = scan.hasContentLength || scan.hasTransferEncoding

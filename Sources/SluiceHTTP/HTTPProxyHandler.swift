@@ -340,10 +340,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let connection = self.connection
         let upstreamReady = upstream.becomeRaw()
         let clientReady = becomeRaw(context)
-        let subjectBase = FilterSubject(
-            kind: .websocket, client: connection.client, server: ended.plan.server, method: "GET",
-            url: ended.plan.target.url
-        )
+        let subjectBase = ended.webSocketSubject
         upstreamReady.and(clientReady).assumeIsolated().whenComplete { result in
             switch result {
             case .success:

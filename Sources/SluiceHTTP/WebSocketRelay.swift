@@ -200,9 +200,9 @@ final class WebSocketRelayHandler {
     private func subject(_ payload: Data) -> FilterSubject {
         var subject = subjectBase
         if readDirection == .up {
-            subject.requestPayload = payload
+            subject.requestPayloads.append(payload)
         } else {
-            subject.responsePayload = payload
+            subject.responsePayloads.append(payload)
         }
         return subject
     }

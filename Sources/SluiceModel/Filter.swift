@@ -1,16 +1,20 @@
 import Foundation
 
-/// The filter language, one for the view filter (`f`) and the intercept filter (`i`), close to mitmproxy's:
+/// The filter language, one for the view filter (`f`), the intercept filter (`i`) and the CLI (`sluice flows
+/// --filter`, `sluice export`). Users bring mitmproxy's habits, so its operators mean what mitmproxy 11's
+/// `flowfilter` makes them mean (checked against mitmproxy itself by tests/e2e/test_filter_parity.py):
 ///
-///     ~k tcp & ~dst :5432            ~m POST ~u /login         !(~c 200 | ~c 304)         ~b "pass word"
+///     ~k tcp & ~dst ':5432$'        ~m POST ~u /login         !(~c 200 | ~c 304)         ~b "pass word"
 ///
-/// Operators: `~k KIND` (tcp, http, ws, ssh, pg, mysql), `~src ADDR` and `~dst ADDR` (`host`, `:port`,
-/// `host:port`), `~b RE` (payload either way), `~bq RE` (request / client side), `~bs RE` (response / server side),
-/// `~m METHOD`, `~u RE`, `~c CODE`, `~h RE` (a header line), `~t RE` (content type), `~q` (request without
-/// response), `~s` (has a response), `~e` (has an error), `~marked`, `~held`, `~risk LEVEL` (at least LEVEL),
-/// `~cmd RE`. Combine with `!`, `&` (or just a space), `|` and parentheses; `!` binds tightest, then `&`, then `|`.
-/// Arguments may be quoted with '…' or "…" (backslash escapes). A bare word matches the URL or the payload.
-/// Regular expressions are case-insensitive. An operator that does not apply to a flow's kind is false.
+/// mitmproxy's: `~all`, `~http`, `~websocket`, `~tcp`, `~q` (request without response), `~s` (has a response),
+/// `~e` (error), `~marked`, `~replay`, `~a` (asset response: CSS, JavaScript, image, font), `~c CODE`, and with a
+/// regular expression `~b`/`~bq`/`~bs` (payload either way / client side / server side: bodies and messages),
+/// `~h`/`~hq`/`~hs` (header lines `name: value`), `~t`/`~tq`/`~ts` (content type), `~m` (method), `~d` (domain),
+/// `~u` (URL), `~src`/`~dst` (`host:port`). Sluice's own: `~k KIND` (tcp, http, ws, ssh, pg, mysql), `~held`,
+/// `~risk LEVEL` (at least LEVEL), `~cmd RE`. Combine with `!`, `&` (or just a space), `|` and parentheses; `!`
+/// binds tightest, then `&`, then `|`. Arguments may be quoted with '…' or "…" (backslash escapes); unquoted, one
+/// ends at a space, `&`, `|` or a parenthesis. A bare word matches the URL or the payload (mitmproxy: the URL only).
+/// Regular expressions are searched, case-insensitively. An operator that does not apply to a flow's kind is false.
 public struct Filter: Sendable, CustomStringConvertible {
     public let text: String
     let expression: FilterExpression
@@ -52,55 +56,88 @@ indirect enum FilterExpression: Sendable {
     }
 }
 
-/// `host`, `:port` or `host:port`, for `~src` and `~dst`.
-struct AddressPattern: Sendable, Equatable {
-    var host: String?
-    var port: Int?
-
-    func matches(_ endpoint: Endpoint?) -> Bool {
-        guard let endpoint else { return false }
-        if let host, host.lowercased() != endpoint.host.lowercased() { return false }
-        if let port, port != endpoint.port { return false }
-        return true
-    }
-}
-
-/// A compiled, case-insensitive regular expression.
+/// A compiled regular expression (case-insensitive unless asked), used the way mitmproxy uses its own: searched,
+/// not anchored, with only `\n` ending a line as in Python.
+///
+/// mitmproxy matches bodies, headers, content types and methods as bytes and URLs, domains and addresses as text.
+/// `matches(bytes:)` does the same: each byte becomes the character of that code point (Latin-1), and so does each
+/// byte of the pattern's UTF-8, so `\xff` finds a 0xff byte and `é` finds its two UTF-8 bytes, as in mitmproxy.
 struct FilterRegex: @unchecked Sendable {
     // @unchecked: NSRegularExpression is immutable and documented thread-safe.
     let pattern: String
-    let regex: NSRegularExpression
+    private let textRegex: NSRegularExpression
+    private let bytesRegex: NSRegularExpression
 
-    init(_ pattern: String) throws {
+    /// Python's flags that some of mitmproxy's operators add: `DOTALL` for bodies, `MULTILINE` for header lines.
+    enum Flag {
+        case dotAll, multiline
+    }
+
+    init(_ pattern: String, flag: Flag? = nil, caseInsensitive: Bool = true) throws {
+        var options: NSRegularExpression.Options = [.useUnixLineSeparators]
+        if caseInsensitive { options.insert(.caseInsensitive) }
+        switch flag {
+        case .dotAll: options.insert(.dotMatchesLineSeparators)
+        case .multiline: options.insert(.anchorsMatchLines)
+        case nil: break
+        }
         self.pattern = pattern
-        self.regex = try NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
+        textRegex = try NSRegularExpression(pattern: pattern, options: options)
+        let bytesPattern = Self.latin1(Data(pattern.utf8))
+        bytesRegex =
+            bytesPattern == pattern ? textRegex : try NSRegularExpression(pattern: bytesPattern, options: options)
     }
 
-    func matches(_ text: String) -> Bool {
-        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    func matches(text: String) -> Bool {
+        textRegex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 
-    /// Payloads are matched as text; bytes that are not UTF-8 become U+FFFD and match nothing in particular.
-    func matches(_ data: Data) -> Bool {
-        !data.isEmpty && matches(String(decoding: data, as: UTF8.self))
+    func matches(bytes: Data) -> Bool {
+        let text = Self.latin1(bytes)
+        return bytesRegex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// Text as mitmproxy's bytes patterns see it: its UTF-8, one character per byte.
+    func matches(utf8 text: String) -> Bool {
+        matches(bytes: Data(text.utf8))
+    }
+
+    /// One character per byte, U+0000 to U+00FF.
+    static func latin1(_ bytes: Data) -> String {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: bytes.lazy.map { Unicode.Scalar($0) })
+        return String(scalars)
     }
 }
 
 enum FilterPredicate: Sendable {
+    case all
     case kind(FlowKind)
-    case source(AddressPattern)
-    case destination(AddressPattern)
+    /// mitmproxy's `~http`: HTTP exchanges and WebSockets, which begin as one.
+    case http
+    /// A kind Sluice never records (`~udp`, `~dns`): accepted so that mitmproxy filters parse, never true.
+    case never
+    case source(FilterRegex)
+    case destination(FilterRegex)
     case body(FilterRegex)
     case requestBody(FilterRegex)
     case responseBody(FilterRegex)
-    case method(String)
+    case method(FilterRegex)
+    case domain(FilterRegex)
     case url(FilterRegex)
     case statusCode(Int)
     case header(FilterRegex)
+    case requestHeader(FilterRegex)
+    case responseHeader(FilterRegex)
     case contentType(FilterRegex)
+    case requestContentType(FilterRegex)
+    case responseContentType(FilterRegex)
+    case asset
     case requestWithoutResponse
     case hasResponse
     case hasError
+    case replay
     case marked
     case held
     case risk(RiskLevel)
@@ -108,29 +145,69 @@ enum FilterPredicate: Sendable {
     /// A bare word: the URL or the payload.
     case anywhere(FilterRegex)
 
+    /// mitmproxy's `~a`: response content types of CSS, JavaScript, images and fonts. Matched case-sensitively, as
+    /// mitmproxy compiles these without its usual ignore-case flag.
+    static let assetTypes: [FilterRegex] = [
+        "text/javascript", "application/x-javascript", "application/javascript", "text/css", "image/.*", "font/.*",
+        "application/font.*",
+    ].compactMap { try? FilterRegex($0, caseInsensitive: false) }
+
     func matches(_ s: FilterSubject) -> Bool {
         switch self {
+        case .all: return true
         case .kind(let kind): return s.kind == kind
-        case .source(let pattern): return pattern.matches(s.client)
-        case .destination(let pattern): return pattern.matches(s.server)
-        case .body(let re): return re.matches(s.requestPayload) || re.matches(s.responsePayload)
-        case .requestBody(let re): return re.matches(s.requestPayload)
-        case .responseBody(let re): return re.matches(s.responsePayload)
-        case .method(let method): return s.method?.uppercased() == method.uppercased()
-        case .url(let re): return s.url.map(re.matches) ?? false
-        case .statusCode(let code): return s.statusCode == code
-        case .header(let re): return s.headers.contains(where: re.matches)
-        case .contentType(let re): return s.contentType.map(re.matches) ?? false
-        case .requestWithoutResponse: return s.method != nil && !s.hasResponse
-        case .hasResponse: return s.hasResponse
+        case .http: return s.isHTTP
+        case .never: return false
+        case .source(let re): return FilterSubject.address(s.client).map { re.matches(text: $0) } ?? false
+        case .destination(let re): return FilterSubject.address(s.server).map { re.matches(text: $0) } ?? false
+        case .body(let re): return Self.any(s.requestPayloads, re) || Self.any(s.responsePayloads, re)
+        case .requestBody(let re): return Self.any(s.requestPayloads, re)
+        case .responseBody(let re): return Self.any(s.responsePayloads, re)
+        case .method(let re): return s.isHTTP && (s.method.map { re.matches(utf8: $0) } ?? false)
+        case .domain(let re): return s.isHTTP && s.domains.contains { re.matches(text: $0) }
+        case .url(let re): return s.isHTTP && (s.prettyURL.map { re.matches(text: $0) } ?? false)
+        case .statusCode(let code): return s.isHTTP && s.statusCode == code
+        case .header(let re):
+            return Self.requestHeader(s, re) || Self.responseHeader(s, re)
+        case .requestHeader(let re): return Self.requestHeader(s, re)
+        case .responseHeader(let re): return Self.responseHeader(s, re)
+        case .contentType(let re):
+            return Self.requestContentType(s, re) || Self.responseContentType(s, re)
+        case .requestContentType(let re): return Self.requestContentType(s, re)
+        case .responseContentType(let re): return Self.responseContentType(s, re)
+        case .asset: return Self.assetTypes.contains { Self.responseContentType(s, $0) }
+        case .requestWithoutResponse: return s.isHTTP && !s.hasResponse
+        case .hasResponse: return s.isHTTP && s.hasResponse
         case .hasError: return s.hasError
+        case .replay: return s.isReplay
         case .marked: return s.isMarked
         case .held: return s.isHeld
         case .risk(let level): return s.risk.map { $0 >= level } ?? false
-        case .command(let re): return s.commands.contains(where: re.matches)
+        case .command(let re): return s.commands.contains { re.matches(text: $0) }
         case .anywhere(let re):
-            return (s.url.map(re.matches) ?? false) || re.matches(s.requestPayload) || re.matches(s.responsePayload)
+            return (s.url.map { re.matches(text: $0) } ?? false) || Self.any(s.requestPayloads, re)
+                || Self.any(s.responsePayloads, re)
         }
+    }
+
+    private static func any(_ payloads: [Data], _ re: FilterRegex) -> Bool {
+        payloads.contains { re.matches(bytes: $0) }
+    }
+
+    private static func requestHeader(_ s: FilterSubject, _ re: FilterRegex) -> Bool {
+        s.isHTTP && re.matches(utf8: FilterSubject.headerText(s.requestHeaders))
+    }
+
+    private static func responseHeader(_ s: FilterSubject, _ re: FilterRegex) -> Bool {
+        s.isHTTP && s.hasResponse && re.matches(utf8: FilterSubject.headerText(s.responseHeaders))
+    }
+
+    private static func requestContentType(_ s: FilterSubject, _ re: FilterRegex) -> Bool {
+        s.isHTTP && FilterSubject.contentTypes(s.requestHeaders).contains { re.matches(utf8: $0) }
+    }
+
+    private static func responseContentType(_ s: FilterSubject, _ re: FilterRegex) -> Bool {
+        s.isHTTP && s.hasResponse && FilterSubject.contentTypes(s.responseHeaders).contains { re.matches(utf8: $0) }
     }
 }
 
@@ -273,44 +350,23 @@ struct FilterParser {
     }
 
     private mutating func parseOperator(_ name: String, column: Int) throws(FilterError) -> FilterPredicate {
+        if let predicate = Self.unary[name] { return predicate }
+        if let (flag, make) = Self.regexOperators[name] {
+            let (value, at) = try argument(for: name, expected: "a regular expression")
+            return make(try regex(value, flag: flag, column: at))
+        }
         switch name {
-        case "~q": return .requestWithoutResponse
-        case "~s": return .hasResponse
-        case "~e": return .hasError
-        case "~marked": return .marked
-        case "~held": return .held
         case "~k":
             let (value, at) = try argument(for: name, expected: "a flow kind (tcp, http, ws, ssh, pg, mysql)")
             guard let kind = Self.kinds[value.lowercased()] else {
                 throw FilterError(column: at, message: "expected a flow kind (tcp, http, ws, ssh, pg, mysql), got '\(value)'")
             }
             return .kind(kind)
-        case "~src", "~dst":
-            let (value, at) = try argument(for: name, expected: "an address (host, :port or host:port)")
-            let pattern = try address(value, column: at)
-            return name == "~src" ? .source(pattern) : .destination(pattern)
-        case "~b", "~bq", "~bs", "~u", "~h", "~t", "~cmd":
-            let (value, at) = try argument(for: name, expected: "a regular expression")
-            let re = try regex(value, column: at)
-            switch name {
-            case "~b": return .body(re)
-            case "~bq": return .requestBody(re)
-            case "~bs": return .responseBody(re)
-            case "~u": return .url(re)
-            case "~h": return .header(re)
-            case "~t": return .contentType(re)
-            default: return .command(re)
-            }
-        case "~m":
-            let (value, at) = try argument(for: name, expected: "an HTTP method")
-            guard !value.isEmpty, value.allSatisfy({ $0.isLetter }) else {
-                throw FilterError(column: at, message: "expected an HTTP method, got '\(value)'")
-            }
-            return .method(value)
         case "~c":
+            // Any number, as mitmproxy's `~c` takes; a status that cannot be is simply never matched.
             let (value, at) = try argument(for: name, expected: "a status code")
-            guard let code = Int(value), (100...599).contains(code) else {
-                throw FilterError(column: at, message: "expected a status code (100-599), got '\(value)'")
+            guard !value.isEmpty, value.allSatisfy({ ("0"..."9").contains($0) }), let code = Int(value) else {
+                throw FilterError(column: at, message: "expected a status code, got '\(value)'")
             }
             return .statusCode(code)
         case "~risk":
@@ -323,6 +379,24 @@ struct FilterParser {
             throw FilterError(column: column, message: "unknown operator \(name)")
         }
     }
+
+    /// Operators without an argument.
+    static let unary: [String: FilterPredicate] = [
+        "~all": .all, "~a": .asset, "~e": .hasError, "~q": .requestWithoutResponse, "~s": .hasResponse,
+        "~http": .http, "~websocket": .kind(.websocket), "~tcp": .kind(.tcp), "~udp": .never, "~dns": .never,
+        "~replay": .replay, "~replayq": .replay, "~replays": .never, "~marked": .marked, "~held": .held,
+    ]
+
+    /// Operators that take a regular expression, with the flag mitmproxy compiles it with.
+    static let regexOperators: [String: (FilterRegex.Flag?, @Sendable (FilterRegex) -> FilterPredicate)] = [
+        "~b": (.dotAll, { .body($0) }), "~bq": (.dotAll, { .requestBody($0) }), "~bs": (.dotAll, { .responseBody($0) }),
+        "~h": (.multiline, { .header($0) }), "~hq": (.multiline, { .requestHeader($0) }),
+        "~hs": (.multiline, { .responseHeader($0) }),
+        "~t": (nil, { .contentType($0) }), "~tq": (nil, { .requestContentType($0) }),
+        "~ts": (nil, { .responseContentType($0) }),
+        "~m": (nil, { .method($0) }), "~d": (nil, { .domain($0) }), "~u": (nil, { .url($0) }),
+        "~src": (nil, { .source($0) }), "~dst": (nil, { .destination($0) }), "~cmd": (nil, { .command($0) }),
+    ]
 
     private mutating func argument(for name: String, expected: String) throws(FilterError) -> (String, Int) {
         guard let token = peek else { throw FilterError(column: endColumn, message: "expected \(expected) after \(name)") }
@@ -338,31 +412,14 @@ struct FilterParser {
         }
     }
 
-    private func regex(_ pattern: String, column: Int) throws(FilterError) -> FilterRegex {
+    private func regex(
+        _ pattern: String, flag: FilterRegex.Flag? = nil, column: Int
+    ) throws(FilterError) -> FilterRegex {
         do {
-            return try FilterRegex(pattern)
+            return try FilterRegex(pattern, flag: flag)
         } catch {
             throw FilterError(column: column, message: "'\(pattern)' is not a valid regular expression")
         }
-    }
-
-    private func address(_ text: String, column: Int) throws(FilterError) -> AddressPattern {
-        var host: String? = text
-        var port: Int?
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = String(text[text.index(after: text.startIndex)..<close])
-            let rest = text[text.index(after: close)...]
-            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) ?? -1 }
-        } else if let colon = text.lastIndex(of: ":"), text.filter({ $0 == ":" }).count == 1 {
-            host = colon == text.startIndex ? nil : String(text[..<colon])
-            port = Int(text[text.index(after: colon)...]) ?? -1
-        }
-        if let port, !(1...65535).contains(port) {
-            throw FilterError(column: column, message: "expected a port (1-65535) in '\(text)'")
-        }
-        if host?.isEmpty == true { host = nil }
-        guard host != nil || port != nil else { throw FilterError(column: column, message: "expected an address, got '\(text)'") }
-        return AddressPattern(host: host, port: port)
     }
 
     static let kinds: [String: FlowKind] = [

@@ -21,8 +21,8 @@ public struct FlowRow: Sendable, Equatable {
     public var method: String?
     public var url: String?
     public var status: Int?
-    public var headers: [String] = []
-    public var contentType: String?
+    public var requestHeaders: [HeaderField] = []
+    public var responseHeaders: [HeaderField] = []
     /// The flow this one replayed: the list shows it where a client address would be.
     public var replayOf: FlowID?
     /// How many events the store's writer had received when this flow's latest event was shown: the store holds
@@ -62,13 +62,12 @@ public struct FlowRow: Sendable, Equatable {
         self.method = method
         self.url = url
         self.replayOf = replayOf
-        self.headers += headers.map { "\($0.name): \($0.value)" }
+        requestHeaders = headers
     }
 
     mutating func response(status: Int, headers: [HeaderField]) {
         self.status = status
-        self.headers += headers.map { "\($0.name): \($0.value)" }
-        contentType = headers.first(named: "Content-Type")
+        responseHeaders = headers
     }
 
     /// Who sent the request: the client's address, or for a replay the flow it repeats.
@@ -98,11 +97,16 @@ public struct FlowRow: Sendable, Equatable {
         return text
     }
 
+    /// What the view filter sees of this row: its first bytes each way stand for the payloads (an HTTP body is
+    /// there from its request, or its response, on; an empty preview of another kind is no message yet).
     func subject(marked: Bool, held: Bool) -> FilterSubject {
-        FilterSubject(
-            kind: kind, client: client, server: server, requestPayload: previewUp, responsePayload: previewDown,
-            method: method, url: url, statusCode: status, headers: headers, contentType: contentType,
-            hasResponse: status != nil, hasError: state == .error, isMarked: marked, isHeld: held
+        let isHTTP = method != nil
+        return FilterSubject(
+            kind: kind, client: client, server: server,
+            requestPayloads: isHTTP || !previewUp.isEmpty ? [previewUp] : [],
+            responsePayloads: (isHTTP && status != nil) || (!isHTTP && !previewDown.isEmpty) ? [previewDown] : [],
+            method: method, url: url, requestHeaders: requestHeaders, statusCode: status, responseHeaders: responseHeaders,
+            isReplay: replayOf != nil, hasError: state == .error, isMarked: marked, isHeld: held
         )
     }
 }

@@ -148,7 +148,7 @@ struct ExportCommand: ParsableCommand {
                     continue
                 }
                 let messages = try database.messages(of: flow.id)
-                if let selection, !selection.matches(Self.subject(flow, messages: messages)) { continue }
+                if let selection, !selection.matches(flow.filterSubject(messages: messages)) { continue }
                 guard wanted else {
                     skipped[Self.skipReason(flow), default: 0] += 1
                     continue
@@ -166,24 +166,6 @@ struct ExportCommand: ParsableCommand {
     static func skipReason(_ flow: StoredFlow) -> String {
         guard let http = flow.http else { return flow.kind }
         return http.method.uppercased() == "CONNECT" ? "CONNECT" : flow.kind
-    }
-
-    /// What the filter sees of a stored flow: the same fields as the TUI's list gives it, with whole bodies.
-    static func subject(_ flow: StoredFlow, messages: [StoredMessage]) -> FilterSubject {
-        var up = Data()
-        var down = Data()
-        for message in messages {
-            if message.direction == .up { up.append(message.payload) } else { down.append(message.payload) }
-        }
-        let http = flow.http
-        let headers = (http?.requestHeaders ?? []) + (http?.responseHeaders ?? [])
-        return FilterSubject(
-            kind: FlowKind(rawValue: flow.kind) ?? .tcp, client: Endpoint(parsing: flow.client), server: Endpoint(parsing: flow.server),
-            requestPayload: up, responsePayload: down, method: http?.method, url: http?.url, statusCode: http?.status,
-            headers: headers.map { "\($0.name): \($0.value)" },
-            contentType: http?.responseHeaders.first(named: "Content-Type"),
-            hasResponse: http?.status != nil, hasError: flow.state == "error"
-        )
     }
 }
 

@@ -5,7 +5,17 @@ import SluiceStore
 
 /// `sluice flows`: the recorded flows as a table, or JSON Lines.
 struct FlowsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flows", abstract: "List recorded flows.")
+    static let configuration = CommandConfiguration(
+        commandName: "flows", abstract: "List recorded flows.",
+        discussion: """
+            --filter takes a filter expression as the TUI's `f` does (mitmproxy's operators and Sluice's own) and \
+            lists the flows among the newest --limit that match it.
+
+            Examples:
+              sluice flows --filter '~m POST & ~u /api'
+              sluice flows --json --filter '~websocket | ~tcp'
+            """
+    )
 
     @OptionGroup var store: StoreOptions
 
@@ -15,15 +25,33 @@ struct FlowsCommand: ParsableCommand {
     @Option(name: .long, help: "Show the newest N flows.")
     var limit = 100
 
+    @Option(name: .long, help: ArgumentHelp("Only flows matching this filter, e.g. '~c 404 | ~e'.", valueName: "EXPR"))
+    var filter: String?
+
     func validate() throws {
         guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
     }
 
     func run() throws {
-        let flows: [StoredFlow]
+        var selection: Filter?
+        if let filter {
+            do {
+                selection = try Filter(filter)
+            } catch {
+                throw fail("filter '\(filter)': \(error)")
+            }
+        }
+        var flows: [StoredFlow]
         do {
             let configuration = try store.loadConfiguration()
-            flows = try Store(directory: store.dataDirectory(configuration)).flows(limit: limit)
+            let database = try Store(directory: store.dataDirectory(configuration))
+            flows = try database.flows(limit: limit)
+            if let selection {
+                // One flow's messages at a time: payload operators need them, and a store can be large.
+                flows = try flows.filter { flow in
+                    selection.matches(flow.filterSubject(messages: try database.messages(of: flow.id)))
+                }
+            }
         } catch {
             throw fail(error)
         }

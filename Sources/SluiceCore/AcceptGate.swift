@@ -8,6 +8,11 @@ import NIOPosix
 ///
 /// A listener accepts by reading; holding back the read leaves new connections waiting in the kernel's backlog,
 /// to be accepted when a connection closes, instead of accepting them only to fail them.
+///
+/// One descriptor is kept in reserve. NIO keeps polling a listener whose accept failed until an accept succeeds,
+/// so out of descriptors it would spin on `EMFILE`; giving up the reserve lets that one accept succeed (the
+/// connection then fails for want of a server connection, recorded as such) and the polling stop until the
+/// backoff is over and the reserve is taken back.
 final class AcceptGate: ChannelDuplexHandler {
     typealias InboundIn = Channel
     typealias InboundOut = Channel
@@ -26,6 +31,7 @@ final class AcceptGate: ChannelDuplexHandler {
     private var readPending = false
     private var backoff: Scheduled<Void>?
     private(set) var paused: Pause?
+    private var spare: CInt = -1
 
     static let backoffAfterError = TimeAmount.seconds(1)
 
@@ -46,11 +52,18 @@ final class AcceptGate: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        takeSpare()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         backoff?.cancel()
+        if spare >= 0 { Glibc.close(spare) }
+        spare = -1
         self.context = nil
+    }
+
+    private func takeSpare() {
+        if spare < 0 { spare = open("/dev/null", O_RDONLY | O_CLOEXEC) }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -59,7 +72,8 @@ final class AcceptGate: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if paused == .outOfDescriptors {
+        // An accept made with the reserve's descriptor does not mean descriptors are back.
+        if paused == .outOfDescriptors && spare >= 0 {
             paused = nil
             log("accepting on \(listener) again")
         }
@@ -102,11 +116,16 @@ final class AcceptGate: ChannelDuplexHandler {
                     + "(open files limit \(FileDescriptorLimit.current)); trying again every second"
             )
         }
+        if spare >= 0 {
+            Glibc.close(spare)
+            spare = -1
+        }
         backoff?.cancel()
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         backoff = context.eventLoop.scheduleTask(in: Self.backoffAfterError) {
             let gate = loopBound.value
             gate.backoff = nil
+            gate.takeSpare()
             gate.acceptIfAdmitted()
         }
     }

@@ -75,7 +75,15 @@ public final class Engine: Sendable {
         self.gate.filter = configuration.intercept
         self.bufferBudget = ByteBudget(limit: configuration.webSocket.maxBufferedBytes)
         FileDescriptorLimit.raiseToHardLimit()
-        self.maxConnections = configuration.maxConnections ?? FileDescriptorLimit.connectionCapacity
+        // Past what the open-files limit allows, accepting would fail with EMFILE, which NIO retries at once, again
+        // and again: the limit is the ceiling, and more is lowered to it, with a warning.
+        let capacity = FileDescriptorLimit.connectionCapacity
+        self.maxConnections = min(configuration.maxConnections ?? capacity, capacity)
+        if let asked = configuration.maxConnections, asked > capacity {
+            logger.warning(
+                "max_connections \(asked) is more than the open files limit (\(FileDescriptorLimit.current)) allows: using \(capacity) (each connection may need two descriptors; raise ulimit -n for more)"
+            )
+        }
     }
 
     /// Binds every configured listener. On any failure the ones already bound are closed again.

@@ -109,6 +109,25 @@ public final class Engine: Sendable {
         return bound
     }
 
+    /// Binds each listener's address once and lets it go, so that an occupied port is found before anything is
+    /// created (the data directory, a CA, a store): a start that fails leaves nothing behind. `start()` binds for
+    /// real; a port taken in between is still its one clear error.
+    public static func checkListenersAreFree(_ specs: [ListenSpec]) throws(EngineError) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        for spec in specs where spec.listen.port != 0 {
+            do {
+                let channel = try ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: spec.listen.host, port: spec.listen.port)
+                    .wait()
+                try channel.close().wait()
+            } catch {
+                throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+            }
+        }
+    }
+
     /// Open flows right now.
     public var openConnectionCount: Int {
         state.withLockedValue { $0.flows.count }

@@ -34,7 +34,13 @@ struct StoreOptions: ParsableArguments {
 struct EngineOptions: ParsableArguments {
     @OptionGroup var store: StoreOptions
 
-    @Option(name: .long, help: "Listener, repeatable: tcp://[HOST]:PORT=>HOST:PORT")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Listener, repeatable: http://HOST:PORT (explicit proxy), reverse+http://HOST:PORT=>http(s)://BACKEND:PORT, tcp://HOST:PORT=>HOST:PORT. Default: http://127.0.0.1:8080.",
+            valueName: "spec"
+        )
+    )
     var listen: [String] = []
 
     @Flag(inversion: .prefixedNo, help: "Record each chunk's bytes (flows are always recorded).")
@@ -121,10 +127,7 @@ struct EngineOptions: ParsableArguments {
     )
     var webSocketMaxBufferedBytes: Int?
 
-    @Option(name: .long, help: "TUI theme: dark, light, mono, or <data-dir>/themes/NAME.yaml.")
-    var theme: String?
-
-    @Flag(name: .shortAndLong, help: "No event lines on stderr.")
+    @Flag(name: .shortAndLong, help: "Headless: no event lines on stderr (diagnostics still go there).")
     var quiet = false
 
     func configuration() throws -> Configuration {
@@ -151,7 +154,6 @@ struct EngineOptions: ParsableArguments {
             }
         }
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
-        if let theme { configuration.theme = theme }
         if let requestHeadTimeout { configuration.timeouts.requestHead = requestHeadTimeout }
         if let keepAliveTimeout { configuration.timeouts.keepAlive = keepAliveTimeout }
         if let serverTimeout { configuration.timeouts.server = serverTimeout }

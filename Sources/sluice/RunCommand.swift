@@ -5,11 +5,13 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Start the proxy with the terminal UI (or --headless).",
-        shouldDisplay: false
+        abstract: "Start the proxy with the terminal UI, or with --headless without it."
     )
 
     @OptionGroup var options: EngineOptions
+
+    @Option(name: .long, help: "TUI theme: dark, light, mono, or <data-dir>/themes/NAME.yaml.")
+    var theme: String?
 
     @Flag(name: .long, help: "No terminal UI: relay and record, one line per event on stderr.")
     var headless = false
@@ -21,7 +23,7 @@ struct RunCommand: ParsableCommand {
             guard isatty(STDIN_FILENO) != 0, isatty(STDOUT_FILENO) != 0 else {
                 throw fail("the terminal UI needs a terminal; use --headless (or `sluice record`) without one")
             }
-            try Session.run(options, frontEnd: .terminal)
+            try Session.run(options, frontEnd: .terminal(theme: theme))
         }
     }
 }

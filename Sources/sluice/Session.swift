@@ -16,7 +16,8 @@ extension StoreWriter: FlowBusSubscriber {}
 enum Session {
     enum FrontEnd {
         case headless(quiet: Bool)
-        case terminal
+        /// The theme given on the command line, over the configured one.
+        case terminal(theme: String?)
     }
 
     static func run(_ options: EngineOptions, frontEnd: FrontEnd) throws {
@@ -28,11 +29,16 @@ enum Session {
         } catch {
             throw fail(error)
         }
+        do {
+            try Engine.checkListenersAreFree(configuration.listeners)
+        } catch {
+            throw fail(error)
+        }
         let directory = DataDirectory(path: configuration.dataDirectory)
         var theme: Theme?
-        if case .terminal = frontEnd {
+        if case .terminal(let chosen) = frontEnd {
             do {
-                theme = try Theme.named(configuration.theme, searching: (directory.path as NSString).appendingPathComponent("themes"))
+                theme = try Theme.named(chosen ?? configuration.theme, searching: (directory.path as NSString).appendingPathComponent("themes"))
             } catch {
                 throw fail(error)
             }

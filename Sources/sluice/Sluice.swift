@@ -8,7 +8,11 @@ struct Sluice: ParsableCommand {
         commandName: "sluice",
         abstract: "An interactive intercepting proxy: relay, record, hold, edit and replay traffic.",
         discussion: """
+            With no subcommand, sluice runs the proxy with the terminal UI (`sluice run`; `sluice help run` lists its listeners, timeouts and limits), by default an explicit HTTP(S) proxy on 127.0.0.1:8080.
+
             Examples:
+              sluice                # the TUI, with a proxy on 127.0.0.1:8080
+              sluice --listen 'reverse+http://127.0.0.1:8000=>http://10.0.0.5:8080'
               sluice --headless --listen 'tcp://127.0.0.1:9000=>10.0.0.5:7000'
               sluice flows --limit 20
               sluice show 42 --hex

@@ -46,6 +46,7 @@ class CLIErrorTest(SluiceTest):
             result = self.run_headless("--data-dir", self.data_dir, "-q", "--listen", spec(port, free_port()))
         line = self.assert_one_line_failure(result, str(port))
         self.assertIn("in use", line)
+        self.assertFalse(os.path.exists(self.data_dir), "a start that fails creates no data directory, CA or store")
 
     def test_unwritable_data_dir(self):
         # A path under a regular file can't be created even by root.
@@ -94,6 +95,20 @@ class CLIErrorTest(SluiceTest):
         self.assert_one_line_failure(result, "--timeout", "30 days")
         result = run_cli("replay", "--data-dir", self.data_dir, "--delay", "9223372036854775807", "1")
         self.assert_one_line_failure(result, "--delay")
+
+
+class HelpTest(SluiceTest):
+    def test_help_shows_the_default_run_mode_and_each_mode_its_own_options(self):
+        top = run_cli("--help").stdout.decode()
+        self.assertIn("run (default)", top)
+        self.assertIn("127.0.0.1:8080", top)
+        run = run_cli("help", "run").stdout.decode()
+        for option in ("--listen", "--headless", "--theme", "--request-head-timeout", "--max-connections", "--store-on-full"):
+            self.assertIn(option, run)
+        record = run_cli("help", "record").stdout.decode()
+        self.assertNotIn("--theme", record, "a headless recorder has no theme")
+        for scheme in ("http://", "reverse+http://", "tcp://"):
+            self.assertIn(scheme, record)
 
 
 if __name__ == "__main__":

@@ -110,22 +110,30 @@ public final class Engine: Sendable {
     }
 
     /// Binds each listener's address once and lets it go, so that an occupied port is found before anything is
-    /// created (the data directory, a CA, a store): a start that fails leaves nothing behind. `start()` binds for
-    /// real; a port taken in between is still its one clear error.
+    /// created (the data directory, a CA, a store): a start that fails leaves nothing behind. The socket never
+    /// listens, so no client can connect to it in between; `start()` binds for real, and a port taken in between
+    /// is still its one clear error.
     public static func checkListenersAreFree(_ specs: [ListenSpec]) throws(EngineError) {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         for spec in specs where spec.listen.port != 0 {
+            let problem: String?
             do {
-                let channel = try ServerBootstrap(group: group)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .bind(host: spec.listen.host, port: spec.listen.port)
-                    .wait()
-                try channel.close().wait()
+                let address = try SocketAddress.makeAddressResolvingHost(spec.listen.host, port: spec.listen.port)
+                problem = bindProblem(address)
             } catch {
-                throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+                problem = describe(error)
             }
+            if let problem { throw EngineError(message: "cannot listen on \(spec.listen): \(problem)") }
         }
+    }
+
+    private static func bindProblem(_ address: SocketAddress) -> String? {
+        let descriptor = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)).lowercased() }
+        defer { close(descriptor) }
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let result = address.withSockAddr { pointer, length in bind(descriptor, pointer, socklen_t(length)) }
+        return result == 0 ? nil : String(cString: strerror(errno)).lowercased()
     }
 
     /// Open flows right now.

@@ -159,6 +159,20 @@ public final class FlowRecorder {
         }
     }
 
+    /// Counts an HTTP head that travelled: it is in the flow's totals like its body, and recorded by the request
+    /// and response events rather than as a message.
+    public func countHead(_ bytes: Int, direction: Direction) {
+        counters.add(bytes, direction: direction)
+        switch direction {
+        case .up: headBytesUp += Int64(bytes)
+        case .down: headBytesDown += Int64(bytes)
+        }
+    }
+
+    /// The part of the totals that was HTTP heads: what is left is the bodies' size (`StoredFlow.body`).
+    private var headBytesUp: Int64 = 0
+    private var headBytesDown: Int64 = 0
+
     /// The largest body message: what a body in flight holds in memory until it is recorded.
     public static let bodyMessageBytes = 128 << 10
 
@@ -289,7 +303,8 @@ public final class FlowRecorder {
             .flowClosed(
                 FlowClosed(
                     flowID: flowID, time: Date(), bytesUp: counters.bytesUp, bytesDown: counters.bytesDown,
-                    state: firstError == nil ? .closed : .error, error: firstError, payloadTruncated: truncated
+                    state: firstError == nil ? .closed : .error, error: firstError, payloadTruncated: truncated,
+                    headBytesUp: headBytesUp, headBytesDown: headBytesDown
                 )
             )
         )

@@ -62,8 +62,10 @@ public final class HeadlessLog: FlowBusSubscriber {
         case .messageReleased(let e):
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) message \(e.sequence) \(e.verdict.disposition) by \(e.decidedBy)"
         case .flowError(let e):
-            let kind = openFlows.withLockedValue { $0[e.flowID]?.kind.rawValue } ?? "flow"
-            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(kind) error \(e.phase.rawValue): \(e.message)"
+            let kind = openFlows.withLockedValue { $0[e.flowID]?.kind }
+            // An exchange's line at its close carries the error: one line per exchange, as mitmdump prints.
+            if let kind, kind != .tcp { return nil }
+            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(kind?.rawValue ?? "flow") error \(e.phase.rawValue): \(e.message)"
         case .flowClosed(let e):
             let opened = openFlows.withLockedValue { $0.removeValue(forKey: e.flowID) }
             if let opened, opened.kind != .tcp {

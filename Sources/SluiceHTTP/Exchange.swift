@@ -71,7 +71,7 @@ final class Exchange {
             // The body is wanted before the server is asked, so Sluice answers the client's Expect itself and the
             // server never sees it (as mitmproxy does).
             upstreamHead.headers.remove(name: "expect")
-            owner.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .continue)), flush: true)
+            owner.writeToClient(.head(HTTPResponseHead(version: .http1_1, status: .continue)), flush: true, countedIn: recorder)
         }
     }
 

@@ -265,9 +265,13 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Exchange callbacks
 
     /// Writes a response part to the client.
-    func writeToClient(_ part: HTTPServerResponsePart, flush: Bool = false) {
+    /// Writes a response part to the client. A head's bytes count towards the flow's `down` total (`countedIn`,
+    /// else the current exchange's): what travelled, not only the body.
+    func writeToClient(_ part: HTTPServerResponsePart, flush: Bool = false, countedIn recorder: FlowRecorder? = nil) {
         guard let context else { return }
+        let headRecorder: FlowRecorder? = if case .head = part { recorder ?? exchange?.recorder } else { nil }
         responseWriter.write(part, allocator: context.channel.allocator, promise: nil) { bytes, promise in
+            headRecorder?.countHead(bytes.readableBytes, direction: .down)
             context.write(NIOAny(bytes), promise: promise)
         }
         if flush { context.flush() }
@@ -419,7 +423,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             )
         )
         recorder.injected(Data(body.utf8), direction: .down, kind: .body)
-        writeToClient(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+        writeToClient(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), countedIn: recorder)
         writeToClient(.body(.byteBuffer(ByteBuffer(string: body))))
         writeToClient(.end(nil), flush: true)
     }

@@ -174,11 +174,17 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.context = nil
     }
 
-    /// A request part, written as bytes; a head also tells the reader how its response is framed.
+    /// A request part, written as bytes; a head also tells the reader how its response is framed, and its bytes
+    /// count towards the exchange's `up` total.
     func write(_ part: HTTPClientRequestPart) {
         guard let context else { return }
-        if case .head(let head) = part { reader.expectResponse(to: head.method) }
+        var headRecorder: FlowRecorder?
+        if case .head(let head) = part {
+            reader.expectResponse(to: head.method)
+            if case .exchange(let exchange) = delegate { headRecorder = exchange.recorder }
+        }
         writer.write(part, allocator: context.channel.allocator, promise: nil) { bytes, promise in
+            headRecorder?.countHead(bytes.readableBytes, direction: .up)
             context.write(NIOAny(bytes), promise: promise)
         }
     }

@@ -135,10 +135,13 @@ public struct FlowClosed: Sendable, Equatable {
     public var error: String?
     /// True when some payload bytes were counted but not stored.
     public var payloadTruncated: Bool
+    /// Of `bytesUp` and `bytesDown`, the bytes of HTTP heads (the rest is bodies, or for other kinds everything).
+    public var headBytesUp: Int64
+    public var headBytesDown: Int64
 
     public init(
         flowID: FlowID, time: Date, bytesUp: Int64, bytesDown: Int64, state: FlowState, error: String?,
-        payloadTruncated: Bool
+        payloadTruncated: Bool, headBytesUp: Int64 = 0, headBytesDown: Int64 = 0
     ) {
         self.flowID = flowID
         self.time = time
@@ -147,6 +150,8 @@ public struct FlowClosed: Sendable, Equatable {
         self.state = state
         self.error = error
         self.payloadTruncated = payloadTruncated
+        self.headBytesUp = headBytesUp
+        self.headBytesDown = headBytesDown
     }
 }
 

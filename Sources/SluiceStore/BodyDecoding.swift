@@ -127,9 +127,9 @@ public struct StoredBody: Sendable, Equatable {
 }
 
 extension StoredFlow {
-    /// The request (`up`) or response (`down`) body. For an HTTP flow the flow's byte counts are exactly the body
-    /// sizes, which also covers messages the per-flow limit left out entirely; a WebSocket flow's counts are its
-    /// frames', so only the handshake's own body messages count there.
+    /// The request (`up`) or response (`down`) body. For an HTTP flow the flow's byte counts less its heads' are
+    /// exactly the body sizes, which also covers messages the per-flow limit left out entirely; a WebSocket flow's
+    /// counts are its frames', so only the handshake's own body messages count there.
     public func body(_ direction: Direction, in messages: [StoredMessage]) -> StoredBody {
         var stored = Data()
         var sizes: Int64 = 0
@@ -137,7 +137,7 @@ extension StoredFlow {
             stored.append(message.payload)
             sizes += Int64(message.size)
         }
-        let counted = kind == FlowKind.http.rawValue ? (direction == .up ? bytesUp : bytesDown) : 0
+        let counted = kind == FlowKind.http.rawValue ? (direction == .up ? bytesUp - headBytesUp : bytesDown - headBytesDown) : 0
         return StoredBody(stored: stored, travelled: max(sizes, counted))
     }
 }

@@ -122,6 +122,7 @@ final class JSONLinesLog {
                 .string("event", "close").int("flow", closed.flowID.rawValue).time("time", closed.time)
                 .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
                 .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
+                .int("head_bytes_up", closed.headBytesUp).int("head_bytes_down", closed.headBytesDown)
             if let start = startTimes.removeValue(forKey: closed.flowID) {
                 object = object.int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
             }

@@ -91,6 +91,16 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v4: HTTP head bytes in the flow totals") { db in
+            try db.execute(
+                sql: """
+                    -- Of bytes_up / bytes_down, the HTTP heads' bytes: the totals count what travelled, and a body's size
+                    -- is the total less these.
+                    ALTER TABLE flows ADD COLUMN head_bytes_up INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE flows ADD COLUMN head_bytes_down INTEGER NOT NULL DEFAULT 0;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -193,6 +193,9 @@ public struct StoredFlow: Sendable, Equatable {
     public var state: String
     public var error: String?
     public var payloadTruncated: Bool
+    /// Of the totals, the bytes of HTTP heads.
+    public var headBytesUp: Int64
+    public var headBytesDown: Int64
     /// First bytes of the first message each way, when the query asked for them.
     public var previewUp: Data?
     public var previewDown: Data?
@@ -212,6 +215,8 @@ public struct StoredFlow: Sendable, Equatable {
         state = row.optional("state", String.self) ?? "?"
         error = row.optional("error", String.self)
         payloadTruncated = row.optional("payload_truncated", Bool.self) ?? false
+        headBytesUp = row.hasColumn("head_bytes_up") ? row.optional("head_bytes_up", Int64.self) ?? 0 : 0
+        headBytesDown = row.hasColumn("head_bytes_down") ? row.optional("head_bytes_down", Int64.self) ?? 0 : 0
         previewUp = row.hasColumn("preview_up") ? row.optional("preview_up", Data.self) : nil
         previewDown = row.hasColumn("preview_down") ? row.optional("preview_down", Data.self) : nil
         http = row.hasColumn("method") && row.optional("method", String.self) != nil ? try StoredHTTP(row: row) : nil

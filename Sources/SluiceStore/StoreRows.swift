@@ -18,12 +18,14 @@ final class StoreRows {
         flowInsert = try RowStatement(
             """
             INSERT OR REPLACE INTO flows
-                (id, kind, listener, client, server, started_at, ended_at, bytes_up, bytes_down, state, error, payload_truncated)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (id, kind, listener, client, server, started_at, ended_at, bytes_up, bytes_down, state, error, payload_truncated,
+                 head_bytes_up, head_bytes_down)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, in: db)
         flowClose = try RowStatement(
             """
-            UPDATE flows SET ended_at = ?, bytes_up = ?, bytes_down = ?, state = ?, error = ?, payload_truncated = ?
+            UPDATE flows SET ended_at = ?, bytes_up = ?, bytes_down = ?, state = ?, error = ?, payload_truncated = ?,
+                head_bytes_up = ?, head_bytes_down = ?
             WHERE id = ?
             """, in: db)
         exchangeInsert = try RowStatement(
@@ -67,6 +69,8 @@ final class StoreRows {
                 row.text(FlowState.open.rawValue)
                 row.null()
                 row.bool(false)
+                row.int(0)
+                row.int(0)
             }
         }
     }
@@ -152,6 +156,8 @@ final class StoreRows {
         row.text(closed.state.rawValue)
         row.text(closed.error)
         row.bool(closed.payloadTruncated)
+        row.int(closed.headBytesUp)
+        row.int(closed.headBytesDown)
     }
 
     /// The response's nine columns, in the order both statements name them.

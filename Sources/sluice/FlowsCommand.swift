@@ -109,7 +109,8 @@ enum FlowListing {
             .string("state", flow.state).optionalString("error", flow.error)
             .bool("payload_truncated", flow.payloadTruncated)
         if let http = flow.http {
-            object = object.string("method", http.method).string("url", http.url)
+            object = object.int("head_bytes_up", flow.headBytesUp).int("head_bytes_down", flow.headBytesDown)
+                .string("method", http.method).string("url", http.url)
                 .optionalInt("status", http.status.map(Int64.init)).optionalInt("replay_of", http.replayOf?.rawValue)
         }
         return object.line

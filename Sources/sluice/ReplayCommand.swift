@@ -185,7 +185,7 @@ struct ReplayPlan {
         return ReplayRequest(
             originalFlowID: id, method: http.method, url: http.url, headers: http.requestHeaders, bodyPieces: pieces,
             // Byte counts are written when a flow closes; an interrupted one has none to check against.
-            bytesSent: flow.endedAt == nil ? nil : flow.bytesUp
+            bytesSent: flow.endedAt == nil ? nil : flow.bytesUp - flow.headBytesUp
         )
     }
 }

@@ -49,7 +49,8 @@ struct ShowCommand: ParsableCommand {
             FileHandle.standardOutput.write(message.payload)
             stored += Int64(message.payload.count)
         }
-        let travelled = direction == .up ? flow.bytesUp : flow.bytesDown
+        // Heads are in the totals, not in the messages.
+        let travelled = direction == .up ? flow.bytesUp - flow.headBytesUp : flow.bytesDown - flow.headBytesDown
         if stored < travelled && flow.state != "open" {
             FileHandle.standardError.write(
                 Data("sluice: flow \(id) \(direction.rawValue): \(stored) of \(travelled) bytes were stored (recording limits)\n".utf8)

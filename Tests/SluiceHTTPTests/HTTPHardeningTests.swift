@@ -187,8 +187,9 @@ import Testing
         let origin = try await HTTPTestServer(group: group)
         let events = EventCollector()
         let proxy = try TestProxy.start(events: events) {
-            $0.timeouts.requestHead = 0.5
-            $0.timeouts.keepAlive = 0.5
+            // Long enough that a loaded machine still sends the second request's head in time.
+            $0.timeouts.requestHead = 1.5
+            $0.timeouts.keepAlive = 1.5
         }
         defer { proxy.engine.shutdown() }
 

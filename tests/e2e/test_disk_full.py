@@ -29,7 +29,7 @@ class DiskFullTest(SluiceTest):
         super().setUp()
         self.mount = os.path.join(self.tmp, "small")
         os.makedirs(self.mount)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", self.mount], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", self.mount], check=True)
         self.addCleanup(subprocess.run, ["umount", "-l", self.mount])
         self.data_dir = os.path.join(self.mount, "data")
         self.filler = os.path.join(self.mount, "filler")

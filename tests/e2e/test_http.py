@@ -366,6 +366,11 @@ def vm_rss_kib(pid):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def flow_body_size(flow, direction):
+    """An HTTP flow's body bytes one way: its total (what travelled) less its heads'."""
+    return flow[f"bytes_{direction}"] - flow.get(f"head_bytes_{direction}", 0)
+
+
 class HTTPHelpers:
     """Fixtures and store helpers for HTTP tests, as a mixin: other test files inherit it beside SluiceTest without
     inheriting (and re-running) the tests below."""
@@ -513,8 +518,12 @@ class HTTPTest(HTTPHelpers, SluiceTest):
         self.assertEqual(flow["state"], "closed", flow)
         self.assertIsNone(flow["error"], flow)
         self.assertEqual(flow["server"], f"{HOST}:{origin.port}", flow)
-        self.assertEqual(flow["bytes_down"], 100000, flow)
-        self.assertEqual(flow["bytes_up"], 0, flow)
+        self.assertEqual(flow_body_size(flow, "down"), 100000, flow)
+        self.assertEqual(flow_body_size(flow, "up"), 0, flow)
+        # What travelled, heads included: a GET is not "up 0 B" (issue 16).
+        self.assertGreater(flow["bytes_up"], 20, flow)
+        self.assertEqual(flow["bytes_up"], flow["head_bytes_up"], flow)
+        self.assertGreater(flow["head_bytes_down"], 20, flow)
         self.assertFalse(flow["payload_truncated"], flow)
         self.assertEqual(stored_payload(self.data_dir, flow["id"], "down"), proxied_body)
         raw = run_cli("show", str(flow["id"]), "--data-dir", self.data_dir, "--raw", "down")
@@ -565,7 +574,7 @@ class HTTPTest(HTTPHelpers, SluiceTest):
 
                 [flow] = self.flow_by_url(sluice, url)
                 self.assertEqual((flow["method"], flow["status"], flow["state"]), ("POST", 200, "closed"), flow)
-                self.assertEqual(flow["bytes_up"], len(body), flow)
+                self.assertEqual(flow_body_size(flow, "up"), len(body), flow)
                 self.assertEqual(stored_payload(self.data_dir, flow["id"], "up"), body)
                 row = self.http_row(flow["id"])
                 recorded = json.loads(row["request_headers"])
@@ -633,7 +642,7 @@ class HTTPTest(HTTPHelpers, SluiceTest):
         with open(self.path("chunked.bin"), "rb") as f:
             self.assertEqual(f.read(), CHUNKED_BODY)
         [flow] = self.flow_by_url(sluice, chunked_url)
-        self.assertEqual((flow["status"], flow["bytes_down"], flow["state"]), (200, len(CHUNKED_BODY), "closed"), flow)
+        self.assertEqual((flow["status"], flow_body_size(flow, "down"), flow["state"]), (200, len(CHUNKED_BODY), "closed"), flow)
         self.assertEqual(stored_payload(self.data_dir, flow["id"], "down"), CHUNKED_BODY)
 
         # HEAD, then GET (chunked), then GET on one raw connection.
@@ -662,7 +671,7 @@ class HTTPTest(HTTPHelpers, SluiceTest):
         flows = self.wait_flows(sluice, lambda f: f["client"] == client, count=3)
         self.assertEqual([(f["method"], f["url"], f["status"]) for f in flows],
                          [("HEAD", head_url, 200), ("GET", chunked_url, 200), ("GET", bytes_url, 200)])
-        self.assertEqual([f["bytes_down"] for f in flows], [0, len(CHUNKED_BODY), 3000])
+        self.assertEqual([flow_body_size(f, "down") for f in flows], [0, len(CHUNKED_BODY), 3000])
         self.assertTrue(all(f["state"] == "closed" for f in flows), flows)
         self.assertEqual([r["method"] for r in origin.requests if r["path"] == "/head"], ["HEAD"])
 
@@ -693,7 +702,7 @@ class HTTPTest(HTTPHelpers, SluiceTest):
                          "curl should have sent Expect: 100-continue for a 2 MiB body (and it should reach the origin)")
         self.assertEqual(seen["body"], body)
         [flow] = self.flow_by_url(sluice, url)
-        self.assertEqual((flow["status"], flow["state"], flow["bytes_up"]), (200, "closed", len(body)), flow)
+        self.assertEqual((flow["status"], flow["state"], flow_body_size(flow, "up")), (200, "closed", len(body)), flow)
 
     # -----------------------------------------------------------------------------------------------------------------
     # 6
@@ -888,7 +897,7 @@ class HTTPTest(HTTPHelpers, SluiceTest):
 
         [flow] = self.flow_by_url(sluice, url)
         self.assertEqual((flow["status"], flow["state"]), (200, "closed"), flow)
-        self.assertEqual(flow["bytes_down"], size, flow)
+        self.assertEqual(flow_body_size(flow, "down"), size, flow)
         self.assertTrue(flow["payload_truncated"], flow)
         stored = stored_payload(self.data_dir, flow["id"], "down")
         self.assertEqual(len(stored), DEFAULT_MAX_BODY)

@@ -46,6 +46,7 @@ from test_http import (  # noqa: E402
     CUSTOM_HEADER,
     OriginServer,
     body_bytes,
+    flow_body_size,
     body_sha256,
     read_until_closed,
 )
@@ -347,7 +348,7 @@ class HTTPSTest(test_http.HTTPHelpers, SluiceTest):
             self.assertIsNone(flow["error"], flow)
         self.assertEqual(flow1["client"], f"{HOST}:{local1}", flow1)
         self.assertEqual(flow2["client"], flow1["client"])
-        self.assertEqual(flow2["bytes_down"], 70000, flow2)
+        self.assertEqual(flow_body_size(flow2, "down"), 70000, flow2)
         row1, row2 = self.http_row(flow1["id"]), self.http_row(flow2["id"])
         self.assertIsNotNone(row1["tls_ms"], row1)
         self.assertGreater(row1["tls_ms"], 0, row1)
@@ -621,7 +622,7 @@ class HTTPSTest(test_http.HTTPHelpers, SluiceTest):
         if os.environ.get("SLUICE_E2E_VERBOSE"):
             print(f"\n  {size >> 20} MiB through interception in {elapsed:.2f}s")
         [flow] = self.flow_by_url(sluice, url)
-        self.assertEqual((flow["status"], flow["state"], flow["bytes_down"]), (200, "closed", size), flow)
+        self.assertEqual((flow["status"], flow["state"], flow_body_size(flow, "down")), (200, "closed", size), flow)
 
 
 if __name__ == "__main__":

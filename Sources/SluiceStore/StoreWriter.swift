@@ -133,14 +133,19 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
             Glibc.close(fd)
             if code == EWOULDBLOCK {
+                let who = holder.flatMap { Int32($0) }.map { "sluice (pid \($0))" } ?? "sluice"
                 throw StoreError(
-                    "another sluice is recording into \(directory.path) (stop it, or replay from its TUI with r)"
+                    "another \(who) is recording into \(directory.path): stop it first (a sluice with a terminal UI can replay with r)"
                 )
             }
             throw StoreError("cannot lock \(path): \(String(cString: strerror(code)).lowercased())")
         }
+        // The holder's pid, for the message another process gets.
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
         return fd
     }
 

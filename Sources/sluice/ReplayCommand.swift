@@ -15,7 +15,8 @@ struct ReplayCommand: ParsableCommand {
         discussion: """
             SELECTION is a flow id (42), a range (10-20, inclusive) or a list mixing both (3,7-9). \
             Only HTTP flows are replayed. The store must not be in use by a running sluice \
-            (replay from its TUI instead).
+            (stop it first, or replay from its terminal UI with r). Servers are verified as the \
+            recorder verified them: its --upstream-ca is used unless another is given.
 
             Examples:
               sluice replay 42
@@ -83,6 +84,19 @@ struct ReplayCommand: ParsableCommand {
         if let upstreamCA { configuration.upstreamCA = Configuration.expandTilde(upstreamCA) }
         configuration.listeners = []
         let directory = DataDirectory(path: configuration.dataDirectory)
+        if let recorder = RecorderSettings.load(from: directory) {
+            // The recorder may have had its TLS settings as flags, which no config file here holds.
+            if configuration.upstreamCA == nil, let ca = recorder.upstreamCA {
+                configuration.upstreamCA = ca
+                FileHandle.standardError.write(Data("sluice: trusting \(ca) for servers, as the recorder did (--upstream-ca)\n".utf8))
+            }
+            if recorder.insecureUpstream && !configuration.insecureUpstream {
+                // Not taken over: skipping verification is a choice to make for each run.
+                FileHandle.standardError.write(
+                    Data("sluice: the recorder did not verify servers (--insecure-upstream); pass it to replay against the same test servers\n".utf8)
+                )
+            }
+        }
         Session.bootstrapLogging(level: configuration.logLevel, frontEnd: .headless(quiet: true), directory: directory)
 
         // The reader first, so that a wrong --data-dir creates nothing; then the writer, whose lock says whether a

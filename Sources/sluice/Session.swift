@@ -54,6 +54,7 @@ enum Session {
         } catch {
             throw fail(error)
         }
+        RecorderSettings(upstreamCA: configuration.upstreamCA, insecureUpstream: configuration.insecureUpstream).save(in: directory)
         // The writer first: an event the TUI's feed shows has reached the writer already (`StoreWriteProgress`).
         var subscribers: [any FlowBusSubscriber] = [writer]
         let feed = LiveFeed()

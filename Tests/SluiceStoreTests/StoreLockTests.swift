@@ -33,7 +33,9 @@ import Testing
             message = error.message
         }
         #expect(
-            message == "another sluice is recording into \(directory.path) (stop it, or replay from its TUI with r)")
+            message
+                == "another sluice (pid \(getpid())) is recording into \(directory.path): stop it first (a sluice with a terminal UI can replay with r)"
+        )
         first.close()
         #expect(
             try Store(directory: directory).flows(limit: 10).map(\.state) == ["open"],

@@ -245,7 +245,7 @@ class ReplayTest(test_http.HTTPHelpers, SluiceTest):
         [flow] = self.wait_flows(sluice, lambda f: f.get("kind") == "http")
 
         result = self.replay(str(flow["id"]))
-        self.assert_one_line_failure(result, f"another sluice is recording into {self.data_dir}")
+        self.assert_one_line_failure(result, f"another sluice (pid {sluice.pid}) is recording into {self.data_dir}: stop it first")
         self.assertEqual(len(origin.requests), 1, "nothing was replayed")
         self.assertEqual(sluice.popen.poll(), None, "the running sluice is unaffected")
 
@@ -280,6 +280,19 @@ class ReplayTest(test_http.HTTPHelpers, SluiceTest):
         self.assertEqual(new[0]["url"], f"https://localhost:{tls_origin.port}/echo?q=1")
         [row] = self.query("SELECT tls_ms FROM http WHERE flow_id = ?", new[0]["id"])
         self.assertIsNotNone(row["tls_ms"])
+
+    def test_replay_trusts_the_servers_the_recorder_trusted(self):
+        # A headless recorder given --upstream-ca as a flag: the replay afterwards needs no flag to trust the same CA.
+        pki_dir = tempfile.mkdtemp(prefix="sluice-e2e-pki-")
+        self.addCleanup(shutil.rmtree, pki_dir, True)
+        pki = self.pki = test_https.PKI(pki_dir)
+        origin = self.origin()
+        tls_origin = self.https_origin()
+        [flow] = self.record([(["-o", os.devnull], f"http://{HOST}:{origin.port}/echo?q=2")], "--upstream-ca", pki.ca[0])
+        result = self.replay(str(flow["id"]), "--target", f"https://localhost:{tls_origin.port}")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn(f"trusting {pki.ca[0]} for servers, as the recorder did", result.stderr.decode())
+        self.assertEqual([r["path"] for r in tls_origin.requests], ["/echo?q=2"])
 
 
 if __name__ == "__main__":

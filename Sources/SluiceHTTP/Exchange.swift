@@ -43,11 +43,9 @@ final class Exchange {
     private var collectedResponse: CollectedResponse?
     /// What decides whether a request the server dropped unanswered may be sent again (`RetryPolicy`).
     private var retry = RetryPolicy()
-    /// The server's clock (`timeouts.server`): runs from the moment the whole request is out until the response
-    /// has ended, and measures how long the server has been silent while Sluice was ready to read it.
-    private var serverTimer: Scheduled<Void>?
-    private var serverQuietSince = NIODeadline.now()
-    private let serverTimeout: Double
+    /// From the moment the whole request is out until the response has ended, the server owes an answer; the
+    /// connection's clock measures its silence (`timeouts.server`) from each time Sluice asked it for more.
+    private var awaitingServer = false
 
     private struct CollectedResponse {
         var head: HTTPResponseHead
@@ -55,12 +53,8 @@ final class Exchange {
         var body = ByteBuffer()
     }
 
-    init(
-        plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler, gate: InterceptGate, holdLimit: Int,
-        serverTimeout: Double
-    ) {
+    init(plan: ExchangePlan, recorder: FlowRecorder, owner: HTTPProxyHandler, gate: InterceptGate, holdLimit: Int) {
         self.plan = plan
-        self.serverTimeout = serverTimeout
         self.recorder = recorder
         self.owner = owner
         self.gate = gate
@@ -481,40 +475,35 @@ final class Exchange {
             owner.whenStoreDrained { [weak self] _ in self?.readUpstreamIfWanted() }
             return
         }
-        if serverTimer != nil { serverQuietSince = .now() }
+        if awaitingServer { owner.waitForServer(since: .now()) }
         upstream?.read()
     }
 
-    // MARK: The server's clock
+    // MARK: The server's silence
 
     private func startServerClock() {
-        guard serverTimer == nil, !finished, let eventLoop = owner.eventLoop else { return }
-        serverQuietSince = .now()
-        scheduleServerCheck(after: .fromSeconds(serverTimeout), on: eventLoop)
-    }
-
-    private func scheduleServerCheck(after delay: TimeAmount, on eventLoop: EventLoop) {
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        serverTimer = eventLoop.scheduleTask(in: delay) { loopBound.value.serverClockRang(on: eventLoop) }
+        guard !awaitingServer, !finished else { return }
+        awaitingServer = true
+        owner.waitForServer(since: .now())
     }
 
     private func stopServerClock() {
-        serverTimer?.cancel()
-        serverTimer = nil
+        guard awaitingServer else { return }
+        awaitingServer = false
+        owner.serverAnswered()
     }
 
-    /// A server silent for `timeouts.server` while Sluice waited to read it: `504` (or the connection cut once the
-    /// response has begun). Time spent not reading, for a slow client or a busy store, is not the server's.
-    private func serverClockRang(on eventLoop: EventLoop) {
-        guard serverTimer != nil, !finished else { return }
-        let limit = TimeAmount.fromSeconds(serverTimeout)
-        let quiet = NIODeadline.now() - serverQuietSince
-        if upstreamReadDeferred || owner.storeIsBackedUp || quiet < limit {
-            scheduleServerCheck(after: upstreamReadDeferred || owner.storeIsBackedUp ? limit : limit - quiet, on: eventLoop)
+    /// The server said nothing for `timeouts.server` since Sluice last asked it for more: `504` (or the connection
+    /// cut once the response has begun). Time spent not reading, for a slow client or a busy store, is not the
+    /// server's: the clock starts again.
+    func serverWasSilent() {
+        guard awaitingServer, !finished else { return }
+        if upstreamReadDeferred || owner.storeIsBackedUp {
+            owner.waitForServer(since: .now())
             return
         }
-        serverTimer = nil
-        fail(.server, "the server sent nothing for \(Formatting.seconds(serverTimeout)) (timeouts.server)", status: .gatewayTimeout)
+        awaitingServer = false
+        fail(.server, "the server sent nothing for \(Formatting.seconds(owner.serverTimeout)) (timeouts.server)", status: .gatewayTimeout)
     }
 
     func clientBecameWritable() {

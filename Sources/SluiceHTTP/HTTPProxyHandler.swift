@@ -47,18 +47,10 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var tlsHandshakeDone = false
     private var sawRequest = false
     private var tunnelEndRecorded = false
-    /// The client's clock between exchanges: the request head must arrive within `timeouts.request_head`, an idle
-    /// kept-alive connection closes after `timeouts.keep_alive`. Off while an exchange runs (its server has the
-    /// clock then) and once the connection is handed over.
-    private var clientTimer: Scheduled<Void>?
-    private var clientTimerKind: ClientWait?
-
-    private enum ClientWait {
-        /// Some or none of a request head is here; it must be whole in time.
-        case head
-        /// Nothing of a next request yet.
-        case idle
-    }
+    /// What the connection waits on and until when: a request head (`timeouts.request_head`), the next request
+    /// (`timeouts.keep_alive`) or, during an exchange, the server (`timeouts.server`). Gone once the connection is
+    /// handed over.
+    private var clock: ConnectionClock?
 
     init(connection: ClientConnection, tls: TLSInterception?, tunnel: InterceptedTunnel? = nil, tunnelUpstream: TunnelUpstream? = nil) {
         self.connection = connection
@@ -76,62 +68,65 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        wait(.head)  // from the connection's start, as nginx's client_header_timeout
+        clock = ConnectionClock(eventLoop: context.eventLoop) { [unowned self] wait in self.waited(wait) }
+        // From the connection's start, as nginx's client_header_timeout.
+        clock?.wait(.requestHead, seconds: connection.configuration.timeouts.requestHead)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        stopClientTimer()
+        clock?.cancel()
         self.context = nil
     }
 
     // MARK: Reading requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if clientTimerKind == .idle { wait(.head) }  // the next request has begun: its head is on the clock now
+        let wasIdle = clock?.waiting == .keepAlive
         requestReader.read(unwrapInboundIn(data), deliver: { handle($0) }, fail: { requestUnreadable($0) })
-    }
-
-    // MARK: Client timeouts
-
-    /// Starts the client's clock for `kind`, replacing any running one.
-    private func wait(_ kind: ClientWait) {
-        guard let context, !handedOver else { return }
-        clientTimer?.cancel()
-        let timeouts = connection.configuration.timeouts
-        let seconds = kind == .head ? timeouts.requestHead : timeouts.keepAlive
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        clientTimerKind = kind
-        clientTimer = context.eventLoop.scheduleTask(in: .fromSeconds(seconds)) {
-            loopBound.value.clientTimedOut(kind, after: seconds)
+        if wasIdle, clock?.waiting == .keepAlive, requestReader.hasBufferedInput {
+            // A next request has begun and its head is not whole yet: it is on the head's clock now.
+            clock?.wait(.requestHead, seconds: connection.configuration.timeouts.requestHead)
         }
     }
 
-    private func stopClientTimer() {
-        clientTimer?.cancel()
-        clientTimer = nil
-        clientTimerKind = nil
+    // MARK: Timeouts
+
+    /// The server owes the current exchange an answer; `since` is when it was last heard from, or asked.
+    func waitForServer(since: NIODeadline) {
+        clock?.wait(.server, seconds: connection.configuration.timeouts.server, from: since)
     }
 
-    /// A head that did not arrive whole in time is answered `408` and recorded (slowloris); a connection that sent
-    /// nothing, or sat idle between requests, just closes, as reverse proxies do.
-    private func clientTimedOut(_ kind: ClientWait, after seconds: Double) {
-        guard clientTimerKind == kind, exchange == nil, queued.isEmpty, !handedOver else { return }
-        clientTimer = nil
-        clientTimerKind = nil
-        guard kind == .head, requestReader.hasBufferedInput else {
+    func serverAnswered() {
+        if clock?.waiting == .server { clock?.stop() }
+    }
+
+    var serverTimeout: Double { connection.configuration.timeouts.server }
+
+    /// A wait's time is up. A head that did not arrive whole is answered `408` and recorded (slowloris); a
+    /// connection that sent nothing, or sat idle between requests, just closes, as reverse proxies do; a silent
+    /// server is the exchange's to judge.
+    private func waited(_ wait: ConnectionClock.Wait) {
+        guard !handedOver else { return }
+        if wait == .server {
+            exchange?.serverWasSilent()
+            return
+        }
+        guard exchange == nil, queued.isEmpty else { return }
+        guard wait == .requestHead, requestReader.hasBufferedInput else {
             closeNow()
             return
         }
         requestReader.stop()
         requestFailed(
             status: .requestTimeout,
-            reason: "the request head was not complete after \(Formatting.seconds(seconds)) (timeouts.request_head)"
+            reason: "the request head was not complete after \(Formatting.seconds(connection.configuration.timeouts.requestHead)) "
+                + "(timeouts.request_head)"
         )
     }
 
     /// Parts that arrive while a request waits for its response queue up behind it, in order.
     private func handle(_ part: HTTPServerRequestPart) {
-        if case .head = part { stopClientTimer() }
+        if case .head = part, clock?.waiting != .server { clock?.stop() }
         if exchange?.requestComplete == true || !queued.isEmpty {
             queued.append(part)
         } else {
@@ -211,8 +206,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         recorder.requestStarted(plan.requestEvent(flowID: recorder.flowID))
         let exchange = Exchange(
-            plan: plan, recorder: recorder, owner: self, gate: connection.gate, holdLimit: connection.configuration.maxBodyBytes,
-            serverTimeout: connection.configuration.timeouts.server
+            plan: plan, recorder: recorder, owner: self, gate: connection.gate, holdLimit: connection.configuration.maxBodyBytes
         )
         self.exchange = exchange
         if plan.clientWantsClose || plan.isWebSocket { closeAfterResponse = true }
@@ -264,7 +258,6 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Exchange callbacks
 
-    /// Writes a response part to the client.
     /// Writes a response part to the client. A head's bytes count towards the flow's `down` total (`countedIn`,
     /// else the current exchange's): what travelled, not only the body.
     func writeToClient(_ part: HTTPServerResponsePart, flush: Bool = false, countedIn recorder: FlowRecorder? = nil) {
@@ -314,7 +307,14 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         while !handedOver, !queued.isEmpty, exchange?.requestComplete != true {
             dispatch(queued.removeFirst())
         }
-        if exchange == nil && queued.isEmpty { wait(requestReader.hasBufferedInput ? .head : .idle) }
+        if exchange == nil && queued.isEmpty {
+            let timeouts = connection.configuration.timeouts
+            if requestReader.hasBufferedInput {
+                clock?.wait(.requestHead, seconds: timeouts.requestHead)
+            } else {
+                clock?.wait(.keepAlive, seconds: timeouts.keepAlive)
+            }
+        }
         readClientIfWanted()
     }
 
@@ -335,7 +335,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard exchange === ended, let context else { return }
         exchange = nil
         handedOver = true
-        stopClientTimer()
+        clock?.cancel()
         let recorder = ended.recorder
         let client = context.channel
         let loopBound = NIOLoopBound(recorder, eventLoop: context.eventLoop)
@@ -454,7 +454,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// answered at once, and no connection is made unless the tunnel turns out to need a fresh one.
     private func startTunnel(_ plan: ExchangePlan) {
         handedOver = true
-        stopClientTimer()
+        clock?.cancel()
         let connection = self.connection
         let target = plan.target
         if let tls, !tls.isPassthrough(target.host), UpstreamPool.shares(connection),
@@ -522,7 +522,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Connection events
 
     func channelInactive(context: ChannelHandlerContext) {
-        stopClientTimer()
+        clock?.cancel()
         endOfRequests()
         if let tunnel, tlsHandshakeDone { tunnelEndedWithoutRequest(tunnel) }
         exchange?.clientClosed()

@@ -96,7 +96,7 @@ import Testing
         defer { proxy.engine.shutdown() }
 
         let request = "GET \(listener.target("/silent", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
 
         #expect(reply.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(reply.prefix(200))")
         #expect(reply.contains("server closed the connection before responding"))
@@ -121,7 +121,7 @@ import Testing
 
         let requests = "GET \(listener.target("/one", origin: origin.port)) HTTP/1.1\r\nHost: a\r\n\r\n"
             + "GET \(listener.target("/two", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-        let reply = try await send([Array(requests.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let reply = try await send([Array(requests.utf8)], to: proxy.port, group: group)
 
         #expect(reply.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(reply)")
         #expect(origin.requests.map(\.uri) == ["/one", "/two", "/two"])
@@ -144,7 +144,7 @@ import Testing
         let base = "http://127.0.0.1:\(origin.port)"
         let requests = "GET \(base)/one HTTP/1.1\r\nHost: a\r\n\r\n"
             + "POST \(base)/order HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
-        let reply = try await send([Array(requests.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let reply = try await send([Array(requests.utf8)], to: proxy.port, group: group)
 
         #expect(reply.contains("HTTP/1.1 200 OK"))
         #expect(reply.contains("HTTP/1.1 502 Bad Gateway"), "\(reply)")
@@ -168,12 +168,12 @@ import Testing
 
         let started = ContinuousClock.now
         let partial = "GET http://127.0.0.1:\(origin.port)/slow HTTP/1.1\r\nHost: a\r\nX-Slow: 1\r\n"
-        let reply = try await send([Array(partial.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let reply = try await send([Array(partial.utf8)], to: proxy.port, group: group)
         let elapsed = ContinuousClock.now - started
 
         #expect(reply.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(reply.prefix(200))")
         #expect(reply.contains("timeouts.request_head"))
-        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3), "\(elapsed)")
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(20), "\(elapsed)")
         try await waitFor { !events.closes.isEmpty }
         #expect(events.errors.first?.phase == .client)
         #expect(origin.requests.isEmpty)
@@ -193,10 +193,10 @@ import Testing
         }
         defer { proxy.engine.shutdown() }
 
-        let silent = try await send([], to: proxy.port, group: group, timeout: .seconds(5))
+        let silent = try await send([], to: proxy.port, group: group)
         #expect(silent.isEmpty)
         let request = "GET http://127.0.0.1:\(origin.port)/one HTTP/1.1\r\nHost: a\r\n\r\n"
-        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
         #expect(reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(reply.hasSuffix("GET /one "), "the kept-alive connection closed after its idle time")
         try await waitFor { events.closes.count == 1 }
@@ -227,7 +227,7 @@ import Testing
         defer { proxy.engine.shutdown() }
 
         let request = "GET \(listener.target("/hang", origin: origin.port)) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group, timeout: .seconds(5))
+        let reply = try await send([Array(request.utf8)], to: proxy.port, group: group)
         #expect(reply.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"), "\(reply.prefix(200))")
         #expect(reply.contains("timeouts.server"))
         try await waitFor { !events.closes.isEmpty }

@@ -52,7 +52,7 @@ struct TimedOut: Error, CustomStringConvertible {
 /// Sends `pieces` one write each (flushed, so a piece per TCP segment), then reads until the proxy closes. A
 /// connection still open after `timeout` is closed and the call throws `TimedOut`: a proxy that leaves a client
 /// hanging fails the test instead of hanging it.
-func send(_ pieces: [[UInt8]], to port: Int, group: EventLoopGroup, timeout: TimeAmount = .seconds(10)) async throws -> String {
+func send(_ pieces: [[UInt8]], to port: Int, group: EventLoopGroup, timeout: TimeAmount = .seconds(30)) async throws -> String {
     let channel = try await ClientBootstrap(group: group)
         .channelOption(.socketOption(.tcp_nodelay), value: 1)
         .connect(host: "127.0.0.1", port: port) { channel in

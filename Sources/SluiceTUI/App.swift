@@ -45,19 +45,6 @@ public final class App {
         var error: String?
     }
 
-    struct Detail {
-        var flowID: FlowID
-        var messages: [StoredMessage]?
-        var errors: [StoredError] = []
-        /// The request and response heads of an HTTP or WebSocket flow.
-        var http: StoredHTTP?
-        /// A gzip or deflate response body, decoded for reading (the store keeps the bytes as they travelled).
-        var decodedResponse: (coding: String, body: Data)?
-        var hex = false
-        var scroll = 0
-        var loadError: String?
-    }
-
     struct ConnectionRow {
         var connection: OpenConnection
         var upRate: Double = 0
@@ -104,7 +91,7 @@ public final class App {
     var heldSelected = 0
     var connections: [ConnectionRow] = []
     var connectionSelected = 0
-    var detail: Detail?
+    var detail: FlowDetail?
     var helpScroll = 0
     var editor: (editor: HexEditor, holdID: Int64)?
     private var lastSample: (time: Date, bytes: [FlowID: (Int64, Int64)])?
@@ -206,7 +193,11 @@ public final class App {
 
     /// Called about 30 times a second by the loop: events, held messages' countdowns, connection rates.
     public func tick(now: Date = Date()) {
-        for action in inbox.take() { action(self) }
+        let finished = inbox.take()
+        // A detail's messages, the history, a filter's result, a save's outcome: the screen waits for each, so it is
+        // drawn on this frame, not at the loop's once-a-second redraw.
+        if !finished.isEmpty { dirty = true }
+        for action in finished { action(self) }
         if let feed { apply(feed.take()) }
         if !held.isEmpty || view == .intercept { dirty = true }
         if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3, storeHasAllShown(of: detail.flowID) {
@@ -460,7 +451,7 @@ public final class App {
     func loadDetail(_ id: FlowID) {
         detailStale = !storeHasAllShown(of: id)
         lastDetailLoad = Date()
-        var next = Detail(flowID: id)
+        var next = FlowDetail(flowID: id)
         if let current = detail, current.flowID == id {
             next.hex = current.hex
             next.scroll = current.scroll
@@ -468,32 +459,28 @@ public final class App {
         }
         detail = next
         guard let store else { return }
+        detailReads += 1
         background.async { [inbox] in
             do {
-                let messages = try store.messages(of: id)
-                let errors = try store.errors(of: id)
-                let http = try store.flow(id)?.http
-                var decoded: (coding: String, body: Data)?
-                if let coding = http?.responseHeaders.first(named: "Content-Encoding") {
-                    let pieces = messages.filter { $0.direction == .down && $0.kind == .body }
-                    let body = pieces.reduce(into: Data()) { $0.append($1.payload) }
-                    let cut = pieces.contains { $0.isTruncated }
-                    if let text = BodyDecoding.decode(body, contentEncoding: coding, limit: 4 << 20, truncated: cut) {
-                        decoded = (coding, text)
-                    }
-                }
+                let contents = try FlowDetail.read(id, from: store)
                 inbox.post { app in
-                    app.detail?.decodedResponse = decoded
+                    app.detailReads -= 1
                     guard app.detail?.flowID == id else { return }
-                    app.detail?.messages = messages
-                    app.detail?.errors = errors
-                    app.detail?.http = http
+                    app.detail?.show(contents)
                 }
             } catch {
-                inbox.post { app in app.detail?.loadError = "\(error)" }
+                inbox.post { app in
+                    app.detailReads -= 1
+                    guard app.detail?.flowID == id else { return }
+                    app.detail?.loadError = "\(error)"
+                }
             }
         }
     }
+
+    /// Detail reads under way. While one is, the loop waits for keys only briefly, so what it brings is drawn as
+    /// soon as it is back, not after a whole key wait.
+    private(set) var detailReads = 0
 
     /// Whether the store has every event of flow `id` that the list has shown (always, for flows read from it).
     private func storeHasAllShown(of id: FlowID) -> Bool {

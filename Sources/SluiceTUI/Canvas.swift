@@ -7,6 +7,10 @@ public protocol Canvas: AnyObject {
     func put(_ row: Int, _ column: Int, _ text: String, _ role: Role)
     /// Paints the whole row in `role` (selection bars, the header).
     func fill(_ row: Int, _ role: Role)
+    /// Blanks everything before a frame is drawn.
+    func clear()
+    /// Shows the frame drawn since `clear()`.
+    func present()
 }
 
 /// A canvas in memory: what a person would read on the screen, with the role of each row's first cell.
@@ -38,6 +42,13 @@ public final class TextCanvas: Canvas {
         cells[row] = Array(repeating: " ", count: width)
         rowRoles[row] = role
     }
+
+    public func clear() {
+        cells = Array(repeating: Array(repeating: " ", count: width), count: height)
+        rowRoles = Array(repeating: nil, count: height)
+    }
+
+    public func present() {}
 
     public var lines: [String] {
         cells.map { String($0).trimmingTrailingSpaces() }

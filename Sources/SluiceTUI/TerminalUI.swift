@@ -19,18 +19,29 @@ public enum TerminalUI {
         app.loadHistory()
         var lastRender = Date.distantPast
         while app.running && !stop.isSet {
-            app.tick()
-            let now = Date()
-            // Countdowns and rates move once a second even when nothing else changes.
-            if app.dirty || now.timeIntervalSince(lastRender) >= 1 {
-                terminal.clear()
-                app.render(on: terminal, now: now)
-                terminal.present()
-                lastRender = now
-            }
-            if let key = terminal.readKey(timeoutMilliseconds: 33) {
+            frame(app, on: terminal, now: Date(), lastRender: &lastRender)
+            if let key = terminal.readKey(timeoutMilliseconds: keyWait(app)) {
                 app.handle(key)
             }
+        }
+    }
+
+    /// How long the loop waits for a key (milliseconds): a frame at 30 per second, shorter while the screen waits
+    /// for a detail read.
+    static func keyWait(_ app: App) -> Int {
+        app.detailReads > 0 ? 2 : 33
+    }
+
+    /// One turn of the loop before it waits for a key: take what arrived (engine events, work finished in the
+    /// background) and draw when it changed the screen. Countdowns and rates move once a second even when nothing
+    /// else changes.
+    static func frame(_ app: App, on canvas: Canvas, now: Date, lastRender: inout Date) {
+        app.tick(now: now)
+        if app.dirty || now.timeIntervalSince(lastRender) >= 1 {
+            canvas.clear()
+            app.render(on: canvas, now: now)
+            canvas.present()
+            lastRender = now
         }
     }
 }

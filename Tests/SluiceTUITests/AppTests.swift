@@ -98,6 +98,62 @@ private final class SetProgress: StoreWriteProgress {
         #expect(screen(app).text.contains("hello"))
     }
 
+    /// A store written by a real writer and closed, as `sluice view` finds one: flow 1 said `hello`, got `world`.
+    private func recordedStore(_ extra: [ProxyEvent] = []) throws -> (directory: DataDirectory, cleanup: () -> Void) {
+        let directory = DataDirectory(path: NSTemporaryDirectory() + "sluice-tui-test-\(UUID().uuidString)")
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        let reply = ProxyEvent.message(
+            Message(flowID: FlowID(1), sequence: 1, direction: .down, time: Date(), size: 5, payload: Data("world".utf8))
+        )
+        let closed = ProxyEvent.flowClosed(
+            FlowClosed(flowID: FlowID(1), time: Date(), bytesUp: 5, bytesDown: 5, state: .closed, error: nil, payloadTruncated: false)
+        )
+        for event in [opened(1), message(1, "hello"), reply, closed] + extra { writer.receive(event) }
+        writer.close()
+        return (directory, { try? FileManager.default.removeItem(atPath: directory.path) })
+    }
+
+    /// Runs the UI loop's frames (without its key reads) until `condition` holds, up to `seconds` of real time; the
+    /// loop's clock stays at `now`, so only a redraw for a change, not the once-a-second one, can draw it.
+    private func frames(
+        _ app: App, on canvas: TextCanvas, at now: Date, lastRender: inout Date, until condition: () -> Bool, seconds: Double = 5
+    ) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() && Date() < deadline {
+            TerminalUI.frame(app, on: canvas, now: now, lastRender: &lastRender)
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        return condition()
+    }
+
+    @Test func aDetailIsDrawnOnTheFrameItsMessagesArriveWithoutAWriter() throws {
+        let (directory, cleanup) = try recordedStore()
+        defer { cleanup() }
+        let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
+        let canvas = TextCanvas(width: 100, height: 30)
+        let start = Date()
+        var lastRender = Date.distantPast
+        app.loadHistory()
+        #expect(frames(app, on: canvas, at: start, lastRender: &lastRender, until: { canvas.text.contains("hello") }))
+
+        // Enter; the loop's next frames, all within the 50 ms a keypress gets.
+        app.handle(.enter)
+        // The frame drawn right after the key, before the read has come back.
+        let pressed = start.addingTimeInterval(0.01)
+        canvas.clear()
+        app.render(on: canvas, now: pressed)
+        lastRender = pressed
+        #expect(canvas.text.contains("loading messages…"))
+        #expect(TerminalUI.keyWait(app) < 5, "the loop looks for the read more often than for keys")
+        let shown = frames(app, on: canvas, at: pressed.addingTimeInterval(0.03), lastRender: &lastRender) {
+            canvas.text.contains("<- #1 down")
+        }
+        #expect(shown, "the detail is drawn as soon as its messages are read, not at the next once-a-second redraw")
+        #expect(canvas.text.contains("-> #0 up"))
+        #expect(!canvas.text.contains("loading messages"))
+        #expect(TerminalUI.keyWait(app) == 33)
+    }
+
     @Test func liveFlowsAppearWithTheirFirstBytes() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1), message(1, "GET / HTTP/1.1\r\n"), opened(2)])

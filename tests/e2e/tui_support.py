@@ -174,13 +174,17 @@ class TUI:
     AFTER = "tui-test: sluice exited rc="
 
     def __init__(
-        self, data_dir, listen_port, target_port, width=100, height=30, term="xterm-256color", extra_env=None, listen=None
+        self, data_dir, listen_port, target_port, width=100, height=30, term="xterm-256color", extra_env=None, listen=None,
+        args=None,
     ):
+        """`args` replaces `--data-dir DIR --listen SPEC` (e.g. `["view", "--data-dir", DIR]`)."""
         wait_for_binary()
-        self.socket_name = f"sluice-tui-{os.getpid()}-{next(_counter)}"
+        number = next(_counter)
+        self.socket_name = f"sluice-tui-{os.getpid()}-{number}"
         self.session = "tui"
         self.data_dir = data_dir
-        self.rc_path = os.path.join(os.path.dirname(os.path.abspath(data_dir)), "sluice.rc")
+        # One per UI, so a test that runs two (record, then `sluice view`) reads each one's own exit status.
+        self.rc_path = os.path.join(os.path.dirname(os.path.abspath(data_dir)), f"sluice-{number}.rc")
         self.listen_port = listen_port
         self.term = term
         listen = listen or f"tcp://{HOST}:{listen_port}=>{HOST}:{target_port}"
@@ -188,7 +192,8 @@ class TUI:
         env = {"LC_ALL": "C.UTF-8", "TERM": term}
         env.update(extra_env or {})
         env_words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
-        sluice = f"env {env_words} {shlex.quote(SLUICE_BIN)} --data-dir {shlex.quote(data_dir)} --listen {shlex.quote(listen)}"
+        args = args if args is not None else ["--data-dir", data_dir, "--listen", listen]
+        sluice = f"env {env_words} {shlex.quote(SLUICE_BIN)} " + " ".join(shlex.quote(a) for a in args)
         script = (
             f"echo {shlex.quote(self.BEFORE)}; {sluice}; rc=$?; echo $rc > {shlex.quote(self.rc_path)}; "
             f"echo {shlex.quote(self.AFTER)}$rc"
@@ -196,7 +201,7 @@ class TUI:
         self.command = f"sh -c {shlex.quote(script)}"
         # Everything the pane's programs write to the terminal is also copied to a file (pipe-pane), so a test can
         # check the escape sequences sluice leaves the terminal with.
-        self.output_path = os.path.join(os.path.dirname(self.rc_path), "pane-output.bin")
+        self.output_path = os.path.join(os.path.dirname(self.rc_path), f"pane-output-{number}.bin")
         self._tmux(
             "new-session", "-d", "-x", str(width), "-y", str(height), "-s", self.session, self.command,
             ";", "set-option", "-w", "-t", self.session, "remain-on-exit", "on",
@@ -379,6 +384,13 @@ class TUITestCase(unittest.TestCase):
         tui = TUI(self.data_dir, listen_port, target_port, **kwargs)
         self.addCleanup(tui.close)
         tui.wait_ready()
+        return tui
+
+    def start_view(self, *paths, **kwargs):
+        """`sluice view --data-dir DATA [PATH]`: the store read-only, no listeners; returns once the list is up."""
+        tui = TUI(self.data_dir, 0, 0, args=["view", "--data-dir", self.data_dir, *paths], **kwargs)
+        self.addCleanup(tui.close)
+        tui.wait_text("1 Flows", "(read-only)", timeout=START_TIMEOUT)
         return tui
 
     def client(self, port):

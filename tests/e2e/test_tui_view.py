@@ -1,0 +1,64 @@
+"""End-to-end tests of `sluice view` (a store read-only in the terminal UI) and of what a first session trips over:
+a detail that opens at once.
+
+Each test records its flows through the live UI first (a TCP relay to an echo server), quits it, and then opens
+the store again, read-only or live, in a private tmux server.
+
+Run: python3 -m unittest tests/e2e/test_tui_view.py -v   (from the repository root)
+"""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from tui_support import TUITestCase, poll  # noqa: E402
+
+#: A keypress is answered within 50 ms (DESIGN.md); tmux's send-keys and capture-pane add their own.
+KEYPRESS_BUDGET = 0.3
+
+
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise AssertionError(f"connection closed after {data!r}, expected {n} bytes")
+        data += chunk
+    return data
+
+
+class ViewTests(TUITestCase):
+    def record(self, *payloads):
+        """Sends each payload on a connection of its own through the live UI (echoed back), closes it, and quits."""
+        server = self.target(echo=True)
+        tui = self.start_tui(server.port)
+        for payload in payloads:
+            client = self.client(tui.listen_port)
+            client.sendall(payload)
+            self.assertEqual(recv_exactly(client, len(payload)), payload)
+            client.close()
+            tui.wait_line(payload.decode(), "closed")
+        tui.send("q")
+        self.assertEqual(tui.wait_exit(), 0)
+
+    def test_a_flow_detail_opens_within_a_keypress(self):
+        self.record(b"hello view")
+        tui = self.start_view()
+        tui.wait_line("hello view", "closed")
+        self.assertNotIn("#1 down", tui.screen())
+        started = time.monotonic()
+        tui.send("Enter")
+        shown = poll(lambda: "<- #1 down" in tui.screen(), 5, interval=0.005)
+        elapsed = time.monotonic() - started
+        self.assertTrue(shown, f"the detail never showed; screen:\n{tui.dump()}")
+        self.assertLess(elapsed, KEYPRESS_BUDGET, f"the detail took {elapsed * 1000:.0f} ms; screen:\n{tui.dump()}")
+        self.assertIn("-> #0 up", tui.screen())
+        self.assertNotIn("loading messages", tui.screen())
+
+
+
+if __name__ == "__main__":
+    unittest.main()

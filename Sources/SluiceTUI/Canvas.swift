@@ -58,6 +58,36 @@ public final class TextCanvas: Canvas {
 }
 
 extension String {
+    /// Word-wrapped into lines of at most `width` characters, broken at spaces (a word longer than a line is cut);
+    /// lines after the first start with `indent`, so a wrapped line reads as one.
+    func wrapped(to width: Int, indent: String = "  ") -> [String] {
+        guard count > width, width > indent.count else { return [self] }
+        var lines: [String] = []
+        var line = ""
+        var lineHasWord = false
+        for piece in split(separator: " ") {
+            var word = piece
+            while !word.isEmpty {
+                let needed = (lineHasWord ? 1 : 0) + word.count
+                if line.count + needed <= width {
+                    line += (lineHasWord ? " " : "") + word
+                    lineHasWord = true
+                    break
+                }
+                if !lineHasWord {
+                    let room = width - line.count
+                    line += word.prefix(room)
+                    word = word.dropFirst(room)
+                }
+                lines.append(line)
+                line = indent
+                lineHasWord = false
+            }
+        }
+        if lineHasWord { lines.append(line) }
+        return lines
+    }
+
     /// Cut or pad to exactly `width` characters.
     func fitted(to width: Int) -> String {
         guard width > 0 else { return "" }

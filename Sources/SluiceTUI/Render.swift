@@ -161,6 +161,10 @@ extension App {
     private func drawDetail(_ canvas: Canvas) {
         guard let detail else { return }
         var lines: [(String, Role)] = []
+        // An error's advice comes at its end ("…add the host to tls.passthrough"): wrapped, never cut at the edge.
+        func addWrapped(_ text: String, _ role: Role) {
+            lines += text.visible.wrapped(to: canvas.width).map { ($0, role) }
+        }
         if let row = rowIndexLookup(detail.flowID) {
             lines.append(("flow \(row.id)  \(row.kind.rawValue)  \(row.origin) → \(row.server)  \(row.state.rawValue)", .normal))
             var timing = "started \(Timestamp.iso8601(row.start))"
@@ -168,12 +172,12 @@ extension App {
             lines.append((timing, .dim))
             let live = engine?.openConnections.first { $0.flowID == row.id }
             lines.append(("up \(Formatting.bytes(live?.bytesUp ?? row.bytesUp))  down \(Formatting.bytes(live?.bytesDown ?? row.bytesDown))", .dim))
-            if let error = row.error { lines.append(("error: \(error)", .error)) }
+            if let error = row.error { addWrapped("error: \(error)", .error) }
         } else {
             lines.append(("flow \(detail.flowID)", .normal))
         }
-        for error in detail.errors { lines.append(("error \(Timestamp.timeOfDay(error.time)) \(error.phase): \(error.message)", .error)) }
-        if let loadError = detail.loadError { lines.append((loadError, .error)) }
+        for error in detail.errors { addWrapped("error \(Timestamp.timeOfDay(error.time)) \(error.phase): \(error.message)", .error) }
+        if let loadError = detail.loadError { addWrapped(loadError, .error) }
         if let http = detail.http {
             lines.append(("", .normal))
             lines.append(("\(http.method) \(http.url) \(http.version)", .up))

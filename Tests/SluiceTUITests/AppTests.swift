@@ -154,6 +154,35 @@ private final class SetProgress: StoreWriteProgress {
         #expect(TerminalUI.keyWait(app) == 33)
     }
 
+    @Test func aLongErrorIsWrappedInTheDetailSoItsAdviceShows() throws {
+        let advice = "client ended the TLS handshake for api.example.com (TLSV1_ALERT_UNKNOWN_CA): it most likely "
+            + "rejected Sluice's certificate; trust Sluice's CA (sluice ca) or add the host to tls.passthrough"
+        let failed = ProxyEvent.flowError(FlowError(flowID: FlowID(1), phase: .client, time: Date(), message: advice))
+        let (directory, cleanup) = try recordedStore([failed])
+        defer { cleanup() }
+        let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
+        let canvas = TextCanvas(width: 80, height: 24)
+        var lastRender = Date.distantPast
+        app.loadHistory()
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("hello") }))
+        app.handle(.enter)
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("#1 down") }))
+
+        let errorLines = canvas.lines.drop { !$0.hasPrefix("error ") }.prefix { !$0.isEmpty }
+        #expect(errorLines.count > 1 && errorLines.allSatisfy { $0.count <= 80 }, "\(canvas.text)")
+        #expect(errorLines.dropFirst().allSatisfy { $0.hasPrefix("  ") }, "continuation lines are indented")
+        let joined = errorLines.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        #expect(joined.hasSuffix("client: " + advice), "every word, in order: \(joined)")
+        #expect(canvas.text.contains("or add the host to tls.passthrough"))
+    }
+
+    @Test func wrappingBreaksAtSpacesAndCutsOnlyWordsLongerThanALine() {
+        #expect("short".wrapped(to: 10) == ["short"])
+        #expect("one two three four".wrapped(to: 9) == ["one two", "  three", "  four"])
+        #expect("abcdefghijkl mn".wrapped(to: 5) == ["abcde", "  fgh", "  ijk", "  l", "  mn"])
+        #expect("a  b".wrapped(to: 10) == ["a  b"], "a line that fits is left alone")
+    }
+
     @Test func liveFlowsAppearWithTheirFirstBytes() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1), message(1, "GET / HTTP/1.1\r\n"), opened(2)])

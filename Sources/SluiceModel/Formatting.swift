@@ -22,6 +22,11 @@ public enum Formatting {
         return "\(total / 3600)h" + twoDigits((total % 3600) / 60) + "m"
     }
 
+    /// How a replayed flow is named where a client address would be: `replay of #3`, in the TUI and the CLI alike.
+    public static func replay(of original: FlowID) -> String {
+        "replay of #\(original)"
+    }
+
     /// A configured number of seconds as the operator wrote it: `30 s`, `0.5 s`.
     public static func seconds(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return "\(Int64(value)) s" }

@@ -223,6 +223,12 @@ public struct StoredFlow: Sendable, Equatable {
     }
 
     public var duration: TimeInterval? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+
+    /// Who sent the request: the client's address, or for a replay the flow it repeats (its recorded client is
+    /// the placeholder `replay:0`).
+    public var origin: String {
+        http?.replayOf.map(Formatting.replay(of:)) ?? client
+    }
 }
 
 public struct StoredMessage: Sendable, Equatable {

@@ -72,7 +72,7 @@ public struct FlowRow: Sendable, Equatable {
 
     /// Who sent the request: the client's address, or for a replay the flow it repeats.
     public var origin: String {
-        replayOf.map { "replay of #\($0)" } ?? client.description
+        replayOf.map(Formatting.replay(of:)) ?? client.description
     }
 
     /// The one-line summary: for raw TCP, the first bytes the client sent, as text.

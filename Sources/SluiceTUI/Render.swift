@@ -182,7 +182,7 @@ extension App {
             lines.append(("", .normal))
             lines.append(("\(http.method) \(http.url) \(http.version)", .up))
             lines += http.requestHeaders.map { ("  \($0.name): \($0.value)", .dim) }
-            if let original = http.replayOf { lines.append(("  (replay of flow \(original))", .dim)) }
+            if let original = http.replayOf { lines.append(("  (\(Formatting.replay(of: original)))", .dim)) }
             if let status = http.status {
                 let mark = http.synthetic ? "  (answered by Sluice)" : ""
                 lines.append(("\(http.responseVersion ?? "HTTP/1.1") \(status) \(http.reason ?? "")\(mark)", .down))

@@ -72,7 +72,7 @@ enum FlowListing {
             [
                 flow.id.description,
                 Timestamp.iso8601(flow.startedAt).prefix(19).replacingOccurrences(of: "T", with: " "),
-                flow.kind, flow.client, flow.server,
+                flow.kind, flow.origin, flow.server,
                 Formatting.bytes(flow.bytesUp), Formatting.bytes(flow.bytesDown),
                 flow.duration.map { Formatting.duration(seconds: $0) } ?? "-",
                 flow.state, summary(flow),

@@ -64,7 +64,7 @@ extension Direction: ExpressibleByArgument {}
 /// The text `sluice show` prints.
 enum FlowDetail {
     static func text(flow: StoredFlow, messages: [StoredMessage], errors: [StoredError], hex: Bool) -> String {
-        var out = "flow \(flow.id)  \(flow.kind)  \(flow.client) -> \(flow.server)  \(flow.state)\n"
+        var out = "flow \(flow.id)  \(flow.kind)  \(flow.origin) -> \(flow.server)  \(flow.state)\n"
         out += "listener  \(flow.listener)\n"
         out += "started   \(Timestamp.iso8601(flow.startedAt))\n"
         if let ended = flow.endedAt {
@@ -111,7 +111,7 @@ enum FlowDetail {
     static func httpHeads(_ http: StoredHTTP) -> String {
         var out = "\(http.method) \(http.url) \(http.version)\n"
         for field in http.requestHeaders { out += "\(field.name): \(field.value)\n" }
-        if let original = http.replayOf { out += "(replay of flow \(original))\n" }
+        if let original = http.replayOf { out += "(\(Formatting.replay(of: original)))\n" }
         out += "\n"
         if let status = http.status {
             out += "\(http.responseVersion ?? "HTTP/1.1") \(status) \(http.reason ?? "")"

@@ -280,6 +280,33 @@ import Testing
         #expect(try Store(directory: directory).messages(of: FlowID(1)).first?.payload.count == 20_000)
     }
 
+    @Test func aReplayIsNamedByItsOriginalNotItsPlaceholderClient() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory.path) }
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for event in flowEvents(1, payloads: []) { writer.receive(event) }
+        writer.receive(
+            .flowOpened(
+                FlowOpened(
+                    flowID: FlowID(2), kind: .http, listener: "replay", client: Endpoint(host: "replay", port: 0),
+                    server: Endpoint(host: "10.0.0.5", port: 8080), time: start
+                )
+            )
+        )
+        writer.receive(
+            .httpRequest(
+                HTTPRequestStarted(
+                    flowID: FlowID(2), time: start, method: "GET", url: "http://10.0.0.5:8080/", version: "HTTP/1.1", headers: [],
+                    replayOf: FlowID(1)
+                )
+            )
+        )
+        writer.close()
+        let flows = try Store(directory: directory).flows(limit: 10)
+        #expect(flows.map(\.origin) == ["127.0.0.1:50001", "replay of #1"])
+        #expect(flows[1].client == "replay:0", "the recorded client, as JSON keeps it")
+    }
+
     @Test func exportedFlowsOpenAsAStoreOfTheirOwn() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))

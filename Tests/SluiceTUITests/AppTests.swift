@@ -215,6 +215,37 @@ private final class SetProgress: StoreWriteProgress {
         #expect(!text.contains("replay:0"))
     }
 
+    @Test func aReplaysDetailNamesItsOriginalAsTheListDoes() throws {
+        let time = Date(timeIntervalSince1970: 1_796_080_701)
+        let replay: [ProxyEvent] = [
+            .flowOpened(
+                FlowOpened(
+                    flowID: FlowID(2), kind: .http, listener: "replay", client: Endpoint(host: "replay", port: 0),
+                    server: Endpoint(host: "10.0.0.5", port: 8080), time: time
+                )
+            ),
+            .httpRequest(
+                HTTPRequestStarted(
+                    flowID: FlowID(2), time: time, method: "GET", url: "http://10.0.0.5:8080/a", version: "HTTP/1.1",
+                    headers: [], replayOf: FlowID(1)
+                )
+            ),
+        ]
+        let (directory, cleanup) = try recordedStore(replay)
+        defer { cleanup() }
+        let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
+        let canvas = TextCanvas(width: 100, height: 30)
+        var lastRender = Date.distantPast
+        app.loadHistory()
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("GET http") }))
+        app.handle(.enter)
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("HTTP/1.1") }))
+        #expect(canvas.lines[1].hasPrefix("flow 2  http  replay of #1 → 10.0.0.5:8080"), "\(canvas.text)")
+        #expect(canvas.text.contains("  (replay of #1)"))
+        #expect(!canvas.text.contains("replay:0"))
+        #expect(!canvas.text.contains("replay of flow"))
+    }
+
     @Test func filterPromptExplainsBadInputAndAppliesGoodInput() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1, port: 7000), opened(2, port: 5432)])

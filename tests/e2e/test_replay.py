@@ -111,6 +111,15 @@ class ReplayTest(test_http.HTTPHelpers, SluiceTest):
         self.assertEqual(new["state"], "closed", new)
         self.assertEqual(flow_body_size(new, "up"), len(body))
         self.assertEqual(new["server"], f"{HOST}:{origin_b.port}")
+        self.assertEqual(new["replay_of"], flow["id"])
+        # Where a client address would be, the table and `show` name the original as the TUI does.
+        table = run_cli("flows", "--data-dir", self.data_dir).stdout.decode()
+        [line] = [l for l in table.splitlines() if l.split()[0] == str(new["id"])]
+        self.assertRegex(line, rf"  replay of #{flow['id']}  +{re.escape(HOST)}:{origin_b.port}  ")
+        self.assertNotIn("replay:0", table)
+        shown = run_cli("show", str(new["id"]), "--data-dir", self.data_dir).stdout.decode()
+        self.assertTrue(shown.startswith(f"flow {new['id']}  http  replay of #{flow['id']} -> "), shown)
+        self.assertIn(f"(replay of #{flow['id']})\n", shown)
         [row] = self.query("SELECT * FROM http WHERE flow_id = ?", new["id"])
         self.assertIsNotNone(row["connect_ms"])
         self.assertIsNotNone(row["first_byte_ms"])

@@ -329,8 +329,16 @@ public final class App {
             return
         }
         status = nil
-        guard let action = Bindings.action(for: key, in: view) else { return }
-        perform(action)
+        guard let binding = Bindings.binding(for: key, in: view) else { return }
+        if let reason = capabilities.disabledReason(binding) {
+            return setStatus("\(key): \(reason)", isError: true)
+        }
+        perform(binding.action)
+    }
+
+    /// What this UI can do, which decides the keys it offers: `sluice view` has no engine.
+    var capabilities: Capabilities {
+        Capabilities(engine: engine != nil, replayer: replayer != nil)
     }
 
     func perform(_ action: Action) {
@@ -428,7 +436,7 @@ public final class App {
             let current = detail?.scroll ?? 0
             detail?.scroll = max(0, current + delta)
         case .help:
-            helpScroll = max(0, min(Bindings.helpLines.count - 1, helpScroll + delta))
+            helpScroll = max(0, min(Bindings.helpLines(capabilities).count - 1, helpScroll + delta))
         case .commands, .alerts:
             break
         }

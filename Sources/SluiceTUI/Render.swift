@@ -39,7 +39,8 @@ extension App {
             ("1 Flows", .flows), ("2 Conns", .connections), ("3 Intercept\(held.isEmpty ? "" : "(\(held.count))")", .intercept),
             ("4 Cmds", .commands), ("5 Alerts", .alerts), ("? Help", .help),
         ]
-        for (text, kind) in tabs {
+        let offered = Set(Bindings.all.filter { capabilities.disabledReason($0) == nil }.map(\.action))
+        for (text, kind) in tabs where offered.contains(.show(kind)) || kind == .help {
             let active = kind == view || (view == .detail && kind == .flows)
             canvas.put(0, x, " \(text) ", active ? .tabActive : .header)
             x += text.count + 3
@@ -78,7 +79,7 @@ extension App {
             canvas.put(row, 0, " store: \(failure): recording stopped (store.on_full), retrying", .error)
             return
         }
-        var parts = ["? help", "f filter", "i intercept", "q quit"]
+        var parts = Bindings.statusHints(in: view, capabilities)
         if view == .flows {
             parts.insert(
                 "\(visible.count)/\(rows.count) flows" + (follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : "")
@@ -310,7 +311,7 @@ extension App {
     // MARK: Help
 
     private func drawHelp(_ canvas: Canvas) {
-        let lines = Bindings.helpLines
+        let lines = Bindings.helpLines(capabilities)
         let height = max(1, canvas.height - 2)
         let top = min(helpScroll, max(0, lines.count - height))
         for (index, line) in lines.dropFirst(top).prefix(height).enumerated() {

@@ -303,8 +303,38 @@ private final class SetProgress: StoreWriteProgress {
         app.handle(.character("q"))
         app.handle(.character("a"))
         app.handle(.character("i"))
+        #expect(app.prompt == nil, "no intercept prompt without an engine")
+        #expect(screen(app).lines.last?.contains("i: read-only: no engine in `sluice view`") == true)
+    }
+
+    /// `sluice view`: the tabs, the status line and the help offer only what works without an engine.
+    @Test func aReadOnlyViewOffersOnlyWhatWorks() {
+        let live = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        live.apply([opened(1)])
+        let liveScreen = screen(live)
+        #expect(liveScreen.lines[0].contains("2 Conns") && liveScreen.lines[0].contains("3 Intercept"))
+        #expect(liveScreen.lines.last?.contains("i intercept") == true)
+
+        let app = App(engine: nil, store: nil, feed: nil, title: "Sluice (read-only)")
+        app.apply([opened(1)])
+        let text = screen(app)
+        #expect(text.lines[0].contains("1 Flows") && text.lines[0].contains("? Help"))
+        #expect(!text.lines[0].contains("Conns") && !text.lines[0].contains("Intercept"))
+        #expect(text.lines.last == " 1/1 flows ↓follow  │  ? help  │  f filter  │  q quit")
+        for key in ["3", "2", "r", "A"] {
+            app.handle(.character(Character(key)))
+            #expect(app.view == .flows)
+            #expect(screen(app).lines.last?.contains("\(key): read-only") == true, "\(key)")
+        }
         app.handle(.enter)
-        #expect(screen(app).lines.last?.contains("read-only") == true)
+        #expect(screen(app).lines.last == " ? help  │  f filter  │  q back", "detail: q goes back")
+        app.handle(.character("?"))
+        let help = screen(app, height: 200).text
+        let keys = help.components(separatedBy: "Not available (read-only: no engine in `sluice view`)")
+        #expect(keys.count == 2, "\(help)")
+        #expect(!keys[0].contains("intercept filter") && keys[1].contains("intercept filter"))
+        #expect(!keys[0].contains("forward the held message") && !help.contains("Hex editor"))
+        #expect(keys[0].contains("view filter") && keys[0].contains("mark / unmark"))
     }
 
     @Test func largeListsAreFilteredOffTheUIThread() throws {

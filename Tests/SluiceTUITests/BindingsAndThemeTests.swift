@@ -25,12 +25,28 @@ import Testing
     }
 
     @Test func helpListsEveryBinding() {
-        let help = Bindings.helpLines.joined(separator: "\n")
+        let help = Bindings.helpLines().joined(separator: "\n")
         for binding in Bindings.all {
             #expect(help.contains(binding.help), "help misses: \(binding.help)")
         }
         #expect(help.contains("Hex editor"))
         #expect(help.contains("~k KIND"))
+        #expect(!help.contains("Not available"))
+    }
+
+    @Test func whatNeedsAnEngineIsNotOfferedWithoutOne() {
+        #expect(Bindings.statusHints(in: .flows, .all) == ["? help", "f filter", "i intercept", "q quit"])
+        #expect(Bindings.statusHints(in: .flows, .readOnly) == ["? help", "f filter", "q quit"])
+        #expect(Bindings.statusHints(in: .detail, .readOnly) == ["? help", "f filter", "q back"])
+        let needsEngine = Bindings.all.filter { Capabilities.readOnly.disabledReason($0) != nil }.map(\.action)
+        for action in [Action.intercept, .forward, .forwardAll, .drop, .kill, .edit, .sendToServer, .sendToClient, .replay] {
+            #expect(needsEngine.contains(action), "\(action)")
+        }
+        for action in [Action.filter, .mark, .save, .open, .toggleHex, .search, .help, .quit] {
+            #expect(!needsEngine.contains(action), "\(action) works read-only")
+        }
+        let help = Bindings.helpLines(.readOnly).joined(separator: "\n")
+        #expect(help.contains("Filter language (f)\n") && !help.contains("Hex editor"))
     }
 }
 

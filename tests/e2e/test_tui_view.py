@@ -1,5 +1,5 @@
 """End-to-end tests of `sluice view` (a store read-only in the terminal UI) and of what a first session trips over:
-a detail that opens at once.
+a detail that opens at once and keys offered only where they work.
 
 Each test records its flows through the live UI first (a TCP relay to an echo server), quits it, and then opens
 the store again, read-only or live, in a private tmux server.
@@ -44,6 +44,9 @@ class ViewTests(TUITestCase):
         tui.send("q")
         self.assertEqual(tui.wait_exit(), 0)
 
+    def status_line(self, tui):
+        return tui.screen().rstrip("\n").split("\n")[-1]
+
     def test_a_flow_detail_opens_within_a_keypress(self):
         self.record(b"hello view")
         tui = self.start_view()
@@ -57,6 +60,29 @@ class ViewTests(TUITestCase):
         self.assertLess(elapsed, KEYPRESS_BUDGET, f"the detail took {elapsed * 1000:.0f} ms; screen:\n{tui.dump()}")
         self.assertIn("-> #0 up", tui.screen())
         self.assertNotIn("loading messages", tui.screen())
+
+    def test_read_only_offers_only_what_works(self):
+        self.record(b"read only")
+        tui = self.start_view()
+        tui.wait_line("read only", "closed")
+        tabs = tui.screen().split("\n")[0]
+        self.assertIn("1 Flows", tabs)
+        self.assertNotIn("Intercept", tabs)
+        self.assertNotIn("Conns", tabs)
+        self.assertEqual(self.status_line(tui), " 1/1 flows ↓follow  │  ? help  │  f filter  │  q quit")
+
+        tui.send("i")
+        tui.wait_text("i: read-only: no engine in `sluice view`")
+        self.assertNotIn("intercept:", self.status_line(tui), "no intercept prompt")
+
+        tui.send("?")
+        tui.wait_text("Keys (any screen unless a screen is named)")
+        keys = tui.screen()
+        self.assertIn("view filter", keys)
+        self.assertNotIn("intercept filter", keys, "not among the keys offered")
+        tui.send("G")
+        screen = tui.wait_text("Not available (read-only: no engine in `sluice view`)", "intercept filter")
+        self.assertNotIn("Hex editor", screen)
 
 
 

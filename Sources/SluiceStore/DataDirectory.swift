@@ -1,7 +1,8 @@
 import Foundation
 import SluiceModel
 
-/// `<data-dir>`: `sluice.sqlite`, `logs/YYYY-MM-DD/*.jsonl`, later `ca/` and `recordings/`.
+/// `<data-dir>`: `sluice.sqlite`, `logs/YYYY-MM-DD/*.jsonl`, `exports/` (what the TUI's `w` saves), `ca/`, later
+/// `recordings/`.
 /// Created 0700; every file in it 0600, because recorded traffic holds secrets.
 public struct DataDirectory: Sendable {
     public let path: String
@@ -12,6 +13,13 @@ public struct DataDirectory: Sendable {
 
     public var databasePath: String { (path as NSString).appendingPathComponent("sluice.sqlite") }
     public var logsPath: String { (path as NSString).appendingPathComponent("logs") }
+    public var exportsPath: String { (path as NSString).appendingPathComponent("exports") }
+
+    /// Creates the directory and its `exports/` (each 0700) when missing, for a file the TUI saves.
+    public func prepareExports() throws(StoreError) {
+        try Self.makeDirectory(path)
+        try Self.makeDirectory(exportsPath)
+    }
 
     /// Creates the directory (0700) when missing and checks that it can be written, so a bad `--data-dir`
     /// fails at start with one line instead of at the first write.

@@ -33,7 +33,7 @@ public final class App {
             case .filter: return "filter"
             case .intercept: return "intercept"
             case .search: return "search"
-            case .save: return "save to"
+            case .save: return "save as"
             case .send(let direction): return direction == .up ? "send to server" : "send to client"
             }
         }
@@ -59,6 +59,8 @@ public final class App {
     let feed: LiveFeed?
     /// The writer filling `store` while this UI watches it live: the feed is ahead of the store by up to a batch.
     let storeProgress: StoreWriteProgress?
+    /// Where `w` saves: under the data directory.
+    let saveDestination: SaveDestination
     let title: String
     private let background = DispatchQueue(label: "sluice-tui-background")
     private let inbox = Inbox()
@@ -100,11 +102,16 @@ public final class App {
     private var detailStale = false
     private var lastDetailLoad = Date.distantPast
 
-    public init(engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil, title: String) {
+    /// `dataDirectory` is where `w` saves (its `exports/`).
+    public init(
+        engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil,
+        dataDirectory: DataDirectory = DataDirectory(path: Configuration.defaultDataDirectory), title: String
+    ) {
         self.engine = engine
         self.store = store
         self.feed = feed
         self.storeProgress = storeProgress
+        self.saveDestination = SaveDestination(dataDirectory: dataDirectory)
         self.title = title
     }
 
@@ -383,7 +390,7 @@ public final class App {
             recomputeVisible()
             setStatus("view cleared; the store keeps everything")
         case .save:
-            prompt = Prompt(kind: .save, text: "sluice-export-\(Timestamp.iso8601(Date()).prefix(19).replacingOccurrences(of: ":", with: "")).sqlite")
+            prompt = Prompt(kind: .save, text: saveDestination.suggestedPath(at: Date()))
         case .forward:
             decide(.forward(edited: nil))
         case .forwardAll:
@@ -638,13 +645,17 @@ public final class App {
         }
     }
 
-    private func save(to path: String) {
+    /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`).
+    private func save(to typed: String) {
         guard let store else { return setStatus("no store to save from", isError: true) }
         let ids = marked.isEmpty ? visible.map { rows[$0].id } : marked.sorted()
         guard !ids.isEmpty else { return setStatus("nothing to save", isError: true) }
+        let destination = saveDestination
+        let path = destination.resolve(typed)
         setStatus("saving \(ids.count) flows to \(path)…")
         background.async { [inbox] in
             do {
+                try destination.prepare(for: path)
                 try store.export(ids, to: path)
                 inbox.post { app in app.setStatus("saved \(ids.count) flows to \(path); open with `sluice view \(path)`") }
             } catch {

@@ -20,9 +20,10 @@ struct ViewCommand: ParsableCommand {
         guard isatty(STDIN_FILENO) != 0, isatty(STDOUT_FILENO) != 0 else { throw fail("the terminal UI needs a terminal") }
         let opened: Store
         let chosenTheme: Theme
+        let directory: DataDirectory
         do {
             let configuration = try store.loadConfiguration()
-            let directory = store.dataDirectory(configuration)
+            directory = store.dataDirectory(configuration)
             if let path {
                 var isDirectory: ObjCBool = false
                 let expanded = Configuration.expandTilde(path)
@@ -38,7 +39,8 @@ struct ViewCommand: ParsableCommand {
         } catch {
             throw fail(error)
         }
-        let app = App(engine: nil, store: opened, feed: nil, title: "Sluice (read-only)")
+        // Read-only: no engine; `w` still saves, under the data directory's exports/.
+        let app = App(engine: nil, store: opened, feed: nil, dataDirectory: directory, title: "Sluice (read-only)")
         TerminalUI.run(app, theme: chosenTheme)
     }
 }

@@ -183,6 +183,41 @@ private final class SetProgress: StoreWriteProgress {
         #expect("a  b".wrapped(to: 10) == ["a  b"], "a line that fits is left alone")
     }
 
+    @Test func wSavesUnderTheDataDirectoryAndSaysWhereInFull() throws {
+        let (directory, cleanup) = try recordedStore()
+        defer { cleanup() }
+        let exports = directory.exportsPath
+        #expect(!FileManager.default.fileExists(atPath: exports))
+        let app = App(
+            engine: nil, store: try Store(file: directory.databasePath), feed: nil, dataDirectory: directory, title: "Sluice (read-only)"
+        )
+        app.loadHistory()
+        #expect(tick(app, until: { app.rows.count == 1 }))
+
+        app.handle(.character("w"))
+        let offered = try #require(app.prompt?.text)
+        #expect(offered.hasPrefix(exports + "/sluice-export-") && offered.hasSuffix(".sqlite"), "\(offered)")
+        app.handle(.enter)
+        #expect(tick(app, until: { app.status?.text.hasPrefix("saved") == true }), "\(app.status?.text ?? "")")
+        #expect(app.status?.text == "saved 1 flows to \(offered); open with `sluice view \(offered)`")
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        #expect(try mode(exports) == 0o700)
+        #expect(try mode(offered) == 0o600)
+        #expect(try Store(file: offered).flows(limit: 10).map(\.id) == [FlowID(1)])
+
+        // A bare name goes to the same directory, not the working directory.
+        app.handle(.character("w"))
+        app.handle(.control("u"))
+        for character in "mine.sqlite" { app.handle(.character(character)) }
+        app.handle(.enter)
+        let mine = exports + "/mine.sqlite"
+        #expect(tick(app, until: { app.status?.text.hasPrefix("saved") == true }), "\(app.status?.text ?? "")")
+        #expect(app.status?.text == "saved 1 flows to \(mine); open with `sluice view \(mine)`")
+        #expect(try mode(mine) == 0o600)
+    }
+
     @Test func liveFlowsAppearWithTheirFirstBytes() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1), message(1, "GET / HTTP/1.1\r\n"), opened(2)])

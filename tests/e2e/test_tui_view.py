@@ -1,5 +1,5 @@
 """End-to-end tests of `sluice view` (a store read-only in the terminal UI) and of what a first session trips over:
-a detail that opens at once and keys offered only where they work.
+a detail that opens at once, keys offered only where they work, and `w` saving under the data directory.
 
 Each test records its flows through the live UI first (a TCP relay to an echo server), quits it, and then opens
 the store again, read-only or live, in a private tmux server.
@@ -8,6 +8,8 @@ Run: python3 -m unittest tests/e2e/test_tui_view.py -v   (from the repository ro
 """
 
 import os
+import sqlite3
+import stat
 import sys
 import time
 import unittest
@@ -83,6 +85,28 @@ class ViewTests(TUITestCase):
         tui.send("G")
         screen = tui.wait_text("Not available (read-only: no engine in `sluice view`)", "intercept filter")
         self.assertNotIn("Hex editor", screen)
+
+    def test_w_saves_under_the_data_directory_and_says_where(self):
+        self.record(b"save me")
+        tui = self.start_view(width=160)
+        tui.wait_line("save me", "closed")
+        exports = os.path.join(os.path.realpath(self.data_dir), "exports")
+        tui.send("w")
+        prompt = tui.wait_line("save as: ")
+        self.assertIn(f"save as: {exports}/sluice-export-", prompt)
+        tui.send("Enter")
+        line = tui.wait_line("saved 1 flows to ")
+        path = line.split("saved 1 flows to ", 1)[1].split(";", 1)[0]
+        self.assertTrue(os.path.isabs(path), line)
+        self.assertEqual(os.path.dirname(os.path.realpath(path)), exports)
+        self.assertEqual(stat.S_IMODE(os.stat(exports).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            self.assertEqual(db.execute("SELECT count(*) FROM flows").fetchone()[0], 1)
+        finally:
+            db.close()
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, os.path.basename(path))))
 
 
 

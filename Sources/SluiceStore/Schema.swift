@@ -101,6 +101,13 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v5: marks kept with the flows") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE flows ADD COLUMN marked INTEGER NOT NULL DEFAULT 0; -- 1: the operator marked it (m in the TUI)
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -196,6 +196,8 @@ public struct StoredFlow: Sendable, Equatable {
     /// Of the totals, the bytes of HTTP heads.
     public var headBytesUp: Int64
     public var headBytesDown: Int64
+    /// The operator marked it (`m` in the TUI).
+    public var marked: Bool
     /// First bytes of the first message each way, when the query asked for them.
     public var previewUp: Data?
     public var previewDown: Data?
@@ -217,6 +219,7 @@ public struct StoredFlow: Sendable, Equatable {
         payloadTruncated = row.optional("payload_truncated", Bool.self) ?? false
         headBytesUp = row.hasColumn("head_bytes_up") ? row.optional("head_bytes_up", Int64.self) ?? 0 : 0
         headBytesDown = row.hasColumn("head_bytes_down") ? row.optional("head_bytes_down", Int64.self) ?? 0 : 0
+        marked = row.hasColumn("marked") ? row.optional("marked", Bool.self) ?? false : false
         previewUp = row.hasColumn("preview_up") ? row.optional("preview_up", Data.self) : nil
         previewDown = row.hasColumn("preview_down") ? row.optional("preview_down", Data.self) : nil
         http = row.hasColumn("method") && row.optional("method", String.self) != nil ? try StoredHTTP(row: row) : nil

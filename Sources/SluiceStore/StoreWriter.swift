@@ -16,6 +16,11 @@ public protocol StoreWriteProgress: AnyObject, Sendable {
     var failure: String? { get }
 }
 
+/// Keeps the operator's marks (`m` in the TUI) in the store, through its one writer.
+public protocol FlowMarking: AnyObject, Sendable {
+    func setMarked(_ marked: Bool, flow: FlowID)
+}
+
 /// The one writer of a store: takes events from any thread, commits them to SQLite and the JSON Lines logs in
 /// batches (about every 50 ms or 1,000 events) on its own thread.
 ///
@@ -35,7 +40,10 @@ public protocol StoreWriteProgress: AnyObject, Sendable {
 /// The thread runs at nice 10 while it keeps up, so relaying wins the CPU; once a quarter of `highWaterBytes` is
 /// queued it runs at normal priority, so it is not starved by the very event loops that wait for it. Where the
 /// process may not raise a thread's priority again (not root, `RLIMIT_NICE` below 20) it stays at normal priority.
-public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
+///
+/// It also keeps the operator's marks (`FlowMarking`): a mark is written after every event received before it, so
+/// the flow's row is there, in a transaction of its own.
+public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
     private let condition = NSCondition()
@@ -51,6 +59,8 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
     private var closing = false
     private var finished = false
     private var drainedCallbacks: [@Sendable () -> Void] = []
+    /// Marks not yet written, the latest per flow; taken with the queue.
+    private var pendingMarks: [FlowID: Bool] = [:]
     /// Why writing fails, since when, and (with `.relay`) what was dropped meanwhile.
     private var failing: String?
     private var failingSince: Date?
@@ -194,6 +204,13 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
         return false
     }
 
+    public func setMarked(_ marked: Bool, flow: FlowID) {
+        condition.lock()
+        pendingMarks[flow] = marked
+        condition.signal()
+        condition.unlock()
+    }
+
     public var failure: String? {
         condition.lock()
         defer { condition.unlock() }
@@ -260,7 +277,7 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
         var taken: [ProxyEvent] = []
         while true {
             condition.lock()
-            while queue.isEmpty && !closing {
+            while queue.isEmpty && pendingMarks.isEmpty && !closing {
                 condition.wait()
             }
             // Let a batch build up for `batchInterval` unless it is full already (in events, or in bytes: large
@@ -270,6 +287,8 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
                 _ = condition.wait(until: deadline)
             }
             swap(&taken, &queue)
+            let marks = pendingMarks
+            pendingMarks = [:]
             let stopping = closing
             let behind = queuedBytes > highWaterBytes / 4
             condition.unlock()
@@ -296,9 +315,20 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
             }
             // The storage goes back to the queue at the next take; a backlog's (much larger) is let go.
             taken.removeAll(keepingCapacity: taken.count <= 4 * batchSize)
+            if !marks.isEmpty && !writeMarks(marks) {
+                if stopping {
+                    logger.error("store: \(marks.count) marks could not be written at shutdown: \(failing ?? "the disk refused them")")
+                } else {
+                    // Tried again at the next turn, half a second later as a batch is; a newer mark of a flow wins.
+                    condition.lock()
+                    pendingMarks.merge(marks) { newer, _ in newer }
+                    condition.unlock()
+                    Thread.sleep(forTimeInterval: 0.5)
+                }
+            }
             if stopping {
                 condition.lock()
-                if queue.isEmpty {
+                if queue.isEmpty && pendingMarks.isEmpty {
                     if lostAtShutdown > 0 {
                         logger.error("store: \(lostAtShutdown) events could not be written at shutdown: \(failing ?? "the disk refused them")")
                     }
@@ -330,6 +360,22 @@ public final class StoreWriter: StoreWriteProgress, @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.5)
         }
         completed(batch.count, weighing: bytes)
+    }
+
+    /// Writes marks in one transaction; false when the disk refuses (said once, as a batch's failure is).
+    private func writeMarks(_ marks: [FlowID: Bool]) -> Bool {
+        do {
+            try database.write { db in
+                for (flow, marked) in marks {
+                    try db.execute(sql: "UPDATE flows SET marked = ? WHERE id = ?", arguments: [marked, flow.rawValue])
+                }
+            }
+            if failing != nil { writingResumed() }
+            return true
+        } catch {
+            writingFailed("cannot write \(databasePath): \(Store.describe(error))", events: 0)
+            return false
+        }
     }
 
     /// Events given up at shutdown because the disk still refused them.

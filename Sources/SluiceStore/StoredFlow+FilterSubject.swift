@@ -6,7 +6,7 @@ extension StoredFlow {
     ///
     /// As mitmproxy's flows have them: an HTTP body is searched decoded (gzip and deflate; another coding as it
     /// travelled), a WebSocket's text and binary messages beside its handshake's bodies, every other kind's chunks.
-    public func filterSubject(messages: [StoredMessage], marked: Bool = false) -> FilterSubject {
+    public func filterSubject(messages: [StoredMessage]) -> FilterSubject {
         let flowKind = FlowKind(rawValue: kind) ?? .tcp
         var up: [Data] = []
         var down: [Data] = []

@@ -82,7 +82,7 @@ public final class App {
     var selected = 0
     var scroll = 0
     var follow = true
-    var marked: Set<FlowID> = []
+    var marks: FlowMarks
     private var search = ""
     var historyLoading = false
 
@@ -102,15 +102,17 @@ public final class App {
     private var detailStale = false
     private var lastDetailLoad = Date.distantPast
 
-    /// `dataDirectory` is where `w` saves (its `exports/`).
+    /// `marks` keeps the operator's marks in the store (the writer, while recording); `dataDirectory` is where `w`
+    /// saves (its `exports/`).
     public init(
-        engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil,
+        engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil, marks: FlowMarking? = nil,
         dataDirectory: DataDirectory = DataDirectory(path: Configuration.defaultDataDirectory), title: String
     ) {
         self.engine = engine
         self.store = store
         self.feed = feed
         self.storeProgress = storeProgress
+        self.marks = FlowMarks(writer: marks)
         self.saveDestination = SaveDestination(dataDirectory: dataDirectory)
         self.title = title
     }
@@ -124,11 +126,15 @@ public final class App {
         historyLoading = true
         background.async { [inbox] in
             do {
-                let newest = try store.flowsWithPreview(limit: min(limit, 500)).map(FlowRow.init(stored:))
-                inbox.post { app in app.mergeHistory(newest, complete: newest.count < 500) }
+                let newest = try store.flowsWithPreview(limit: min(limit, 500))
+                let newestRows = newest.map(FlowRow.init(stored:))
+                let newestMarks = newest.filter(\.marked).map(\.id)
+                inbox.post { app in app.mergeHistory(newestRows, marked: newestMarks, complete: newest.count < 500) }
                 guard newest.count >= 500 else { return }
-                let all = try store.flowsWithPreview(limit: limit).map(FlowRow.init(stored:))
-                inbox.post { app in app.mergeHistory(all, complete: true) }
+                let all = try store.flowsWithPreview(limit: limit)
+                let allRows = all.map(FlowRow.init(stored:))
+                let allMarks = all.filter(\.marked).map(\.id)
+                inbox.post { app in app.mergeHistory(allRows, marked: allMarks, complete: true) }
             } catch {
                 inbox.post { app in
                     app.historyLoading = false
@@ -138,9 +144,12 @@ public final class App {
         }
     }
 
-    func mergeHistory(_ history: [FlowRow], complete: Bool = true) {
+    /// `marked`: the stored marks among `history`.
+    func mergeHistory(_ history: [FlowRow], marked: [FlowID] = [], complete: Bool = true) {
         historyLoading = !complete
-        // Flows that went live while history loaded are newer or fresher than their stored rows: keep them.
+        // Flows that went live while history loaded are newer or fresher than their stored rows: keep them, and
+        // the marks of rows listed already (a mark made since the store was read wins).
+        marks.adopt(marked.filter { rowIndex[$0] == nil })
         var merged = history.filter { rowIndex[$0.id] == nil }
         merged += rows
         merged.sort { $0.id < $1.id }
@@ -256,7 +265,7 @@ public final class App {
     }
 
     private var visibility: Visibility {
-        Visibility(filter: viewFilter, clearedThrough: clearedThrough, marked: marked, held: Set(held.map(\.flowID)))
+        Visibility(filter: viewFilter, clearedThrough: clearedThrough, marked: marks.ids, held: Set(held.map(\.flowID)))
     }
 
     private func isVisible(_ row: FlowRow) -> Bool {
@@ -382,7 +391,7 @@ public final class App {
         case .mark:
             let id = view == .detail ? detail?.flowID : selectedRow?.id
             if let id {
-                if marked.remove(id) == nil { marked.insert(id) }
+                setStatus(marks.toggle(id))
                 if view == .flows { move(1) }
             }
         case .clearView:
@@ -648,7 +657,7 @@ public final class App {
     /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`).
     private func save(to typed: String) {
         guard let store else { return setStatus("no store to save from", isError: true) }
-        let ids = marked.isEmpty ? visible.map { rows[$0].id } : marked.sorted()
+        let ids = marks.isEmpty ? visible.map { rows[$0].id } : marks.ids.sorted()
         guard !ids.isEmpty else { return setStatus("nothing to save", isError: true) }
         let destination = saveDestination
         let path = destination.resolve(typed)

@@ -128,7 +128,7 @@ extension App {
             var role: Role = .normal
             if row.state == .error { role = .error }
             if isHeld { role = .held }
-            if marked.contains(row.id) { role = .marked }
+            if marks.contains(row.id) { role = .marked }
             if position == selected {
                 role = .selection
                 canvas.fill(listTop + line, .selection)
@@ -136,7 +136,7 @@ extension App {
             let duration = (row.end ?? (row.state == .open ? nil : row.start)).map { Formatting.duration(seconds: $0.timeIntervalSince(row.start)) } ?? "…"
             let state = isHeld ? "HELD" : row.state.rawValue
             let text = flowColumns(
-                id: (marked.contains(row.id) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
+                id: (marks.contains(row.id) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
                 kind: row.kind.rawValue, route: "\(row.origin) → \(row.server)", summary: row.summary,
                 size: Formatting.bytes(live[row.id].map { $0.bytesUp + $0.bytesDown } ?? (row.bytesUp + row.bytesDown)),
                 duration: duration, state: state, width: width

@@ -107,7 +107,7 @@ enum FlowListing {
             .optionalInt("duration_ms", flow.duration.map { Int64(($0 * 1000).rounded()) })
             .int("bytes_up", flow.bytesUp).int("bytes_down", flow.bytesDown)
             .string("state", flow.state).optionalString("error", flow.error)
-            .bool("payload_truncated", flow.payloadTruncated)
+            .bool("payload_truncated", flow.payloadTruncated).bool("marked", flow.marked)
         if let http = flow.http {
             object = object.int("head_bytes_up", flow.headBytesUp).int("head_bytes_down", flow.headBytesDown)
                 .string("method", http.method).string("url", http.url)

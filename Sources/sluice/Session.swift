@@ -90,7 +90,7 @@ enum Session {
             let store = try? Store(directory: directory)
             let listeners = configuration.listeners.map(\.description)
             let app = App(
-                engine: engine, store: store, feed: feed, storeProgress: writer, dataDirectory: directory, title: "Sluice"
+                engine: engine, store: store, feed: feed, storeProgress: writer, marks: writer, dataDirectory: directory, title: "Sluice"
             )
             if let store {
                 app.replayer = TUIReplayer(replayer: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), store: store)

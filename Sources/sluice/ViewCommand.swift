@@ -39,7 +39,7 @@ struct ViewCommand: ParsableCommand {
         } catch {
             throw fail(error)
         }
-        // Read-only: no engine; `w` still saves, under the data directory's exports/.
+        // Read-only: no engine, and marks stay in memory; `w` still saves, under the data directory's exports/.
         let app = App(engine: nil, store: opened, feed: nil, dataDirectory: directory, title: "Sluice (read-only)")
         TerminalUI.run(app, theme: chosenTheme)
     }

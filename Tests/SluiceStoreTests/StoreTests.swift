@@ -307,6 +307,58 @@ import Testing
         #expect(flows[1].client == "replay:0", "the recorded client, as JSON keeps it")
     }
 
+    @Test func marksAreKeptWithTheFlowsAndFiltersSeeThem() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory.path) }
+        let first = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        // Marked as soon as the writer has the flow's events, before they are written: the mark comes after them.
+        for event in flowEvents(1, payloads: [(.up, "one")]) + flowEvents(2, payloads: [(.up, "two")]) { first.receive(event) }
+        first.setMarked(true, flow: FlowID(1))
+        first.setMarked(true, flow: FlowID(2))
+        first.setMarked(false, flow: FlowID(2))
+        first.close()
+        let store = try Store(directory: directory)
+        #expect(try store.flows(limit: 10).map(\.marked) == [true, false])
+        let marked = try Filter("~marked")
+        let selected = try store.flows(limit: 10).filter { marked.matches($0.filterSubject(messages: try store.messages(of: $0.id))) }
+        #expect(selected.map(\.id) == [FlowID(1)], "`sluice flows --filter ~marked` sees the stored mark")
+
+        // The next session changes them; a saved file keeps them.
+        let second = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        second.setMarked(false, flow: FlowID(1))
+        second.setMarked(true, flow: FlowID(2))
+        second.close()
+        #expect(try Store(directory: directory).flows(limit: 10).map(\.marked) == [false, true])
+        let file = NSTemporaryDirectory() + "sluice-export-\(UUID().uuidString).sqlite"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try Store(directory: directory).export([FlowID(1), FlowID(2)], to: file)
+        #expect(try Store(file: file).flows(limit: 10).map(\.marked) == [false, true])
+    }
+
+    @Test func aStoreFromBeforeMarksIsMigratedWithNothingMarked() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory.path) }
+        try directory.prepareForWriting()
+        let old = try DatabaseQueue(path: directory.databasePath)
+        try Schema.migrator.migrate(old, upTo: "v4: HTTP head bytes in the flow totals")
+        try old.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO flows (id, kind, listener, client, server, started_at, state)
+                    VALUES (1, 'tcp', 'tcp://:9000=>h:7000', '127.0.0.1:50001', '10.0.0.5:7000', 1796080701, 'closed')
+                    """
+            )
+        }
+        try old.close()
+        #expect(throws: StoreError.self, "read-only, an old store is not migrated") { try Store(directory: directory) }
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        writer.setMarked(true, flow: FlowID(1))
+        writer.close()
+        let flows = try Store(directory: directory).flows(limit: 10)
+        #expect(flows.map(\.id) == [FlowID(1)])
+        #expect(flows.map(\.marked) == [true])
+    }
+
     @Test func exportedFlowsOpenAsAStoreOfTheirOwn() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))

@@ -35,6 +35,14 @@ private final class SetProgress: StoreWriteProgress {
     var failure: String? { failures.withLockedValue { $0 } }
 }
 
+/// Marks as the store's writer would take them: `+1` marked flow 1, `-1` unmarked it.
+private final class RecordedMarks: FlowMarking {
+    let calls = NIOLockedValueBox<[String]>([])
+    func setMarked(_ marked: Bool, flow: FlowID) {
+        calls.withLockedValue { $0.append((marked ? "+" : "-") + flow.description) }
+    }
+}
+
 @Suite struct AppTests {
     private func opened(_ id: Int64, port: Int = 7000) -> ProxyEvent {
         .flowOpened(
@@ -99,7 +107,9 @@ private final class SetProgress: StoreWriteProgress {
     }
 
     /// A store written by a real writer and closed, as `sluice view` finds one: flow 1 said `hello`, got `world`.
-    private func recordedStore(_ extra: [ProxyEvent] = []) throws -> (directory: DataDirectory, cleanup: () -> Void) {
+    private func recordedStore(
+        _ extra: [ProxyEvent] = [], marked: [FlowID] = []
+    ) throws -> (directory: DataDirectory, cleanup: () -> Void) {
         let directory = DataDirectory(path: NSTemporaryDirectory() + "sluice-tui-test-\(UUID().uuidString)")
         let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
         let reply = ProxyEvent.message(
@@ -109,6 +119,7 @@ private final class SetProgress: StoreWriteProgress {
             FlowClosed(flowID: FlowID(1), time: Date(), bytesUp: 5, bytesDown: 5, state: .closed, error: nil, payloadTruncated: false)
         )
         for event in [opened(1), message(1, "hello"), reply, closed] + extra { writer.receive(event) }
+        for id in marked { writer.setMarked(true, flow: id) }
         writer.close()
         return (directory, { try? FileManager.default.removeItem(atPath: directory.path) })
     }
@@ -181,6 +192,45 @@ private final class SetProgress: StoreWriteProgress {
         #expect("one two three four".wrapped(to: 9) == ["one two", "  three", "  four"])
         #expect("abcdefghijkl mn".wrapped(to: 5) == ["abcde", "  fgh", "  ijk", "  l", "  mn"])
         #expect("a  b".wrapped(to: 10) == ["a  b"], "a line that fits is left alone")
+    }
+
+    @Test func marksGoToTheStoreWhileRecordingAndStayInMemoryInAReadOnlyView() {
+        let kept = RecordedMarks()
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, marks: kept, title: "Sluice")
+        app.apply([opened(1), opened(2)])
+        app.handle(.up)
+        app.handle(.character("m"))
+        #expect(kept.calls.withLockedValue { $0 } == ["+1"])
+        #expect(screen(app).lines.last == " flow 1 marked")
+        #expect(app.selectedRow?.id == FlowID(2), "m moves on, for marking several in a row")
+        app.handle(.up)
+        app.handle(.enter)
+        app.handle(.character("m"))
+        #expect(kept.calls.withLockedValue { $0 } == ["+1", "-1"], "from the detail too")
+        #expect(!app.marks.contains(FlowID(1)))
+
+        let view = App(engine: nil, store: nil, feed: nil, title: "Sluice (read-only)")
+        view.apply([opened(1)])
+        view.handle(.character("m"))
+        #expect(view.marks.contains(FlowID(1)))
+        #expect(screen(view).lines.last == " flow 1 marked for this session only: `sluice view` is read-only")
+    }
+
+    @Test func storedMarksAreListedAndFiltered() throws {
+        let second: [ProxyEvent] = [opened(2), message(2, "unmarked")]
+        let (directory, cleanup) = try recordedStore(second, marked: [FlowID(1)])
+        defer { cleanup() }
+        let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
+        let canvas = TextCanvas(width: 100, height: 30)
+        var lastRender = Date.distantPast
+        app.loadHistory()
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("unmarked") }))
+        #expect(canvas.lines[2].hasPrefix("●1 "), "\(canvas.text)")
+        #expect(canvas.lines[3].hasPrefix("2 "))
+        app.handle(.character("f"))
+        for character in "~marked" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(app.visible.map { app.rows[$0].id } == [FlowID(1)])
     }
 
     @Test func wSavesUnderTheDataDirectoryAndSaysWhereInFull() throws {
@@ -400,7 +450,7 @@ private final class SetProgress: StoreWriteProgress {
         app.handle(.enter)
         #expect(app.selectedRow?.id == FlowID(2))
         app.handle(.character("m"))
-        #expect(app.marked == [FlowID(2)])
+        #expect(app.marks.ids == [FlowID(2)])
         app.handle(.character("z"))
         #expect(app.visible.isEmpty)
         app.apply([opened(4)])

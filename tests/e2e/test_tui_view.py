@@ -1,5 +1,6 @@
 """End-to-end tests of `sluice view` (a store read-only in the terminal UI) and of what a first session trips over:
-a detail that opens at once, keys offered only where they work, and `w` saving under the data directory.
+a detail that opens at once, keys offered only where they work, `w` saving under the data directory, and marks
+that outlive the session.
 
 Each test records its flows through the live UI first (a TCP relay to an echo server), quits it, and then opens
 the store again, read-only or live, in a private tmux server.
@@ -7,6 +8,7 @@ the store again, read-only or live, in a private tmux server.
 Run: python3 -m unittest tests/e2e/test_tui_view.py -v   (from the repository root)
 """
 
+import json
 import os
 import sqlite3
 import stat
@@ -16,7 +18,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from tui_support import TUITestCase, poll  # noqa: E402
+from support import run_cli  # noqa: E402
+from tui_support import IO_TIMEOUT, TUITestCase, flows_json, poll  # noqa: E402
 
 #: A keypress is answered within 50 ms (DESIGN.md); tmux's send-keys and capture-pane add their own.
 KEYPRESS_BUDGET = 0.3
@@ -108,6 +111,43 @@ class ViewTests(TUITestCase):
             db.close()
         self.assertFalse(os.path.exists(os.path.join(self.tmp, os.path.basename(path))))
 
+    def test_marks_are_kept_in_the_store(self):
+        self.record(b"first flow", b"second flow")
+        # Mark the first flow in a live session.
+        server = self.target(echo=True)
+        tui = self.start_tui(server.port)
+        tui.wait_line("second flow", "closed")
+        tui.send("Up")
+        tui.send("m")
+        tui.wait_text("flow 1 marked")
+        tui.wait_line("●1", "first flow")
+        tui.send("q")
+        self.assertEqual(tui.wait_exit(), 0)
+
+        self.assertEqual([f["marked"] for f in flows_json(self.data_dir)], [True, False])
+        result = run_cli("flows", "--data-dir", self.data_dir, "--json", "--filter", "~marked")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual([json.loads(l)["id"] for l in result.stdout.decode().splitlines()], [1])
+
+        # Read-only, the mark is there, and a new one lasts only for the session.
+        view = self.start_view()
+        view.wait_line("●1", "first flow")
+        view.send("m")
+        view.wait_text("flow 2 marked for this session only: `sluice view` is read-only")
+        view.wait_line("●2", "second flow")
+        view.send("q")
+        self.assertEqual(view.wait_exit(), 0)
+        self.assertEqual([f["marked"] for f in flows_json(self.data_dir)], [True, False])
+
+        # Unmarked in the next live session, unmarked for good.
+        tui = self.start_tui(server.port)
+        tui.wait_line("●1", "first flow")
+        tui.send("Up")
+        tui.send("m")
+        tui.wait_text("flow 1 unmarked")
+        tui.send("q")
+        self.assertEqual(tui.wait_exit(), 0)
+        self.assertEqual([f["marked"] for f in flows_json(self.data_dir)], [False, False])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+../../Sources/SluiceHTTP/ByteBuffer+HTTPHead.swift

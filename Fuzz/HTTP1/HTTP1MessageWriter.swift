@@ -1,0 +1,1 @@
+../../Sources/SluiceHTTP/HTTP1MessageWriter.swift

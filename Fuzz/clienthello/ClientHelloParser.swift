@@ -1,0 +1,1 @@
+../../Sources/SluiceTLS/ClientHelloParser.swift

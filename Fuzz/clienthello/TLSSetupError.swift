@@ -1,0 +1,1 @@
+../../Sources/SluiceTLS/TLSSetupError.swift

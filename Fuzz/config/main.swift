@@ -1,0 +1,46 @@
+import FuzzSupport
+import SluiceModel
+
+// `sluice.yaml` through `Configuration.parse(yaml:source:)` (Yams, then Sluice's checks of every key).
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let input = FuzzInput(data, size)
+    let yaml = String(decoding: input.bytes, as: UTF8.self)
+    let configuration: Configuration
+    do {
+        configuration = try Configuration.parse(yaml: yaml, source: "fuzz.yaml")
+    } catch {
+        require(!error.message.isEmpty && error.source == "fuzz.yaml", "error \(error)")
+        if let line = error.line { require(line >= 0 && line <= yaml.utf8.count + 1, "line \(line)") }
+        return 0
+    }
+    // What parsed is within the bounds each key promises.
+    for timeout in [configuration.connectTimeout, configuration.holdTimeout] {
+        require(Configuration.secondsProblem(timeout) == nil, "timeout \(timeout)")
+    }
+    require(
+        configuration.maxPayloadBytes >= 0 && configuration.maxFlowBytes >= 0 && configuration.maxBodyBytes >= 0,
+        "negative limit")
+    let limits = configuration.webSocket
+    require(
+        limits.maxFrameBytes > 0 && limits.maxMessageBytes > 0 && limits.maxBufferedBytes > 0,
+        "WebSocket limits \(limits)")
+    require(!configuration.theme.isEmpty && !configuration.dataDirectory.isEmpty, "empty theme or data directory")
+    // Every listen spec reads back from what it prints (the form the TUI, the log and errors show).
+    for spec in configuration.listeners {
+        do {
+            let again = try ListenSpec(parsing: spec.description)
+            require(again == spec, "\(spec) reads back as \(again)")
+        } catch {
+            require(false, "\(spec) does not read back: \(error)")
+        }
+    }
+    if let filter = configuration.intercept {
+        require((try? Filter(filter.text)) != nil, "intercept filter \(filter.text)")
+    }
+    _ = try? configuration.validate()
+    return 0
+}
+
+runFuzzer { testOneInput($0, $1) }

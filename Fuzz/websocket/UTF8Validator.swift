@@ -1,0 +1,1 @@
+../../Sources/SluiceHTTP/UTF8Validator.swift

@@ -167,7 +167,7 @@ if Context.environment["SLUICE_FUZZ"] == "1" {
         .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Fuzz/Support", swiftSettings: instrumented),
         .target(
             name: "FuzzHTTP1",
-            dependencies: ["FuzzSupport", "SluiceCore", .product(name: "NIOHTTP1", package: "swift-nio")] + nio,
+            dependencies: ["FuzzSupport", "SluiceModel", "SluiceCore", .product(name: "NIOHTTP1", package: "swift-nio")] + nio,
             path: "Fuzz/HTTP1", swiftSettings: instrumented
         ),
     ]

@@ -7,14 +7,38 @@ import NIOHTTP1
 // instrumentation; NIO does not.
 
 /// What a reader handed out, body pieces joined, for comparing one input fed in different ways.
-enum Event<Head: Equatable>: Equatable {
+enum Event<Head: Checkable>: Equatable {
     case head(Head)
     case body([UInt8])
     case end(HTTPHeaders?)
     case error(HTTP1ParseError)
+
+    /// Heads and trailers compare field by field, in order and byte for byte (`HTTPHeaders.==` would let `a, b`
+    /// equal `a,b` and two fields equal one).
+    static func == (lhs: Event, rhs: Event) -> Bool {
+        switch (lhs, rhs) {
+        case (.head(let a), .head(let b)): a.text == b.text
+        case (.body(let a), .body(let b)): a == b
+        case (.end(let a), .end(let b)): a.map(fieldLines) == b.map(fieldLines)
+        case (.error(let a), .error(let b)): a == b
+        default: false
+        }
+    }
 }
 
-struct Outcome<Head: Equatable>: Equatable {
+func fieldLines(_ headers: HTTPHeaders) -> [String] {
+    headers.map { "\($0.name): \($0.value)" }
+}
+
+extension HTTPRequestHead {
+    var text: [String] { ["\(method.rawValue) \(uri) \(version)"] + fieldLines(headers) }
+}
+
+extension HTTPResponseHead {
+    var text: [String] { ["\(version) \(status.code) \(status.reasonPhrase)"] + fieldLines(headers) }
+}
+
+struct Outcome<Head: Checkable>: Equatable {
     var events: [Event<Head>] = []
     /// What was left unread at the end: the bytes of the protocol that follows a CONNECT or a `101`.
     var rest: [UInt8] = []
@@ -42,9 +66,7 @@ struct Outcome<Head: Equatable>: Equatable {
 
 /// Feeds `bytes` to an `HTTP1Parser` in pieces of the sizes in `plan`, then ends the input. Checks on the way that
 /// a `nil` (more input needed) is stable and consumes nothing, and that an error is terminal.
-func parse<Head: HTTP1ParsableHead>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod], plan: [Int]) -> Outcome<
-    Head
-> {
+func parse<Head: Checkable>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod], plan: [Int]) -> Outcome<Head> {
     var parser = HTTP1Parser<Head>()
     for method in methods { parser.expectResponse(to: method) }
     var outcome = Outcome<Head>()
@@ -93,8 +115,7 @@ func parse<Head: HTTP1ParsableHead>(_ bytes: [UInt8], as: Head.Type, methods: [H
 }
 
 /// The same through `HTTP1Reader`, the class the proxy's handlers own, which keeps the unread bytes between reads.
-func read<Head: HTTP1ParsableHead>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod], plan: [Int]) -> Outcome<Head>
-{
+func read<Head: Checkable>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod], plan: [Int]) -> Outcome<Head> {
     let reader = HTTP1Reader<Head>()
     for method in methods { reader.expectResponse(to: method) }
     var outcome = Outcome<Head>()
@@ -112,7 +133,8 @@ func read<Head: HTTP1ParsableHead>(_ bytes: [UInt8], as: Head.Type, methods: [HT
 
 /// Parses `bytes` whole, then in the input's other feedings, directly and through `HTTP1Reader`: every way must give
 /// the same outcome, and that outcome must be a well-formed sequence of messages.
-func check<Head: HTTP1ParsableHead & Checkable>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod]) {
+@discardableResult
+func check<Head: Checkable>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMethod]) -> Outcome<Head> {
     // Each feeding once, the whole input and byte by byte through the parser (which checks the most on the way),
     // the rest through the reader, which the pieces in between exercise most.
     let feedings = FuzzInput(bytes).feedings(byteByByteLimit: 1024)
@@ -127,10 +149,14 @@ func check<Head: HTTP1ParsableHead & Checkable>(_ bytes: [UInt8], as: Head.Type,
         }
     }
     checkSequence(whole, methods: methods)
+    require(bytes.suffix(whole.rest.count).elementsEqual(whole.rest), "the bytes left over are not the input's last ones")
+    return whole
 }
 
 /// What the harness checks about one kind of head.
 protocol Checkable: HTTP1ParsableHead {
+    /// The start line and the fields, as text.
+    var text: [String] { get }
     func checkFields()
     /// How many body bytes the message must have (nil: any number, as chunks or until close), and whether the
     /// connection then belongs to another protocol.
@@ -251,7 +277,7 @@ func checkSequence<Head: Checkable>(_ outcome: Outcome<Head>, methods: [HTTPMeth
 
 /// Requests: the input is a client's byte stream.
 public func fuzzRequests(_ input: FuzzInput) {
-    check(input.bytes, as: HTTPRequestHead.self, methods: [])
+    checkForwarding(check(input.bytes, as: HTTPRequestHead.self, methods: []))
 }
 
 /// Responses: the first byte chooses the methods of the requests they answer (1 to 4 of GET, HEAD, CONNECT, POST,
@@ -260,11 +286,12 @@ public func fuzzResponses(_ input: FuzzInput) {
     guard let selector = input.bytes.first else { return }
     let choices: [HTTPMethod] = [.GET, .HEAD, .CONNECT, .POST]
     let methods = (0...Int(selector & 3)).map { choices[Int(selector >> (2 * $0 + 2)) & 3] }
-    check(Array(input.bytes.dropFirst()), as: HTTPResponseHead.self, methods: methods)
+    checkForwarding(
+        check(Array(input.bytes.dropFirst()), as: HTTPResponseHead.self, methods: methods), methods: methods)
 }
 
 /// Chunked bodies: the input follows a request head that announces one.
 public func fuzzChunkedBodies(_ input: FuzzInput) {
     let head = Array("POST /upload HTTP/1.1\r\nHost: fuzz.test\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
-    check(head + input.bytes, as: HTTPRequestHead.self, methods: [])
+    checkForwarding(check(head + input.bytes, as: HTTPRequestHead.self, methods: []))
 }

@@ -149,7 +149,8 @@ func check<Head: Checkable>(_ bytes: [UInt8], as: Head.Type, methods: [HTTPMetho
         }
     }
     checkSequence(whole, methods: methods)
-    require(bytes.suffix(whole.rest.count).elementsEqual(whole.rest), "the bytes left over are not the input's last ones")
+    require(
+        bytes.suffix(whole.rest.count).elementsEqual(whole.rest), "the bytes left over are not the input's last ones")
     return whole
 }
 
@@ -208,14 +209,17 @@ func checkVersion(_ version: HTTPVersion) {
 
 /// No field may carry what ends a line or a field: a CR, LF or NUL that got through would let the next reader of
 /// these headers (the server, when Sluice writes them) split the message elsewhere.
-func checkHeaders(_ headers: HTTPHeaders) {
+func checkHeaders(_ headers: HTTPHeaders, framing: Bool = true) {
     for (name, value) in headers {
         require(!name.isEmpty && name.utf8.allSatisfy(HTTP1Bytes.isToken), "field name \(name.debugDescription)")
         require(value.utf8.allSatisfy(HTTP1Bytes.isFieldValue), "field value \(value.debugDescription)")
         require(
             value.first != " " && value.first != "\t" && value.last != " " && value.last != "\t",
-            "untrimmed \(value.debugDescription)")
+            "untrimmed \(value.debugDescription)"
+        )
     }
+    // Trailers frame nothing (their Content-Length or Transfer-Encoding is only a field).
+    guard framing else { return }
     let lengths = headers["content-length"]
     require(lengths.allSatisfy { $0 == lengths.first }, "Content-Length values disagree: \(lengths)")
     require(lengths.isEmpty || !headers.contains(name: "transfer-encoding"), "Content-Length beside Transfer-Encoding")
@@ -261,7 +265,7 @@ func checkSequence<Head: Checkable>(_ outcome: Outcome<Head>, methods: [HTTPMeth
             if let expected = message.expected {
                 require(bodyBytes == expected, "\(bodyBytes) body bytes, the head says \(expected)")
             }
-            if let trailers { checkHeaders(trailers) }
+            if let trailers { checkHeaders(trailers, framing: false) }
             switched = message.switches
             open = nil
         case .error:

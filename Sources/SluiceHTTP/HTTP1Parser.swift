@@ -346,6 +346,8 @@ private struct LineScan {
 /// What a head's fields say about the framing of its body, noted while they are read.
 struct FramingFacts {
     var contentLength: Int?
+    /// How many digits the first Content-Length had: a repeat must be the same text, not only the same number.
+    var contentLengthDigits = 0
     /// The Transfer-Encoding fields, joined.
     var transferEncoding: String?
     var isChunked = false
@@ -533,8 +535,15 @@ extension FramingFacts {
                 guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw .invalidContentLength }
                 length = length * 10 + Int(byte - UInt8(ascii: "0"))
             }
-            if let earlier = contentLength, earlier != length { throw .invalidContentLength }
+            // RFC 9110 §8.6 lets a recipient accept repeats of one decimal value only if it forwards a single field;
+            // Sluice forwards the fields as they came, so repeats must read alike to anyone: `3` and `03` are
+            // refused, as Go's server refuses them. (Among digit strings, the same value and the same number of
+            // digits is the same text.)
+            if let earlier = contentLength, earlier != length || contentLengthDigits != value.count {
+                throw .invalidContentLength
+            }
             contentLength = length
+            contentLengthDigits = value.count
         case 17 where HTTP1Bytes.equalsLowercased(name, "transfer-encoding"):
             let text = String(decoding: value, as: UTF8.self)
             transferEncoding = transferEncoding.map { $0 + ", " + text } ?? text

@@ -128,6 +128,17 @@ enum ParserFeed {
         )
     }
 
+    @Test func aContentLengthRepeatedAlikeIsOneLength() {
+        // Repeats must be the same text (`3` and `03` are refused: malformedRequests).
+        let text = "POST /p HTTP/1.1\r\nContent-Length: 3\r\ncontent-length:3\r\n\r\nabc"
+        #expect(
+            ParserFeed.request(text) == [
+                .request(method: "POST", uri: "/p", version: "HTTP/1.1", headers: ["Content-Length: 3", "content-length: 3"]),
+                .body(Array("abc".utf8)), .end(trailers: nil),
+            ]
+        )
+    }
+
     @Test func aChunkedBodyWithExtensionsAndTrailers() {
         let text = "PUT /c HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n"
             + "5;name=value\r\nhello\r\n1A ; x\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Checksum: 1\r\nX-Other: two\r\n\r\n"
@@ -257,6 +268,9 @@ enum ParserFeed {
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", .conflictingFraming),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", .unsupportedTransferCoding),
         ("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", .invalidContentLength),
+        // Found by fuzzing (http1-request): one number, two texts, both forwarded as they came.
+        ("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length:03\r\n\r\nabc", .invalidContentLength),
+        ("POST / HTTP/1.1\r\nContent-Length: 03\r\nContent-Length: 3\r\n\r\nabc", .invalidContentLength),
         ("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", .invalidContentLength),
         ("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", .invalidContentLength),
         ("POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n", .invalidContentLength),

@@ -1,9 +1,11 @@
 import CLibFuzzer
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// Hands the process to libFuzzer, which calls `testOneInput` with each input it tries.

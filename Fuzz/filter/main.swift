@@ -9,23 +9,27 @@ import FuzzSupport
 func makeSubjects() -> [FilterSubject] {
     let login = FilterSubject(
         kind: .http, client: Endpoint(host: "127.0.0.1", port: 50000),
-        server: Endpoint(host: "example.test", port: 443),
-        requestPayload: Data("user=alice&pass=x".utf8), responsePayload: Data("{\"ok\":true}".utf8), method: "POST",
-        url: "https://example.test/login?next=/", statusCode: 200,
-        headers: ["Host: a.test", "Content-Type: text/html"],
-        contentType: "text/html", hasResponse: true
+        server: Endpoint(host: "example.test", port: 443), requestPayloads: [Data("user=alice&pass=x".utf8)],
+        responsePayloads: [Data("{\"ok\":true}".utf8)], method: "POST", url: "https://example.test/login?next=/",
+        requestHeaders: [HeaderField(name: "Host", value: "example.test")], statusCode: 200,
+        responseHeaders: [HeaderField(name: "Content-Type", value: "text/html")]
     )
+    let accept = HeaderField(name: "Accept", value: "*/*")
     return [
         login,
         FilterSubject(
-            kind: .http, method: "GET", url: "http://a.test/", headers: ["Accept: */*"], hasError: true, isHeld: true),
-        FilterSubject(
-            kind: .tcp, client: Endpoint(host: "::1", port: 1), server: Endpoint(host: "db", port: 5432),
-            requestPayload: Data([0, 0xFF, 0x41, 0x0A]), isMarked: true
+            kind: .http, method: "GET", url: "http://a.test/", requestHeaders: [accept], isReplay: true, hasError: true,
+            isHeld: true
         ),
         FilterSubject(
-            kind: .ssh, server: Endpoint(host: "10.0.0.7", port: 22), risk: .high, commands: ["rm -rf /tmp/x", "ls"]),
-        FilterSubject(kind: .websocket, requestPayload: Data("hello".utf8), url: "ws://w.test/chat"),
+            kind: .tcp, client: Endpoint(host: "::1", port: 1), server: Endpoint(host: "db", port: 5432),
+            requestPayloads: [Data([0, 0xFF, 0x41, 0x0A]), Data("SELECT 1".utf8)], isMarked: true
+        ),
+        FilterSubject(kind: .ssh, server: Endpoint(host: "10.0.0.7", port: 22), risk: .high, commands: ["rm /x", "ls"]),
+        FilterSubject(
+            kind: .websocket, requestPayloads: [Data("hello".utf8)], responsePayloads: [Data("hi".utf8)],
+            url: "ws://w.test/chat", statusCode: 101
+        ),
     ]
 }
 

@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", from: "0.15.1"),
     ],
     targets: [
         // Value types, the filter language and hexdump. No NIO.
@@ -58,6 +59,18 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // SSH man-in-the-middle: Sluice is an SSH server to the client and an SSH client to the target; session
+        // channels relayed, shell lines reconstructed and judged, sessions recorded as asciicast.
+        .target(
+            name: "SluiceSSH",
+            dependencies: [
+                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTLS",
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // zlib, to decode gzip and deflate bodies for display and export (never on the relay path).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // SQLite (one batched writer), JSON Lines logs, read queries for the CLI and TUI; HAR, curl and body decoding.
@@ -96,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP", "SluiceTLS",
+                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP", "SluiceTLS", "SluiceSSH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -75,6 +75,9 @@ public struct Configuration: Sendable, Equatable {
         public init() {}
     }
 
+    /// `ssh:` settings: target host keys, port forwarding, input recording.
+    public var ssh = SSHSettings()
+
     public init() {}
 
     /// What Sluice listens on when nothing is configured: an explicit HTTP proxy on loopback.
@@ -89,6 +92,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
             && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections && lhs.storeOnFull == rhs.storeOnFull
+            && lhs.ssh == rhs.ssh
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -111,7 +115,7 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
-        "timeouts", "max_connections", "store",
+        "timeouts", "max_connections", "store", "ssh",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -225,6 +229,8 @@ public struct Configuration: Sendable, Equatable {
                 configuration.webSocket = try parseWebSocket(value, source: source, line: line)
             case "timeouts":
                 configuration.timeouts = try parseTimeouts(value, source: source, line: line)
+            case "ssh":
+                configuration.ssh = try SSHSettings.parse(value, source: source, line: line)
             case "store":
                 guard let store = value.mapping else { throw fail("expected a mapping (on_full:)") }
                 for (storeKey, storeValue) in store {

@@ -46,7 +46,7 @@ public final class HeadlessLog: FlowBusSubscriber {
         switch event {
         case .flowOpened(let e):
             openFlows.withLockedValue { $0[e.flowID] = OpenFlow(kind: e.kind, start: e.time, client: e.client) }
-            guard e.kind == .tcp else { return nil }
+            guard !e.kind.isExchange else { return nil }
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(e.kind.rawValue) \(e.client) -> \(e.server) open"
         case .message:
             return nil
@@ -64,11 +64,11 @@ public final class HeadlessLog: FlowBusSubscriber {
         case .flowError(let e):
             let kind = openFlows.withLockedValue { $0[e.flowID]?.kind }
             // An exchange's line at its close carries the error: one line per exchange, as mitmdump prints.
-            if let kind, kind != .tcp { return nil }
+            if let kind, kind.isExchange { return nil }
             return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(kind?.rawValue ?? "flow") error \(e.phase.rawValue): \(e.message)"
         case .flowClosed(let e):
             let opened = openFlows.withLockedValue { $0.removeValue(forKey: e.flowID) }
-            if let opened, opened.kind != .tcp {
+            if let opened, opened.kind.isExchange {
                 return exchangeLine(e, opened)
             }
             var line = "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(opened?.kind.rawValue ?? "flow") \(e.state.rawValue)"
@@ -88,4 +88,10 @@ public final class HeadlessLog: FlowBusSubscriber {
         if let error = closed.error { line += " [\(error)]" }
         return line
     }
+}
+
+extension FlowKind {
+    /// HTTP and WebSocket flows are one exchange each, logged as one line when they end; the others (TCP, SSH,
+    /// database sessions) are streams, logged when they open, fail and close.
+    var isExchange: Bool { self == .http || self == .websocket }
 }

@@ -15,6 +15,8 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
         case http
         /// Reverse proxy: every request goes to one backend.
         case reverseHTTP = "reverse+http"
+        /// SSH man-in-the-middle to one target.
+        case ssh
 
         /// Whether the spec names where to forward to.
         var needsTarget: Bool { self != .http }
@@ -38,12 +40,12 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
         guard let target else { return "\(scheme.rawValue)://\(listen)" }
         switch scheme {
         case .reverseHTTP: return "\(scheme.rawValue)://\(listen)=>\(targetUsesTLS ? "https" : "http")://\(target)"
-        case .tcp, .http: return "\(scheme.rawValue)://\(listen)=>\(target)"
+        case .tcp, .http, .ssh: return "\(scheme.rawValue)://\(listen)=>\(target)"
         }
     }
 
     /// Schemes that the design names but this build does not implement yet; they get their own message.
-    static let plannedSchemes: Set<String> = ["https", "reverse+https", "ssh", "postgres", "mysql", "transparent"]
+    static let plannedSchemes: Set<String> = ["https", "reverse+https", "postgres", "mysql", "transparent"]
 
     static var supportedSchemes: String { Scheme.allCases.map(\.rawValue).joined(separator: ", ") }
 

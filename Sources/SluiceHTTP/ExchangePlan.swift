@@ -40,7 +40,7 @@ struct ExchangePlan {
             target = RequestTarget(
                 scheme: spec.targetUsesTLS ? "https" : "http", host: backend.host, port: backend.port, path: head.uri
             )
-        case .http, .tcp:
+        default:  // the explicit proxy (the module serves no other scheme)
             if let tunnel {
                 guard !isConnect else { throw RequestTargetError("CONNECT inside a tunnel is not supported") }
                 guard head.uri.hasPrefix("/") || head.uri == "*" else {

@@ -6,17 +6,17 @@ import Musl
 import Darwin
 #endif
 
-/// The few file operations the CA needs, done with open(2) so permissions are right from the first byte.
+/// The few file operations the CA and the SSH host key need, done with open(2) so permissions are right from the first byte.
 ///
 /// Foundation's `FileManager` writes then chmods, which leaves a private key briefly world-readable; these helpers
 /// never do that.
-enum SecureFile {
+public enum SecureFile {
     /// Largest file we will read: PEM certificates and keys are a few KiB, so anything bigger is not ours.
     static let maxFileSize = 1 << 20
 
     /// Creates `path` with mode 0700 if it is missing. An existing directory is left as it is (the operator may have
     /// chosen its mode); an existing non-directory is an error.
-    static func ensureDirectory(_ path: String) throws(TLSSetupError) {
+    public static func ensureDirectory(_ path: String) throws(TLSSetupError) {
         if mkdir(path, 0o700) == 0 { return }
         let err = errno
         guard err == EEXIST else {
@@ -32,7 +32,7 @@ enum SecureFile {
     ///
     /// With `requirePrivate`, the file's mode must be no wider than 0600; the mode is checked on the open descriptor so
     /// a swap between check and read is impossible.
-    static func readFile(_ path: String, requirePrivate: Bool = false) throws(TLSSetupError) -> [UInt8]? {
+    public static func readFile(_ path: String, requirePrivate: Bool = false) throws(TLSSetupError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             let err = errno
@@ -79,7 +79,7 @@ enum SecureFile {
     /// O_CREAT|O_EXCL with mode 0600 means the key is never readable by others, not even for an instant, and a
     /// symlink planted at `path` is not followed. Returns false (writing nothing) when the file already exists, so a
     /// racing process's key is never overwritten.
-    static func createPrivate(_ path: String, contents: [UInt8]) throws(TLSSetupError) -> Bool {
+    public static func createPrivate(_ path: String, contents: [UInt8]) throws(TLSSetupError) -> Bool {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         if fd < 0 {
             let err = errno
@@ -101,7 +101,7 @@ enum SecureFile {
     ///
     /// The temporary name is short and starts with '.', so it fits NAME_MAX even when `path`'s own name is near it,
     /// and cannot be a validated host's file name.
-    static func writeAtomically(_ path: String, contents: [UInt8], mode: mode_t) throws(TLSSetupError) {
+    public static func writeAtomically(_ path: String, contents: [UInt8], mode: mode_t) throws(TLSSetupError) {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let temporary = "\(directory)/.tmp-\(randomHex(bytes: 8))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
@@ -124,7 +124,7 @@ enum SecureFile {
     }
 
     /// The mode bits of `path` (for tests and diagnostics), or nil if it cannot be stat'ed.
-    static func permissions(_ path: String) -> UInt32? {
+    public static func permissions(_ path: String) -> UInt32? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return UInt32(info.st_mode) & 0o777

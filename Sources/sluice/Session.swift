@@ -5,6 +5,7 @@ import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceModel
+import SluiceSSH
 import SluiceStore
 import SluiceTUI
 
@@ -63,14 +64,16 @@ enum Session {
         case .terminal: subscribers.append(feed)
         }
         let tls: TLSInterception
+        let ssh: SSHModule
         do {
             tls = try TLSInterception.load(configuration)
+            ssh = try SSHModule(configuration: configuration)
         } catch {
             writer.close()
             throw fail(error)
         }
         let engine = Engine(
-            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: [HTTPProxyModule(tls: tls)],
+            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: [HTTPProxyModule(tls: tls), ssh],
             logger: Logger(label: "sluice.engine")
         )
         do {

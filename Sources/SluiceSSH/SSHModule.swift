@@ -1,0 +1,31 @@
+import Foundation
+import NIOCore
+import SluiceCore
+import SluiceModel
+import SluiceTLS
+
+/// `ssh://LISTEN=>TARGET`: Sluice is an SSH server to the client and an SSH client to the target, relaying each
+/// session channel between the two and recording it as one `ssh` flow per connection.
+public struct SSHModule: ProtocolModule {
+    public var schemes: Set<ListenSpec.Scheme> { [.ssh] }
+
+    let hostKey: SSHHostKey
+    let targetKeys: TargetHostKeys
+    let settings: SSHSettings
+
+    /// Loads (or makes, on first run) Sluice's host key in the data directory.
+    public init(configuration: Configuration) throws(TLSSetupError) {
+        hostKey = try SSHHostKey.loadOrCreate(in: configuration.dataDirectory)
+        settings = configuration.ssh
+        let knownHosts = configuration.ssh.knownHosts ?? (configuration.dataDirectory as NSString).appendingPathComponent("known_hosts")
+        targetKeys = TargetHostKeys(path: knownHosts, policy: configuration.ssh.hostKeyPolicy)
+    }
+
+    public func accept(_ connection: ClientConnection) {
+        guard let target = connection.spec.target, let recorder = connection.openFlow(kind: .ssh, server: target) else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        SSHProxySession(connection: connection, recorder: recorder, target: target, module: self).start()
+    }
+}

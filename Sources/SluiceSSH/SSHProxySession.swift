@@ -1,0 +1,207 @@
+import NIOCore
+import NIOSSH
+import SluiceCore
+import SluiceModel
+
+/// One client's SSH connection through Sluice, on the client channel's event loop: the server half facing the
+/// client, the client half facing the target (connected at once, in parallel with the client's key exchange), the
+/// password passthrough between them, and the channels they pair.
+final class SSHProxySession {
+    /// sshd's `LoginGraceTime`: a client that has not logged in by then is cut off.
+    static let loginGrace: TimeAmount = .seconds(120)
+
+    private let connection: ClientConnection
+    private let recorder: FlowRecorder
+    private let target: Endpoint
+    private let module: SSHModule
+    private let passthrough = PasswordPassthrough()
+    private var upstream: Channel?
+    private var upstreamSSH: NIOSSHHandler?
+    private var hostKeyCheck: TargetHostKeys.Delegate?
+    private var loginTimer: Scheduled<Void>?
+    /// The client's connection has closed: what happens to the target's after that is no error of the session.
+    private var clientGone = false
+    /// Who logged in (the name the target accepted).
+    private(set) var user: String?
+
+    init(connection: ClientConnection, recorder: FlowRecorder, target: Endpoint, module: SSHModule) {
+        self.connection = connection
+        self.recorder = recorder
+        self.target = target
+        self.module = module
+    }
+
+    private var eventLoop: EventLoop { connection.eventLoop }
+
+    func start() {
+        let client = connection.channel
+        let serverRole = SSHServerConfiguration(
+            hostKeys: [module.hostKey.nioKey], userAuthDelegate: PasswordPassthrough.ServerSide(passthrough)
+        )
+        let handler = NIOSSHHandler(
+            role: .server(serverRole), allocator: client.allocator,
+            inboundChildChannelInitializer: { [self] child, type in self.clientOpened(child, type) }
+        )
+        client.closeFuture.whenComplete { [self] _ in
+            self.loginTimer?.cancel()
+            if !self.passthrough.isAuthenticated, self.passthrough.refusals > 0, let user = self.passthrough.user {
+                let times = self.passthrough.refusals == 1 ? "once" : "\(self.passthrough.refusals) times"
+                self.recorder.failed(.client, "login as \(user) failed: the target refused the password \(times)")
+            }
+            self.clientGone = true
+            self.recorder.sideClosed(.client)
+            self.upstream?.close(promise: nil)
+            self.passthrough.upstreamFailed("the client left")
+        }
+        passthrough.onAuthenticated = { [self] user in
+            self.loginTimer?.cancel()
+            self.user = user
+        }
+        do {
+            try client.pipeline.syncOperations.addHandler(handler)
+            try client.pipeline.syncOperations.addHandler(SSHConnectionErrors(side: .client, session: self))
+            try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+            try client.syncOptions?.setOption(.autoRead, value: true)
+        } catch {
+            fail(.proxy, "cannot set up the SSH server side: \(describe(error))")
+            return
+        }
+        loginTimer = eventLoop.scheduleTask(in: Self.loginGrace) { [self] in
+            self.fail(.client, "the client did not log in within \(Self.loginGrace.nanoseconds / 1_000_000_000) s")
+        }
+        connection.connect(to: target).whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                self.upstreamConnected(channel)
+            case .failure(let error):
+                self.recorder.sideClosed(.server)
+                self.fail(.connect, "cannot connect to \(self.target): \(describe(error))")
+            }
+        }
+    }
+
+    private func upstreamConnected(_ channel: Channel) {
+        upstream = channel
+        channel.closeFuture.whenComplete { [self] _ in
+            self.recorder.sideClosed(.server)
+            self.passthrough.upstreamFailed("the target closed the connection")
+            self.connection.channel.close(promise: nil)
+        }
+        guard connection.channel.isActive else {
+            channel.close(promise: nil)
+            return
+        }
+        let hostKeyCheck = TargetHostKeys.Delegate(keys: module.targetKeys, target: target)
+        self.hostKeyCheck = hostKeyCheck
+        let clientRole = SSHClientConfiguration(userAuthDelegate: PasswordPassthrough.ClientSide(passthrough), serverAuthDelegate: hostKeyCheck)
+        // No inbound channels from the target: a server opening channels to the client (forwarded-tcpip, X11,
+        // agent) is refused, since Sluice never asks for them.
+        let handler = NIOSSHHandler(role: .client(clientRole), allocator: channel.allocator, inboundChildChannelInitializer: nil)
+        upstreamSSH = handler
+        do {
+            try channel.pipeline.syncOperations.addHandler(handler)
+            try channel.pipeline.syncOperations.addHandler(SSHConnectionErrors(side: .server, session: self))
+            try channel.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+            try channel.syncOptions?.setOption(.autoRead, value: true)
+        } catch {
+            fail(.proxy, "cannot set up the SSH client side: \(describe(error))")
+        }
+    }
+
+    /// The target accepted the password: from here on the client may open channels.
+    fileprivate func upstreamAuthenticated() {
+        passthrough.upstreamAccepted()
+    }
+
+    fileprivate func connectionError(_ side: SSHConnectionErrors.Side, _ error: Error) {
+        guard !clientGone else { return }
+        switch side {
+        case .client:
+            fail(.client, "SSH from the client: \(describe(error))")
+        case .server:
+            if let refusal = hostKeyCheck?.refusal {
+                fail(.server, refusal.description)
+            } else if !passthrough.isAuthenticated, let reason = passthrough.upstreamFailure {
+                fail(.server, reason)
+            } else {
+                fail(.server, "SSH from the target: \(describe(error))")
+            }
+        }
+    }
+
+    /// Ends the session with an error on the flow (the first one counts) and closes both connections.
+    private func fail(_ phase: FlowErrorPhase, _ message: String) {
+        recorder.failed(phase, message)
+        passthrough.upstreamFailed(message)
+        upstream?.close(promise: nil)
+        connection.channel.close(promise: nil)
+    }
+
+    // MARK: Channels
+
+    /// The client opens a channel: Sluice opens the same kind to the target, and confirms the client's only once
+    /// the target has confirmed its own (or refuses it when the target refused).
+    private func clientOpened(_ child: Channel, _ type: SSHChannelType) -> EventLoopFuture<Void> {
+        guard passthrough.isAuthenticated, let upstreamSSH else {
+            return eventLoop.makeFailedFuture(ChannelRefused.notLoggedIn)
+        }
+        switch type {
+        case .session:
+            break
+        case .directTCPIP, .forwardedTCPIP:
+            // Port forwarding carries traffic past the recorder: refused (a later slice records each as a flow).
+            return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
+        }
+        let inspector = SSHChannelInspector(recorder: recorder)
+        let (clientRelay, serverRelay) = SSHChannelRelay.matchedPair(inspector: inspector)
+        let opened = eventLoop.makePromise(of: Channel.self)
+        upstreamSSH.createChannel(opened, channelType: type) { upstreamChild, _ in
+            upstreamChild.eventLoop.makeCompletedFuture {
+                try upstreamChild.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                try upstreamChild.pipeline.syncOperations.addHandler(serverRelay)
+            }
+        }
+        return opened.futureResult.flatMapThrowing { _ in
+            try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            try child.pipeline.syncOperations.addHandler(clientRelay)
+        }
+    }
+
+    enum ChannelRefused: Error {
+        case notLoggedIn
+        case portForwarding
+    }
+}
+
+/// The last handler of each connection's pipeline: a protocol error (a garbage banner, an oversized packet, a bad
+/// MAC) or an I/O error ends the session with a flow error; the target's login success is passed on.
+final class SSHConnectionErrors: ChannelInboundHandler {
+    typealias InboundIn = Any
+
+    enum Side {
+        case client
+        case server
+    }
+
+    let side: Side
+    let session: SSHProxySession
+
+    init(side: Side, session: SSHProxySession) {
+        self.side = side
+        self.session = session
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if side == .server, event is UserAuthSuccessEvent {
+            session.upstreamAuthenticated()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        session.connectionError(side, error)
+    }
+}
+
+@available(*, unavailable)
+extension SSHConnectionErrors: Sendable {}

@@ -1,0 +1,159 @@
+"""The SSH tests' peers: a real OpenSSH sshd on a loopback port with its own config and keys, a dedicated test user
+whose login shell is a recording stand-in (fixtures/sluice_test_shell.py), and the real ssh client.
+
+Everything runs as root (the suite does: sshd needs it to switch to the test user). The user is created once per
+machine and left (useradd is slow and harmless to keep); the sshd is started per test class and stopped by PID.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+from support import HOST, free_port
+
+SSHD = "/usr/sbin/sshd"
+USER = "sluicetest"
+PASSWORD = "sluice-test-password"
+SHELL = "/usr/local/libexec/sluice-test-shell"
+FIXTURE_SHELL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sluice_test_shell.py")
+START_TIMEOUT = 15.0
+
+
+def unavailable():
+    """Why the SSH tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the SSH tests run sshd and create a test user: they need root"
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None:
+        return "openssh-server and openssh-client are not installed (scripts/setup --test installs them)"
+    return None
+
+
+def ensure_user():
+    """Creates the test user (once) and installs the stand-in shell (every time, so edits to it apply)."""
+    os.makedirs(os.path.dirname(SHELL), exist_ok=True)
+    shutil.copyfile(FIXTURE_SHELL, SHELL + ".new")
+    os.chmod(SHELL + ".new", 0o755)
+    os.replace(SHELL + ".new", SHELL)
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", SHELL, USER], check=True, timeout=30)
+    subprocess.run(["usermod", "--shell", SHELL, USER], check=True, timeout=30)
+    subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n", text=True, check=True, timeout=30)
+    return pwd.getpwnam(USER).pw_dir
+
+
+class SSHServer:
+    """A real sshd on 127.0.0.1:port, logging to `dir/sshd.log`, its stand-in shell logging to `dir/shell.log`."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        # The test user's shell writes its log here: every directory above must let it through.
+        os.chmod(directory, 0o755)
+        parent = os.path.dirname(os.path.abspath(directory))
+        while parent not in ("/", "/tmp"):
+            os.chmod(parent, os.stat(parent).st_mode | 0o711)
+            parent = os.path.dirname(parent)
+        self.port = free_port()
+        self.shell_log = os.path.join(directory, "shell.log")
+        open(self.shell_log, "w").close()
+        os.chmod(self.shell_log, 0o666)
+        self.host_key = os.path.join(directory, "ssh_host_ed25519_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.host_key], check=True, timeout=30)
+        self.config = os.path.join(directory, "sshd_config")
+        with open(self.config, "w") as f:
+            f.write(
+                f"Port {self.port}\n"
+                f"ListenAddress {HOST}\n"
+                f"HostKey {self.host_key}\n"
+                f"PidFile {directory}/sshd.pid\n"
+                "PasswordAuthentication yes\n"
+                "KbdInteractiveAuthentication no\n"
+                "PubkeyAuthentication no\n"
+                "UsePAM no\n"
+                f"AllowUsers {USER}\n"
+                "PermitRootLogin no\n"
+                "StrictModes no\n"
+                "MaxStartups 200\n"
+                "MaxSessions 50\n"
+                "Subsystem sftp internal-sftp\n"
+                f"SetEnv SLUICE_SHELL_LOG={self.shell_log}\n"
+                "LogLevel VERBOSE\n"
+            )
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.log_path = os.path.join(directory, "sshd.log")
+        with open(self.log_path, "wb") as log:
+            self.popen = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"sshd exited with {self.popen.returncode}: {self.log()}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1.0) as probe:
+                    probe.settimeout(2.0)
+                    if probe.recv(64).startswith(b"SSH-2.0-"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sshd not answering on {self.port} after {START_TIMEOUT}s: {self.log()}")
+            time.sleep(0.05)
+
+    def public_key(self):
+        with open(self.host_key + ".pub") as f:
+            kind, blob = f.read().split()[:2]
+        return f"{kind} {blob}"
+
+    def known_hosts_line(self):
+        return f"[{HOST}]:{self.port} {self.public_key()}\n"
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def shell_events(self):
+        """What the stand-in shell received: [{"kind": "line"|"exec"|..., "text": ...}, ...]."""
+        with open(self.shell_log, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+
+
+def askpass(directory, password=PASSWORD):
+    """An SSH_ASKPASS program that answers `password`, and the environment that makes ssh use it."""
+    path = os.path.join(directory, "askpass.sh")
+    with open(path, "w") as f:
+        f.write(f"#!/bin/sh\necho '{password}'\n")
+    os.chmod(path, stat.S_IRWXU)
+    env = dict(os.environ, SSH_ASKPASS=path, SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    return env
+
+
+def ssh_options(port, known_hosts="/dev/null"):
+    """Client options for going through Sluice (or direct): password only, Sluice's key accepted via known_hosts."""
+    return [
+        "-p", str(port),
+        "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "StrictHostKeyChecking=no" if known_hosts == "/dev/null" else "StrictHostKeyChecking=yes",
+        "-o", "PreferredAuthentications=password",
+        "-o", "PubkeyAuthentication=no",
+        "-o", "NumberOfPasswordPrompts=1",
+        "-o", "ConnectTimeout=10",
+        "-o", "LogLevel=ERROR",
+        "-F", "/dev/null",
+    ]

@@ -42,6 +42,8 @@ final class SSHChannelRelay: ChannelDuplexHandler {
     /// The future of the last write to this channel: EOF and close wait for it.
     private var lastWrite: EventLoopFuture<Void>?
     private var closing = false
+    /// This side's peer sent EOF.
+    private var receivedEOF = false
 
     private init(side: Side, inspector: SSHChannelInspector) {
         self.side = side
@@ -59,6 +61,13 @@ final class SSHChannelRelay: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // The partner may have been asked to read before this side existed: it can go on now.
+        partner?.readIfPending()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        partner?.readIfPending()
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -119,7 +128,7 @@ final class SSHChannelRelay: ChannelDuplexHandler {
     }
 
     private func readIfPending() {
-        guard pendingRead, !isPaused, let context else { return }
+        guard pendingRead, !isPaused, partner?.isWritable == true, let context else { return }
         pendingRead = false
         context.read()
     }
@@ -159,6 +168,7 @@ final class SSHChannelRelay: ChannelDuplexHandler {
         case (.server, is ChannelFailureEvent):
             partner?.targetReplied(success: false)
         case (_, let channelEvent as ChannelEvent) where channelEvent == .inputClosed:
+            receivedEOF = true
             if side == .client { inspector.clientEnded() }
             partner?.closeOutputAfterWrites()
         default:
@@ -204,8 +214,13 @@ final class SSHChannelRelay: ChannelDuplexHandler {
     // MARK: Ending
 
     /// EOF on this channel once everything before it is written.
+    ///
+    /// Not when this side's peer has sent its own EOF already: swift-nio-ssh 0.15.1 refuses to send EOF after
+    /// receiving one ("Sent EOF out of sequence", its state machine has the two half-closed states swapped there) and
+    /// closes the channel, losing the exit status that OpenSSH's server sends after its EOF. That peer is done
+    /// sending anyway; the close that follows tells it the rest.
     func closeOutputAfterWrites() {
-        guard let context else { return }
+        guard let context, !receivedEOF else { return }
         flushWrites()
         let channel = context.channel
         if let lastWrite {

@@ -117,6 +117,12 @@ final class SSHProxySession {
         guard !clientGone else { return }
         switch side {
         case .client:
+            if !(error is NIOSSHError), passthrough.user == nil {
+                // Reset before a login was even tried (a port probe, a scanner): a connection that came and went.
+                connection.channel.close(promise: nil)
+                upstream?.close(promise: nil)
+                return
+            }
             fail(.client, "SSH from the client: \(describe(error))")
         case .server:
             if let refusal = hostKeyCheck?.refusal {
@@ -157,14 +163,20 @@ final class SSHProxySession {
         let opened = eventLoop.makePromise(of: Channel.self)
         upstreamSSH.createChannel(opened, channelType: type) { upstreamChild, _ in
             upstreamChild.eventLoop.makeCompletedFuture {
-                try upstreamChild.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                try upstreamChild.pipeline.syncOperations.addHandler(serverRelay)
+                try Self.configureChild(upstreamChild, relay: serverRelay)
             }
         }
         return opened.futureResult.flatMapThrowing { _ in
-            try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            try child.pipeline.syncOperations.addHandler(clientRelay)
+            try Self.configureChild(child, relay: clientRelay)
         }
+    }
+
+    /// A relayed channel reads on its own (its relay handler holds reads back while the partner cannot take more:
+    /// child channels start with reads off) and takes an EOF as a half-close, to pass it on.
+    private static func configureChild(_ child: Channel, relay: SSHChannelRelay) throws {
+        try child.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        try child.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        try child.pipeline.syncOperations.addHandler(relay)
     }
 
     enum ChannelRefused: Error {
@@ -194,6 +206,11 @@ final class SSHConnectionErrors: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if side == .server, event is UserAuthSuccessEvent {
             session.upstreamAuthenticated()
+        }
+        if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed {
+            // SSH has no half-close of the connection itself (channels have EOF): the peer is done.
+            context.close(promise: nil)
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -127,6 +127,12 @@ struct EngineOptions: ParsableArguments {
     )
     var webSocketMaxBufferedBytes: Int?
 
+    @Option(name: .customLong("ssh-host-key-policy"), help: "A target host key not in known_hosts: strict (refuse; default) or tofu (record it).")
+    var sshHostKeyPolicy: String?
+
+    @Option(name: .customLong("ssh-known-hosts"), help: "The target host keys to trust (OpenSSH format; default <data-dir>/known_hosts).")
+    var sshKnownHosts: String?
+
     @Flag(name: .shortAndLong, help: "Headless: no event lines on stderr (diagnostics still go there).")
     var quiet = false
 
@@ -168,6 +174,13 @@ struct EngineOptions: ParsableArguments {
         if let webSocketMaxFrameBytes { configuration.webSocket.maxFrameBytes = webSocketMaxFrameBytes }
         if let webSocketMaxMessageBytes { configuration.webSocket.maxMessageBytes = webSocketMaxMessageBytes }
         if let webSocketMaxBufferedBytes { configuration.webSocket.maxBufferedBytes = webSocketMaxBufferedBytes }
+        if let sshHostKeyPolicy {
+            guard let policy = SSHSettings.HostKeyPolicy(rawValue: sshHostKeyPolicy) else {
+                throw ConfigurationError(source: "--ssh-host-key-policy", line: nil, message: "expected strict or tofu, got '\(sshHostKeyPolicy)'")
+            }
+            configuration.ssh.hostKeyPolicy = policy
+        }
+        if let sshKnownHosts { configuration.ssh.knownHosts = Configuration.expandTilde(sshKnownHosts) }
         if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
         for (flag, texts) in [("--allow", allow), ("--deny", deny)] where !texts.isEmpty {
             var ranges: [CIDR] = []

@@ -13,9 +13,11 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
+import unittest
 
-from support import HOST, free_port
+from support import HOST, SLUICE_BIN, SluiceProcess, free_port
 
 SSHD = "/usr/sbin/sshd"
 USER = "sluicetest"
@@ -154,6 +156,72 @@ def ssh_options(port, known_hosts="/dev/null"):
         "-o", "PubkeyAuthentication=no",
         "-o", "NumberOfPasswordPrompts=1",
         "-o", "ConnectTimeout=10",
-        "-o", "LogLevel=ERROR",
+        "-o", "LogLevel=" + os.environ.get("SSH_LOG_LEVEL", "ERROR"),
         "-F", "/dev/null",
     ]
+
+
+class SSHTestCase:
+    """Mixin for SluiceTest: an sshd for the class, Sluice in front of it, and ssh/scp/sftp run through Sluice."""
+
+    sshd = None
+
+    @classmethod
+    def setUpClass(cls):
+        reason = unavailable()
+        if reason:
+            raise unittest.SkipTest(reason)
+        ensure_user()
+        cls.class_tmp = tempfile.mkdtemp(prefix="sluice-sshd-")
+        cls.sshd = SSHServer(os.path.join(cls.class_tmp, "sshd"))
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.sshd:
+            cls.sshd.stop()
+        shutil.rmtree(cls.class_tmp, True)
+
+    def start_ssh_sluice(self, *extra, trust_target=True, data_dir=None):
+        """`sluice --headless` with one ssh:// listener in front of the class's sshd; returns (process, port).
+        With `trust_target`, the sshd's key is put in the data directory's known_hosts first."""
+        data_dir = data_dir or self.data_dir
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        if trust_target:
+            with open(os.path.join(data_dir, "known_hosts"), "a") as f:
+                f.write(self.sshd.known_hosts_line())
+        port = free_port()
+        self._ssh_runs = getattr(self, "_ssh_runs", 0) + 1
+        stderr_path = os.path.join(self.tmp, f"sluice-ssh-{self._ssh_runs}.stderr")
+        args = [SLUICE_BIN, "--headless", "--data-dir", data_dir, "--listen", f"ssh://{HOST}:{port}=>{HOST}:{self.sshd.port}"]
+        args += list(extra)
+        with open(stderr_path, "wb") as stderr:
+            popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = SluiceProcess(popen, data_dir, stderr_path, [])
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if popen.poll() is not None:
+                self.fail(f"sluice exited with {popen.returncode}; stderr:\n{proc.stderr()}")
+            try:
+                with socket.create_connection((HOST, port), timeout=1.0) as probe:
+                    proc.probe_ports.add(probe.getsockname()[1])
+                    probe.settimeout(5.0)
+                    if probe.recv(8).startswith(b"SSH-2.0-"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.fail(f"sluice not serving SSH on {port}; stderr:\n{proc.stderr()}")
+            time.sleep(0.05)
+        return proc, port
+
+    def ssh(self, port, *command, password=PASSWORD, timeout=60, tool="ssh", extra=(), input=None):
+        """Runs ssh (or scp/sftp, with `tool`) against Sluice's port; returns the CompletedProcess (bytes)."""
+        env = askpass(self.tmp, password)
+        options = ssh_options(port)
+        if tool != "ssh":
+            options[0] = "-P"  # scp and sftp spell the port option differently
+        args = [tool] + options + list(extra) + list(command)
+        if input is None:
+            return subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        return subprocess.run(args, env=env, input=input, capture_output=True, timeout=timeout)

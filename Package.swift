@@ -22,6 +22,11 @@ let package = Package(
     targets: [
         // Value types, the filter language and hexdump. No NIO.
         .target(name: "SluiceModel"),
+        // The risk policy: rates shell commands and SQL statements from rules (built in and YAML). Pure, no I/O.
+        .target(
+            name: "SluicePolicy",
+            dependencies: ["SluiceModel", .product(name: "Yams", package: "Yams")]
+        ),
         // Listeners, the byte relay, FlowBus, the Engine control API, configuration.
         .target(
             name: "SluiceCore",
@@ -115,6 +120,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel"]),
+        .testTarget(
+            name: "SluicePolicyTests",
+            dependencies: ["SluicePolicy", "SluiceModel", .product(name: "Yams", package: "Yams")]
+        ),
         .testTarget(
             name: "SluiceTLSTests",
             dependencies: [

@@ -111,4 +111,18 @@ import Testing
         }
         #expect(depth == ShellParser.maxDepth)
     }
+
+    @Test func hostileInputStaysFast() {
+        let clock = ContinuousClock()
+        let texts = [
+            String(repeating: "a'b\"c$(d`e", count: 5_000),
+            String(repeating: "sh -c '", count: 5_000),
+            String(repeating: "{a,b}$IFS", count: 5_000),
+            String(repeating: "f(){ f|f& };", count: 2_000),
+        ]
+        for text in texts {
+            let elapsed = clock.measure { _ = Policy.builtIn.judge(text, kind: .shell) }
+            #expect(elapsed < .seconds(2), "\(text.prefix(20))…")
+        }
+    }
 }

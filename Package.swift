@@ -31,7 +31,7 @@ let package = Package(
         .target(
             name: "SluiceCore",
             dependencies: [
-                "SluiceModel",
+                "SluiceModel", "SluicePolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

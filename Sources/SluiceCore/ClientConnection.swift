@@ -18,6 +18,8 @@ public final class ClientConnection: Sendable {
     public let gate: InterceptGate
     /// What all connections together may buffer of unfinished messages.
     public let bufferBudget: ByteBudget
+    /// The risk policy, for the protocols that capture commands.
+    public let policy: SharedPolicy
     /// The client's address as the flow records it (made once: each of the connection's flows names it).
     public let client: Endpoint
     let id: Int64
@@ -25,8 +27,9 @@ public final class ClientConnection: Sendable {
 
     init(
         id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate,
-        bufferBudget: ByteBudget, registry: ConnectionRegistry
+        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry
     ) {
+        self.policy = policy
         self.id = id
         self.channel = channel
         self.spec = spec

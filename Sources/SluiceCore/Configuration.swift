@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SluiceModel
+import SluicePolicy
 import Yams
 
 /// Everything the engine and the recorder need to run, from `sluice.yaml` and then flags (flags win).
@@ -78,6 +79,11 @@ public struct Configuration: Sendable, Equatable {
     /// `ssh:` settings: target host keys, port forwarding, input recording.
     public var ssh = SSHSettings()
 
+    /// The risk policy for shell commands and SQL statements (`policy:`: a mapping, or the path of a policy file).
+    public var policy: Policy = .builtIn
+    /// Where `policy` was read from, when a file: reloading reads it again.
+    public var policyFile: String?
+
     public init() {}
 
     /// What Sluice listens on when nothing is configured: an explicit HTTP proxy on loopback.
@@ -92,7 +98,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
             && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections && lhs.storeOnFull == rhs.storeOnFull
-            && lhs.ssh == rhs.ssh
+            && lhs.ssh == rhs.ssh && lhs.policyFile == rhs.policyFile
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -115,7 +121,7 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
-        "timeouts", "max_connections", "store", "ssh",
+        "timeouts", "max_connections", "store", "ssh", "policy",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -231,6 +237,18 @@ public struct Configuration: Sendable, Equatable {
                 configuration.timeouts = try parseTimeouts(value, source: source, line: line)
             case "ssh":
                 configuration.ssh = try SSHSettings.parse(value, source: source, line: line)
+            case "policy":
+                if let path = value.scalar?.string {
+                    let file = resolve(path, beside: source)
+                    configuration.policy = try loadPolicy(file: file)
+                    configuration.policyFile = file
+                } else {
+                    do {
+                        configuration.policy = try Policy.parse(node: value, source: source)
+                    } catch {
+                        throw ConfigurationError(source: error.source, line: error.line, message: "policy: \(error.message)")
+                    }
+                }
             case "store":
                 guard let store = value.mapping else { throw fail("expected a mapping (on_full:)") }
                 for (storeKey, storeValue) in store {
@@ -361,6 +379,28 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         return limits
+    }
+
+    /// Reads a policy file (`policy: FILE`, `--policy FILE`).
+    public static func loadPolicy(file: String) throws(ConfigurationError) -> Policy {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(source: file, line: nil, message: "cannot read the policy file: \(describe(error))")
+        }
+        do {
+            return try Policy.parse(yaml: text, source: file)
+        } catch {
+            throw ConfigurationError(source: error.source, line: error.line, message: error.message)
+        }
+    }
+
+    /// A path in a config file: `~` expanded, and relative to the config file's directory.
+    static func resolve(_ path: String, beside source: String) -> String {
+        let expanded = expandTilde(path)
+        guard !expanded.hasPrefix("/"), source.contains("/") else { return expanded }
+        return ((source as NSString).deletingLastPathComponent as NSString).appendingPathComponent(expanded)
     }
 
     /// Reads a config file; a missing or unreadable file is an error naming the path.

@@ -23,6 +23,8 @@ public final class Engine: Sendable {
     public let gate: InterceptGate
     /// Unfinished messages buffered across connections (`websocket.max_buffered_bytes`).
     public let bufferBudget: ByteBudget
+    /// The risk policy commands are judged by; replaced on reload.
+    public let policy: SharedPolicy
 
     private struct State {
         var nextFlowID: Int64
@@ -74,6 +76,7 @@ public final class Engine: Sendable {
         )
         self.gate.filter = configuration.intercept
         self.bufferBudget = ByteBudget(limit: configuration.webSocket.maxBufferedBytes)
+        self.policy = SharedPolicy(configuration.policy)
         FileDescriptorLimit.raiseToHardLimit()
         // Past what the open-files limit allows, accepting would fail with EMFILE, which NIO retries at once, again
         // and again: the limit is the ceiling, and more is lowered to it, with a warning.
@@ -289,7 +292,7 @@ public final class Engine: Sendable {
             _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
         let connection = ClientConnection(
-            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget,
+            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
             registry: self
         )
         if let refusal = configuration.access.refusal(for: connection.client.host) {

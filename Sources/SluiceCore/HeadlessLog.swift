@@ -60,7 +60,22 @@ public final class HeadlessLog: FlowBusSubscriber {
         case .messageHeld(let e):
             return "\(Timestamp.timeOfDay(e.heldAt)) #\(e.flowID) held \(e.direction.rawValue) message \(e.sequence), \(e.payload.count) bytes"
         case .messageReleased(let e):
-            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) message \(e.sequence) \(e.verdict.disposition) by \(e.decidedBy)"
+            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) message \(e.sequence) \(e.verdict.disposition) by \(e.decidedBy.rawValue)"
+        case .command(let e):
+            var line = "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) \(e.kind.rawValue) \(e.user)@\(e.target): \(e.text)"
+            line += " [\(e.risk.rawValue), \(e.action.rawValue)\(e.rule.map { ", rule \($0)" } ?? "")]"
+            if e.decision != .pending { line += " \(e.decision.rawValue)" }
+            return line
+        case .commandDecided(let e):
+            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) command \(e.index) \(e.decision.rawValue) by \(e.decidedBy.rawValue)"
+        case .commandFinished(let e):
+            let outcome = e.outcome
+            let text = outcome.exitSignal.map { "killed by \($0)" } ?? outcome.exitStatus.map { "exit \($0)" } ?? outcome.error ?? outcome.result
+            guard let text else { return nil }
+            return "\(Timestamp.timeOfDay(e.time)) #\(e.flowID) command \(e.index) \(text)"
+        case .alert(let e):
+            let flow = e.flowID.map { "#\($0) " } ?? ""
+            return "\(Timestamp.timeOfDay(e.time)) \(flow)alert \(e.level.rawValue) \(e.rule): \(e.message)"
         case .flowError(let e):
             let kind = openFlows.withLockedValue { $0[e.flowID]?.kind }
             // An exchange's line at its close carries the error: one line per exchange, as mitmdump prints.

@@ -25,7 +25,7 @@ public final class InterceptGate: Sendable {
         var message: HeldMessage
         var eventLoop: EventLoop
         var timeout: Scheduled<Void>?
-        var continuation: @Sendable (Verdict, String) -> Void
+        var continuation: @Sendable (Verdict, Decider) -> Void
     }
 
     private struct State {
@@ -69,13 +69,13 @@ public final class InterceptGate: Sendable {
     /// Parks a message. `continuation` runs exactly once, on `eventLoop`, with the verdict and who decided.
     public func hold(
         flowID: FlowID, sequence: Int64, direction: Direction, payload: Data, on eventLoop: EventLoop,
-        continuation: @escaping @Sendable (Verdict, String) -> Void
+        command: Command? = nil, continuation: @escaping @Sendable (Verdict, Decider) -> Void
     ) {
         let now = Date()
         let message: HeldMessage = state.withLockedValue { state in
             let message = HeldMessage(
                 id: state.nextID, flowID: flowID, sequence: sequence, direction: direction, payload: payload, heldAt: now,
-                deadline: now.addingTimeInterval(settings.holdTimeout)
+                deadline: now.addingTimeInterval(settings.holdTimeout), command: command
             )
             state.nextID += 1
             state.parked[message.id] = Parked(message: message, eventLoop: eventLoop, timeout: nil, continuation: continuation)
@@ -83,7 +83,7 @@ public final class InterceptGate: Sendable {
             return message
         }
         let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(settings.holdTimeout * 1000))) { [self] in
-            _ = self.decide(message.id, settings.defaultVerdict, by: "timeout")
+            _ = self.decide(message.id, settings.defaultVerdict, by: .timeout)
         }
         let stillParked = state.withLockedValue { state -> Bool in
             guard state.parked[message.id] != nil else { return false }
@@ -94,6 +94,20 @@ public final class InterceptGate: Sendable {
         bus.publish(.messageHeld(message))
     }
 
+    /// Parks a command the policy holds for the operator, in the same queue as held messages: forward allows it,
+    /// drop or kill blocks it; the hold timeout applies the default verdict (`hold_default`: forward allows).
+    /// `continuation` runs exactly once, on `eventLoop`.
+    public func hold(
+        command: Command, on eventLoop: EventLoop, continuation: @escaping @Sendable (CommandDecision, Decider) -> Void
+    ) {
+        hold(
+            flowID: command.flowID, sequence: command.index, direction: .up, payload: Data(command.text.utf8), on: eventLoop,
+            command: command
+        ) { verdict, decider in
+            continuation(verdict.allowsCommand ? .allowed : .blocked, decider)
+        }
+    }
+
     /// Held messages, oldest first.
     public var held: [HeldMessage] {
         state.withLockedValue { $0.parked.values.map(\.message) }.sorted { $0.id < $1.id }
@@ -102,28 +116,28 @@ public final class InterceptGate: Sendable {
     /// The operator's decision. Returns false when the message is no longer held (decided already, or gone).
     @discardableResult
     public func resolve(_ id: Int64, _ verdict: Verdict) -> Bool {
-        decide(id, verdict, by: "operator")
+        decide(id, verdict, by: .operator)
     }
 
     /// Forwards (or drops, kills) everything held now.
     public func resolveAll(_ verdict: Verdict) {
         for message in held {
-            decide(message.id, verdict, by: "operator")
+            decide(message.id, verdict, by: .operator)
         }
     }
 
-    /// A flow ended: its held messages go nowhere. Called by the relay on close.
-    func discard(flowID: FlowID) {
+    /// A flow ended: its held messages go nowhere. Called by the relays on close.
+    public func discard(flowID: FlowID) {
         // A flow's messages are held from its own event loop, the one that calls this: none can be parking now.
         guard parkedCount.load(ordering: .acquiring) > 0 else { return }
         let ids = state.withLockedValue { $0.parked.values.filter { $0.message.flowID == flowID }.map(\.message.id) }
         for id in ids {
-            decide(id, .kill, by: "close")
+            decide(id, .kill, by: .closed)
         }
     }
 
     @discardableResult
-    private func decide(_ id: Int64, _ verdict: Verdict, by decider: String) -> Bool {
+    private func decide(_ id: Int64, _ verdict: Verdict, by decider: Decider) -> Bool {
         let removed = state.withLockedValue { state in
             let parked = state.parked.removeValue(forKey: id)
             if parked != nil { parkedCount.subtract(1, ordering: .releasing) }
@@ -132,14 +146,31 @@ public final class InterceptGate: Sendable {
         guard let parked = removed else { return false }
         parked.timeout?.cancel()
         let message = parked.message
-        bus.publish(
-            .messageReleased(
-                MessageReleased(flowID: message.flowID, holdID: id, sequence: message.sequence, time: Date(), verdict: verdict, decidedBy: decider)
+        if let command = message.command {
+            let decision: CommandDecision = verdict.allowsCommand ? .allowed : .blocked
+            bus.publish(
+                .commandDecided(CommandDecided(flowID: message.flowID, index: command.index, time: Date(), decision: decision, decidedBy: decider))
             )
-        )
+        } else {
+            bus.publish(
+                .messageReleased(
+                    MessageReleased(
+                        flowID: message.flowID, holdID: id, sequence: message.sequence, time: Date(), verdict: verdict, decidedBy: decider
+                    )
+                )
+            )
+        }
         parked.eventLoop.execute {
             parked.continuation(verdict, decider)
         }
         return true
+    }
+}
+
+extension Verdict {
+    /// A held command runs on `forward` (an edit of its text is not applied: the keystrokes were already sent).
+    var allowsCommand: Bool {
+        if case .forward = self { return true }
+        return false
     }
 }

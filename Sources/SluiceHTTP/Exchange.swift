@@ -184,7 +184,7 @@ final class Exchange {
         }
     }
 
-    private func requestDecided(_ verdict: Verdict, sequence: Int64, decidedBy: String) {
+    private func requestDecided(_ verdict: Verdict, sequence: Int64, decidedBy: Decider) {
         guard !finished else { return }
         switch verdict {
         case .forward(edited: nil):
@@ -345,7 +345,7 @@ final class Exchange {
         }
     }
 
-    private func responseDecided(_ verdict: Verdict, sequence: Int64, decidedBy: String) {
+    private func responseDecided(_ verdict: Verdict, sequence: Int64, decidedBy: Decider) {
         guard !finished, collectedResponse != nil else { return }
         switch verdict {
         case .forward(edited: nil):
@@ -392,8 +392,8 @@ final class Exchange {
     }
 
     /// The body of the 502 a client gets for a dropped request or response.
-    static func dropReason(_ what: String, _ decidedBy: String) -> String {
-        decidedBy == "operator"
+    static func dropReason(_ what: String, _ decidedBy: Decider) -> String {
+        decidedBy == .operator
             ? "the operator dropped this \(what)"
             : "this \(what) was held and nobody decided within hold_timeout, so hold_default dropped it"
     }

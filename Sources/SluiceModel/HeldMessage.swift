@@ -12,8 +12,15 @@ public struct HeldMessage: Sendable, Equatable, Identifiable {
     public var heldAt: Date
     /// When the default verdict applies if nobody decides.
     public var deadline: Date
+    /// Set when what waits is a command the policy held (its text is the payload): forward runs it, drop or kill
+    /// blocks it.
+    public var command: Command?
 
-    public init(id: Int64, flowID: FlowID, sequence: Int64, direction: Direction, payload: Data, heldAt: Date, deadline: Date) {
+    public init(
+        id: Int64, flowID: FlowID, sequence: Int64, direction: Direction, payload: Data, heldAt: Date, deadline: Date,
+        command: Command? = nil
+    ) {
+        self.command = command
         self.id = id
         self.flowID = flowID
         self.sequence = sequence

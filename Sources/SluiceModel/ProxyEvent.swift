@@ -14,6 +14,14 @@ public enum ProxyEvent: Sendable {
     case httpRequest(HTTPRequestStarted)
     /// An HTTP response head; the body follows as `down` messages.
     case httpResponse(HTTPResponseStarted)
+    /// A shell line, exec command or SQL statement was captured and judged by the policy.
+    case command(Command)
+    /// A held command was allowed or blocked.
+    case commandDecided(CommandDecided)
+    /// A command's outcome is known (exit status, SQL result).
+    case commandFinished(CommandFinished)
+    /// Something the operator should see: a command the policy flagged, a refused port forward.
+    case alert(Alert)
 
     public var flowID: FlowID? {
         switch self {
@@ -25,6 +33,10 @@ public enum ProxyEvent: Sendable {
         case .messageReleased(let e): return e.flowID
         case .httpRequest(let e): return e.flowID
         case .httpResponse(let e): return e.flowID
+        case .command(let e): return e.flowID
+        case .commandDecided(let e): return e.flowID
+        case .commandFinished(let e): return e.flowID
+        case .alert(let e): return e.flowID
         }
     }
 }
@@ -161,10 +173,9 @@ public struct MessageReleased: Sendable, Equatable {
     public var sequence: Int64
     public var time: Date
     public var verdict: Verdict
-    /// Who decided: `operator`, `timeout`, `policy`.
-    public var decidedBy: String
+    public var decidedBy: Decider
 
-    public init(flowID: FlowID, holdID: Int64, sequence: Int64, time: Date, verdict: Verdict, decidedBy: String) {
+    public init(flowID: FlowID, holdID: Int64, sequence: Int64, time: Date, verdict: Verdict, decidedBy: Decider) {
         self.flowID = flowID
         self.holdID = holdID
         self.sequence = sequence

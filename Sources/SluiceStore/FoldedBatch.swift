@@ -33,7 +33,8 @@ struct FoldedBatch {
             case .flowClosed(let closed): folded = flows.end(closed.flowID, at: index)
             case .httpRequest(let request): folded = exchanges.start(request.flowID, at: index)
             case .httpResponse(let response): folded = exchanges.end(response.flowID, at: index)
-            case .message, .flowError, .messageHeld, .messageReleased: folded = false
+            case .message, .flowError, .messageHeld, .messageReleased, .command, .commandDecided, .commandFinished, .alert:
+                folded = false
             }
             if !folded { others.append(.event(index)) }
         }

@@ -13,13 +13,15 @@ import SluiceModel
 /// `flush`, while files whose lines were written are not written again.
 final class JSONLinesLog {
     enum File: String, CaseIterable {
-        case flows, messages, errors
+        case flows, messages, errors, commands, alerts
 
         var index: Int {
             switch self {
             case .flows: 0
             case .messages: 1
             case .errors: 2
+            case .commands: 3
+            case .alerts: 4
             }
         }
     }
@@ -108,7 +110,7 @@ final class JSONLinesLog {
                 JSONObject()
                     .string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
                     .time("time", released.time).string("disposition", released.verdict.disposition)
-                    .string("decided_by", released.decidedBy)
+                    .string("decided_by", released.decidedBy.rawValue)
             )
         case .flowError(let error):
             add(
@@ -116,6 +118,41 @@ final class JSONLinesLog {
                 JSONObject()
                     .int("flow", error.flowID.rawValue).time("time", error.time)
                     .string("phase", error.phase.rawValue).string("message", error.message)
+            )
+        case .command(let command):
+            add(
+                .commands, at: command.time,
+                JSONObject()
+                    .string("event", "command").int("flow", command.flowID.rawValue).int("index", command.index)
+                    .time("time", command.time).string("kind", command.kind.rawValue).string("text", command.text)
+                    .string("user", command.user).string("target", command.target).string("risk", command.risk.rawValue)
+                    .string("action", command.action.rawValue).optionalString("rule", command.rule)
+                    .string("decision", command.decision.rawValue).optionalString("decided_by", command.decidedBy?.rawValue)
+            )
+        case .commandDecided(let decided):
+            add(
+                .commands, at: decided.time,
+                JSONObject()
+                    .string("event", "decided").int("flow", decided.flowID.rawValue).int("index", decided.index)
+                    .time("time", decided.time).string("decision", decided.decision.rawValue)
+                    .string("decided_by", decided.decidedBy.rawValue)
+            )
+        case .commandFinished(let finished):
+            add(
+                .commands, at: finished.time,
+                JSONObject()
+                    .string("event", "finished").int("flow", finished.flowID.rawValue).int("index", finished.index)
+                    .time("time", finished.time).optionalInt("exit_status", finished.outcome.exitStatus.map(Int64.init))
+                    .optionalString("exit_signal", finished.outcome.exitSignal).optionalString("result", finished.outcome.result)
+                    .optionalString("error", finished.outcome.error)
+            )
+        case .alert(let alert):
+            add(
+                .alerts, at: alert.time,
+                JSONObject()
+                    .string("event", "alert").optionalInt("flow", alert.flowID?.rawValue)
+                    .optionalInt("command", alert.commandIndex).time("time", alert.time)
+                    .string("level", alert.level.rawValue).string("rule", alert.rule).string("message", alert.message)
             )
         case .flowClosed(let closed):
             var object = JSONObject()

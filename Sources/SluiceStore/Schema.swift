@@ -108,6 +108,36 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v6: commands, alerts linked to them") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE commands (
+                        id INTEGER PRIMARY KEY,
+                        flow_id INTEGER NOT NULL REFERENCES flows(id),
+                        idx INTEGER NOT NULL,                -- position among the flow's commands, from 0
+                        at REAL NOT NULL,
+                        kind TEXT NOT NULL,                  -- shell, exec, sql
+                        text TEXT NOT NULL,
+                        user TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        risk TEXT NOT NULL,                  -- low, medium, high, critical
+                        action TEXT NOT NULL,                -- what the policy asked: allow, alert, hold, block
+                        rule TEXT,
+                        decision TEXT NOT NULL,              -- pending, allowed, blocked
+                        decided_by TEXT,                     -- operator, policy, timeout, closed
+                        decided_at REAL,
+                        exit_status INTEGER,
+                        exit_signal TEXT,
+                        result TEXT,
+                        error TEXT,
+                        finished_at REAL,
+                        UNIQUE (flow_id, idx)
+                    );
+                    CREATE INDEX commands_by_time ON commands(at);
+                    ALTER TABLE alerts ADD COLUMN command_idx INTEGER;
+                    """
+            )
+        }
         return migrator
     }
 }

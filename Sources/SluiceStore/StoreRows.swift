@@ -13,6 +13,10 @@ final class StoreRows {
     private let errorInsert: RowStatement
     private let heldUpdate: RowStatement
     private let releasedUpdate: RowStatement
+    private let commandInsert: RowStatement
+    private let commandDecision: RowStatement
+    private let commandOutcome: RowStatement
+    private let alertInsert: RowStatement
 
     init(_ db: Database) throws {
         flowInsert = try RowStatement(
@@ -49,6 +53,23 @@ final class StoreRows {
         errorInsert = try RowStatement("INSERT INTO errors (flow_id, at, phase, message) VALUES (?, ?, ?, ?)", in: db)
         heldUpdate = try RowStatement("UPDATE messages SET disposition = 'held' WHERE flow_id = ? AND seq = ?", in: db)
         releasedUpdate = try RowStatement("UPDATE messages SET disposition = ? WHERE flow_id = ? AND seq = ?", in: db)
+        commandInsert = try RowStatement(
+            """
+            INSERT OR REPLACE INTO commands
+                (flow_id, idx, at, kind, text, user, target, risk, action, rule, decision, decided_by, decided_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, in: db)
+        commandDecision = try RowStatement(
+            "UPDATE commands SET decision = ?, decided_by = ?, decided_at = ? WHERE flow_id = ? AND idx = ?", in: db
+        )
+        commandOutcome = try RowStatement(
+            """
+            UPDATE commands SET exit_status = ?, exit_signal = ?, result = ?, error = ?, finished_at = ?
+            WHERE flow_id = ? AND idx = ?
+            """, in: db)
+        alertInsert = try RowStatement(
+            "INSERT INTO alerts (flow_id, command_idx, at, level, rule, message) VALUES (?, ?, ?, ?, ?, ?)", in: db
+        )
     }
 
     /// A flow's row: open, or complete when its close is known too.
@@ -144,6 +165,49 @@ final class StoreRows {
                 row.text(released.verdict.disposition)
                 row.int(released.flowID.rawValue)
                 row.int(released.sequence)
+            }
+        case .command(let command):
+            try commandInsert.run(in: db) { row in
+                row.int(command.flowID.rawValue)
+                row.int(command.index)
+                row.time(command.time)
+                row.text(command.kind.rawValue)
+                row.text(command.text)
+                row.text(command.user)
+                row.text(command.target)
+                row.text(command.risk.rawValue)
+                row.text(command.action.rawValue)
+                row.text(command.rule)
+                row.text(command.decision.rawValue)
+                row.text(command.decidedBy?.rawValue)
+                if command.decidedBy == nil { row.null() } else { row.time(command.time) }
+            }
+        case .commandDecided(let decided):
+            try commandDecision.run(in: db) { row in
+                row.text(decided.decision.rawValue)
+                row.text(decided.decidedBy.rawValue)
+                row.time(decided.time)
+                row.int(decided.flowID.rawValue)
+                row.int(decided.index)
+            }
+        case .commandFinished(let finished):
+            try commandOutcome.run(in: db) { row in
+                row.int(finished.outcome.exitStatus.map(Int64.init))
+                row.text(finished.outcome.exitSignal)
+                row.text(finished.outcome.result)
+                row.text(finished.outcome.error)
+                row.time(finished.time)
+                row.int(finished.flowID.rawValue)
+                row.int(finished.index)
+            }
+        case .alert(let alert):
+            try alertInsert.run(in: db) { row in
+                row.int(alert.flowID?.rawValue)
+                row.int(alert.commandIndex)
+                row.time(alert.time)
+                row.text(alert.level.rawValue)
+                row.text(alert.rule)
+                row.text(alert.message)
             }
         }
     }

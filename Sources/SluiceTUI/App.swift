@@ -194,6 +194,9 @@ public final class App {
                 rows[index].response(status: response.status, headers: response.headers)
             case .messageHeld, .messageReleased:
                 refreshHeld()
+            case .command, .commandDecided, .commandFinished, .alert:
+                // The Commands and Alerts views come with the SSH issue's TUI slice.
+                break
             }
         }
         if let storeProgress {

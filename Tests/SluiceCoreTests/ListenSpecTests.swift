@@ -31,7 +31,7 @@ import Testing
         ("", "expected SCHEME://"),
         ("127.0.0.1:9000", "expected SCHEME://"),
         ("udp://:1=>h:2", "unknown scheme 'udp'"),
-        ("ssh://127.0.0.1:2222=>h:22", "not supported by this build yet"),
+        ("postgres://127.0.0.1:6432=>h:5432", "not supported by this build yet"),
         ("http://127.0.0.1:8080=>a:1", "takes no '=>TARGET'"),
         ("reverse+http://127.0.0.1:8080=>a:1", "http://HOST:PORT or https://HOST:PORT"),
         ("tcp://127.0.0.1:9000", "missing '=>TARGET'"),

@@ -143,7 +143,7 @@ private struct Splice {
             if case .messageReleased(let r) = event { return r } else { return nil }
         }
         #expect(released.map(\.verdict) == [.forward(edited: nil)])
-        #expect(released.first?.decidedBy == "operator")
+        #expect(released.first?.decidedBy == .operator)
     }
 
     @Test func editedBytesReachTheServerAndBothVersionsAreRecorded() throws {
@@ -205,7 +205,7 @@ private struct Splice {
         let released = splice.events.events.compactMap { event -> MessageReleased? in
             if case .messageReleased(let r) = event { return r } else { return nil }
         }
-        #expect(released.map(\.decidedBy) == ["timeout"])
+        #expect(released.map(\.decidedBy) == [.timeout])
     }
 
     @Test func interceptFilterSeesTheFlowsAddresses() throws {

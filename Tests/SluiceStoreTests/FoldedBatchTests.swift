@@ -67,7 +67,7 @@ import Testing
                 )
             ),
             .messageReleased(
-                MessageReleased(flowID: FlowID(1), holdID: 1, sequence: 0, time: start, verdict: .forward(edited: nil), decidedBy: "operator")
+                MessageReleased(flowID: FlowID(1), holdID: 1, sequence: 0, time: start, verdict: .forward(edited: nil), decidedBy: .operator)
             ),
             response(1), message(1, 1, "a body"), response(2, synthetic: true), message(2, 0, "Sluice: refused"),
             .flowError(FlowError(flowID: FlowID(2), phase: .client, time: start, message: "refused")),

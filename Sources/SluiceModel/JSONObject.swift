@@ -171,8 +171,9 @@ public struct JSONObject: ~Copyable, Sendable {
         value.withUTF8 { appendQuoted(utf8: $0, to: &bytes) }
     }
 
-    /// Quotes valid UTF-8 text: only `"`, `\` and control characters are escaped.
-    static func appendQuoted(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout ByteSink) {
+    /// Quotes valid UTF-8 text: only `"`, `\` and control characters are escaped. Public for writers of other JSON
+    /// formats on bytes (asciicast event lines); the caller guarantees the UTF-8 is valid.
+    public static func appendQuoted(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout ByteSink) {
         bytes.append(UInt8(ascii: "\""))
         // Most header values, URLs and names need no escaping at all: checked eight bytes at a time, then copied
         // in one go.

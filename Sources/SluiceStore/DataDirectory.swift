@@ -1,8 +1,8 @@
 import Foundation
 import SluiceModel
 
-/// `<data-dir>`: `sluice.sqlite`, `logs/YYYY-MM-DD/*.jsonl`, `exports/` (what the TUI's `w` saves), `ca/`, later
-/// `recordings/`.
+/// `<data-dir>`: `sluice.sqlite`, `logs/YYYY-MM-DD/*.jsonl`, `exports/` (what the TUI's `w` saves), `ca/`,
+/// `recordings/<flow-id>.cast` (terminal sessions as asciicast).
 /// Created 0700; every file in it 0600, because recorded traffic holds secrets.
 public struct DataDirectory: Sendable {
     public let path: String
@@ -14,6 +14,18 @@ public struct DataDirectory: Sendable {
     public var databasePath: String { (path as NSString).appendingPathComponent("sluice.sqlite") }
     public var logsPath: String { (path as NSString).appendingPathComponent("logs") }
     public var exportsPath: String { (path as NSString).appendingPathComponent("exports") }
+    public var recordingsPath: String { (path as NSString).appendingPathComponent("recordings") }
+
+    /// `recordings/<flow-id>.cast`: where a terminal session's recording is, whether or not it exists.
+    public func recordingPath(_ flow: FlowID) -> String {
+        (recordingsPath as NSString).appendingPathComponent("\(flow.rawValue).cast")
+    }
+
+    /// Creates the directory and its `recordings/` (each 0700) when missing.
+    public func prepareRecordings() throws(StoreError) {
+        try Self.makeDirectory(path)
+        try Self.makeDirectory(recordingsPath)
+    }
 
     /// Creates the directory and its `exports/` (each 0700) when missing, for a file the TUI saves.
     public func prepareExports() throws(StoreError) {

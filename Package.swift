@@ -167,6 +167,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SluiceSSHTests",
+            dependencies: [
+                "SluiceSSH", "SluiceModel", "SluiceStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "SluiceStoreTests",
             dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),

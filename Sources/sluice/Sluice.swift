@@ -16,9 +16,10 @@ struct Sluice: ParsableCommand {
               sluice --headless --listen 'tcp://127.0.0.1:9000=>10.0.0.5:7000'
               sluice flows --limit 20
               sluice show 42 --hex
+              sluice play 42        # a recorded SSH session
             """,
         version: SluiceVersion.current,
-        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self, CACommand.self, ExportCommand.self],
+        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self, CACommand.self, ExportCommand.self, PlayCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -200,6 +200,28 @@ import Testing
         #expect(parsed.events.map(\.code) == [.output, .output, .exit])
     }
 
+    @Test func playbackCapsPausesBeforeTheSpeedAppliesAndShowsOnlyOutput() {
+        let recording = AsciicastReader.Recording(
+            header: AsciicastHeader(width: 80, height: 24),
+            events: [
+                AsciicastEvent(time: 1, code: .output, data: "a"),
+                AsciicastEvent(time: 1.5, code: .input, data: "x"),
+                AsciicastEvent(time: 11, code: .output, data: "b"),
+                AsciicastEvent(time: 11.5, code: .marker, data: "m"),
+                AsciicastEvent(time: 12, code: .output, data: "c"),
+            ],
+            tornLastLine: false
+        )
+        let playback = AsciicastPlayback(recording, speed: 2, idleLimit: 2)
+        #expect(
+            playback.frames == [
+                AsciicastPlayback.Frame(delay: 0.5, text: "a"), AsciicastPlayback.Frame(delay: 1, text: "b"),
+                AsciicastPlayback.Frame(delay: 0.5, text: "c"),
+            ]
+        )
+        #expect(AsciicastPlayback(recording, speed: 1, idleLimit: nil).duration == 12)
+    }
+
     @Test(.enabled(if: Asciinema.path != nil, "asciinema (PyPI) is not installed; scripts/setup --test installs it"))
     func asciinemaReadsWhatTheRecordingWrote() throws {
         let path = temporaryPath() + ".cast"

@@ -53,6 +53,11 @@ public final class AsciicastRecording {
         guard descriptor >= 0 else {
             throw StoreError("cannot create recording \(path): \(String(cString: strerror(errno)).lowercased())")
         }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            Glibc.close(descriptor)
+            throw StoreError("cannot record to \(path): not a regular file")
+        }
         // An existing file keeps its old mode through O_CREAT: recordings hold secrets, so make it private.
         fchmod(descriptor, 0o600)
         encoder.appendHeader(to: &pending)

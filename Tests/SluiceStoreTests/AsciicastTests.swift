@@ -143,6 +143,20 @@ import Testing
         #expect(!parsed.tornLastLine)
     }
 
+    @Test func aRecordingThatCannotBeCreatedIsOneLineError() {
+        var messages: [String] = []
+        for path in ["/dev/null", temporaryPath() + "/missing/1.cast"] {
+            do {
+                _ = try AsciicastRecording(path: path, header: AsciicastHeader(width: 80, height: 24))
+            } catch {
+                messages.append(error.message)
+            }
+        }
+        #expect(messages.count == 2)
+        #expect(messages.first == "cannot record to /dev/null: not a regular file")
+        #expect(messages.last?.hasSuffix("1.cast: no such file or directory") == true)
+    }
+
     @Test func linesReachTheFileAfterTheFlushIntervalWithoutClose() throws {
         let path = temporaryPath()
         defer { unlink(path) }

@@ -1,16 +1,65 @@
+import Foundation
 import NIOCore
 import NIOSSH
 import SluiceCore
 import SluiceModel
+import SluiceStore
 
-/// Watches one relayed session channel: records its bytes into the connection's flow and decides what crosses.
-/// The relay handlers only move bytes and requests; everything Sluice makes of a session happens here.
+/// Watches one relayed session channel and decides what crosses: it records the channel's bytes into the
+/// connection's flow, records a terminal session as asciicast, captures commands (an `exec` request; each line
+/// submitted at an interactive shell), has the policy judge them, and withholds them until they are allowed. The
+/// relay handlers only move bytes and requests; everything Sluice makes of a session happens here.
+///
+/// Hold points: an `exec` request is held before it is forwarded; a shell line at its Enter key, after the echo of
+/// the keys before it has settled (`ShellLineTracker`), while further keys wait. A blocked exec gets a notice on
+/// stderr and exit status 126; a blocked line is erased at the server and a notice printed on the user's terminal.
 final class SSHChannelInspector {
+    /// Where a session's recording goes and what it holds.
+    struct RecordingSettings {
+        var directory: DataDirectory
+        var recordInput: Bool
+    }
+
+    /// How long the server's output must be quiet after the keys before an Enter were sent before the line is read:
+    /// the echo has arrived by then. Bounded by `echoLimit`, for a server that never stops printing.
+    static let echoQuiet: TimeAmount = .milliseconds(20)
+    static let echoLimit: TimeAmount = .milliseconds(300)
+
     private let recorder: FlowRecorder
+    private let commands: SSHCommandLog
+    private let eventLoop: EventLoop
+    private let recording: RecordingSettings
+    /// 1 for the connection's first terminal session (`<flow>.cast`), then 2, 3… (`<flow>-2.cast`).
+    private let sessionNumber: () -> Int
     private weak var client: SSHChannelRelay?
 
-    init(recorder: FlowRecorder) {
+    private var pty: SSHChannelRequestEvent.PseudoTerminalRequest?
+    private var tracker: ShellLineTracker?
+    private var cast: AsciicastRecording?
+    private var castTimer: RepeatedTask?
+    /// The exec command whose exit status ends it.
+    private var execIndex: Int64?
+    private var lastOutput = NIODeadline.now()
+
+    /// A submitted line waiting for its echo, then for its verdict; keys typed meanwhile wait in `heldKeys`.
+    private struct PendingLine {
+        var enter: [UInt8]
+        var rest: [UInt8]
+        var sentAt: NIODeadline
+        var judged = false
+    }
+    private var pending: PendingLine?
+    private var heldKeys: [UInt8] = []
+
+    init(
+        recorder: FlowRecorder, commands: SSHCommandLog, eventLoop: EventLoop, recording: RecordingSettings,
+        sessionNumber: @escaping () -> Int
+    ) {
         self.recorder = recorder
+        self.commands = commands
+        self.eventLoop = eventLoop
+        self.recording = recording
+        self.sessionNumber = sessionNumber
     }
 
     func attach(client: SSHChannelRelay) {
@@ -19,37 +68,223 @@ final class SSHChannelInspector {
 
     private var server: SSHChannelRelay? { client?.peer }
 
+    // MARK: Requests
+
+    func ptyRequested(_ request: SSHChannelRequestEvent.PseudoTerminalRequest) {
+        pty = request
+    }
+
+    func windowChanged(_ request: SSHChannelRequestEvent.WindowChangeRequest) {
+        tracker?.resize(columns: request.terminalCharacterWidth, rows: request.terminalRowHeight)
+        record { try $0.resize(columns: request.terminalCharacterWidth, rows: request.terminalRowHeight) }
+    }
+
+    func shellRequested() {
+        guard let pty else { return }
+        tracker = ShellLineTracker(columns: pty.terminalCharacterWidth, rows: pty.terminalRowHeight)
+        startRecording(title: nil)
+    }
+
+    func subsystemRequested(_ name: String) {}
+
+    /// An exec carries its command: judged before the target sees it.
+    func exec(_ request: SSHChannelRequestEvent.ExecRequest) {
+        if pty != nil { startRecording(title: request.command) }
+        let (command, judgement) = commands.capture(request.command, kind: .exec)
+        switch judgement.action {
+        case .allow, .alert:
+            execIndex = command.index
+            client?.forwardRequest(request, wantReply: request.wantReply)
+        case .block:
+            refuseExec(request, reason: judgement.reason)
+        case .hold:
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            commands.gate.hold(command: command, on: eventLoop) { decision, _ in
+                let inspector = bound.value
+                if decision == .allowed {
+                    inspector.execIndex = command.index
+                    inspector.client?.forwardRequest(request, wantReply: request.wantReply)
+                } else {
+                    inspector.refuseExec(request, reason: "\(judgement.reason), refused by the operator")
+                }
+            }
+        }
+    }
+
+    /// A blocked exec: the request "succeeds" so the client reads the notice on stderr and the status 126 (a
+    /// command found but not run, as a shell reports it), then the channel ends.
+    private func refuseExec(_ request: SSHChannelRequestEvent.ExecRequest, reason: String) {
+        guard let client else { return }
+        if request.wantReply { client.reply(success: true) }
+        let notice = "sluice: blocked: \(Self.oneLine(reason))\r\n"
+        client.finishLocally(stderr: ByteBuffer(string: notice), exitStatus: 126)
+        record { try $0.output(Array(notice.utf8)) }
+    }
+
     // MARK: Client to target
 
     func clientData(_ buffer: ByteBuffer, type: SSHChannelData.DataType) {
         _ = recorder.chunk(buffer, direction: .up)
-        server?.send(buffer, type: type)
+        if recording.recordInput { record { try $0.input(buffer.readableBytesView) } }
+        guard tracker != nil, type == .channel else {
+            server?.send(buffer, type: type)
+            return
+        }
+        if pending != nil {
+            heldKeys += buffer.readableBytesView
+            return
+        }
+        feedKeys(Array(buffer.readableBytesView))
     }
 
-    func exec(_ request: SSHChannelRequestEvent.ExecRequest) {
-        client?.forwardRequest(request, wantReply: request.wantReply)
+    private func feedKeys(_ keys: [UInt8]) {
+        guard var tracker else { return }
+        let step = tracker.clientInput(keys)
+        self.tracker = tracker
+        switch step {
+        case .forward(let all):
+            sendToServer(all)
+        case .submit(let before, let enter, let rest):
+            sendToServer(before)
+            pending = PendingLine(enter: enter, rest: rest, sentAt: .now())
+            client?.isPaused = true
+            scheduleEchoCheck()
+        }
     }
 
-    func ptyRequested(_ request: SSHChannelRequestEvent.PseudoTerminalRequest) {}
+    private func scheduleEchoCheck() {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(in: .milliseconds(5)) { bound.value.echoCheck() }
+    }
 
-    func windowChanged(_ request: SSHChannelRequestEvent.WindowChangeRequest) {}
+    private func echoCheck() {
+        guard let line = pending, !line.judged else { return }
+        let now = NIODeadline.now()
+        let quiet = now - lastOutput >= Self.echoQuiet && now - line.sentAt >= Self.echoQuiet
+        guard quiet || now - line.sentAt >= Self.echoLimit else {
+            scheduleEchoCheck()
+            return
+        }
+        pending?.judged = true
+        guard let text = tracker?.submittedLine(), !text.allSatisfy(\.isWhitespace) else {
+            release(allowed: true)
+            return
+        }
+        let (command, judgement) = commands.capture(text, kind: .shell)
+        record { try $0.marker(text) }
+        switch judgement.action {
+        case .allow, .alert:
+            release(allowed: true)
+        case .block:
+            release(allowed: false, reason: judgement.reason)
+        case .hold:
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            commands.gate.hold(command: command, on: eventLoop) { decision, _ in
+                bound.value.release(allowed: decision == .allowed, reason: "\(judgement.reason), refused by the operator")
+            }
+        }
+    }
 
-    func shellRequested() {}
+    /// The verdict on the pending line: its Enter goes on, or the line is erased; then the keys that waited.
+    private func release(allowed: Bool, reason: String = "") {
+        guard let line = pending, let tracker else { return }
+        pending = nil
+        if allowed {
+            sendToServer(line.enter)
+        } else {
+            let block = tracker.blockSequence(reason: Self.oneLine(reason))
+            sendToServer(block.toServer)
+            client?.send(ByteBuffer(bytes: block.toClient))
+            client?.flushWrites()
+            record { try $0.output(block.toClient) }
+        }
+        client?.isPaused = false
+        let waiting = line.rest + heldKeys
+        heldKeys = []
+        if !waiting.isEmpty { feedKeys(waiting) }
+    }
 
-    func subsystemRequested(_ name: String) {}
+    private func sendToServer(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty, let server else { return }
+        server.send(ByteBuffer(bytes: bytes))
+        server.flushWrites()
+    }
 
     func clientEnded() {}
 
-    func channelClosed() {}
+    func channelClosed() {
+        castTimer?.cancel()
+        castTimer = nil
+        record { try $0.close() }
+        cast = nil
+    }
 
     // MARK: Target to client
 
     func serverData(_ buffer: ByteBuffer, type: SSHChannelData.DataType) {
         _ = recorder.chunk(buffer, direction: .down)
+        if tracker != nil {
+            tracker?.serverOutput(buffer.readableBytesView)
+            lastOutput = .now()
+        }
+        record { try $0.output(buffer.readableBytesView) }
         client?.send(buffer, type: type)
     }
 
-    func exitStatus(_ status: Int) {}
+    func exitStatus(_ status: Int) {
+        guard let execIndex else { return }
+        commands.finished(execIndex, CommandOutcome(exitStatus: status))
+        self.execIndex = nil
+    }
 
-    func exitSignal(_ name: String) {}
+    func exitSignal(_ name: String) {
+        guard let execIndex else { return }
+        commands.finished(execIndex, CommandOutcome(exitSignal: name))
+        self.execIndex = nil
+    }
+
+    // MARK: Recording
+
+    private func startRecording(title: String?) {
+        guard cast == nil, let pty else { return }
+        let number = sessionNumber()
+        let path =
+            number == 1
+            ? recording.directory.recordingPath(recorder.flowID)
+            : (recording.directory.recordingsPath as NSString).appendingPathComponent("\(recorder.flowID.rawValue)-\(number).cast")
+        let header = AsciicastHeader(
+            width: max(1, pty.terminalCharacterWidth), height: max(1, pty.terminalRowHeight), term: pty.term, title: title
+        )
+        do {
+            try recording.directory.prepareRecordings()
+            cast = try AsciicastRecording(path: path, header: header)
+        } catch {
+            commands.alert(level: .high, rule: "recording", "cannot record the session: \(error)")
+            return
+        }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let interval = TimeAmount.milliseconds(Int64(AsciicastRecording.flushInterval * 1000))
+        castTimer = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            let inspector = bound.value
+            if inspector.cast?.hasPendingLines == true { inspector.record { try $0.flush() } }
+        }
+    }
+
+    /// Writes to the recording; a failure (a full disk) is said once as an alert and ends the recording, not the
+    /// session.
+    private func record(_ write: (AsciicastRecording) throws -> Void) {
+        guard let cast else { return }
+        do {
+            try write(cast)
+        } catch {
+            commands.alert(level: .high, rule: "recording", "the session's recording stopped: \(error)")
+            castTimer?.cancel()
+            castTimer = nil
+            self.cast = nil
+        }
+    }
+
+    static func oneLine(_ text: String) -> String {
+        String(text.map { $0.isNewline ? " " : $0 }.prefix(300))
+    }
 }

@@ -206,9 +206,17 @@ final class SSHChannelRelay: ChannelDuplexHandler {
         }
     }
 
-    /// Client side: an exit status Sluice reports itself (a blocked exec).
-    func sendExitStatus(_ status: Int) {
-        context?.triggerUserOutboundEvent(SSHChannelRequestEvent.ExitStatus(exitStatus: status), promise: nil)
+    /// Client side: ends the channel the way a finished command does, without the target: `stderr`, then the exit
+    /// status once it is written, then EOF and close (a blocked exec).
+    func finishLocally(stderr: ByteBuffer, exitStatus: Int) {
+        guard let context, !closing else { return }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(SSHChannelData(type: .stdErr, data: .byteBuffer(stderr)))).whenComplete { _ in
+            channel.triggerUserOutboundEvent(SSHChannelRequestEvent.ExitStatus(exitStatus: exitStatus), promise: nil)
+            channel.close(mode: .output, promise: nil)
+            channel.close(promise: nil)
+        }
+        closing = true
     }
 
     // MARK: Ending

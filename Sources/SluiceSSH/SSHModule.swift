@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SluiceCore
 import SluiceModel
+import SluiceStore
 import SluiceTLS
 
 /// `ssh://LISTEN=>TARGET`: Sluice is an SSH server to the client and an SSH client to the target, relaying each
@@ -12,11 +13,13 @@ public struct SSHModule: ProtocolModule {
     let hostKey: SSHHostKey
     let targetKeys: TargetHostKeys
     let settings: SSHSettings
+    let dataDirectory: DataDirectory
 
     /// Loads (or makes, on first run) Sluice's host key in the data directory.
     public init(configuration: Configuration) throws(TLSSetupError) {
         hostKey = try SSHHostKey.loadOrCreate(in: configuration.dataDirectory)
         settings = configuration.ssh
+        dataDirectory = DataDirectory(path: configuration.dataDirectory)
         let knownHosts = configuration.ssh.knownHosts ?? (configuration.dataDirectory as NSString).appendingPathComponent("known_hosts")
         targetKeys = TargetHostKeys(path: knownHosts, policy: configuration.ssh.hostKeyPolicy)
     }

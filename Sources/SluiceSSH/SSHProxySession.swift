@@ -15,6 +15,9 @@ final class SSHProxySession {
     private let target: Endpoint
     private let module: SSHModule
     private let passthrough = PasswordPassthrough()
+    private let commands: SSHCommandLog
+    /// Terminal sessions recorded so far on this connection (each its own .cast).
+    private var recordedSessions = 0
     private var upstream: Channel?
     private var upstreamSSH: NIOSSHHandler?
     private var hostKeyCheck: TargetHostKeys.Delegate?
@@ -29,6 +32,9 @@ final class SSHProxySession {
         self.recorder = recorder
         self.target = target
         self.module = module
+        self.commands = SSHCommandLog(
+            flowID: recorder.flowID, target: target, bus: connection.bus, policy: connection.policy, gate: connection.gate
+        )
     }
 
     private var eventLoop: EventLoop { connection.eventLoop }
@@ -42,20 +48,24 @@ final class SSHProxySession {
             role: .server(serverRole), allocator: client.allocator,
             inboundChildChannelInitializer: { [self] child, type in self.clientOpened(child, type) }
         )
-        client.closeFuture.whenComplete { [self] _ in
-            self.loginTimer?.cancel()
-            if !self.passthrough.isAuthenticated, self.passthrough.refusals > 0, let user = self.passthrough.user {
-                let times = self.passthrough.refusals == 1 ? "once" : "\(self.passthrough.refusals) times"
-                self.recorder.failed(.client, "login as \(user) failed: the target refused the password \(times)")
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        client.closeFuture.whenComplete { _ in
+            let this = session.value
+            this.loginTimer?.cancel()
+            if !this.passthrough.isAuthenticated, this.passthrough.refusals > 0, let user = this.passthrough.user {
+                let times = this.passthrough.refusals == 1 ? "once" : "\(this.passthrough.refusals) times"
+                this.recorder.failed(.client, "login as \(user) failed: the target refused the password \(times)")
             }
-            self.clientGone = true
-            self.recorder.sideClosed(.client)
-            self.upstream?.close(promise: nil)
-            self.passthrough.upstreamFailed("the client left")
+            this.clientGone = true
+            this.connection.gate.discard(flowID: this.recorder.flowID)
+            this.recorder.sideClosed(.client)
+            this.upstream?.close(promise: nil)
+            this.passthrough.upstreamFailed("the client left")
         }
         passthrough.onAuthenticated = { [self] user in
             self.loginTimer?.cancel()
             self.user = user
+            self.commands.user = user
         }
         do {
             try client.pipeline.syncOperations.addHandler(handler)
@@ -66,26 +76,29 @@ final class SSHProxySession {
             fail(.proxy, "cannot set up the SSH server side: \(describe(error))")
             return
         }
-        loginTimer = eventLoop.scheduleTask(in: Self.loginGrace) { [self] in
-            self.fail(.client, "the client did not log in within \(Self.loginGrace.nanoseconds / 1_000_000_000) s")
+        loginTimer = eventLoop.scheduleTask(in: Self.loginGrace) {
+            session.value.fail(.client, "the client did not log in within \(Self.loginGrace.nanoseconds / 1_000_000_000) s")
         }
-        connection.connect(to: target).whenComplete { [self] result in
+        connection.connect(to: target).whenComplete { result in
+            let this = session.value
             switch result {
             case .success(let channel):
-                self.upstreamConnected(channel)
+                this.upstreamConnected(channel)
             case .failure(let error):
-                self.recorder.sideClosed(.server)
-                self.fail(.connect, "cannot connect to \(self.target): \(describe(error))")
+                this.recorder.sideClosed(.server)
+                this.fail(.connect, "cannot connect to \(this.target): \(describe(error))")
             }
         }
     }
 
     private func upstreamConnected(_ channel: Channel) {
         upstream = channel
-        channel.closeFuture.whenComplete { [self] _ in
-            self.recorder.sideClosed(.server)
-            self.passthrough.upstreamFailed("the target closed the connection")
-            self.connection.channel.close(promise: nil)
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        channel.closeFuture.whenComplete { _ in
+            let this = session.value
+            this.recorder.sideClosed(.server)
+            this.passthrough.upstreamFailed("the target closed the connection")
+            this.connection.channel.close(promise: nil)
         }
         guard connection.channel.isActive else {
             channel.close(promise: nil)
@@ -154,20 +167,34 @@ final class SSHProxySession {
         switch type {
         case .session:
             break
-        case .directTCPIP, .forwardedTCPIP:
-            // Port forwarding carries traffic past the recorder: refused (a later slice records each as a flow).
+        case .directTCPIP(let forward):
+            // Port forwarding carries traffic past the recorder: refused, and said.
+            commands.alert(
+                level: .medium, rule: "ssh.port_forwarding",
+                "refused \(commands.user)'s port forward to \(forward.targetHost):\(forward.targetPort) (ssh.allow_port_forwarding is off)"
+            )
+            return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
+        case .forwardedTCPIP:
             return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
         }
-        let inspector = SSHChannelInspector(recorder: recorder)
+        let recording = SSHChannelInspector.RecordingSettings(directory: module.dataDirectory, recordInput: module.settings.recordInput)
+        let inspector = SSHChannelInspector(
+            recorder: recorder, commands: commands, eventLoop: eventLoop, recording: recording,
+            sessionNumber: { [self] in
+                self.recordedSessions += 1
+                return self.recordedSessions
+            }
+        )
         let (clientRelay, serverRelay) = SSHChannelRelay.matchedPair(inspector: inspector)
         let opened = eventLoop.makePromise(of: Channel.self)
+        let relays = NIOLoopBound((client: clientRelay, server: serverRelay), eventLoop: eventLoop)
         upstreamSSH.createChannel(opened, channelType: type) { upstreamChild, _ in
             upstreamChild.eventLoop.makeCompletedFuture {
-                try Self.configureChild(upstreamChild, relay: serverRelay)
+                try Self.configureChild(upstreamChild, relay: relays.value.server)
             }
         }
         return opened.futureResult.flatMapThrowing { _ in
-            try Self.configureChild(child, relay: clientRelay)
+            try Self.configureChild(child, relay: relays.value.client)
         }
     }
 

@@ -170,3 +170,52 @@ class SSHShellTest(SSHTestCase, SluiceTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SSHHoldTest(SSHTestCase, SluiceTest):
+    """A command the policy holds waits in the intercept queue; headless, nobody decides, so the hold times out to
+    the default verdict (`--hold-default`)."""
+
+    def policy_config(self):
+        path = os.path.join(self.tmp, "sluice.yaml")
+        with open(path, "w") as f:
+            f.write(
+                "policy:\n"
+                "  rules:\n"
+                "    - name: held-echo\n"
+                "      risk: high\n"
+                "      action: hold\n"
+                "      shell: {program: [echo], args_any: [held-*]}\n"
+            )
+        return path
+
+    def test_a_held_exec_runs_when_its_hold_times_out_to_forward(self):
+        proc, port = self.start_ssh_sluice("--config", self.policy_config(), "--hold-timeout", "1")
+        start = time.monotonic()
+        result = self.ssh(port, f"{USER}@{HOST}", "echo held-one")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, b"held-one\n")
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        captured = poll(lambda: (lambda c: c if c and c[0]["decision"] != "pending" else None)(commands(self.data_dir)), 15)
+        self.assertEqual((captured[0]["action"], captured[0]["decision"], captured[0]["decided_by"], captured[0]["rule"]), ("hold", "allowed", "timeout", "held-echo"))
+
+    def test_a_held_exec_is_blocked_when_its_hold_times_out_to_drop(self):
+        proc, port = self.start_ssh_sluice("--config", self.policy_config(), "--hold-timeout", "1", "--hold-default", "drop")
+        result = self.ssh(port, f"{USER}@{HOST}", "echo held-two")
+        self.assertEqual(result.returncode, 126, result.stderr)
+        self.assertNotIn("echo held-two", [e["text"] for e in self.sshd.shell_events()])
+        captured = poll(lambda: (lambda c: c if c and c[0]["decision"] != "pending" else None)(commands(self.data_dir)), 15)
+        self.assertEqual((captured[0]["decision"], captured[0]["decided_by"]), ("blocked", "timeout"))
+
+    def test_a_held_shell_line_waits_at_enter_then_runs(self):
+        proc, port = self.start_ssh_sluice("--config", self.policy_config(), "--hold-timeout", "1")
+        term = Terminal(port, askpass(self.tmp))
+        self.addCleanup(term.close)
+        term.read_until(b"$ ")
+        start = time.monotonic()
+        term.type(b"echo held-three\r")
+        term.read_until(b"held-three\r\n$ ")
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        term.type(b"exit\r")
+        self.assertEqual(term.wait(), 0)
+        self.assertIn("echo held-three", [e["text"] for e in self.sshd.shell_events() if e["kind"] == "line"])

@@ -50,6 +50,14 @@ final class SSHChannelInspector {
     }
     private var pending: PendingLine?
     private var heldKeys: [UInt8] = []
+    /// A shell without a terminal (`ssh -T host`, `ssh host < script`): its input is lines, judged one by one as
+    /// each is complete; `partialLine` holds the start of the next.
+    private var linesWithoutTerminal = false
+    private var clientEOF = false
+    private var eofForwarded = false
+    private var partialLine: [UInt8] = []
+    /// Longest line held back for judging; a longer one is judged by its start and sent on.
+    static let maxLineBytes = 64 << 10
 
     init(
         recorder: FlowRecorder, commands: SSHCommandLog, eventLoop: EventLoop, recording: RecordingSettings,
@@ -80,7 +88,10 @@ final class SSHChannelInspector {
     }
 
     func shellRequested() {
-        guard let pty else { return }
+        guard let pty else {
+            linesWithoutTerminal = true
+            return
+        }
         tracker = ShellLineTracker(columns: pty.terminalCharacterWidth, rows: pty.terminalRowHeight)
         startRecording(title: nil)
     }
@@ -126,6 +137,14 @@ final class SSHChannelInspector {
     func clientData(_ buffer: ByteBuffer, type: SSHChannelData.DataType) {
         _ = recorder.chunk(buffer, direction: .up)
         if recording.recordInput { record { try $0.input(buffer.readableBytesView) } }
+        if linesWithoutTerminal, type == .channel {
+            if pending != nil {
+                heldKeys += buffer.readableBytesView
+            } else {
+                feedLines(Array(buffer.readableBytesView))
+            }
+            return
+        }
         guard tracker != nil, type == .channel else {
             server?.send(buffer, type: type)
             return
@@ -202,6 +221,59 @@ final class SSHChannelInspector {
         let waiting = line.rest + heldKeys
         heldKeys = []
         if !waiting.isEmpty { feedKeys(waiting) }
+        forwardEOFIfDone()
+    }
+
+    /// Without a terminal: each complete line is judged before it is sent; a blocked one is not sent at all and the
+    /// client reads why on stderr.
+    private func feedLines(_ bytes: [UInt8]) {
+        var bytes = partialLine + bytes
+        partialLine = []
+        while !bytes.isEmpty {
+            guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? (bytes.count > Self.maxLineBytes ? Self.maxLineBytes - 1 : nil) else {
+                partialLine = bytes
+                return
+            }
+            let line = Array(bytes[...newline])
+            bytes.removeFirst(newline + 1)
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else {
+                sendToServer(line)
+                continue
+            }
+            let (command, judgement) = commands.capture(text, kind: .shell)
+            switch judgement.action {
+            case .allow, .alert:
+                sendToServer(line)
+            case .block:
+                refuseLine(judgement.reason)
+            case .hold:
+                pending = PendingLine(enter: line, rest: bytes, sentAt: .now(), judged: true)
+                client?.isPaused = true
+                let bound = NIOLoopBound(self, eventLoop: eventLoop)
+                commands.gate.hold(command: command, on: eventLoop) { decision, _ in
+                    let inspector = bound.value
+                    guard let held = inspector.pending else { return }
+                    inspector.pending = nil
+                    if decision == .allowed {
+                        inspector.sendToServer(held.enter)
+                    } else {
+                        inspector.refuseLine("\(judgement.reason), refused by the operator")
+                    }
+                    inspector.client?.isPaused = false
+                    let waiting = held.rest + inspector.heldKeys
+                    inspector.heldKeys = []
+                    inspector.feedLines(waiting)
+                    inspector.forwardEOFIfDone()
+                }
+                return
+            }
+        }
+    }
+
+    private func refuseLine(_ reason: String) {
+        client?.send(ByteBuffer(string: "sluice: blocked: \(Self.oneLine(reason))\n"), type: .stdErr)
+        client?.flushWrites()
     }
 
     private func sendToServer(_ bytes: [UInt8]) {
@@ -210,7 +282,23 @@ final class SSHChannelInspector {
         server.flushWrites()
     }
 
-    func clientEnded() {}
+    /// The client sent EOF: it goes on to the target once nothing waits for a verdict (a last line without a
+    /// newline is judged first).
+    func clientEnded() {
+        clientEOF = true
+        if linesWithoutTerminal, pending == nil, !partialLine.isEmpty {
+            let last = partialLine
+            partialLine = []
+            feedLines(last + [UInt8(ascii: "\n")])
+        }
+        forwardEOFIfDone()
+    }
+
+    private func forwardEOFIfDone() {
+        guard clientEOF, pending == nil, heldKeys.isEmpty, !eofForwarded else { return }
+        eofForwarded = true
+        server?.closeOutputAfterWrites()
+    }
 
     func channelClosed() {
         castTimer?.cancel()

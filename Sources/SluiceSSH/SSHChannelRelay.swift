@@ -169,8 +169,11 @@ final class SSHChannelRelay: ChannelDuplexHandler {
             partner?.targetReplied(success: false)
         case (_, let channelEvent as ChannelEvent) where channelEvent == .inputClosed:
             receivedEOF = true
-            if side == .client { inspector.clientEnded() }
-            partner?.closeOutputAfterWrites()
+            if side == .client {
+                inspector.clientEnded()  // the inspector passes the EOF on once nothing waits for a verdict
+            } else {
+                partner?.closeOutputAfterWrites()
+            }
         default:
             context.fireUserInboundEventTriggered(event)
         }

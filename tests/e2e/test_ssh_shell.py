@@ -171,6 +171,20 @@ class SSHShellTest(SSHTestCase, SluiceTest):
 if __name__ == "__main__":
     unittest.main()
 
+    def test_a_shell_without_a_terminal_has_each_line_judged(self):
+        proc, port = self.start_ssh_sluice()
+        script = b"echo one\nrm -rf /\necho two"  # the last line has no newline: judged at EOF
+        result = self.ssh(port, f"{USER}@{HOST}", extra=("-T",), input=script)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"sluice: blocked", result.stderr)
+        self.assertIn(b"one", result.stdout)
+        self.assertIn(b"two", result.stdout)
+        lines = [e["text"] for e in self.sshd.shell_events() if e["kind"] == "line"]
+        self.assertEqual(lines[-2:], ["echo one", "echo two"])
+        self.assertFalse(any("rm" in line for line in lines))
+        captured = poll(lambda: (lambda c: c if len(c) >= 3 else None)(commands(self.data_dir)), 15)
+        self.assertEqual([(c["text"], c["decision"]) for c in captured], [("echo one", "allowed"), ("rm -rf /", "blocked"), ("echo two", "allowed")])
+
 
 class SSHHoldTest(SSHTestCase, SluiceTest):
     """A command the policy holds waits in the intercept queue; headless, nobody decides, so the hold times out to

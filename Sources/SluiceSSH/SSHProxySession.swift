@@ -164,22 +164,38 @@ final class SSHProxySession {
         guard passthrough.isAuthenticated, let upstreamSSH else {
             return eventLoop.makeFailedFuture(ChannelRefused.notLoggedIn)
         }
+        var channelRecorder = recorder
         switch type {
         case .session:
             break
         case .directTCPIP(let forward):
-            // Port forwarding carries traffic past the recorder: refused, and said.
-            commands.alert(
-                level: .medium, rule: "ssh.port_forwarding",
-                "refused \(commands.user)'s port forward to \(forward.targetHost):\(forward.targetPort) (ssh.allow_port_forwarding is off)"
-            )
-            return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
+            let destination = "\(forward.targetHost):\(forward.targetPort)"
+            guard module.settings.allowPortForwarding else {
+                // Port forwarding carries traffic past the session's recording: refused unless allowed, and said.
+                commands.alert(
+                    level: .medium, rule: "ssh.port_forwarding",
+                    "refused \(commands.user)'s port forward to \(destination) (ssh.allow_port_forwarding is off)"
+                )
+                return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
+            }
+            // Allowed: each forwarded connection is a `tcp` flow of its own, opened by the target's sshd.
+            guard let forwardRecorder = connection.openFlow(kind: .tcp, server: Endpoint(host: forward.targetHost, port: forward.targetPort))
+            else {
+                return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
+            }
+            commands.alert(level: .low, rule: "ssh.port_forwarding", "\(commands.user) forwards to \(destination): flow #\(forwardRecorder.flowID)")
+            let bound = NIOLoopBound(forwardRecorder, eventLoop: eventLoop)
+            child.closeFuture.whenComplete { _ in
+                bound.value.sideClosed(.client)
+                bound.value.sideClosed(.server)
+            }
+            channelRecorder = forwardRecorder
         case .forwardedTCPIP:
             return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
         }
         let recording = SSHChannelInspector.RecordingSettings(directory: module.dataDirectory, recordInput: module.settings.recordInput)
         let inspector = SSHChannelInspector(
-            recorder: recorder, commands: commands, eventLoop: eventLoop, recording: recording,
+            recorder: channelRecorder, commands: commands, eventLoop: eventLoop, recording: recording,
             sessionNumber: { [self] in
                 self.recordedSessions += 1
                 return self.recordedSessions

@@ -97,6 +97,20 @@ class SSHExecTest(SSHTestCase, SluiceTest):
         self.assertEqual(result.returncode, 255)
         self.assertRegex(result.stderr, b"(open|forwarding) failed")
 
+    def test_an_allowed_port_forward_is_a_tcp_flow_of_its_own(self):
+        config = os.path.join(self.tmp, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write("ssh:\n  allow_port_forwarding: true\n")
+        proc, port = self.start_sluice_ssh("--config", config)
+        # Forward to the sshd itself: what comes back is its banner.
+        result = self.ssh(port, f"{USER}@{HOST}", extra=("-W", f"{HOST}:{self.sshd.port}"), input=b"", timeout=30)
+        self.assertIn(b"SSH-2.0-OpenSSH", result.stdout)
+        flows = poll(lambda: (lambda f: f if len(f) >= 2 else None)([f for f in proc.flows() if f["state"] != "open"]), 15)
+        forwarded = [f for f in flows if f["kind"] == "tcp"]
+        self.assertEqual(len(forwarded), 1, flows)
+        self.assertEqual(forwarded[0]["server"], f"{HOST}:{self.sshd.port}")
+        self.assertGreater(forwarded[0]["bytes_down"], 0)
+
     def test_garbage_instead_of_ssh_is_an_error_flow_and_the_next_login_works(self):
         proc, port = self.start_sluice_ssh()
         with socket.create_connection((HOST, port), timeout=10) as sock:

@@ -172,6 +172,8 @@ let package = Package(
                 "SluiceSSH", "SluiceModel", "SluiceStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(

@@ -16,7 +16,10 @@ public struct KnownHosts: Sendable {
         }
         var names: Names
         var revoked: Bool
-        var key: NIOSSHPublicKey
+        /// The key as OpenSSH writes it: its type and its wire-format blob, compared as bytes, so keys of types
+        /// swift-nio-ssh cannot parse (RSA) still count.
+        var keyType: String
+        var keyBlob: Data
         var line: Int
     }
 
@@ -31,8 +34,9 @@ public struct KnownHosts: Sendable {
     }
 
     private var entries: [Entry] = []
-    /// Lines that could not be read (a key type swift-nio-ssh does not know, such as RSA, or a typo): skipped, and
-    /// counted so a lookup that finds nothing can say why.
+    /// Lines that could not be read (a typo, a certificate authority): skipped, and counted so a lookup that finds
+    /// nothing can say why. Keys of types swift-nio-ssh cannot use (RSA) are read: they still say the host has a
+    /// key, so a different one presented is a change.
     public private(set) var skippedLines: [Int] = []
 
     public init() {}
@@ -52,13 +56,12 @@ public struct KnownHosts: Sendable {
                 revoked = true
                 fields.removeFirst()
             }
-            guard fields.count >= 3, let names = Self.names(fields[0]),
-                let key = try? NIOSSHPublicKey(openSSHPublicKey: "\(fields[1]) \(fields[2])")
+            guard fields.count >= 3, let names = Self.names(fields[0]), let blob = Data(base64Encoded: fields[2]), !blob.isEmpty
             else {
                 skippedLines.append(offset + 1)
                 continue
             }
-            entries.append(Entry(names: names, revoked: revoked, key: key, line: offset + 1))
+            entries.append(Entry(names: names, revoked: revoked, keyType: fields[1], keyBlob: blob, line: offset + 1))
         }
     }
 
@@ -69,9 +72,10 @@ public struct KnownHosts: Sendable {
 
     public func check(_ key: NIOSSHPublicKey, host: String, port: Int) -> Verdict {
         let name = Self.hostName(host: host, port: port)
+        let (keyType, keyBlob) = Self.typeAndBlob(of: key)
         var firstKnown: Int?
         for entry in entries where Self.matches(entry.names, name) {
-            if entry.key == key {
+            if entry.keyType == keyType && entry.keyBlob == keyBlob {
                 if entry.revoked { return .revoked(line: entry.line) }
                 return .trusted
             }
@@ -88,10 +92,15 @@ public struct KnownHosts: Sendable {
 
     /// `SHA256:…` (unpadded base64 of the SHA-256 of the key blob), as `ssh` and `ssh-keygen -l` print it.
     public static func fingerprint(of key: NIOSSHPublicKey) -> String {
-        let parts = String(openSSHPublicKey: key).split(separator: " ")
-        guard parts.count >= 2, let blob = Data(base64Encoded: String(parts[1])) else { return "SHA256:?" }
-        let digest = Data(SHA256.hash(data: blob)).base64EncodedString()
+        let digest = Data(SHA256.hash(data: typeAndBlob(of: key).blob)).base64EncodedString()
         return "SHA256:" + digest.replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A key's type name and wire-format blob, from its OpenSSH text form.
+    static func typeAndBlob(of key: NIOSSHPublicKey) -> (type: String, blob: Data) {
+        let parts = String(openSSHPublicKey: key).split(separator: " ")
+        guard parts.count >= 2, let blob = Data(base64Encoded: String(parts[1])) else { return ("?", Data()) }
+        return (String(parts[0]), blob)
     }
 
     private static func names(_ field: String) -> Entry.Names? {

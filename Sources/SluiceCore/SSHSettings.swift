@@ -17,10 +17,29 @@ public struct SSHSettings: Sendable, Equatable {
     public var allowPortForwarding = false
     /// Keystrokes go into the recording as `i` events too (they may hold passwords typed at prompts).
     public var recordInput = false
+    /// Sluice's own login on targets; nil: the client's password passes through.
+    public var targetLogin: TargetLogin?
+    /// With `targetLogin`: who may log in to Sluice, user name → a file of their public keys (authorized_keys form).
+    public var users: [String: String] = [:]
+
+    /// `ssh.target_login`: what Sluice logs in to targets with.
+    public struct TargetLogin: Sendable, Equatable {
+        /// The target user; nil: the name the client logged in to Sluice with.
+        public var user: String?
+        /// An OpenSSH private key (Ed25519 or ECDSA, unencrypted), or a file holding the password.
+        public var keyFile: String?
+        public var passwordFile: String?
+
+        public init(user: String? = nil, keyFile: String? = nil, passwordFile: String? = nil) {
+            self.user = user
+            self.keyFile = keyFile
+            self.passwordFile = passwordFile
+        }
+    }
 
     public init() {}
 
-    static let keys = "host_key_policy, known_hosts, allow_port_forwarding, record_input"
+    static let keys = "host_key_policy, known_hosts, allow_port_forwarding, record_input, target_login, users"
 
     static func parse(_ value: Node, source: String, line: Int?) throws(ConfigurationError) -> SSHSettings {
         guard let mapping = value.mapping else {
@@ -45,6 +64,29 @@ public struct SSHSettings: Sendable, Equatable {
             case "record_input":
                 guard let flag = item.bool else { throw fail("expected true or false") }
                 settings.recordInput = flag
+            case "target_login":
+                guard let login = item.mapping else { throw fail("expected a mapping (user, key_file or password_file)") }
+                var parsed = TargetLogin()
+                for (loginKey, loginValue) in login {
+                    let field = loginKey.string ?? ""
+                    guard let text = loginValue.string, !text.isEmpty else { throw fail("\(field): expected text") }
+                    switch field {
+                    case "user": parsed.user = text
+                    case "key_file": parsed.keyFile = Configuration.resolve(text, beside: source)
+                    case "password_file": parsed.passwordFile = Configuration.resolve(text, beside: source)
+                    default: throw fail("unknown key '\(field)' (known: user, key_file, password_file)")
+                    }
+                }
+                guard (parsed.keyFile == nil) != (parsed.passwordFile == nil) else { throw fail("give key_file or password_file (one of them)") }
+                settings.targetLogin = parsed
+            case "users":
+                guard let users = item.mapping else { throw fail("expected a mapping of user name to a public keys file") }
+                for (userKey, file) in users {
+                    guard let name = userKey.string, !name.isEmpty, let path = file.string, !path.isEmpty else {
+                        throw fail("expected NAME: FILE-OF-PUBLIC-KEYS")
+                    }
+                    settings.users[name] = Configuration.resolve(path, beside: source)
+                }
             default:
                 throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'ssh.\(name)' (known: \(keys))")
             }

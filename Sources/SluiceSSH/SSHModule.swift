@@ -14,9 +14,12 @@ public struct SSHModule: ProtocolModule {
     let targetKeys: TargetHostKeys
     let settings: SSHSettings
     let dataDirectory: DataDirectory
+    let credentials: SSHCredentials
 
-    /// Loads (or makes, on first run) Sluice's host key in the data directory.
-    public init(configuration: Configuration) throws(TLSSetupError) {
+    /// Loads (or makes, on first run) Sluice's host key in the data directory, and the credentials `ssh:` names.
+    /// Errors say which file and what is wrong with it.
+    public init(configuration: Configuration) throws {
+        credentials = try SSHCredentials.load(configuration.ssh)
         hostKey = try SSHHostKey.loadOrCreate(in: configuration.dataDirectory)
         settings = configuration.ssh
         dataDirectory = DataDirectory(path: configuration.dataDirectory)

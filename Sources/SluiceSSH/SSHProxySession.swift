@@ -5,7 +5,7 @@ import SluiceModel
 
 /// One client's SSH connection through Sluice, on the client channel's event loop: the server half facing the
 /// client, the client half facing the target (connected at once, in parallel with the client's key exchange), the
-/// password passthrough between them, and the channels they pair.
+/// login relay between them, and the channels they pair.
 final class SSHProxySession {
     /// sshd's `LoginGraceTime`: a client that has not logged in by then is cut off.
     static let loginGrace: TimeAmount = .seconds(120)
@@ -14,7 +14,7 @@ final class SSHProxySession {
     private let recorder: FlowRecorder
     private let target: Endpoint
     private let module: SSHModule
-    private let passthrough = PasswordPassthrough()
+    private let login = LoginRelay()
     private let commands: SSHCommandLog
     /// Terminal sessions recorded so far on this connection (each its own .cast).
     private var recordedSessions = 0
@@ -42,7 +42,7 @@ final class SSHProxySession {
     func start() {
         let client = connection.channel
         let serverRole = SSHServerConfiguration(
-            hostKeys: [module.hostKey.nioKey], userAuthDelegate: PasswordPassthrough.ServerSide(passthrough)
+            hostKeys: [module.hostKey.nioKey], userAuthDelegate: LoginRelay.ServerSide(login, credentials: module.credentials)
         )
         let handler = NIOSSHHandler(
             role: .server(serverRole), allocator: client.allocator,
@@ -52,17 +52,16 @@ final class SSHProxySession {
         client.closeFuture.whenComplete { _ in
             let this = session.value
             this.loginTimer?.cancel()
-            if !this.passthrough.isAuthenticated, this.passthrough.refusals > 0, let user = this.passthrough.user {
-                let times = this.passthrough.refusals == 1 ? "once" : "\(this.passthrough.refusals) times"
-                this.recorder.failed(.client, "login as \(user) failed: the target refused the password \(times)")
+            if !this.login.isAuthenticated, let reason = this.loginFailure() {
+                this.recorder.failed(.client, reason)
             }
             this.clientGone = true
             this.connection.gate.discard(flowID: this.recorder.flowID)
             this.recorder.sideClosed(.client)
             this.upstream?.close(promise: nil)
-            this.passthrough.upstreamFailed("the client left")
+            this.login.upstreamFailed("the client left")
         }
-        passthrough.onAuthenticated = { [self] user in
+        login.onAuthenticated = { [self] user in
             self.loginTimer?.cancel()
             self.user = user
             self.commands.user = user
@@ -97,7 +96,7 @@ final class SSHProxySession {
         channel.closeFuture.whenComplete { _ in
             let this = session.value
             this.recorder.sideClosed(.server)
-            this.passthrough.upstreamFailed("the target closed the connection")
+            this.login.upstreamFailed("the target closed the connection")
             this.connection.channel.close(promise: nil)
         }
         guard connection.channel.isActive else {
@@ -106,7 +105,7 @@ final class SSHProxySession {
         }
         let hostKeyCheck = TargetHostKeys.Delegate(keys: module.targetKeys, target: target)
         self.hostKeyCheck = hostKeyCheck
-        let clientRole = SSHClientConfiguration(userAuthDelegate: PasswordPassthrough.ClientSide(passthrough), serverAuthDelegate: hostKeyCheck)
+        let clientRole = SSHClientConfiguration(userAuthDelegate: LoginRelay.ClientSide(login), serverAuthDelegate: hostKeyCheck)
         // No inbound channels from the target: a server opening channels to the client (forwarded-tcpip, X11,
         // agent) is refused, since Sluice never asks for them.
         let handler = NIOSSHHandler(role: .client(clientRole), allocator: channel.allocator, inboundChildChannelInitializer: nil)
@@ -121,16 +120,32 @@ final class SSHProxySession {
         }
     }
 
-    /// The target accepted the password: from here on the client may open channels.
+    /// Why the client did not get in, when it tried: for the flow's error.
+    private func loginFailure() -> String? {
+        guard let user = login.user else { return nil }
+        func times(_ count: Int) -> String { count == 1 ? "once" : "\(count) times" }
+        if login.localRefusals > 0 {
+            return "login as \(user) failed: Sluice lists no such key for \(user) (ssh.users), tried \(times(login.localRefusals))"
+        }
+        guard login.refusals > 0 else { return nil }
+        switch module.credentials {
+        case .passthrough:
+            return "login as \(user) failed: the target refused the password \(times(login.refusals))"
+        case .configured:
+            return "login as \(user) failed: the target refused Sluice's credentials (ssh.target_login)"
+        }
+    }
+
+    /// The target accepted the login: from here on the client may open channels.
     fileprivate func upstreamAuthenticated() {
-        passthrough.upstreamAccepted()
+        login.upstreamAccepted()
     }
 
     fileprivate func connectionError(_ side: SSHConnectionErrors.Side, _ error: Error) {
         guard !clientGone else { return }
         switch side {
         case .client:
-            if !(error is NIOSSHError), passthrough.user == nil {
+            if !(error is NIOSSHError), login.user == nil {
                 // Reset before a login was even tried (a port probe, a scanner): a connection that came and went.
                 connection.channel.close(promise: nil)
                 upstream?.close(promise: nil)
@@ -140,7 +155,7 @@ final class SSHProxySession {
         case .server:
             if let refusal = hostKeyCheck?.refusal {
                 fail(.server, refusal.description)
-            } else if !passthrough.isAuthenticated, let reason = passthrough.upstreamFailure {
+            } else if !login.isAuthenticated, let reason = login.upstreamFailure {
                 fail(.server, reason)
             } else {
                 fail(.server, "SSH from the target: \(describe(error))")
@@ -151,7 +166,7 @@ final class SSHProxySession {
     /// Ends the session with an error on the flow (the first one counts) and closes both connections.
     private func fail(_ phase: FlowErrorPhase, _ message: String) {
         recorder.failed(phase, message)
-        passthrough.upstreamFailed(message)
+        login.upstreamFailed(message)
         upstream?.close(promise: nil)
         connection.channel.close(promise: nil)
     }
@@ -161,7 +176,7 @@ final class SSHProxySession {
     /// The client opens a channel: Sluice opens the same kind to the target, and confirms the client's only once
     /// the target has confirmed its own (or refuses it when the target refused).
     private func clientOpened(_ child: Channel, _ type: SSHChannelType) -> EventLoopFuture<Void> {
-        guard passthrough.isAuthenticated, let upstreamSSH else {
+        guard login.isAuthenticated, let upstreamSSH else {
             return eventLoop.makeFailedFuture(ChannelRefused.notLoggedIn)
         }
         var channelRecorder = recorder

@@ -69,6 +69,10 @@ class SSHServer:
         os.chmod(self.shell_log, 0o666)
         self.host_key = os.path.join(directory, "ssh_host_ed25519_key")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.host_key], check=True, timeout=30)
+        # Keys that may log in as the test user (Sluice's own, for ssh.target_login tests).
+        self.authorized_keys = os.path.join(directory, "authorized_keys")
+        open(self.authorized_keys, "w").close()
+        os.chmod(self.authorized_keys, 0o644)
         self.config = os.path.join(directory, "sshd_config")
         with open(self.config, "w") as f:
             f.write(
@@ -78,7 +82,8 @@ class SSHServer:
                 f"PidFile {directory}/sshd.pid\n"
                 "PasswordAuthentication yes\n"
                 "KbdInteractiveAuthentication no\n"
-                "PubkeyAuthentication no\n"
+                "PubkeyAuthentication yes\n"
+                f"AuthorizedKeysFile {directory}/authorized_keys\n"
                 "UsePAM no\n"
                 f"AllowUsers {USER}\n"
                 "PermitRootLogin no\n"
@@ -221,7 +226,8 @@ class SSHTestCase:
         options = ssh_options(port)
         if tool != "ssh":
             options[0] = "-P"  # scp and sftp spell the port option differently
-        args = [tool] + options + list(extra) + list(command)
+        # ssh takes the first value given for an option: the test's own come first.
+        args = [tool] + list(extra) + options + list(command)
         if input is None:
             return subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         return subprocess.run(args, env=env, input=input, capture_output=True, timeout=timeout)

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from support import HOST, SluiceTest, poll
+from support import HOST, SLUICE_BIN, SluiceTest, free_port, poll
 from ssh_support import USER, SSHTestCase
 
 
@@ -125,6 +125,57 @@ class SSHExecTest(SSHTestCase, SluiceTest):
         self.assertIn("SSH from the client", flow["error"])
         result = self.ssh(port, f"{USER}@{HOST}", "true")
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_sluice_logs_in_with_its_own_key_for_a_client_that_proved_a_listed_key(self):
+        target_key = os.path.join(self.tmp, "target_ed25519")
+        client_key = os.path.join(self.tmp, "client_ecdsa")
+        stranger_key = os.path.join(self.tmp, "stranger_ed25519")
+        for path, kind in ((target_key, "ed25519"), (client_key, "ecdsa"), (stranger_key, "ed25519")):
+            subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", path], check=True, timeout=30)
+        with open(target_key + ".pub") as f, open(self.sshd.authorized_keys, "a") as keys:
+            keys.write(f.read())
+        config = os.path.join(self.tmp, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write(f"ssh:\n  target_login:\n    key_file: {target_key}\n  users:\n    alice: {client_key}.pub\n")
+        proc, port = self.start_sluice_ssh("--config", config)
+        key_options = ("-i", client_key, "-o", "PubkeyAuthentication=yes", "-o", "PreferredAuthentications=publickey", "-o", "IdentitiesOnly=yes")
+        # Without target_login.user Sluice logs in as the client's name, alice, whom the target does not know: a
+        # failed login for the client, and a flow error that says whose credentials the target refused.
+        result = self.ssh(port, f"alice@{HOST}", "echo key-login", extra=key_options)
+        self.assertEqual(result.returncode, 255)
+        flow = poll(lambda: next((f for f in proc.flows() if f["state"] == "error"), None), 15)
+        self.assertIn("refused Sluice's credentials", flow["error"])
+        proc.stop()
+        with open(config, "w") as f:
+            f.write(
+                f"ssh:\n  target_login:\n    user: {USER}\n    key_file: {target_key}\n  users:\n    alice: {client_key}.pub\n"
+            )
+        proc, port = self.start_sluice_ssh("--config", config, trust_target=False)
+        result = self.ssh(port, f"alice@{HOST}", "echo key-login", extra=key_options)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, b"key-login\n")
+        stranger = ("-i", stranger_key) + key_options[2:]
+        result = self.ssh(port, f"alice@{HOST}", "true", extra=stranger)
+        self.assertEqual(result.returncode, 255)
+        flow = poll(lambda: next((f for f in proc.flows() if f["state"] == "error" and "no such key" in (f["error"] or "")), None), 15)
+        self.assertIn("login as alice failed", flow["error"])
+
+    def test_an_unusable_key_file_is_one_clear_error_at_start(self):
+        bad = os.path.join(self.tmp, "bad_key")
+        with open(bad, "w") as f:
+            f.write("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n")
+        config = os.path.join(self.tmp, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write(f"ssh:\n  target_login:\n    key_file: {bad}\n  users:\n    alice: {bad}\n")
+        result = subprocess.run(
+            [SLUICE_BIN, "--headless", "--data-dir", self.data_dir, "--config", config, "--listen", f"ssh://{HOST}:{free_port()}=>{HOST}:22"],
+            capture_output=True, timeout=30, stdin=subprocess.DEVNULL,
+        )
+        self.assertNotEqual(result.returncode, 0)
+        lines = [line for line in result.stderr.decode().splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("key_file", lines[0])
+        self.assertIn("not an OpenSSH private key", lines[0])
 
     # Helpers
 

@@ -6,18 +6,19 @@ import Testing
 @testable import SluiceSSH
 
 /// The login relay as a state machine: the client's attempts and the upstream's questions, in either order.
-@Suite struct PasswordPassthroughTests {
+@Suite struct LoginRelayTests {
     let loop = EmbeddedEventLoop()
 
-    func attempt(_ passthrough: PasswordPassthrough, _ user: String = "alice", _ password: String = "pw")
+    func attempt(_ passthrough: LoginRelay, _ user: String = "alice", _ password: String = "pw")
         -> EventLoopFuture<NIOSSHUserAuthenticationOutcome>
     {
         let promise = loop.makePromise(of: NIOSSHUserAuthenticationOutcome.self)
-        passthrough.clientAttempt(user: user, password: password, outcome: promise)
+        let offer = NIOSSHUserAuthenticationOffer(username: user, serviceName: "", offer: .password(.init(password: password)))
+        passthrough.clientAttempt(user: user, offer: offer, outcome: promise)
         return promise.futureResult
     }
 
-    func ask(_ passthrough: PasswordPassthrough, _ methods: NIOSSHAvailableUserAuthenticationMethods = .all)
+    func ask(_ passthrough: LoginRelay, _ methods: NIOSSHAvailableUserAuthenticationMethods = .all)
         -> EventLoopFuture<NIOSSHUserAuthenticationOffer?>
     {
         let promise = loop.makePromise(of: NIOSSHUserAuthenticationOffer?.self)
@@ -26,7 +27,7 @@ import Testing
     }
 
     /// Fails whatever a test left waiting, so no promise leaks.
-    func end(_ passthrough: PasswordPassthrough) {
+    func end(_ passthrough: LoginRelay) {
         passthrough.upstreamFailed("test over")
         loop.run()
     }
@@ -39,7 +40,7 @@ import Testing
     }
 
     @Test func anAttemptWaitsForTheUpstreamThenSucceedsWithIt() throws {
-        let passthrough = PasswordPassthrough()
+        let passthrough = LoginRelay()
         var accepted: String?
         passthrough.onAuthenticated = { accepted = $0 }
         let first = attempt(passthrough)
@@ -56,7 +57,7 @@ import Testing
     }
 
     @Test func aRefusedPasswordFailsThatAttemptAndTheNextOneIsTried() throws {
-        let passthrough = PasswordPassthrough()
+        let passthrough = LoginRelay()
         _ = ask(passthrough)
         let first = attempt(passthrough, "alice", "wrong")
         _ = ask(passthrough)  // the upstream asks again: the offer was refused
@@ -69,7 +70,7 @@ import Testing
     }
 
     @Test func aChangeOfUserIsRefusedWithoutReachingTheTarget() throws {
-        let passthrough = PasswordPassthrough()
+        let passthrough = LoginRelay()
         _ = attempt(passthrough, "alice")
         _ = ask(passthrough)
         _ = ask(passthrough)
@@ -79,7 +80,7 @@ import Testing
     }
 
     @Test func aTargetWithoutPasswordLoginsFailsEveryAttemptWithAReason() throws {
-        let passthrough = PasswordPassthrough()
+        let passthrough = LoginRelay()
         let first = attempt(passthrough)
         var failed = false
         ask(passthrough, .publicKey).whenFailure { _ in failed = true }
@@ -90,7 +91,7 @@ import Testing
     }
 
     @Test func theUpstreamGoingAwayFailsWhatWaits() throws {
-        let passthrough = PasswordPassthrough()
+        let passthrough = LoginRelay()
         let waiting = attempt(passthrough)
         passthrough.upstreamFailed("cannot connect")
         #expect(try outcome(waiting) == "failure")

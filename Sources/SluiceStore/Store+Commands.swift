@@ -1,0 +1,69 @@
+import GRDB
+import SluiceModel
+
+/// The recorded commands and alerts: what `sluice commands`, `sluice alerts` and the TUI's Commands and Alerts views
+/// read. Like `flows(limit:)`, each query returns the newest `limit` rows that qualify, oldest first (as a terminal
+/// table reads); `before:` pages further back: pass the `id` of the oldest row already shown.
+extension Store {
+    /// Commands, newest `limit` last.
+    /// - Parameters:
+    ///   - flow: only this flow's commands (in the order they were submitted).
+    ///   - minimumRisk: only commands rated at least this (`.high`: high and critical).
+    ///   - limit: at most this many; the newest that qualify.
+    ///   - before: only commands recorded before the one with this `id`.
+    public func commands(
+        flow: FlowID? = nil, minimumRisk: RiskLevel? = nil, limit: Int, before: Int64? = nil
+    ) throws(StoreError) -> [StoredCommand] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let flow {
+            conditions.append("flow_id = ?")
+            arguments.append(flow.rawValue)
+        }
+        if let minimumRisk {
+            let levels = RiskLevel.allCases.filter { $0 >= minimumRisk }
+            conditions.append("risk IN (\(levels.map { _ in "?" }.joined(separator: ", ")))")
+            for level in levels { arguments.append(level.rawValue) }
+        }
+        if let before {
+            conditions.append("id < ?")
+            arguments.append(before)
+        }
+        arguments.append(max(limit, 0))
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM (SELECT * FROM commands \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id",
+                arguments: StatementArguments(arguments)
+            ).map { row in try StoredCommand(row: row) }
+        }
+    }
+
+    /// Alerts, newest `limit` last.
+    /// - Parameters:
+    ///   - flow: only alerts raised in this flow (the recorder's own alerts belong to no flow).
+    ///   - limit: at most this many; the newest.
+    ///   - before: only alerts recorded before the one with this `id`.
+    public func alerts(flow: FlowID? = nil, limit: Int, before: Int64? = nil) throws(StoreError) -> [StoredAlert] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let flow {
+            conditions.append("flow_id = ?")
+            arguments.append(flow.rawValue)
+        }
+        if let before {
+            conditions.append("id < ?")
+            arguments.append(before)
+        }
+        arguments.append(max(limit, 0))
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM (SELECT * FROM alerts \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id",
+                arguments: StatementArguments(arguments)
+            ).map { row in try StoredAlert(row: row) }
+        }
+    }
+}

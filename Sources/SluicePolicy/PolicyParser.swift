@@ -156,7 +156,9 @@ struct PolicyParser {
         guard !shell.isEmpty || !sql.isEmpty else {
             throw error(node, "\(context): needs 'shell:' or 'sql:' to say what it matches (or 'disabled: true')")
         }
-        return .rule(PolicyRule(name: name, risk: risk, action: action, shell: shell, sql: sql))
+        // Kept as text (a Yams node is not Sendable) for `Policy.yaml`; the node composed, so it serializes.
+        let definition = (try? Yams.serialize(node: node)) ?? "name: \(name)\n"
+        return .rule(PolicyRule(name: name, risk: risk, action: action, shell: shell, sql: sql, definition: definition))
     }
 
     /// `shell:` / `sql:` is one mapping, or a list of them of which any may match.

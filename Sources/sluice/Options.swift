@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceModel
+import SluicePolicy
 import SluiceStore
 
 /// Where the store and config live; shared by every command.
-struct StoreOptions: ParsableArguments {
+struct StoreOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("data-dir"), help: "Data directory (store, logs). Default: ~/.sluice")
     var dataDir: String?
 
@@ -14,15 +15,16 @@ struct StoreOptions: ParsableArguments {
 
     /// The config file's contents, or the defaults when none is given or present.
     func loadConfiguration() throws(ConfigurationError) -> Configuration {
-        if let config {
-            return try Configuration.load(path: Configuration.expandTilde(config))
-        }
+        guard let path = configurationPath else { return Configuration() }
+        return try Configuration.load(path: path)
+    }
+
+    /// The config file the commands read: `--config`, else `<data-dir>/sluice.yaml` when it exists.
+    var configurationPath: String? {
+        if let config { return Configuration.expandTilde(config) }
         let directory = dataDir.map(Configuration.expandTilde) ?? Configuration.defaultDataDirectory
         let implicit = (directory as NSString).appendingPathComponent("sluice.yaml")
-        if FileManager.default.fileExists(atPath: implicit) {
-            return try Configuration.load(path: implicit)
-        }
-        return Configuration()
+        return FileManager.default.fileExists(atPath: implicit) ? implicit : nil
     }
 
     func dataDirectory(_ configuration: Configuration) -> DataDirectory {
@@ -219,5 +221,26 @@ struct EngineOptions: ParsableArguments {
         }
         try configuration.validate()
         return configuration
+    }
+}
+
+/// Where the risk policy comes from. The first that is given wins: a policy file (`--policy`), the `policy:` of
+/// the config file the commands read (`--config`, else `<data-dir>/sluice.yaml`), the built-in rules.
+/// `sluice policy` reads it as a running Sluice does.
+struct PolicySource: Sendable {
+    var file: String?
+    var store: StoreOptions
+
+    /// The policy, and where it came from in words (a file's path, or `built-in policy`).
+    func load() throws(ConfigurationError) -> (policy: Policy, origin: String) {
+        if let file {
+            let path = Configuration.expandTilde(file)
+            return (try Configuration.loadPolicy(file: path), path)
+        }
+        if let path = store.configurationPath {
+            let configuration = try Configuration.load(path: path)
+            return (configuration.policy, configuration.policyFile ?? path)
+        }
+        return (.builtIn, "built-in policy")
     }
 }

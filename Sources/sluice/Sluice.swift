@@ -17,16 +17,21 @@ struct Sluice: ParsableCommand {
               sluice flows --limit 20
               sluice show 42 --hex
               sluice play 42        # a recorded SSH session
+              sluice commands --risk high
+              sluice policy check 'sudo rm -rf /'
             """,
         version: SluiceVersion.current,
-        subcommands: [RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self, CACommand.self, ExportCommand.self, PlayCommand.self],
+        subcommands: [
+            RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self,
+            CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 }
 
-/// Prints `sluice: <message>` on stderr and exits 1: every failure the operator can cause ends in one line,
-/// never a stack trace.
-func fail(_ message: Any) -> ExitCode {
+/// Prints `sluice: <message>` on stderr and exits 1 (or `status`): every failure the operator can cause ends in
+/// one line, never a stack trace.
+func fail(_ message: Any, status: Int32 = 1) -> ExitCode {
     FileHandle.standardError.write(Data("sluice: \(message)\n".utf8))
-    return ExitCode(1)
+    return ExitCode(status)
 }

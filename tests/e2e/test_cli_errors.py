@@ -110,6 +110,22 @@ class HelpTest(SluiceTest):
         for scheme in ("http://", "reverse+http://", "tcp://"):
             self.assertIn(scheme, record)
 
+    def test_help_lists_the_command_and_policy_subcommands_with_their_options(self):
+        top = run_cli("--help").stdout.decode()
+        for name in ("commands", "alerts", "policy"):
+            self.assertIn(f"  {name} ", top)
+        commands = run_cli("help", "commands").stdout.decode()
+        for option in ("--json", "--flow", "--risk", "--limit", "--data-dir"):
+            self.assertIn(option, commands)
+        alerts = run_cli("help", "alerts").stdout.decode()
+        for option in ("--json", "--limit"):
+            self.assertIn(option, alerts)
+        self.assertIn("check", run_cli("help", "policy").stdout.decode())
+        self.assertIn("show", run_cli("help", "policy").stdout.decode())
+        check = " ".join(run_cli("help", "policy", "check").stdout.decode().split())  # help text is wrapped
+        for fragment in ("--sql", "--policy", "--json", "--config", "standard input", "wins over"):
+            self.assertIn(fragment, check)
+
 
 if __name__ == "__main__":
     unittest.main()

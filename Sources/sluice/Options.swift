@@ -63,6 +63,12 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Risk policy file for commands (over the config's policy:); SIGHUP reloads it.", valueName: "file")
+    )
+    var policy: String?
+
     @Option(name: .long, help: "Intercept filter: hold matching messages (e.g. '~k tcp & ~b password').")
     var intercept: String?
 
@@ -161,6 +167,11 @@ struct EngineOptions: ParsableArguments {
                 throw ConfigurationError(source: "--intercept", line: nil, message: "\(error)")
             }
         }
+        if let policy {
+            let file = Configuration.expandTilde(policy)
+            configuration.policy = try Configuration.loadPolicy(file: file)
+            configuration.policyFile = file
+        }
         if let holdTimeout { configuration.holdTimeout = holdTimeout }
         if let requestHeadTimeout { configuration.timeouts.requestHead = requestHeadTimeout }
         if let keepAliveTimeout { configuration.timeouts.keepAlive = keepAliveTimeout }
@@ -226,7 +237,7 @@ struct EngineOptions: ParsableArguments {
 
 /// Where the risk policy comes from. The first that is given wins: a policy file (`--policy`), the `policy:` of
 /// the config file the commands read (`--config`, else `<data-dir>/sluice.yaml`), the built-in rules.
-/// `sluice policy` reads it as a running Sluice does.
+/// `sluice policy` and the SIGHUP reload read it the same way.
 struct PolicySource: Sendable {
     var file: String?
     var store: StoreOptions

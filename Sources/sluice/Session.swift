@@ -84,6 +84,12 @@ enum Session {
             throw fail(error)
         }
 
+        // In the TUI, TerminalUI also takes SIGHUP as the terminal hanging up, and quits.
+        let policyReload = PolicyReload(
+            source: PolicySource(file: options.policy, store: options.store), engine: engine, logger: Logger(label: "sluice.policy")
+        ).onHangUp()
+        defer { policyReload.cancel() }
+
         switch frontEnd {
         case .headless:
             logger.info("recording to \(configuration.dataDirectory)")

@@ -114,6 +114,8 @@ class HelpTest(SluiceTest):
         top = run_cli("--help").stdout.decode()
         for name in ("commands", "alerts", "policy"):
             self.assertIn(f"  {name} ", top)
+        for mode in ("run", "record"):
+            self.assertIn("--policy", run_cli("help", mode).stdout.decode(), mode)
         commands = run_cli("help", "commands").stdout.decode()
         for option in ("--json", "--flow", "--risk", "--limit", "--data-dir"):
             self.assertIn(option, commands)

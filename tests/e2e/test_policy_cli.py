@@ -1,11 +1,13 @@
-"""`sluice policy check` / `sluice policy show` on the issue's cases, custom and broken policy files, stdin."""
+"""`sluice policy check` / `sluice policy show` on the issue's cases, custom and broken policy files, stdin; `--policy`
+on a running Sluice and SIGHUP reloading it."""
 
 import json
 import os
+import signal
 import subprocess
 import unittest
 
-from support import SLUICE_BIN, SluiceTest, run_cli, wait_for_binary
+from support import SLUICE_BIN, SluiceTest, free_port, poll, run_cli, wait_for_binary
 
 # (text, sql?, risk, action, rule) as the built-in policy judges them (the issue's list).
 BUILT_IN_CASES = [
@@ -196,6 +198,60 @@ class PolicyCheckTest(SluiceTest):
         self.assertEqual([(j["risk"], j["action"], j["rule"]) for j in first], [(j["risk"], j["action"], j["rule"]) for j in second])
         builtin = run_cli("policy", "show", "--data-dir", self.data_dir).stdout.decode()
         self.assertTrue(builtin.startswith("# the policy in effect, from built-in policy\n"))
+
+
+class PolicyReloadTest(SluiceTest):
+    def policy(self, rules):
+        path = os.path.join(self.tmp, "policy.yaml")
+        with open(path, "w") as f:
+            f.write("include_builtin: false\nrules:\n")
+            for name in rules:
+                f.write(f"  - name: {name}\n    risk: high\n    shell:\n      program: [{name}]\n")
+        return path
+
+    def test_sighup_reloads_the_policy_file_and_keeps_the_old_one_on_error(self):
+        path = self.policy(["one"])
+        proc = self.start_sluice([(free_port(), free_port())], "--policy", path)
+        proc.popen.send_signal(signal.SIGHUP)
+        poll(lambda: f"policy reloaded from {path}: 1 rule\n" in proc.stderr(), 10, message="first reload logged")
+        self.policy(["one", "two"])
+        proc.popen.send_signal(signal.SIGHUP)
+        poll(lambda: f"policy reloaded from {path}: 2 rules" in proc.stderr(), 10, message="second reload logged")
+        with open(path, "w") as f:
+            f.write("rules:\n  - name: broken\n    risk: severe\n    shell:\n      program: [x]\n")
+        proc.popen.send_signal(signal.SIGHUP)
+        poll(lambda: "policy not reloaded" in proc.stderr(), 10, message="failed reload logged")
+        failure = [line for line in proc.stderr().splitlines() if "policy not reloaded" in line]
+        self.assertEqual(len(failure), 1)
+        self.assertIn(f"{path}:3:", failure[0])
+        self.assertIsNone(proc.popen.poll(), "a bad policy on reload does not stop Sluice")
+        code, _ = proc.stop()
+        self.assertEqual(code, 0)
+
+    def test_sighup_reloads_the_configs_policy(self):
+        os.makedirs(self.data_dir)
+        config = os.path.join(self.data_dir, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write("policy:\n  include_builtin: false\n")
+        proc = self.start_sluice([(free_port(), free_port())])
+        with open(config, "w") as f:
+            f.write("policy:\n  include_builtin: true\n")
+        proc.popen.send_signal(signal.SIGHUP)
+        poll(lambda: f"policy reloaded from {config}: " in proc.stderr(), 10, message="reload logged")
+        line = [l for l in proc.stderr().splitlines() if "policy reloaded" in l][0]
+        self.assertNotIn(": 0 rules", line)
+        self.assertEqual(proc.stop()[0], 0)
+
+    def test_a_bad_policy_file_at_start_is_one_line(self):
+        path = os.path.join(self.tmp, "bad.yaml")
+        with open(path, "w") as f:
+            f.write(BAD_POLICY)
+        result = run_cli("--headless", "-q", "--data-dir", self.data_dir, "--listen",
+                         f"tcp://127.0.0.1:{free_port()}=>127.0.0.1:{free_port()}", "--policy", path)
+        self.assertEqual(result.returncode, 1)
+        lines = result.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith(f"sluice: {path}:3: "), lines[0])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import SluiceTLS
 /// Sluice's own SSH host key, the one clients see: Ed25519 (swift-nio-ssh signs with no RSA), made on first run.
 ///
 /// Stored as `<data-dir>/ssh_host_ed25519_key` (0600, the 32-byte seed in base64 on one line) beside
-/// `ssh_host_ed25519_key.pub` in OpenSSH's format, which operators add to their clients' known_hosts.
+/// `ssh_host_ed25519_key.pub` (0600 too) in OpenSSH's format, which operators add to their clients' known_hosts.
 public struct SSHHostKey: Sendable {
     public let privateKey: Curve25519.Signing.PrivateKey
     /// The public key as an OpenSSH `known_hosts` / `authorized_keys` entry: `ssh-ed25519 AAAA…`.
@@ -41,7 +41,8 @@ public struct SSHHostKey: Sendable {
             }
             return try parse(raced, path: path)
         }
-        try SecureFile.writeAtomically(path + ".pub", contents: Array((key.openSSHPublicKey + " sluice\n").utf8), mode: 0o644)
+        // 0600 like everything in the data directory, though it is no secret: `cat` it into clients' known_hosts.
+        try SecureFile.writeAtomically(path + ".pub", contents: Array((key.openSSHPublicKey + " sluice\n").utf8), mode: 0o600)
         return key
     }
 

@@ -64,16 +64,20 @@ enum Session {
         case .terminal: subscribers.append(feed)
         }
         let tls: TLSInterception
-        let ssh: SSHModule
+        var modules: [any ProtocolModule] = []
         do {
             tls = try TLSInterception.load(configuration)
-            ssh = try SSHModule(configuration: configuration)
+            modules.append(HTTPProxyModule(tls: tls))
+            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener asks for it.
+            if configuration.listeners.contains(where: { $0.scheme == .ssh }) {
+                modules.append(try SSHModule(configuration: configuration))
+            }
         } catch {
             writer.close()
             throw fail(error)
         }
         let engine = Engine(
-            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: [HTTPProxyModule(tls: tls), ssh],
+            configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: modules,
             logger: Logger(label: "sluice.engine")
         )
         do {

@@ -79,7 +79,7 @@ class AfterRunTest(SluiceTest):
         self.assertTrue(os.path.isfile(database))
         jsonl_files = sorted(glob.glob(os.path.join(self.data_dir, "logs", "*", "*.jsonl")))
         names = {os.path.basename(p) for p in jsonl_files}
-        self.assertEqual(names, {"flows.jsonl", "messages.jsonl", "errors.jsonl"}, jsonl_files)
+        self.assertEqual(names, {"flows.jsonl", "messages.jsonl", "errors.jsonl", "commands.jsonl", "alerts.jsonl"}, jsonl_files)
         for root, dirs, files in os.walk(self.data_dir):
             for name in dirs:
                 self.assertEqual(mode(os.path.join(root, name)), 0o700, os.path.join(root, name))

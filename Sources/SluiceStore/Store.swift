@@ -105,7 +105,8 @@ public final class Store: Sendable {
         }
     }
 
-    /// Writes the given flows, their messages and errors to a new store file at `path` (which `sluice view` opens).
+    /// Writes the given flows, their messages, errors, commands and alerts to a new store file at `path` (which
+    /// `sluice view` opens).
     public func export(_ ids: [FlowID], to path: String) throws(StoreError) {
         guard !FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path) exists already; choose a new file") }
         let destination = try Self.open(path: path, readOnly: false)
@@ -124,6 +125,8 @@ public final class Store: Sendable {
                     try db.execute(sql: "INSERT INTO messages SELECT * FROM source.messages WHERE flow_id IN (\(list))")
                     try db.execute(sql: "INSERT INTO errors SELECT * FROM source.errors WHERE flow_id IN (\(list))")
                     try db.execute(sql: "INSERT INTO http SELECT * FROM source.http WHERE flow_id IN (\(list))")
+                    try db.execute(sql: "INSERT INTO commands SELECT * FROM source.commands WHERE flow_id IN (\(list))")
+                    try db.execute(sql: "INSERT INTO alerts SELECT * FROM source.alerts WHERE flow_id IN (\(list))")
                     return .commit
                 }
                 try db.execute(sql: "DETACH DATABASE source")

@@ -20,37 +20,11 @@ public protocol FlowReplaying: Sendable {
     func replay(_ flowID: FlowID, completion: @escaping @Sendable (_ line: String, _ failed: Bool) -> Void)
 }
 
-/// The terminal UI's state and its reactions to keys and engine events. Runs on one thread (the UI thread);
-/// disk reads and writes go to a background queue and come back through `inbox`, so no keypress waits on them.
+/// The terminal UI: takes keys and engine events on one thread (the UI thread) and dispatches them to the models
+/// that own each job: the lists (`FlowList`, `CommandLog`), the detail (`DetailLoader`), the intercept queue
+/// (`InterceptController`), the connections (`ConnectionMonitor`) and the prompt (`Prompt`). Disk reads and writes
+/// go to a background queue and come back through `inbox`, so no keypress waits on them.
 public final class App {
-    enum PromptKind: Equatable {
-        case filter, intercept, search, save
-        /// A text message to send into the open WebSocket: to the server (`up`) or to the client.
-        case send(Direction)
-
-        var label: String {
-            switch self {
-            case .filter: return "filter"
-            case .intercept: return "intercept"
-            case .search: return "search"
-            case .save: return "save as"
-            case .send(let direction): return direction == .up ? "send to server" : "send to client"
-            }
-        }
-    }
-
-    struct Prompt: Equatable {
-        var kind: PromptKind
-        var text: String
-        var error: String?
-    }
-
-    struct ConnectionRow {
-        var connection: OpenConnection
-        var upRate: Double = 0
-        var downRate: Double = 0
-    }
-
     // Collaborators
     let engine: EngineControl?
     /// Set when this UI runs an engine that can replay HTTP requests.
@@ -70,37 +44,22 @@ public final class App {
     private var viewStack: [ViewKind] = []
     var running = true
     var dirty = true
+    var contentHeight: Int = 20
+    var helpScroll = 0
 
-    // Flows
-    private(set) var rows: [FlowRow] = []
-    private var rowIndex: [FlowID: Int] = [:]
-    private(set) var visible: [Int] = []
-    /// How many of `rows` have been checked against the filter; new rows start here.
-    private var scannedCount = 0
+    // What each screen shows
+    var flows: FlowList
+    var log = CommandLog()
+    var details: DetailLoader
+    var intercept = InterceptController()
+    var connections = ConnectionMonitor()
+    /// The view filter (`f`), one for every list.
     var viewFilter: Filter?
-    private var clearedThrough: FlowID?
-    var selected = 0
-    var scroll = 0
-    var follow = true
     var marks: FlowMarks
     private var search = ""
     var historyLoading = false
-
-    // Everything else
     var prompt: Prompt?
-    var status: (text: String, isError: Bool)?
-    var held: [HeldMessage] = []
-    var heldSelected = 0
-    var connections: [ConnectionRow] = []
-    var connectionSelected = 0
-    var detail: FlowDetail?
-    var helpScroll = 0
-    var editor: (editor: HexEditor, holdID: Int64)?
-    private var lastSample: (time: Date, bytes: [FlowID: (Int64, Int64)])?
-    /// The open detail's flow changed; reload it on a later tick (at most a few times a second), once the store has
-    /// what the feed has shown of it (`storeHasAllShown`).
-    private var detailStale = false
-    private var lastDetailLoad = Date.distantPast
+    var status: StatusMessage?
 
     /// `marks` keeps the operator's marks in the store (the writer, while recording); `dataDirectory` is where `w`
     /// saves (its `exports/`).
@@ -115,33 +74,37 @@ public final class App {
         self.marks = FlowMarks(writer: marks)
         self.saveDestination = SaveDestination(dataDirectory: dataDirectory)
         self.title = title
+        self.flows = FlowList(background: background, inbox: inbox)
+        self.details = DetailLoader(store: store, background: background, inbox: inbox)
+    }
+
+    // MARK: What the screens read
+
+    var rows: [FlowRow] { flows.list.rows }
+    var visible: [Int] { flows.list.visible }
+    var selectedRow: FlowRow? { flows.list.selectedRow }
+    var filtering: Bool { flows.list.filtering }
+    var held: [HeldMessage] { intercept.held }
+    var detail: FlowDetail? { details.detail }
+    /// Detail reads under way (the loop waits for keys briefly while there are).
+    var detailReads: Int { details.reads }
+    static var backgroundFilterThreshold: Int { FlowList.backgroundFilterThreshold }
+
+    /// What the view filter decides with, for every list.
+    var listFilter: ListFilter {
+        ListFilter(
+            filter: viewFilter, clearedThrough: flows.clearedThrough, marked: marks.ids, held: Set(held.map(\.flowID)),
+            heldCommands: Set(held.compactMap { $0.command.map { CommandRow.Key(flowID: $0.flowID, index: $0.index) } })
+        )
     }
 
     // MARK: Loading and events
 
-    /// Reads the store's history in the background: the newest screenful first, so the first screen comes at
-    /// once, then the rest. Live flows that arrive meanwhile are kept.
+    /// Reads the store's history in the background (see `History`). Live flows that arrive meanwhile are kept.
     public func loadHistory(limit: Int = 100_000) {
         guard let store else { return }
         historyLoading = true
-        background.async { [inbox] in
-            do {
-                let newest = try store.flowsWithPreview(limit: min(limit, 500))
-                let newestRows = newest.map(FlowRow.init(stored:))
-                let newestMarks = newest.filter(\.marked).map(\.id)
-                inbox.post { app in app.mergeHistory(newestRows, marked: newestMarks, complete: newest.count < 500) }
-                guard newest.count >= 500 else { return }
-                let all = try store.flowsWithPreview(limit: limit)
-                let allRows = all.map(FlowRow.init(stored:))
-                let allMarks = all.filter(\.marked).map(\.id)
-                inbox.post { app in app.mergeHistory(allRows, marked: allMarks, complete: true) }
-            } catch {
-                inbox.post { app in
-                    app.historyLoading = false
-                    app.setStatus("\(error)", isError: true)
-                }
-            }
-        }
+        History.load(from: store, flowLimit: limit, on: background, into: inbox)
     }
 
     /// `marked`: the stored marks among `history`.
@@ -149,64 +112,60 @@ public final class App {
         historyLoading = !complete
         // Flows that went live while history loaded are newer or fresher than their stored rows: keep them, and
         // the marks of rows listed already (a mark made since the store was read wins).
-        marks.adopt(marked.filter { rowIndex[$0] == nil })
-        var merged = history.filter { rowIndex[$0.id] == nil }
-        merged += rows
-        merged.sort { $0.id < $1.id }
-        rows = merged
-        rowIndex = Dictionary(rows.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { _, last in last })
-        recomputeVisible()
+        marks.adopt(marked.filter { !flows.list.contains($0) })
+        flows.list.merge(history) { $0.id < $1.id }
+        refilterFlows()
+    }
+
+    /// The stored commands and alerts: listed, and noted on their flows (for `~risk` and `~cmd`).
+    func mergeCommandHistory(_ commands: [StoredCommand], alerts: [StoredAlert]) {
+        historyLoading = false
+        log.merge(commands: commands, alerts: alerts)
+        let noted = flows.note(log.commands.rows)
+        if viewFilter != nil, !noted.isEmpty { refilterFlows() }
+        refilterCommandLists()
+        dirty = true
+    }
+
+    func historyFailed(_ message: String) {
+        historyLoading = false
+        setStatus(message, isError: true)
     }
 
     /// Applies engine events that arrived since the last tick.
     func apply(_ events: [ProxyEvent]) {
         guard !events.isEmpty else { return }
-        var newRows = false
-        for event in events where event.flowID != nil && event.flowID == detail?.flowID {
-            detailStale = true
-        }
+        details.noteEvents(events)
+        var newFlows = false
+        var newCommands = false
+        var newAlerts = false
+        var changedFlows: [FlowID] = []
+        var changedCommands: [CommandRow.Key] = []
         for event in events {
+            let flow = flows.apply(event)
+            newFlows = newFlows || flow.added
+            if let id = flow.commandsOf { changedFlows.append(id) }
+            let command = log.apply(event)
+            if case .alert = event { newAlerts = newAlerts || command.added } else { newCommands = newCommands || command.added }
+            if let key = command.changed { changedCommands.append(key) }
             switch event {
-            case .flowOpened(let opened):
-                guard rowIndex[opened.flowID] == nil else { continue }
-                rowIndex[opened.flowID] = rows.count
-                rows.append(FlowRow(opened: opened))
-                newRows = true
-            case .message(let message):
-                guard let index = rowIndex[message.flowID] else { continue }
-                if message.direction == .up, rows[index].previewUp.isEmpty { rows[index].previewUp = message.payload }
-                if message.direction == .down, rows[index].previewDown.isEmpty { rows[index].previewDown = message.payload }
-            case .flowError(let error):
-                guard let index = rowIndex[error.flowID] else { continue }
-                rows[index].error = rows[index].error ?? "\(error.phase.rawValue): \(error.message)"
-            case .flowClosed(let closed):
-                guard let index = rowIndex[closed.flowID] else { continue }
-                rows[index].end = closed.time
-                rows[index].bytesUp = closed.bytesUp
-                rows[index].bytesDown = closed.bytesDown
-                rows[index].state = closed.state
-                rows[index].error = closed.error
-            case .httpRequest(let request):
-                guard let index = rowIndex[request.flowID] else { continue }
-                rows[index].request(method: request.method, url: request.url, headers: request.headers, replayOf: request.replayOf)
-            case .httpResponse(let response):
-                guard let index = rowIndex[response.flowID] else { continue }
-                rows[index].response(status: response.status, headers: response.headers)
-            case .messageHeld, .messageReleased:
-                refreshHeld()
-            case .command, .commandDecided, .commandFinished, .alert:
-                // The Commands and Alerts views come with the SSH issue's TUI slice.
-                break
+            case .messageHeld, .messageReleased, .commandDecided: refreshHeld()
+            default: break
             }
         }
         if let storeProgress {
             // The writer is the bus's first subscriber: it has received every event the feed has passed on.
-            let received = storeProgress.eventsReceived
-            for event in events {
-                if let id = event.flowID, let index = rowIndex[id] { rows[index].shownAtEvent = received }
-            }
+            flows.stamp(events, received: storeProgress.eventsReceived)
         }
-        if newRows { appendVisible() }
+        let rule = listFilter
+        if rule.filter != nil {
+            for id in changedFlows { flows.list.recheck(id, rule.shows) }
+            let shows = commandFilter(rule)
+            for key in changedCommands { log.commands.recheck(key, shows) }
+        }
+        if newFlows { flows.list.appendVisible(rule.shows) }
+        if newCommands { log.commands.appendVisible(commandFilter(rule)) }
+        if newAlerts { log.alerts.appendVisible(alertFilter(rule)) }
         dirty = true
     }
 
@@ -219,118 +178,55 @@ public final class App {
         for action in finished { action(self) }
         if let feed { apply(feed.take()) }
         if !held.isEmpty || view == .intercept { dirty = true }
-        if detailStale, let detail, now.timeIntervalSince(lastDetailLoad) > 0.3, storeHasAllShown(of: detail.flowID) {
-            loadDetail(detail.flowID)
-        }
-        if view == .connections, (lastSample.map { now.timeIntervalSince($0.time) >= 1 } ?? true) {
-            sampleConnections(now: now)
-        }
+        if let id = details.wantsReload(now: now, complete: storeHasAllShown(of:)) { loadDetail(id) }
+        if view == .connections, connections.wantsSample(now: now) { sampleConnections(now: now) }
     }
 
     func refreshHeld() {
-        held = engine?.gate.held ?? []
-        heldSelected = min(heldSelected, max(0, held.count - 1))
+        intercept.refresh(from: engine?.gate)
         dirty = true
     }
 
     private func sampleConnections(now: Date) {
-        let open = engine?.openConnections ?? []
-        var bytes: [FlowID: (Int64, Int64)] = [:]
-        connections = open.map { connection in
-            bytes[connection.flowID] = (connection.bytesUp, connection.bytesDown)
-            var row = ConnectionRow(connection: connection)
-            if let sample = lastSample, let before = sample.bytes[connection.flowID] {
-                let seconds = max(0.001, now.timeIntervalSince(sample.time))
-                row.upRate = Double(connection.bytesUp - before.0) / seconds
-                row.downRate = Double(connection.bytesDown - before.1) / seconds
-            }
-            return row
-        }
-        lastSample = (now, bytes)
-        connectionSelected = min(connectionSelected, max(0, connections.count - 1))
+        connections.sample(engine?.openConnections ?? [], now: now)
         dirty = true
     }
 
-    // MARK: The visible list
+    // MARK: Filtering
 
-    /// What decides whether a row is listed; a value, so it can be taken to the background queue.
-    struct Visibility: Sendable {
-        var filter: Filter?
-        var clearedThrough: FlowID?
-        var marked: Set<FlowID>
-        var held: Set<FlowID>
+    /// Lists the flows the filter shows; a long list is filtered in the background (`filtering`).
+    func refilterFlows() {
+        if flows.refilter(listFilter) { dirty = true }
+    }
 
-        func shows(_ row: FlowRow) -> Bool {
-            if let clearedThrough, row.id <= clearedThrough { return false }
-            guard let filter else { return true }
-            return filter.matches(row.subject(marked: marked.contains(row.id), held: held.contains(row.id)))
+    /// A background refilter of the flows is back.
+    func flowsFiltered(generation: Int, indices: [Int], scanned: Int) {
+        let rule = listFilter
+        guard flows.list.finishRefilter(generation: generation, indices: indices, scanned: scanned, then: rule.shows) else { return }
+        if let filter = viewFilter, status?.text.hasSuffix("(filtering…)") == true {
+            setStatus("filter: \(filter.text)  (\(visible.count) of \(rows.count) flows)")
         }
     }
 
-    private var visibility: Visibility {
-        Visibility(filter: viewFilter, clearedThrough: clearedThrough, marked: marks.ids, held: Set(held.map(\.flowID)))
+    private func refilterCommandLists() {
+        let rule = listFilter
+        log.commands.refilter(commandFilter(rule))
+        log.alerts.refilter(alertFilter(rule))
     }
 
-    private func isVisible(_ row: FlowRow) -> Bool {
-        visibility.shows(row)
+    /// Whether a command is listed: the filter sees it with its flow (for `~k`, `~src`, `~dst`).
+    private func commandFilter(_ rule: ListFilter) -> (CommandRow) -> Bool {
+        let flowRows = flows.list
+        return { rule.shows($0, flow: flowRows[$0.command.flowID]) }
     }
 
-    /// Lists above this size are filtered on the background queue, so typing a filter never freezes the screen.
-    static let backgroundFilterThreshold = 20_000
-    private var filterGeneration = 0
-    private(set) var filtering = false
-
-    func recomputeVisible() {
-        filterGeneration += 1
-        let generation = filterGeneration
-        let snapshot = rows
-        let rule = visibility
-        guard snapshot.count > Self.backgroundFilterThreshold, rule.filter != nil else {
-            applyVisible(snapshot.indices.filter { rule.shows(snapshot[$0]) }, scanned: snapshot.count)
-            return
+    /// Whether an alert is listed: the filter sees it with its flow and the command that raised it.
+    private func alertFilter(_ rule: ListFilter) -> (AlertRow) -> Bool {
+        let flowRows = flows.list
+        let commandRows = log.commands
+        return { row in
+            rule.shows(row, flow: row.alert.flowID.flatMap { flowRows[$0] }, command: row.commandKey.flatMap { commandRows[$0] })
         }
-        filtering = true
-        dirty = true
-        background.async { [inbox] in
-            let indices = snapshot.indices.filter { rule.shows(snapshot[$0]) }
-            inbox.post { app in
-                guard app.filterGeneration == generation else { return }
-                app.filtering = false
-                app.applyVisible(indices, scanned: snapshot.count)
-                app.appendVisible()
-                if let filter = app.viewFilter, app.status?.text.hasSuffix("(filtering…)") == true {
-                    app.setStatus("filter: \(filter.text)  (\(app.visible.count) of \(app.rows.count) flows)")
-                }
-            }
-        }
-    }
-
-    private func applyVisible(_ indices: [Int], scanned: Int) {
-        let selectedID = visible.indices.contains(selected) && visible[selected] < rows.count ? rows[visible[selected]].id : nil
-        visible = indices
-        scannedCount = scanned
-        if follow || selectedID == nil {
-            selected = max(0, visible.count - 1)
-        } else if let selectedID, let position = visible.firstIndex(where: { rows[$0].id == selectedID }) {
-            selected = position
-        } else {
-            selected = min(selected, max(0, visible.count - 1))
-        }
-        dirty = true
-    }
-
-    private func appendVisible() {
-        guard !filtering else { return }
-        let rule = visibility
-        for index in scannedCount..<rows.count where rule.shows(rows[index]) {
-            visible.append(index)
-        }
-        scannedCount = rows.count
-        if follow { selected = max(0, visible.count - 1) }
-    }
-
-    var selectedRow: FlowRow? {
-        visible.indices.contains(selected) && visible[selected] < rows.count ? rows[visible[selected]] : nil
     }
 
     // MARK: Keys
@@ -339,8 +235,8 @@ public final class App {
     public func handle(_ key: Key) {
         dirty = true
         if key == .resize { return }
-        if editor != nil {
-            handleEditor(key)
+        if intercept.editor != nil {
+            if let message = intercept.editorKey(key, gate: engine?.gate) { show(message) }
             return
         }
         if prompt != nil {
@@ -368,7 +264,7 @@ public final class App {
             show(.help)
         case .back:
             if let previous = viewStack.popLast() { view = previous } else { view = .flows }
-            if view != .detail { detail = nil }
+            if view != .detail { details.close() }
         case .show(let kind):
             show(kind)
         case .up: move(-1)
@@ -380,9 +276,8 @@ public final class App {
         case .open:
             openSelected()
         case .follow:
-            follow.toggle()
-            if follow { selected = max(0, visible.count - 1) }
-            setStatus(follow ? "following new flows" : "follow off")
+            flows.list.toggleFollow()
+            setStatus(flows.list.follow ? "following new flows" : "follow off")
         case .filter:
             prompt = Prompt(kind: .filter, text: viewFilter?.text ?? "")
         case .intercept:
@@ -390,7 +285,7 @@ public final class App {
         case .search:
             prompt = Prompt(kind: .search, text: "")
         case .searchNext:
-            findNext(from: selected + 1)
+            findNext(from: flows.list.selected + 1)
         case .mark:
             let id = view == .detail ? detail?.flowID : selectedRow?.id
             if let id {
@@ -398,8 +293,8 @@ public final class App {
                 if view == .flows { move(1) }
             }
         case .clearView:
-            clearedThrough = rows.last?.id
-            recomputeVisible()
+            flows.clearedThrough = rows.last?.id
+            refilterFlows()
             setStatus("view cleared; the store keeps everything")
         case .save:
             prompt = Prompt(kind: .save, text: saveDestination.suggestedPath(at: Date()))
@@ -407,19 +302,16 @@ public final class App {
             decide(.forward(edited: nil))
         case .forwardAll:
             guard let gate = engine?.gate else { return noEngine() }
-            let count = gate.held.count
-            gate.resolveAll(.forward(edited: nil))
-            refreshHeld()
-            setStatus("forwarded \(count) held message\(count == 1 ? "" : "s")")
+            show(intercept.forwardAll(gate: gate))
         case .drop:
             decide(.drop)
         case .kill:
             killSelected()
         case .edit:
             guard let message = targetHeld else { return setStatus("nothing held here", isError: true) }
-            editor = (HexEditor(Array(message.payload)), message.id)
+            if let refusal = intercept.edit(message) { show(refusal) }
         case .toggleHex:
-            detail?.hex.toggle()
+            details.change { $0.hex.toggle() }
         case .replay:
             replaySelected()
         case .sendToServer, .sendToClient:
@@ -438,81 +330,58 @@ public final class App {
         if kind == .connections { sampleConnections(now: Date()) }
     }
 
-    var contentHeight: Int = 20
     private var pageSize: Int { max(1, contentHeight - 2) }
 
     private func move(_ delta: Int) {
         switch view {
-        case .flows:
-            guard !visible.isEmpty else { return }
-            selected = max(0, min(visible.count - 1, selected + delta))
-            follow = selected == visible.count - 1 && delta > 0 ? follow : false
-        case .intercept:
-            heldSelected = max(0, min(max(0, held.count - 1), heldSelected + delta))
-        case .connections:
-            connectionSelected = max(0, min(max(0, connections.count - 1), connectionSelected + delta))
-        case .detail:
-            let current = detail?.scroll ?? 0
-            detail?.scroll = max(0, current + delta)
-        case .help:
-            helpScroll = max(0, min(Bindings.helpLines(capabilities).count - 1, helpScroll + delta))
-        case .commands, .alerts:
-            break
+        case .flows: flows.list.move(delta)
+        case .intercept: intercept.move(delta)
+        case .connections: connections.move(delta)
+        case .commands: log.commands.move(delta)
+        case .alerts: log.alerts.move(delta)
+        case .detail: details.change { $0.scroll = max(0, $0.scroll + delta) }
+        case .help: helpScroll = max(0, min(Bindings.helpLines(capabilities).count - 1, helpScroll + delta))
         }
     }
 
     private func openSelected() {
+        var focus: Int64?
         let id: FlowID?
         switch view {
-        case .intercept: id = held.indices.contains(heldSelected) ? held[heldSelected].flowID : nil
-        case .connections: id = connections.indices.contains(connectionSelected) ? connections[connectionSelected].connection.flowID : nil
+        case .intercept:
+            id = intercept.selectedHold?.flowID
+            focus = intercept.selectedHold?.command?.index
+        case .connections: id = connections.selectedFlow
+        case .commands:
+            id = log.commands.selectedRow?.command.flowID
+            focus = log.commands.selectedRow?.command.index
+        case .alerts:
+            id = log.alerts.selectedRow?.alert.flowID
+            focus = log.alerts.selectedRow?.alert.commandIndex
         default: id = selectedRow?.id
         }
-        guard let id else { return }
+        guard let id else {
+            if view == .alerts, log.alerts.selectedRow != nil { setStatus("this alert belongs to no flow", isError: true) }
+            return
+        }
         show(.detail)
         loadDetail(id)
+        details.change {
+            $0.focusCommand = focus
+            $0.focused = false
+        }
     }
 
     /// The detail shows what the store has now, and loads again once the store has everything the feed has shown
     /// of the flow: a flow opened the moment it closed is still on its way to the disk.
     func loadDetail(_ id: FlowID) {
-        detailStale = !storeHasAllShown(of: id)
-        lastDetailLoad = Date()
-        var next = FlowDetail(flowID: id)
-        if let current = detail, current.flowID == id {
-            next.hex = current.hex
-            next.scroll = current.scroll
-            next.messages = current.messages
-        }
-        detail = next
-        guard let store else { return }
-        detailReads += 1
-        background.async { [inbox] in
-            do {
-                let contents = try FlowDetail.read(id, from: store)
-                inbox.post { app in
-                    app.detailReads -= 1
-                    guard app.detail?.flowID == id else { return }
-                    app.detail?.show(contents)
-                }
-            } catch {
-                inbox.post { app in
-                    app.detailReads -= 1
-                    guard app.detail?.flowID == id else { return }
-                    app.detail?.loadError = "\(error)"
-                }
-            }
-        }
+        details.load(id, complete: storeHasAllShown(of: id))
     }
-
-    /// Detail reads under way. While one is, the loop waits for keys only briefly, so what it brings is drawn as
-    /// soon as it is back, not after a whole key wait.
-    private(set) var detailReads = 0
 
     /// Whether the store has every event of flow `id` that the list has shown (always, for flows read from it).
     private func storeHasAllShown(of id: FlowID) -> Bool {
-        guard let storeProgress, let index = rowIndex[id] else { return true }
-        return storeProgress.eventsWritten >= rows[index].shownAtEvent
+        guard let storeProgress, let row = flows[id] else { return true }
+        return storeProgress.eventsWritten >= row.shownAtEvent
     }
 
     private func findNext(from start: Int) {
@@ -523,51 +392,45 @@ public final class App {
             let row = rows[visible[position]]
             let haystack = "\(row.id) \(row.kind.rawValue) \(row.origin) \(row.server) \(row.summary)".lowercased()
             if haystack.contains(needle) {
-                selected = position
-                follow = false
+                flows.list.select(position)
                 return
             }
         }
         setStatus("no match for '\(search)'", isError: true)
     }
 
-    /// The held message the current screen points at: the selected one in the queue, the flow's oldest in detail.
+    /// The held message the current screen points at: the selected one in the queue, the flow's oldest in detail,
+    /// the selected command's hold in the Commands view.
     var targetHeld: HeldMessage? {
         switch view {
-        case .intercept: return held.indices.contains(heldSelected) ? held[heldSelected] : nil
+        case .intercept: return intercept.selectedHold
         case .detail: return held.first { $0.flowID == detail?.flowID }
+        case .commands: return log.commands.selectedRow.flatMap { intercept.hold(of: $0.key) }
         default: return nil
         }
     }
 
     private func decide(_ verdict: Verdict) {
         guard let gate = engine?.gate else { return noEngine() }
-        guard let message = targetHeld else { return setStatus("nothing held here", isError: true) }
-        if gate.resolve(message.id, verdict) {
-            setStatus("message \(message.sequence) of flow \(message.flowID) \(verdict.disposition)")
-        } else {
-            setStatus("that message was already decided", isError: true)
+        guard let message = targetHeld else {
+            return setStatus(view == .commands ? "this command is not held" : "nothing held here", isError: true)
         }
-        refreshHeld()
+        show(intercept.decide(message, verdict, gate: gate))
     }
 
     private func killSelected() {
         guard let engine else { return noEngine() }
         let id: FlowID?
         switch view {
-        case .connections: id = connections.indices.contains(connectionSelected) ? connections[connectionSelected].connection.flowID : nil
+        case .connections: id = connections.selectedFlow
         case .intercept, .detail:
-            if let message = targetHeld {
-                engine.gate.resolve(message.id, .kill)
-                refreshHeld()
-                return setStatus("flow \(message.flowID) killed")
-            }
+            if let message = targetHeld { return show(intercept.decide(message, .kill, gate: engine.gate)) }
             id = detail?.flowID
         default: id = selectedRow?.id
         }
         guard let id else { return }
         setStatus(engine.kill(id) ? "flow \(id) killed" : "flow \(id) is not open", isError: !engine.openConnections.contains { $0.flowID == id })
-        lastSample = nil
+        connections.forgetSample()
     }
 
     private func replaySelected() {
@@ -580,11 +443,15 @@ public final class App {
     }
 
     private func noEngine() {
-        setStatus("read-only: no engine in `sluice view`", isError: true)
+        setStatus(Capabilities.readOnlyReason, isError: true)
     }
 
     public func setStatus(_ text: String, isError: Bool = false) {
-        status = (text, isError)
+        show(StatusMessage(text, isError: isError))
+    }
+
+    private func show(_ message: StatusMessage) {
+        status = message
         dirty = true
     }
 
@@ -592,27 +459,19 @@ public final class App {
 
     private func handlePrompt(_ key: Key) {
         guard var current = prompt else { return }
-        switch key {
-        case .escape:
+        switch current.handle(key) {
+        case .ignored:
+            return
+        case .cancelled:
             prompt = nil
-            return
-        case .enter:
+        case .submitted:
             submit(current)
-            return
-        case .backspace:
-            if !current.text.isEmpty { current.text.removeLast() }
-        case .control("u"):
-            current.text = ""
-        case .character(let character):
-            current.text.append(character)
-        default:
-            return
-        }
-        current.error = nil
-        prompt = current
-        if current.kind == .search {
-            search = current.text
-            findNext(from: selected)
+        case .edited:
+            prompt = current
+            if current.kind == .search {
+                search = current.text
+                findNext(from: flows.list.selected)
+            }
         }
     }
 
@@ -631,8 +490,9 @@ public final class App {
             prompt = nil
             if current.kind == .filter {
                 viewFilter = filter
-                recomputeVisible()
-                setStatus(filter.map { "filter: \($0.text)" + (filtering ? "  (filtering…)" : "  (\(visible.count) of \(rows.count) flows)") } ?? "filter cleared")
+                refilterFlows()
+                refilterCommandLists()
+                setStatus(filter.map { "filter: \($0.text)" + filterCount } ?? "filter cleared")
             } else if let gate = engine?.gate {
                 gate.filter = filter
                 setStatus(filter.map { "intercepting: \($0.text)" } ?? "intercept off")
@@ -657,6 +517,15 @@ public final class App {
         }
     }
 
+    /// How many rows the filter lists, of the screen it was typed on.
+    private var filterCount: String {
+        switch view {
+        case .commands: return "  (\(log.commands.visible.count) of \(log.commands.rows.count) commands)"
+        case .alerts: return "  (\(log.alerts.visible.count) of \(log.alerts.rows.count) alerts)"
+        default: return filtering ? "  (filtering…)" : "  (\(visible.count) of \(rows.count) flows)"
+        }
+    }
+
     /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`).
     private func save(to typed: String) {
         guard let store else { return setStatus("no store to save from", isError: true) }
@@ -674,45 +543,6 @@ public final class App {
                 inbox.post { app in app.setStatus("\(error)", isError: true) }
             }
         }
-    }
-
-    // MARK: Hex editor
-
-    private func handleEditor(_ key: Key) {
-        guard var current = editor else { return }
-        switch key {
-        case .escape:
-            editor = nil
-            setStatus("edit abandoned; the message is still held")
-            return
-        case .enter:
-            editor = nil
-            guard let gate = engine?.gate else { return noEngine() }
-            let bytes = current.editor.bytes
-            let verdict: Verdict = current.editor.isEdited ? .forward(edited: Data(bytes)) : .forward(edited: nil)
-            if gate.resolve(current.holdID, verdict) {
-                setStatus(current.editor.isEdited ? "forwarded \(bytes.count) edited bytes" : "forwarded unchanged")
-            } else {
-                setStatus("that message was already decided (timed out?)", isError: true)
-            }
-            refreshHeld()
-            return
-        case .left: current.editor.move(by: -1)
-        case .right: current.editor.move(by: 1)
-        case .up: current.editor.move(by: -Hexdump.bytesPerLine)
-        case .down: current.editor.move(by: Hexdump.bytesPerLine)
-        case .home: current.editor.moveTo(0)
-        case .end: current.editor.moveTo(current.editor.bytes.count)
-        case .tab: current.editor.toggleColumn()
-        case .insert: current.editor.toggleInsert()
-        case .delete: current.editor.delete()
-        case .backspace: current.editor.backspace()
-        case .control("z"): current.editor.undo()
-        case .control("o"): current.editor.insertLineBreak()
-        case .character(let character): current.editor.type(character)
-        default: break
-        }
-        editor = current
     }
 }
 

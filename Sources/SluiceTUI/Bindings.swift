@@ -79,6 +79,8 @@ public struct Binding: Sendable {
 /// The key table. The help screen and the README's key table are generated from it.
 public enum Bindings {
     static let heldViews: Set<ViewKind> = [.intercept, .detail]
+    /// Where a held command can be decided: beside held messages, and on its row in the Commands view.
+    static let commandViews: Set<ViewKind> = heldViews.union([.commands])
     static let listViews: Set<ViewKind> = [.flows, .connections, .intercept, .detail, .help, .commands, .alerts]
 
     public static let all: [Binding] = [
@@ -92,7 +94,7 @@ public enum Bindings {
         Binding([.character("1")], .show(.flows), "flows: the live list"),
         Binding([.character("2")], .show(.connections), "connections: open connections with bytes/s", requires: .engine),
         Binding([.character("3")], .show(.intercept), "intercept queue: held messages, oldest first", requires: .engine),
-        Binding([.character("4")], .show(.commands), "commands: SSH and SQL commands"),
+        Binding([.character("4")], .show(.commands), "commands: SSH and SQL commands with their risk and decision"),
         Binding([.character("5")], .show(.alerts), "alerts: policy alerts"),
         Binding([.up, .character("k")], .up, "move up", in: listViews),
         Binding([.down, .character("j")], .down, "move down", in: listViews),
@@ -100,7 +102,10 @@ public enum Bindings {
         Binding([.pageDown, .character(" ")], .pageDown, "page down", in: listViews),
         Binding([.home, .character("g")], .top, "first row", in: listViews),
         Binding([.end, .character("G")], .bottom, "last row", in: listViews),
-        Binding([.enter], .open, "open the selected flow (or held message's flow)", in: [.flows, .intercept, .connections]),
+        Binding(
+            [.enter], .open, "open the selected flow (or the flow of the held message, command or alert)",
+            in: [.flows, .intercept, .connections, .commands, .alerts]
+        ),
         Binding([.character("F")], .follow, "follow: keep the newest flow selected", in: [.flows]),
         Binding([.character("f")], .filter, "view filter (filter language, empty clears)", hint: "filter"),
         Binding([.character("i")], .intercept, "intercept filter: hold matching messages (empty clears)", requires: .engine, hint: "intercept"),
@@ -109,11 +114,11 @@ public enum Bindings {
         Binding([.character("m")], .mark, "mark / unmark the flow", in: [.flows, .detail]),
         Binding([.character("z")], .clearView, "clear the view (hide the flows listed now)", in: [.flows]),
         Binding([.character("w")], .save, "save marked (or filtered) flows to a file for `sluice view`", in: [.flows]),
-        Binding([.character("a")], .forward, "forward the held message", in: heldViews, requires: .engine),
+        Binding([.character("a")], .forward, "forward the held message (a held command: run it)", in: commandViews, requires: .engine),
         Binding([.character("A")], .forwardAll, "forward every held message", in: heldViews.union([.flows]), requires: .engine),
-        Binding([.character("d")], .drop, "drop the held message", in: heldViews, requires: .engine),
+        Binding([.character("d")], .drop, "drop the held message (a held command: block it)", in: commandViews, requires: .engine),
         Binding([.character("x")], .kill, "kill the connection", in: heldViews.union([.connections]), requires: .engine),
-        Binding([.character("e")], .edit, "edit the held message in the hex editor", in: heldViews, requires: .engine),
+        Binding([.character("e")], .edit, "edit the held message in the hex editor (not a command)", in: heldViews, requires: .engine),
         Binding([.character("h")], .toggleHex, "hexdump / text for messages", in: [.detail]),
         Binding([.character("s")], .sendToServer, "WebSocket: send a text message to the server", in: [.detail], requires: .engine),
         Binding([.character("S")], .sendToClient, "WebSocket: send a text message to the client", in: [.detail], requires: .engine),
@@ -193,7 +198,9 @@ public enum Bindings {
             "", intercepting ? "Filter language (f, i)" : "Filter language (f)", "",
             "  ~k KIND  tcp http ws ssh pg mysql     ~src / ~dst ADDR  host, :port, host:port",
             "  ~b ~bq ~bs RE  payload / request / response    ~m METHOD  ~u RE  ~c CODE  ~h RE  ~t RE",
-            "  ~q ~s ~e  no response / response / error       ~marked ~held  ~risk LEVEL  ~cmd RE",
+            "  ~q ~s ~e  no response / response / error       ~marked ~held",
+            "  ~risk LEVEL  a command at least that risky (low medium high critical)   ~cmd RE  a command's text",
+            "               (flows: one of the flow's commands; Commands, Alerts: that command)",
             "  !  &  |  ( )  'quoted'   a bare word matches the URL or the payload",
         ]
         for group in disabled {

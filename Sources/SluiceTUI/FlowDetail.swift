@@ -14,6 +14,10 @@ struct FlowDetail {
     var decodedResponse: (coding: String, body: Data)?
     var hex = false
     var scroll = 0
+    /// The command the operator came from (Enter in the Commands view): the detail opens scrolled to it.
+    var focusCommand: Int64?
+    /// Set once the screen has scrolled to `focusCommand`, so the operator's scrolling is not undone.
+    var focused = false
     var loadError: String?
 
     init(flowID: FlowID) {

@@ -3,7 +3,7 @@ import SluiceModel
 import SluiceStore
 
 /// One flow as the list shows it, built from the store (history) or from live events.
-public struct FlowRow: Sendable, Equatable {
+public struct FlowRow: Sendable, Equatable, ListRow {
     public var id: FlowID
     public var start: Date
     public var end: Date?
@@ -25,11 +25,20 @@ public struct FlowRow: Sendable, Equatable {
     public var responseHeaders: [HeaderField] = []
     /// The flow this one replayed: the list shows it where a client address would be.
     public var replayOf: FlowID?
+    /// The highest risk among the flow's commands, and their texts (distinct, at most `commandLimit` of them, each
+    /// cut at `commandLength` characters): what `~risk` and `~cmd` see of an SSH or SQL flow in the list. A session
+    /// of thousands of commands keeps the first ones; its risk stays exact.
+    public var commandRisk: RiskLevel?
+    public var commandTexts: [String] = []
     /// How many events the store's writer had received when this flow's latest event was shown: the store holds
     /// the flow as shown once the writer has written that many (`StoreWriteProgress`).
     public var shownAtEvent = 0
 
     public static let previewLimit = 256
+    public static let commandLimit = 100
+    public static let commandLength = 1024
+
+    var key: FlowID { id }
 
     public init(opened: FlowOpened) {
         id = opened.flowID
@@ -70,6 +79,14 @@ public struct FlowRow: Sendable, Equatable {
         responseHeaders = headers
     }
 
+    /// A command of this flow was captured (live, or read with the store's history).
+    mutating func note(command text: String, risk: RiskLevel) {
+        commandRisk = max(commandRisk ?? risk, risk)
+        let cut = text.count > Self.commandLength ? String(text.prefix(Self.commandLength)) : text
+        guard commandTexts.count < Self.commandLimit, !commandTexts.contains(cut) else { return }
+        commandTexts.append(cut)
+    }
+
     /// Who sent the request: the client's address, or for a replay the flow it repeats.
     public var origin: String {
         replayOf.map(Formatting.replay(of:)) ?? client.description
@@ -106,7 +123,8 @@ public struct FlowRow: Sendable, Equatable {
             requestPayloads: isHTTP || !previewUp.isEmpty ? [previewUp] : [],
             responsePayloads: (isHTTP && status != nil) || (!isHTTP && !previewDown.isEmpty) ? [previewDown] : [],
             method: method, url: url, requestHeaders: requestHeaders, statusCode: status, responseHeaders: responseHeaders,
-            isReplay: replayOf != nil, hasError: state == .error, isMarked: marked, isHeld: held
+            isReplay: replayOf != nil, hasError: state == .error, isMarked: marked, isHeld: held, risk: commandRisk,
+            commands: commandTexts
         )
     }
 }

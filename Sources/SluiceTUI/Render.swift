@@ -8,7 +8,7 @@ extension App {
     public func render(on canvas: Canvas, now: Date = Date()) {
         contentHeight = max(1, canvas.height - 2)
         drawTabs(canvas)
-        if let editor {
+        if let editor = intercept.editor {
             drawEditor(canvas, editor.editor, holdID: editor.holdID)
         } else {
             switch view {
@@ -16,10 +16,8 @@ extension App {
             case .detail: drawDetail(canvas)
             case .connections: drawConnections(canvas)
             case .intercept: drawIntercept(canvas, now: now)
-            case .commands:
-                drawEmpty(canvas, "No commands yet.", "SSH and SQL commands appear here, with their risk level, once those listeners exist.")
-            case .alerts:
-                drawEmpty(canvas, "No alerts.", "Policy alerts (risky commands, blocked statements) appear here as they are raised.")
+            case .commands: drawCommands(canvas)
+            case .alerts: drawAlerts(canvas)
             case .help: drawHelp(canvas)
             }
         }
@@ -82,16 +80,18 @@ extension App {
         var parts = Bindings.statusHints(in: view, capabilities)
         if view == .flows {
             parts.insert(
-                "\(visible.count)/\(rows.count) flows" + (follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : "")
+                "\(visible.count)/\(rows.count) flows" + (flows.list.follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : "")
                     + (filtering ? " (filtering…)" : ""),
                 at: 0
             )
         }
+        if view == .commands { parts.insert("\(log.commands.visible.count)/\(log.commands.rows.count) commands", at: 0) }
+        if view == .alerts { parts.insert("\(log.alerts.visible.count)/\(log.alerts.rows.count) alerts", at: 0) }
         if !held.isEmpty { parts.insert("\(held.count) held", at: 0) }
         canvas.put(row, 0, " " + parts.joined(separator: "  │  "), .status)
     }
 
-    private func drawEmpty(_ canvas: Canvas, _ headline: String, _ detail: String) {
+    func drawEmpty(_ canvas: Canvas, _ headline: String, _ detail: String) {
         let top = max(1, canvas.height / 3)
         canvas.put(top, 2, headline, .normal)
         canvas.put(top + 1, 2, detail, .dim)
@@ -111,18 +111,14 @@ extension App {
             canvas.put(listTop + 1, 2, hint, .dim)
             return
         }
-        if selected < scroll { scroll = selected }
-        if selected >= scroll + listHeight { scroll = selected - listHeight + 1 }
-        scroll = max(0, min(scroll, max(0, visible.count - listHeight)))
+        let positions = flows.list.window(height: listHeight)
+        let selected = flows.list.selected
         // Open flows show their live byte counts; asked only when one is on screen.
-        let window = visible[scroll..<min(visible.count, scroll + listHeight)]
         var live: [FlowID: OpenConnection] = [:]
-        if let engine, window.contains(where: { rows[$0].state == .open }) {
+        if let engine, positions.contains(where: { rows[visible[$0]].state == .open }) {
             for connection in engine.openConnections { live[connection.flowID] = connection }
         }
-        for line in 0..<listHeight {
-            let position = scroll + line
-            guard position < visible.count else { break }
+        for (line, position) in positions.enumerated() {
             let row = rows[visible[position]]
             let isHeld = held.contains { $0.flowID == row.id }
             var role: Role = .normal
@@ -194,7 +190,18 @@ extension App {
             }
         }
         lines.append(("", .normal))
-        let heldHere = held.filter { $0.flowID == detail.flowID }
+        let commandLines = self.commandLines(of: detail.flowID, width: canvas.width)
+        var focusLine: Int?
+        if !commandLines.isEmpty {
+            lines.append(("commands (\(commandLines.count))", .normal))
+            for entry in commandLines {
+                if entry.index == detail.focusCommand { focusLine = lines.count }
+                lines.append((entry.text, entry.index == detail.focusCommand ? .selection : entry.role))
+            }
+            lines.append(("", .normal))
+        }
+        // A held command shows among the commands, not as a message (its sequence is its command index).
+        let heldHere = held.filter { $0.flowID == detail.flowID && $0.command == nil }
         let heldSequences = Set(heldHere.map(\.sequence))
         if let messages = detail.messages {
             if messages.isEmpty && heldHere.isEmpty { lines.append(("no messages recorded", .dim)) }
@@ -230,14 +237,41 @@ extension App {
             lines += messageBody(message.payload, hex: detail.hex, offset: 0).map { ($0, .normal) }
         }
         let height = max(1, canvas.height - 2)
-        let top = min(detail.scroll, max(0, lines.count - height))
+        var scroll = detail.scroll
+        if let focusLine, !detail.focused {
+            // Opened from a command: scrolled to it, a few lines of context above.
+            scroll = max(0, focusLine - 3)
+            details.change {
+                $0.scroll = scroll
+                $0.focused = true
+            }
+        }
+        let top = min(scroll, max(0, lines.count - height))
         for (index, line) in lines.dropFirst(top).prefix(height).enumerated() {
+            if line.1 == .selection { canvas.fill(1 + index, .selection) }
             canvas.put(1 + index, 0, line.0, line.1)
         }
     }
 
+    /// A flow's commands for its detail: index, time, kind, risk, what became of it, how it ended, the rule, the text.
+    private func commandLines(of flow: FlowID, width: Int) -> [(index: Int64, text: String, role: Role)] {
+        log.commands(of: flow).map { row in
+            let command = row.command
+            var text = "  #\(command.index) " + String(Timestamp.timeOfDay(command.time).prefix(8)) + " "
+                + command.kind.rawValue.fitted(to: 5) + " " + command.risk.rawValue.fitted(to: 8) + " " + row.actionText
+            if let outcome = row.outcomeText { text += "  " + outcome }
+            if let rule = command.rule { text += "  [\(rule)]" }
+            var role = CommandRow.role(command.risk)
+            if command.decision == .pending, intercept.hold(of: row.key) != nil {
+                text += "  [HELD: a run, d block]"
+                role = .held
+            }
+            return (command.index, text + "  $ " + command.text.visible, role)
+        }
+    }
+
     private func rowIndexLookup(_ id: FlowID) -> FlowRow? {
-        rows.last { $0.id == id }
+        flows[id]
     }
 
     /// Text when the bytes read as text (JSON pretty-printed), else a hexdump.
@@ -263,13 +297,14 @@ extension App {
             drawEmpty(canvas, "No engine.", "`sluice view` shows a store; connections exist only while Sluice relays.")
             return
         }
-        guard !connections.isEmpty else {
+        let connectionSelected = connections.selected
+        guard !connections.rows.isEmpty else {
             canvas.put(3, 2, "No open connections.", .dim)
             return
         }
         let height = max(1, canvas.height - 3)
         let top = max(0, connectionSelected - height + 1)
-        for (line, row) in connections.dropFirst(top).prefix(height).enumerated() {
+        for (line, row) in connections.rows.dropFirst(top).prefix(height).enumerated() {
             let c = row.connection
             let position = top + line
             let route = "\(c.client) → \(c.server)".fitted(to: 42)
@@ -288,10 +323,12 @@ extension App {
         let filterText = engine?.gate.filter?.text
         canvas.put(1, 0, "intercept: " + (filterText ?? "off (press i to set a filter)"), filterText == nil ? .dim : .held)
         guard !held.isEmpty else {
-            canvas.put(3, 2, "Nothing held. Messages matching the intercept filter wait here for a verdict.", .dim)
-            canvas.put(4, 2, "a forward   A forward all   e edit   d drop   x kill the connection", .dim)
+            canvas.put(3, 2, "Nothing held. Messages matching the intercept filter wait here for a verdict,", .dim)
+            canvas.put(4, 2, "and so do commands the policy holds.", .dim)
+            canvas.put(5, 2, "a forward (run)   A forward all   e edit   d drop (block)   x kill the connection", .dim)
             return
         }
+        let heldSelected = intercept.selected
         canvas.put(2, 0, "HOLD  FLOW    DIR    SIZE    AGE   LEFT  PREVIEW", .dim)
         let height = max(1, canvas.height - 4)
         let top = max(0, heldSelected - height + 1)
@@ -299,12 +336,24 @@ extension App {
             let position = top + line
             let age = Int(now.timeIntervalSince(message.heldAt))
             let left = max(0, Int(message.deadline.timeIntervalSince(now).rounded(.up)))
-            let preview = FlowRow.previewText(message.payload)
-            let text = message.id.description.fitted(to: 5) + " " + message.flowID.description.fitted(to: 7) + " "
-                + message.direction.rawValue.fitted(to: 4) + Formatting.bytes(Int64(message.payload.count)).leftPadded(8)
-                + "\(age)s".leftPadded(6) + "\(left)s".leftPadded(6) + "  " + preview
+            let lead = message.id.description.fitted(to: 5) + " " + message.flowID.description.fitted(to: 7) + " "
             if position == heldSelected { canvas.fill(3 + line, .selection) }
+            guard let command = message.command else {
+                let preview = FlowRow.previewText(message.payload)
+                let text = lead + message.direction.rawValue.fitted(to: 4) + Formatting.bytes(Int64(message.payload.count)).leftPadded(8)
+                    + "\(age)s".leftPadded(6) + "\(left)s".leftPadded(6) + "  " + preview
+                canvas.put(3 + line, 0, text, position == heldSelected ? .selection : .held)
+                continue
+            }
+            // A command the policy holds: its risk where a message's size is, then who runs it where, its text and
+            // the rule that held it.
+            let user = command.user.isEmpty ? command.target : "\(command.user)@\(command.target)"
+            let text = lead + "cmd " + command.risk.rawValue.leftPadded(8) + "\(age)s".leftPadded(6) + "\(left)s".leftPadded(6)
+                + "  " + user + " $ " + command.text.visible + (command.rule.map { "  [\($0)]" } ?? "")
             canvas.put(3 + line, 0, text, position == heldSelected ? .selection : .held)
+            if position != heldSelected {
+                canvas.put(3 + line, lead.count + 4, command.risk.rawValue.leftPadded(8), CommandRow.role(command.risk))
+            }
         }
     }
 

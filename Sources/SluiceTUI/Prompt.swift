@@ -1,0 +1,74 @@
+import SluiceModel
+
+/// The status line's one line of input: a filter, a search, a file name, a message to send. It edits its text; what
+/// a submitted text does is the app's to decide.
+struct Prompt: Equatable {
+    enum Kind: Equatable {
+        case filter, intercept, search, save
+        /// A text message to send into the open WebSocket: to the server (`up`) or to the client.
+        case send(Direction)
+
+        var label: String {
+            switch self {
+            case .filter: return "filter"
+            case .intercept: return "intercept"
+            case .search: return "search"
+            case .save: return "save as"
+            case .send(let direction): return direction == .up ? "send to server" : "send to client"
+            }
+        }
+    }
+
+    /// What a key did to the prompt.
+    enum Outcome: Equatable {
+        /// The text changed.
+        case edited
+        /// A key the prompt does not take; nothing changed.
+        case ignored
+        /// Esc: the prompt is abandoned.
+        case cancelled
+        /// Enter: the app acts on the text (and may leave the prompt open with an `error`).
+        case submitted
+    }
+
+    var kind: Kind
+    var text: String
+    /// Why the submitted text was refused, shown after it until the next edit.
+    var error: String?
+
+    init(kind: Kind, text: String, error: String? = nil) {
+        self.kind = kind
+        self.text = text
+        self.error = error
+    }
+
+    mutating func handle(_ key: Key) -> Outcome {
+        switch key {
+        case .escape: return .cancelled
+        case .enter: return .submitted
+        case .backspace:
+            if !text.isEmpty { text.removeLast() }
+        case .control("u"):
+            text = ""
+        case .character(let character):
+            text.append(character)
+        default:
+            return .ignored
+        }
+        error = nil
+        return .edited
+    }
+}
+
+/// A line for the status bar: what a key did, or why it could not.
+struct StatusMessage: Equatable {
+    var text: String
+    var isError: Bool
+
+    init(_ text: String, isError: Bool = false) {
+        self.text = text
+        self.isError = isError
+    }
+
+    static func error(_ text: String) -> StatusMessage { StatusMessage(text, isError: true) }
+}

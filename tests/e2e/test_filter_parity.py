@@ -87,6 +87,8 @@ PAGES = {
     "/Shouty.CSS": (200, "TEXT/CSS", b"p {}\n", ()),
 }
 
+#: Sluice's own operators (`~k`, `~held`, `~risk`, `~cmd`) have no mitmproxy counterpart and are left out:
+#: Tests/SluiceModelTests/FilterTests.swift and the TUI's tests cover them.
 #: Every operator of mitmproxy's that applies to Sluice's flows, alone, negated and combined. `{origin}`, `{tcp}` and
 #: `{dead}` are the origin's, the TCP echo server's and the dead server's ports. mitmproxy wants a space between an
 #: operator without an argument and a `)` (its `~a)` is a parse error; Sluice reads both).

@@ -2,11 +2,12 @@ import Foundation
 import SluiceModel
 
 extension StoredFlow {
-    /// What a filter sees of a recorded flow with all its messages (`sluice flows --filter`, `sluice export`).
+    /// What a filter sees of a recorded flow with all its messages and commands (`sluice flows --filter`,
+    /// `sluice export`): `~risk` the highest risk among the commands, `~cmd` their texts.
     ///
     /// As mitmproxy's flows have them: an HTTP body is searched decoded (gzip and deflate; another coding as it
     /// travelled), a WebSocket's text and binary messages beside its handshake's bodies, every other kind's chunks.
-    public func filterSubject(messages: [StoredMessage]) -> FilterSubject {
+    public func filterSubject(messages: [StoredMessage], commands: [StoredCommand] = []) -> FilterSubject {
         let flowKind = FlowKind(rawValue: kind) ?? .tcp
         var up: [Data] = []
         var down: [Data] = []
@@ -22,7 +23,8 @@ extension StoredFlow {
             kind: flowKind, client: Endpoint(parsing: client), server: Endpoint(parsing: server), requestPayloads: up,
             responsePayloads: down, method: http?.method, url: http?.url, requestHeaders: http?.requestHeaders ?? [],
             statusCode: http?.status, responseHeaders: http?.responseHeaders ?? [], isReplay: http?.replayOf != nil,
-            hasError: state == FlowState.error.rawValue, isMarked: marked
+            hasError: state == FlowState.error.rawValue, isMarked: marked, risk: commands.map(\.command.risk).max(),
+            commands: commands.map(\.command.text)
         )
     }
 

@@ -148,7 +148,10 @@ struct ExportCommand: ParsableCommand {
                     continue
                 }
                 let messages = try database.messages(of: flow.id)
-                if let selection, !selection.matches(flow.filterSubject(messages: messages)) { continue }
+                if let selection {
+                    let commands = try database.commands(limit: Int.max, flow: flow.id)
+                    if !selection.matches(flow.filterSubject(messages: messages, commands: commands)) { continue }
+                }
                 guard wanted else {
                     skipped[Self.skipReason(flow), default: 0] += 1
                     continue

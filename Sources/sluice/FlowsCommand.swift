@@ -49,7 +49,9 @@ struct FlowsCommand: ParsableCommand {
             if let selection {
                 // One flow's messages at a time: payload operators need them, and a store can be large.
                 flows = try flows.filter { flow in
-                    selection.matches(flow.filterSubject(messages: try database.messages(of: flow.id)))
+                    let messages = try database.messages(of: flow.id)
+                    let commands = try database.commands(limit: Int.max, flow: flow.id)
+                    return selection.matches(flow.filterSubject(messages: messages, commands: commands))
                 }
             }
         } catch {

@@ -63,6 +63,10 @@ public final class App {
 
     /// `marks` keeps the operator's marks in the store (the writer, while recording); `dataDirectory` is where `w`
     /// saves (its `exports/`).
+    /// Reads the risk policy again (`R` in Commands and Alerts); returns the line to show. Set by the executable,
+    /// which knows where the policy came from.
+    public var reloadPolicy: (() -> String)?
+
     public init(
         engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil, marks: FlowMarking? = nil,
         dataDirectory: DataDirectory = DataDirectory(path: Configuration.defaultDataDirectory), title: String
@@ -318,6 +322,10 @@ public final class App {
             guard engine != nil else { return noEngine() }
             guard detail != nil else { return }
             prompt = Prompt(kind: .send(action == .sendToServer ? .up : .down), text: "")
+        case .reloadPolicy:
+            guard let reloadPolicy else { return noEngine() }
+            let line = reloadPolicy()
+            setStatus(line, isError: line.hasPrefix("policy not reloaded"))
         }
     }
 

@@ -19,6 +19,7 @@ public enum Action: Hashable, Sendable {
     case mark, clearView, save
     case forward, forwardAll, drop, kill, edit
     case toggleHex, replay, sendToServer, sendToClient
+    case reloadPolicy
 }
 
 /// What a binding needs besides its screen. Lazygit's "disabled reason" as data: where the UI lacks it, the help
@@ -114,6 +115,7 @@ public enum Bindings {
         Binding([.character("m")], .mark, "mark / unmark the flow", in: [.flows, .detail]),
         Binding([.character("z")], .clearView, "clear the view (hide the flows listed now)", in: [.flows]),
         Binding([.character("w")], .save, "save marked (or filtered) flows to a file for `sluice view`", in: [.flows]),
+        Binding([.character("R")], .reloadPolicy, "reload the risk policy (as SIGHUP does)", in: [.commands, .alerts], requires: .engine),
         Binding([.character("a")], .forward, "forward the held message (a held command: run it)", in: commandViews, requires: .engine),
         Binding([.character("A")], .forwardAll, "forward every held message", in: heldViews.union([.flows]), requires: .engine),
         Binding([.character("d")], .drop, "drop the held message (a held command: block it)", in: commandViews, requires: .engine),

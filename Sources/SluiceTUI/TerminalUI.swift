@@ -9,7 +9,12 @@ public enum TerminalUI {
         let signals = [SIGINT, SIGTERM, SIGHUP].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.set() }
+            source.setEventHandler {
+                // SIGHUP is the terminal hanging up, or an operator's `kill -HUP` asking for a policy reload (which
+                // the executable does): quit only when the terminal is gone.
+                if number == SIGHUP && terminalIsPresent() { return }
+                stop.set()
+            }
             source.resume()
             return source
         }
@@ -24,6 +29,15 @@ public enum TerminalUI {
                 app.handle(key)
             }
         }
+    }
+
+    /// Whether the controlling terminal is still there: after a hang-up the process has none, and /dev/tty cannot
+    /// be opened.
+    static func terminalIsPresent() -> Bool {
+        let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
     }
 
     /// How long the loop waits for a key (milliseconds): a frame at 30 per second, shorter while the screen waits

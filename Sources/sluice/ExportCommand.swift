@@ -149,7 +149,7 @@ struct ExportCommand: ParsableCommand {
                 }
                 let messages = try database.messages(of: flow.id)
                 if let selection {
-                    let commands = try database.commands(limit: Int.max, flow: flow.id)
+                    let commands = try database.commands(flow: flow.id, limit: Int.max)
                     if !selection.matches(flow.filterSubject(messages: messages, commands: commands)) { continue }
                 }
                 guard wanted else {

@@ -50,7 +50,7 @@ struct FlowsCommand: ParsableCommand {
                 // One flow's messages at a time: payload operators need them, and a store can be large.
                 flows = try flows.filter { flow in
                     let messages = try database.messages(of: flow.id)
-                    let commands = try database.commands(limit: Int.max, flow: flow.id)
+                    let commands = try database.commands(flow: flow.id, limit: Int.max)
                     return selection.matches(flow.filterSubject(messages: messages, commands: commands))
                 }
             }

@@ -88,11 +88,12 @@ enum Session {
             throw fail(error)
         }
 
-        // In the TUI, TerminalUI also takes SIGHUP as the terminal hanging up, and quits.
+        // In the TUI, SIGHUP also quits when it is the terminal hanging up (TerminalUI checks).
         let policyReload = PolicyReload(
             source: PolicySource(file: options.policy, store: options.store), engine: engine, logger: Logger(label: "sluice.policy")
-        ).onHangUp()
-        defer { policyReload.cancel() }
+        )
+        let hangUps = policyReload.onHangUp()
+        defer { hangUps.cancel() }
 
         switch frontEnd {
         case .headless:
@@ -108,6 +109,7 @@ enum Session {
             if let store {
                 app.replayer = TUIReplayer(replayer: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), store: store)
             }
+            app.reloadPolicy = { policyReload.reload() }
             app.setStatus("listening: " + listeners.joined(separator: ", "))
             TerminalUI.run(app, theme: theme ?? Theme.mono)
         }

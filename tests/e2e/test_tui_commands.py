@@ -6,12 +6,11 @@ a sluice.yaml passed with `--config`) holds `echo held-*` exec commands (a custo
 `ssh host 'echo held-one'` waits in the queue: `a` runs it, `d` blocks it (the client sees exit status 126 and the
 target never sees the command).
 
-An exec request is the simplest hold point: it is judged before it is forwarded. The test first checks that this
-build records SSH exec commands at all (a headless probe: one `ssh host true`, then the store's `commands` table);
-without that capture it is skipped, saying so.
+An exec request is the simplest hold point: it is judged before it is forwarded.
 """
 
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -49,16 +48,6 @@ def stored_commands(data_dir):
 
 
 class TUIHeldCommandTest(SSHTestCase, TUITestCase):
-    def require_exec_capture(self):
-        """Skips unless this build records an SSH exec request as a command (the capture the holds need)."""
-        probe_dir = os.path.join(self.tmp, "probe")
-        proc, port = self.start_ssh_sluice(data_dir=probe_dir)
-        result = self.ssh(port, f"{USER}@{HOST}", "true")
-        self.assertEqual(result.returncode, 0, result.stderr)
-        proc.stop()  # SIGTERM: the store is flushed on the way out
-        if not stored_commands(probe_dir):
-            self.skipTest("this build does not capture SSH exec commands yet (no command stored for `ssh host true`)")
-
     def start_ssh_tui(self):
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
         with open(os.path.join(self.data_dir, "known_hosts"), "w") as f:
@@ -89,7 +78,6 @@ class TUIHeldCommandTest(SSHTestCase, TUITestCase):
         return [event["text"] for event in self.sshd.shell_events() if event["kind"] == "exec"]
 
     def test_a_held_command_runs_with_a_and_another_is_blocked_with_d(self):
-        self.require_exec_capture()
         tui, port = self.start_ssh_tui()
         tui.send("3")
         tui.wait_text("Nothing held.")
@@ -129,6 +117,27 @@ class TUIHeldCommandTest(SSHTestCase, TUITestCase):
         self.assertEqual(
             stored, [("echo held-one", "allowed", "operator"), ("echo held-two", "blocked", "operator")], stored
         )
+
+    def test_sighup_reloads_the_policy_without_quitting_and_so_does_r(self):
+        tui, port = self.start_ssh_tui()
+        sluice = [
+            int(pid) for pid in subprocess.run(["pgrep", "-f", self.data_dir], capture_output=True, text=True).stdout.split()
+            if open(f"/proc/{pid}/comm").read().strip() == "sluice"
+        ]
+        self.assertEqual(len(sluice), 1, sluice)
+        os.kill(sluice[0], signal.SIGHUP)  # an operator's `kill -HUP`: the terminal is still there
+        time.sleep(1)
+        tui.send("4")
+        tui.wait_text("0/0 commands")
+        tui.send("R")
+        tui.wait_text("policy reloaded from")
+        # Still serving: a held command still waits for the operator.
+        client = self.start_exec(port, "echo held-three")
+        tui.send("3")
+        tui.wait_line("echo held-three", timeout=IO_TIMEOUT + 20)
+        tui.send("a")
+        out, err = client.communicate(timeout=IO_TIMEOUT + 20)
+        self.assertEqual(out, b"held-three\n", err)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import subprocess
 import time
 import unittest
 
-from support import HOST, SluiceTest, poll
+from support import HOST, SLUICE_BIN, SluiceTest, poll
 from ssh_support import USER, SSHTestCase, askpass, ssh_options
 
 
@@ -133,6 +133,19 @@ class SSHShellTest(SSHTestCase, SluiceTest):
         self.assertEqual(blocked["rule"], "rm-root")
         self.assertEqual(blocked["user"], USER)
         self.assertEqual(captured[0]["risk"], "low")
+
+        # The same through the command line, as an operator reads them.
+        listed = subprocess.run(
+            [SLUICE_BIN, "commands", "--json", "--data-dir", self.data_dir], capture_output=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        rows = [json.loads(line) for line in listed.stdout.decode().splitlines() if line.strip()]
+        blocked_row = next(r for r in rows if r["text"] == "rm -rf /")
+        self.assertEqual(
+            (blocked_row["kind"], blocked_row["risk"], blocked_row["action"], blocked_row["rule"], blocked_row["decision"]),
+            ("shell", "critical", "block", "rm-root", "blocked"),
+        )
+        self.assertEqual([r["text"] for r in rows if r["kind"] == "shell"][:2], ["echo hello", "echo fixed"])
 
         flow_id = captured[0]["flow_id"]
         cast = os.path.join(self.data_dir, "recordings", f"{flow_id}.cast")

@@ -68,7 +68,7 @@ final class SSHProxySession {
         }
         do {
             try client.pipeline.syncOperations.addHandler(handler)
-            try client.pipeline.syncOperations.addHandler(SSHConnectionErrors(side: .client, session: self))
+            try client.pipeline.syncOperations.addHandler(SSHConnectionEvents(side: .client, session: self))
             try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
             try client.syncOptions?.setOption(.autoRead, value: true)
         } catch {
@@ -112,7 +112,7 @@ final class SSHProxySession {
         upstreamSSH = handler
         do {
             try channel.pipeline.syncOperations.addHandler(handler)
-            try channel.pipeline.syncOperations.addHandler(SSHConnectionErrors(side: .server, session: self))
+            try channel.pipeline.syncOperations.addHandler(SSHConnectionEvents(side: .server, session: self))
             try channel.pipeline.syncOperations.handler(type: EarlyInput.self).release()
             try channel.syncOptions?.setOption(.autoRead, value: true)
         } catch {
@@ -141,7 +141,7 @@ final class SSHProxySession {
         login.upstreamAccepted()
     }
 
-    fileprivate func connectionError(_ side: SSHConnectionErrors.Side, _ error: Error) {
+    fileprivate func connectionError(_ side: SSHConnectionEvents.Side, _ error: Error) {
         guard !clientGone else { return }
         switch side {
         case .client:
@@ -243,9 +243,10 @@ final class SSHProxySession {
     }
 }
 
-/// The last handler of each connection's pipeline: a protocol error (a garbage banner, an oversized packet, a bad
-/// MAC) or an I/O error ends the session with a flow error; the target's login success is passed on.
-final class SSHConnectionErrors: ChannelInboundHandler {
+/// The last handler of each connection's pipeline, telling the session what swift-nio-ssh reports: a protocol error
+/// (a garbage banner, an oversized packet, a bad MAC) or an I/O error, which ends the session with a flow error; the
+/// target's login success; the peer's end of input, which closes the connection.
+final class SSHConnectionEvents: ChannelInboundHandler {
     typealias InboundIn = Any
 
     enum Side {
@@ -279,4 +280,4 @@ final class SSHConnectionErrors: ChannelInboundHandler {
 }
 
 @available(*, unavailable)
-extension SSHConnectionErrors: Sendable {}
+extension SSHConnectionEvents: Sendable {}

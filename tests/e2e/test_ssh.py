@@ -31,6 +31,18 @@ class SSHExecTest(SSHTestCase, SluiceTest):
         self.assertTrue(all(f["state"] == "closed" for f in flows), flows)
         self.assertGreater(flows[0]["bytes_down"], 0)
 
+    def test_several_channels_share_one_connection_and_one_flow(self):
+        proc, port = self.start_sluice_ssh()
+        control = ("-o", "ControlMaster=auto", "-o", f"ControlPath={self.tmp}/cm-%p", "-o", "ControlPersist=30")
+        first = self.ssh(port, f"{USER}@{HOST}", "echo first", extra=control)
+        self.assertEqual((first.returncode, first.stdout), (0, b"first\n"), first.stderr)
+        second = self.ssh(port, f"{USER}@{HOST}", "echo second", extra=control)
+        self.assertEqual((second.returncode, second.stdout), (0, b"second\n"), second.stderr)
+        self.ssh(port, f"{USER}@{HOST}", extra=control + ("-O", "exit"))
+        flows = poll(lambda: [f for f in proc.flows() if f["state"] != "open"] or None, 15)
+        self.assertEqual(len(proc.flows()), 1, "both sessions went over the master's one connection")
+        self.assertEqual(flows[0]["state"], "closed")
+
     def test_wrong_password_is_a_failed_login_not_a_dropped_connection(self):
         proc, port = self.start_sluice_ssh()
         result = self.ssh(port, f"{USER}@{HOST}", "true", password="not-the-password")

@@ -326,11 +326,14 @@ private struct LineScan {
             return nil
         }
         let start = consumed
+        // The limits before the line's form, as they are checked while the LF has not come: the outcome must not
+        // depend on how the bytes were cut (found by fuzzing: a 16 KiB chunk extension ending in a bare LF was "too
+        // long" read in pieces and "invalid line ending" read whole).
+        guard newline - start <= limits.maxLineBytes + 1, newline < maxBytes else { throw .headTooLarge }
         guard newline > start, buffer.getInteger(at: buffer.readerIndex + newline - 1, as: UInt8.self) == 0x0D else {
             throw .invalidLineEnding
         }
         let length = newline - 1 - start
-        guard length <= limits.maxLineBytes, newline < maxBytes else { throw .headTooLarge }
         consumed = newline + 1
         searched = 0
         if length > 0 {

@@ -283,6 +283,10 @@ enum ParserFeed {
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", .invalidChunk),
         // A chunk line over the line limit is a bad chunk (400), not headers too large (431).
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;" + String(repeating: "x", count: 16 * 1024) + "\r\n", .invalidChunk),
+        // Found by fuzzing (http1-chunked): a line over the limit that ends in a bare LF is over the limit, read
+        // whole or in pieces (it was "invalid line ending" whole, the limit's error in pieces).
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;" + String(repeating: "x", count: 16 * 1024) + "\n\r\n", .invalidChunk),
+        ("GET / HTTP/1.1\r\nX-Long: " + String(repeating: "x", count: 16 * 1024) + "\n\r\n", .headTooLarge),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", .truncated),
         ("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel", .truncated),
         ("GET / HTTP/1.1\r\nHost: x\r\n", .truncated),

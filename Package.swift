@@ -64,12 +64,15 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // A headless VT100/xterm screen (characters only): reads a shell's line for SSH command capture, and shows a
+        // recording's screen at a moment in the TUI's player. Pure Swift, no dependencies.
+        .target(name: "SluiceTerminal"),
         // SSH man-in-the-middle: Sluice is an SSH server to the client and an SSH client to the target; session
         // channels relayed, shell lines reconstructed and judged, sessions recorded as asciicast.
         .target(
             name: "SluiceSSH",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTLS",
+                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTLS", "SluiceTerminal",
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,11 +95,12 @@ let package = Package(
         ),
         // ncursesw plus a C shim for the macros and globals Swift cannot import.
         .systemLibrary(name: "CNCurses", path: "Sources/CNCurses"),
-        // The terminal UI: only `Terminal` calls ncurses; views, key bindings as data, the render loop.
+        // The terminal UI: only `Terminal` calls ncurses; views, key bindings as data, the render loop; the recording
+        // player draws a `TerminalScreen`.
         .target(
             name: "SluiceTUI",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluiceStore", "CNCurses",
+                "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTerminal", "CNCurses",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -120,6 +124,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel"]),
+        .testTarget(name: "SluiceTerminalTests", dependencies: ["SluiceTerminal"]),
         .testTarget(
             name: "SluicePolicyTests",
             dependencies: ["SluicePolicy", "SluiceModel", .product(name: "Yams", package: "Yams")]
@@ -160,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "SluiceTUITests",
             dependencies: [
-                "SluiceTUI", "SluiceModel", "SluiceCore", "SluiceStore",
+                "SluiceTUI", "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTerminal",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "SluiceSSHTests",
             dependencies: [
-                "SluiceSSH", "SluiceModel", "SluiceStore",
+                "SluiceSSH", "SluiceModel", "SluiceStore", "SluiceTerminal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),

@@ -1,3 +1,5 @@
+import SluiceTerminal
+
 /// Finds the command lines a user submits in an interactive shell, so each can be judged before the shell gets
 /// its Enter (PROTOCOLS.md §3, "Commands from an interactive shell").
 ///

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+import SluiceTerminal
+
 @testable import SluiceSSH
 
 /// Real shells, recorded in a pty by tests/fixtures/shell/record.py, replayed through the tracker the way the SSH

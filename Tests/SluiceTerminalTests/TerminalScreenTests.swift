@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SluiceSSH
+@testable import SluiceTerminal
 
 /// The headless terminal reads back what xterm would show, and survives whatever a hostile server sends.
 @Suite struct TerminalScreenTests {

@@ -1,8 +1,10 @@
 /// A headless terminal: the part of xterm a shell's line editor uses, enough to read back the line a user sees.
 ///
-/// `ShellLineTracker` feeds it the server's output and reads the submitted line off it (Warpgate's
+/// `ShellLineTracker` (SluiceSSH) feeds it the server's output and reads the submitted line off it (Warpgate's
 /// `CommandDetector` approach, PROTOCOLS.md §3): editing, history, completion and search come out as the shell drew
-/// them. It keeps characters only (no colours, no attributes) and understands printable UTF-8, CR, LF, BS, TAB, the
+/// them. The TUI's recording player (SluiceTUI) feeds it a recording's output to show the screen at a moment; a
+/// copy is cheap (its cells are copied on write), so the player keeps copies as seek points. It lives in a target
+/// of its own, with no dependencies, because protocol targets are not imported by the TUI. It keeps characters only (no colours, no attributes) and understands printable UTF-8, CR, LF, BS, TAB, the
 /// CSI cursor moves, erasing, inserting and deleting characters and lines, scroll regions, the alternate screen,
 /// bracketed paste and application cursor key modes, and skips OSC/DCS strings and charset designations.
 ///
@@ -123,8 +125,14 @@ public struct TerminalScreen: Sendable {
 
     /// The visible rows of whichever screen is showing, for tests and diagnostics.
     public var visibleText: [String] {
-        let grid = currentGrid
-        return (0..<rows).map { row in Self.text(grid.cells[(row * columns)..<((row + 1) * columns)], trim: true) }
+        (0..<rows).map(visibleRow)
+    }
+
+    /// Row `row` (0 at the top) of whichever screen is showing, trailing blanks left out: what a player draws.
+    public func visibleRow(_ row: Int) -> String {
+        guard row >= 0, row < rows else { return "" }
+        let start = row * columns
+        return Self.text(currentGrid.cells[start..<(start + columns)], trim: true)
     }
 
     static func text(_ cells: ArraySlice<UInt32>, trim: Bool) -> String {

@@ -3,8 +3,8 @@
 ///
 /// A table of ranges rather than the C library's `wcwidth`, so the answer does not depend on the process's locale
 /// (Sluice reads a remote shell's screen, whose locale is not ours) and needs no Foundation.
-enum CharacterWidth {
-    static func of(_ value: UInt32) -> Int {
+public enum CharacterWidth {
+    public static func of(_ value: UInt32) -> Int {
         if value < 0x300 { return 1 }
         if isZeroWidth(value) { return 0 }
         return isWide(value) ? 2 : 1

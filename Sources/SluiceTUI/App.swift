@@ -51,6 +51,8 @@ public final class App {
     var flows: FlowList
     var log = CommandLog()
     var details: DetailLoader
+    /// The recording player of an SSH flow's detail (`p`, or Enter on a command).
+    var recording: RecordingPane
     var intercept = InterceptController()
     var connections = ConnectionMonitor()
     /// The view filter (`f`), one for every list.
@@ -80,6 +82,7 @@ public final class App {
         self.title = title
         self.flows = FlowList(background: background, inbox: inbox)
         self.details = DetailLoader(store: store, background: background, inbox: inbox)
+        self.recording = RecordingPane(background: background, inbox: inbox)
     }
 
     // MARK: What the screens read
@@ -183,6 +186,7 @@ public final class App {
         if let feed { apply(feed.take()) }
         if !held.isEmpty || view == .intercept { dirty = true }
         if let id = details.wantsReload(now: now, complete: storeHasAllShown(of:)) { loadDetail(id) }
+        if view == .player, recording.tick(now: now) { dirty = true }
         if view == .connections, connections.wantsSample(now: now) { sampleConnections(now: now) }
     }
 
@@ -268,7 +272,10 @@ public final class App {
             show(.help)
         case .back:
             if let previous = viewStack.popLast() { view = previous } else { view = .flows }
-            if view != .detail { details.close() }
+            if view != .detail && view != .player {
+                details.close()
+                recording.close()
+            }
         case .show(let kind):
             show(kind)
         case .up: move(-1)
@@ -291,7 +298,7 @@ public final class App {
         case .searchNext:
             findNext(from: flows.list.selected + 1)
         case .mark:
-            let id = view == .detail ? detail?.flowID : selectedRow?.id
+            let id = view == .detail || view == .player ? detail?.flowID : selectedRow?.id
             if let id {
                 setStatus(marks.toggle(id))
                 if view == .flows { move(1) }
@@ -326,7 +333,32 @@ public final class App {
             guard let reloadPolicy else { return noEngine() }
             let line = reloadPolicy()
             setStatus(line, isError: line.hasPrefix("policy not reloaded"))
+        case .togglePlayer:
+            togglePlayer()
+        case .playPause: recording.change { $0.togglePlaying() }
+        case .seekBack: recording.change { $0.seek(by: -RecordingPlayer.seekStep) }
+        case .seekForward: recording.change { $0.seek(by: RecordingPlayer.seekStep) }
+        case .previousCommand: recording.change { $0.previousMarker() }
+        case .nextCommand: recording.change { $0.nextMarker() }
+        case .recordingStart: recording.change { $0.seek(to: 0) }
+        case .recordingEnd: recording.change { $0.seek(to: $0.duration) }
         }
+    }
+
+    /// `p`: the detail's player opens (reading the recording again, at the same place) or closes. The two are one
+    /// screen as far as `back` goes: either returns to where the flow was opened from.
+    private func togglePlayer() {
+        guard let id = detail?.flowID else { return }
+        if view == .player {
+            recording.change { player in if player.isPlaying { player.togglePlaying() } }
+            view = .detail
+            return
+        }
+        if let kind = flows[id]?.kind, kind != .ssh {
+            return setStatus("flow \(id) is \(kind.rawValue): only SSH sessions are recorded", isError: true)
+        }
+        view = .player
+        recording.open(id, path: saveDestination.dataDirectory.recordingPath(id), at: nil)
     }
 
     private func show(_ kind: ViewKind) {
@@ -347,7 +379,7 @@ public final class App {
         case .connections: connections.move(delta)
         case .commands: log.commands.move(delta)
         case .alerts: log.alerts.move(delta)
-        case .detail: details.change { $0.scroll = max(0, $0.scroll + delta) }
+        case .detail, .player: details.change { $0.scroll = max(0, $0.scroll + delta) }
         case .help: helpScroll = max(0, min(Bindings.helpLines(capabilities).count - 1, helpScroll + delta))
         }
     }
@@ -372,11 +404,31 @@ public final class App {
             if view == .alerts, log.alerts.selectedRow != nil { setStatus("this alert belongs to no flow", isError: true) }
             return
         }
-        show(.detail)
+        // A command of a terminal session opens the player at its moment, the flow's commands below it.
+        let start = view == .commands ? log.commands.selectedRow.flatMap(recordingStart(of:)) : nil
+        show(start == nil ? .detail : .player)
         loadDetail(id)
         details.change {
             $0.focusCommand = focus
             $0.focused = false
+        }
+        if let start { recording.open(id, path: saveDestination.dataDirectory.recordingPath(id), at: start) }
+    }
+
+    /// Where the player starts for a command: its marker in the recording (a shell line), or its time (an exec);
+    /// nil for a command that no recording holds (SQL).
+    private func recordingStart(of row: CommandRow) -> RecordingPane.Start? {
+        let command = row.command
+        switch command.kind {
+        case .shell:
+            let earlier = log.commands(of: command.flowID).filter {
+                $0.command.kind == .shell && $0.command.index < command.index && $0.command.text == command.text
+            }
+            return .command(text: command.text, occurrence: earlier.count, time: command.time.timeIntervalSince1970)
+        case .exec:
+            return .command(text: command.text, occurrence: -1, time: command.time.timeIntervalSince1970)
+        case .sql:
+            return nil
         }
     }
 

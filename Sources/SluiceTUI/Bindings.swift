@@ -2,6 +2,8 @@
 public enum ViewKind: String, CaseIterable, Sendable {
     case flows = "Flows"
     case detail = "Detail"
+    /// The detail of an SSH flow with its recording's player in focus.
+    case player = "Player"
     case connections = "Connections"
     case intercept = "Intercept"
     case commands = "Commands"
@@ -20,6 +22,7 @@ public enum Action: Hashable, Sendable {
     case forward, forwardAll, drop, kill, edit
     case toggleHex, replay, sendToServer, sendToClient
     case reloadPolicy
+    case togglePlayer, playPause, seekBack, seekForward, previousCommand, nextCommand, recordingStart, recordingEnd
 }
 
 /// What a binding needs besides its screen. Lazygit's "disabled reason" as data: where the UI lacks it, the help
@@ -88,7 +91,7 @@ public enum Bindings {
         Binding([.character("?")], .help, "help: this screen", hint: "help"),
         Binding([.character("q")], .quit, "quit (from the flow list; elsewhere: back)", in: [.flows], hint: "quit"),
         Binding(
-            [.character("q"), .escape], .back, "back to the previous screen", in: [.detail, .connections, .intercept, .commands, .alerts, .help],
+            [.character("q"), .escape], .back, "back to the previous screen", in: [.detail, .player, .connections, .intercept, .commands, .alerts, .help],
             hint: "back"
         ),
         Binding([.control("c")], .quit, "quit"),
@@ -124,6 +127,14 @@ public enum Bindings {
         Binding([.character("h")], .toggleHex, "hexdump / text for messages", in: [.detail]),
         Binding([.character("s")], .sendToServer, "WebSocket: send a text message to the server", in: [.detail], requires: .engine),
         Binding([.character("S")], .sendToClient, "WebSocket: send a text message to the client", in: [.detail], requires: .engine),
+        Binding([.character("p")], .togglePlayer, "SSH session: open / close the recording player", in: [.detail, .player]),
+        Binding([.character(" ")], .playPause, "play / pause the recording", in: [.player]),
+        Binding([.left], .seekBack, "back 5 s", in: [.player]),
+        Binding([.right], .seekForward, "forward 5 s", in: [.player]),
+        Binding([.character("[")], .previousCommand, "previous command (its marker)", in: [.player]),
+        Binding([.character("]")], .nextCommand, "next command (its marker)", in: [.player]),
+        Binding([.home], .recordingStart, "start of the recording", in: [.player]),
+        Binding([.end], .recordingEnd, "end of the recording", in: [.player]),
         Binding(
             [.character("r")], .replay, "replay the HTTP request (a new flow linked to this one)", in: [.flows, .detail],
             requires: .replayer

@@ -14,6 +14,7 @@ extension App {
             switch view {
             case .flows: drawFlows(canvas)
             case .detail: drawDetail(canvas)
+            case .player: drawPlayer(canvas)
             case .connections: drawConnections(canvas)
             case .intercept: drawIntercept(canvas, now: now)
             case .commands: drawCommands(canvas)
@@ -39,7 +40,7 @@ extension App {
         ]
         let offered = Set(Bindings.all.filter { capabilities.disabledReason($0) == nil }.map(\.action))
         for (text, kind) in tabs where offered.contains(.show(kind)) || kind == .help {
-            let active = kind == view || (view == .detail && kind == .flows)
+            let active = kind == view || ((view == .detail || view == .player) && kind == .flows)
             canvas.put(0, x, " \(text) ", active ? .tabActive : .header)
             x += text.count + 3
         }
@@ -170,6 +171,7 @@ extension App {
             let live = engine?.openConnections.first { $0.flowID == row.id }
             lines.append(("up \(Formatting.bytes(live?.bytesUp ?? row.bytesUp))  down \(Formatting.bytes(live?.bytesDown ?? row.bytesDown))", .dim))
             if let error = row.error { addWrapped("error: \(error)", .error) }
+            if row.kind == .ssh { lines.append(("terminal sessions are recorded: p plays this one", .dim)) }
         } else {
             lines.append(("flow \(detail.flowID)", .normal))
         }
@@ -254,7 +256,7 @@ extension App {
     }
 
     /// A flow's commands for its detail: index, time, kind, risk, what became of it, how it ended, the rule, the text.
-    private func commandLines(of flow: FlowID, width: Int) -> [(index: Int64, text: String, role: Role)] {
+    func commandLines(of flow: FlowID, width: Int) -> [(index: Int64, text: String, role: Role)] {
         log.commands(of: flow).map { row in
             let command = row.command
             var text = "  #\(command.index) " + String(Timestamp.timeOfDay(command.time).prefix(8)) + " "
@@ -270,7 +272,7 @@ extension App {
         }
     }
 
-    private func rowIndexLookup(_ id: FlowID) -> FlowRow? {
+    func rowIndexLookup(_ id: FlowID) -> FlowRow? {
         flows[id]
     }
 

@@ -123,13 +123,18 @@ private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
         app.handle(.character("4"))
         app.handle(.up)
         app.handle(.enter)
-        #expect(app.view == .detail)
+        // A shell command opens the player (RecordingPlayerTests), the flow's commands below it; `p` the detail.
+        #expect(app.view == .player)
         #expect(app.detail?.flowID == FlowID(1))
         #expect(app.detail?.focusCommand == 1)
-        let canvas = screen(app)
-        #expect(canvas.text.contains("commands (3)"))
-        let focused = canvas.rowRoles.firstIndex(of: .selection).map { canvas.lines[$0] } ?? ""
-        #expect(focused.contains("#1") && focused.contains("shutdown -h now") && focused.contains("exit 0"), "\(focused)")
+        for view in [ViewKind.player, .detail] {
+            #expect(app.view == view)
+            let canvas = screen(app)
+            #expect(canvas.text.contains("commands (3)"))
+            let focused = canvas.rowRoles.firstIndex(of: .selection).map { canvas.lines[$0] } ?? ""
+            #expect(focused.contains("#1") && focused.contains("shutdown -h now") && focused.contains("exit 0"), "\(focused)")
+            app.handle(.character("p"))
+        }
         app.handle(.escape)
         #expect(app.view == .commands)
     }

@@ -133,8 +133,8 @@ public enum Bindings {
         Binding([.right], .seekForward, "forward 5 s", in: [.player]),
         Binding([.character("[")], .previousCommand, "previous command (its marker)", in: [.player]),
         Binding([.character("]")], .nextCommand, "next command (its marker)", in: [.player]),
-        Binding([.home], .recordingStart, "start of the recording", in: [.player]),
-        Binding([.end], .recordingEnd, "end of the recording", in: [.player]),
+        Binding([.home, .character("g")], .recordingStart, "start of the recording", in: [.player]),
+        Binding([.end, .character("G")], .recordingEnd, "end of the recording", in: [.player]),
         Binding(
             [.character("r")], .replay, "replay the HTTP request (a new flow linked to this one)", in: [.flows, .detail],
             requires: .replayer

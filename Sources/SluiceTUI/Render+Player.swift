@@ -90,7 +90,7 @@ extension App {
             }
         }
         y += paneRows
-        let keys = "─ space play/pause  ← → 5 s  [ ] command  Home End  p close "
+        let keys = "─ space play/pause  ← → 5 s  [ ] command  g G start/end  p close "
         canvas.put(y, 0, keys + String(repeating: "─", count: max(0, width - keys.count)), .dim)
         return y + 1
     }

@@ -204,7 +204,7 @@ if Context.environment["SLUICE_FUZZ"] == "1" {
     // but without the C modules it needs ("missing required module '_AtomicsShims'").
     let nio: [Target.Dependency] = [.product(name: "NIOCore", package: "swift-nio")]
     let sluiceCore: [Target.Dependency] = [
-        "SluiceModel", .product(name: "NIOPosix", package: "swift-nio"),
+        "SluiceModel", "SluicePolicy", .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         .product(name: "Yams", package: "Yams"),
     ] + nio

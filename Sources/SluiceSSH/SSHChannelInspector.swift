@@ -36,7 +36,8 @@ final class SSHChannelInspector {
     private var pty: SSHChannelRequestEvent.PseudoTerminalRequest?
     private var tracker: ShellLineTracker?
     private var cast: AsciicastRecording?
-    private var castTimer: RepeatedTask?
+    /// The flush of the recording's buffered lines, armed only while lines wait: an idle session has no timer.
+    private var castFlush: Scheduled<Void>?
     /// The exec command whose exit status ends it.
     private var execIndex: Int64?
     private var lastOutput = NIODeadline.now()
@@ -301,8 +302,8 @@ final class SSHChannelInspector {
     }
 
     func channelClosed() {
-        castTimer?.cancel()
-        castTimer = nil
+        castFlush?.cancel()
+        castFlush = nil
         record { try $0.close() }
         cast = nil
     }
@@ -350,11 +351,17 @@ final class SSHChannelInspector {
             commands.alert(level: .high, rule: "recording", "cannot record the session: \(error)")
             return
         }
+    }
+
+    /// Arms one flush `AsciicastRecording.flushInterval` from now when lines wait and none is armed.
+    private func scheduleFlush() {
+        guard castFlush == nil, cast?.hasPendingLines == true else { return }
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let interval = TimeAmount.milliseconds(Int64(AsciicastRecording.flushInterval * 1000))
-        castTimer = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+        castFlush = eventLoop.scheduleTask(in: interval) {
             let inspector = bound.value
-            if inspector.cast?.hasPendingLines == true { inspector.record { try $0.flush() } }
+            inspector.castFlush = nil
+            inspector.record { try $0.flush() }
         }
     }
 
@@ -364,10 +371,11 @@ final class SSHChannelInspector {
         guard let cast else { return }
         do {
             try write(cast)
+            scheduleFlush()
         } catch {
             commands.alert(level: .high, rule: "recording", "the session's recording stopped: \(error)")
-            castTimer?.cancel()
-            castTimer = nil
+            castFlush?.cancel()
+            castFlush = nil
             self.cast = nil
         }
     }

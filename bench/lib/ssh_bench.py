@@ -88,29 +88,7 @@ def main():
 
     try:
         time.sleep(1.0)
-        source = os.path.join(work, "payload.bin")
-        with open(source, "wb") as f:
-            for _ in range(SIZE_MIB):
-                f.write(os.urandom(1 << 20))
-        home = os.path.expanduser(f"~{ssh_support.USER}")
-        for round_number in range(ROUNDS):
-            for peer, (target, algorithms) in targets.items():
-                opts = ssh_support.ssh_options(target) + algorithms
-                scp_opts = ["-P"] + opts[1:]
-                remote = f"{ssh_support.USER}@{HOST}"
-                add(("scp up", peer), SIZE_MIB / run(["scp"] + scp_opts + [source, f"{remote}:bench.bin"], env))
-                add(("scp down", peer), SIZE_MIB / run(["scp"] + scp_opts + [f"{remote}:bench.bin", os.path.join(work, "down.bin")], env))
-                put = f"put {source} bench2.bin\n".encode()
-                add(("sftp up", peer), SIZE_MIB / run(["sftp"] + scp_opts + [remote], env, input=put))
-                get = f"get bench2.bin {os.path.join(work, 'down2.bin')}\nrm bench.bin\nrm bench2.bin\n".encode()
-                add(("sftp down", peer), SIZE_MIB / run(["sftp"] + scp_opts + [remote], env, input=get))
-            print(f"round {round_number + 1}/{ROUNDS} of transfers done", file=sys.stderr)
-        for _ in range(RTT_RUNS):
-            for peer, (target, algorithms) in targets.items():
-                args = ["ssh"] + ssh_support.ssh_options(target) + algorithms + [f"{ssh_support.USER}@{HOST}", "true"]
-                add(("ssh true", peer), 1000 * run(args, env))
-
-        # Idle interactive sessions through Sluice.
+        # Idle interactive sessions through Sluice, first, on a Sluice that has done nothing else yet.
         rss_before = rss_mib(sluice.pid)
         sessions = []
         for _ in range(IDLE_SESSIONS):
@@ -129,6 +107,27 @@ def main():
             s.kill()
         for s in sessions:
             s.wait(timeout=30)
+        source = os.path.join(work, "payload.bin")
+        with open(source, "wb") as f:
+            for _ in range(SIZE_MIB):
+                f.write(os.urandom(1 << 20))
+        for round_number in range(ROUNDS):
+            for peer, (target, algorithms) in targets.items():
+                opts = ssh_support.ssh_options(target) + algorithms
+                scp_opts = ["-P"] + opts[1:]
+                remote = f"{ssh_support.USER}@{HOST}"
+                add(("scp up", peer), SIZE_MIB / run(["scp"] + scp_opts + [source, f"{remote}:bench.bin"], env))
+                add(("scp down", peer), SIZE_MIB / run(["scp"] + scp_opts + [f"{remote}:bench.bin", os.path.join(work, "down.bin")], env))
+                put = f"put {source} bench2.bin\n".encode()
+                add(("sftp up", peer), SIZE_MIB / run(["sftp"] + scp_opts + [remote], env, input=put))
+                get = f"get bench2.bin {os.path.join(work, 'down2.bin')}\nrm bench.bin\nrm bench2.bin\n".encode()
+                add(("sftp down", peer), SIZE_MIB / run(["sftp"] + scp_opts + [remote], env, input=get))
+            print(f"round {round_number + 1}/{ROUNDS} of transfers done", file=sys.stderr)
+        for _ in range(RTT_RUNS):
+            for peer, (target, algorithms) in targets.items():
+                args = ["ssh"] + ssh_support.ssh_options(target) + algorithms + [f"{ssh_support.USER}@{HOST}", "true"]
+                add(("ssh true", peer), 1000 * run(args, env))
+
     finally:
         sluice.terminate()
         try:
@@ -163,7 +162,7 @@ def main():
     verdicts.append(idle_cpu < 0.01)
     print(f"| {IDLE_SESSIONS} idle sessions ({alive} alive): Sluice CPU | | | {idle_cpu * 100:.2f} % of a core | | | < 1 % "
           f"{'PASS' if idle_cpu < 0.01 else 'FAIL'} |")
-    print(f"| Sluice RSS idle → with {IDLE_SESSIONS} sessions | | | {rss_before:.1f} → {rss_with:.1f} MiB "
+    print(f"| Sluice RSS fresh → with {IDLE_SESSIONS} sessions | | | {rss_before:.1f} → {rss_with:.1f} MiB "
           f"({(rss_with - rss_before) * 1024 / max(1, alive):.0f} KiB each) | | | |")
     shutil.rmtree(work, True)
     sys.exit(0 if all(verdicts) else 1)

@@ -97,14 +97,17 @@ public final class InterceptGate: Sendable {
     /// Parks a command the policy holds for the operator, in the same queue as held messages: forward allows it,
     /// drop or kill blocks it; the hold timeout applies the default verdict (`hold_default`: forward allows).
     /// `continuation` runs exactly once, on `eventLoop`.
+    /// The continuation also gets the operator's message when the verdict was `block(message:)`.
     public func hold(
-        command: Command, on eventLoop: EventLoop, continuation: @escaping @Sendable (CommandDecision, Decider) -> Void
+        command: Command, on eventLoop: EventLoop, continuation: @escaping @Sendable (CommandDecision, Decider, String?) -> Void
     ) {
         hold(
             flowID: command.flowID, sequence: command.index, direction: .up, payload: Data(command.text.utf8), on: eventLoop,
             command: command
         ) { verdict, decider in
-            continuation(verdict.allowsCommand ? .allowed : .blocked, decider)
+            var message: String?
+            if case .block(let text) = verdict, !text.isEmpty { message = text }
+            continuation(verdict.allowsCommand ? .allowed : .blocked, decider, message)
         }
     }
 

@@ -186,7 +186,7 @@ final class RelayHandler {
         case .forward(edited: let edited?):
             recorder.edited(edited, from: sequence, direction: readDirection)
             partner?.partnerWrite(ByteBuffer(bytes: edited))
-        case .drop:
+        case .drop, .block:
             break
         case .kill:
             recorder.failed(.proxy, "killed by the operator")

@@ -214,6 +214,10 @@ final class Exchange {
             owner.respond(.badGateway, message: Self.dropReason("request", decidedBy), recorder: recorder, timings: timings)
             upstream?.close()
             end(reusing: nil)
+        case .block(let message):
+            owner.respond(.forbidden, message: message.isEmpty ? "the operator blocked this request" : message, recorder: recorder, timings: timings)
+            upstream?.close()
+            end(reusing: nil)
         case .kill:
             killedByOperator()
         }
@@ -375,6 +379,10 @@ final class Exchange {
         case .drop:
             collectedResponse = nil
             owner.respond(.badGateway, message: Self.dropReason("response", decidedBy), recorder: recorder, timings: timings)
+            end(reusing: nil)
+        case .block(let message):
+            collectedResponse = nil
+            owner.respond(.forbidden, message: message.isEmpty ? "the operator blocked this response" : message, recorder: recorder, timings: timings)
             end(reusing: nil)
         case .kill:
             killedByOperator()

@@ -227,7 +227,7 @@ final class WebSocketRelayHandler {
         case .forward(edited: let edited?):
             recorder.edited(edited, from: sequence, direction: readDirection, kind: opcode == .text ? .text : .binary)
             partner?.send(encode(opcode, ByteBuffer(bytes: edited)))
-        case .drop:
+        case .drop, .block:
             break
         case .kill:
             recorder.failed(.proxy, "killed by the operator")

@@ -37,6 +37,9 @@ public enum Verdict: Sendable, Equatable {
     case forward(edited: Data?)
     /// Discard this message; the connection lives on.
     case drop
+    /// Refuse it and say why: a held command is blocked and the user reads `message`; a held HTTP request or
+    /// response is answered 403 with it; elsewhere (a TCP chunk, a WebSocket message) it is dropped.
+    case block(message: String)
     /// Close the connection both ways.
     case kill
 
@@ -45,6 +48,7 @@ public enum Verdict: Sendable, Equatable {
         switch self {
         case .forward(let edited): return edited == nil ? "forwarded" : "edited"
         case .drop: return "dropped"
+        case .block: return "blocked"
         case .kill: return "killed"
         }
     }

@@ -111,13 +111,13 @@ final class SSHChannelInspector {
             refuseExec(request, reason: judgement.reason)
         case .hold:
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
-            commands.gate.hold(command: command, on: eventLoop) { decision, _ in
+            commands.gate.hold(command: command, on: eventLoop) { decision, decider, message in
                 let inspector = bound.value
                 if decision == .allowed {
                     inspector.execIndex = command.index
                     inspector.client?.forwardRequest(request, wantReply: request.wantReply)
                 } else {
-                    inspector.refuseExec(request, reason: "\(judgement.reason), refused by the operator")
+                    inspector.refuseExec(request, reason: Self.refusal(judgement.reason, decider, message))
                 }
             }
         }
@@ -199,8 +199,8 @@ final class SSHChannelInspector {
             release(allowed: false, reason: judgement.reason)
         case .hold:
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
-            commands.gate.hold(command: command, on: eventLoop) { decision, _ in
-                bound.value.release(allowed: decision == .allowed, reason: "\(judgement.reason), refused by the operator")
+            commands.gate.hold(command: command, on: eventLoop) { decision, decider, message in
+                bound.value.release(allowed: decision == .allowed, reason: Self.refusal(judgement.reason, decider, message))
             }
         }
     }
@@ -252,14 +252,14 @@ final class SSHChannelInspector {
                 pending = PendingLine(enter: line, rest: bytes, sentAt: .now(), judged: true)
                 client?.isPaused = true
                 let bound = NIOLoopBound(self, eventLoop: eventLoop)
-                commands.gate.hold(command: command, on: eventLoop) { decision, _ in
+                commands.gate.hold(command: command, on: eventLoop) { decision, decider, message in
                     let inspector = bound.value
                     guard let held = inspector.pending else { return }
                     inspector.pending = nil
                     if decision == .allowed {
                         inspector.sendToServer(held.enter)
                     } else {
-                        inspector.refuseLine("\(judgement.reason), refused by the operator")
+                        inspector.refuseLine(Self.refusal(judgement.reason, decider, message))
                     }
                     inspector.client?.isPaused = false
                     let waiting = held.rest + inspector.heldKeys
@@ -377,6 +377,15 @@ final class SSHChannelInspector {
             castFlush?.cancel()
             castFlush = nil
             self.cast = nil
+        }
+    }
+
+    /// What the user reads when a held command is refused: the operator's own words when they gave some.
+    static func refusal(_ reason: String, _ decider: Decider, _ message: String?) -> String {
+        if let message { return message }
+        switch decider {
+        case .timeout: return "\(reason); nobody decided within hold_timeout"
+        case .operator, .policy, .closed: return "\(reason), refused by the operator"
         }
     }
 

@@ -329,6 +329,12 @@ public final class App {
             guard engine != nil else { return noEngine() }
             guard detail != nil else { return }
             prompt = Prompt(kind: .send(action == .sendToServer ? .up : .down), text: "")
+        case .block:
+            guard engine != nil else { return noEngine() }
+            guard targetHeld != nil else {
+                return setStatus(view == .commands ? "this command is not held" : "nothing held here", isError: true)
+            }
+            prompt = Prompt(kind: .block, text: "")
         case .reloadPolicy:
             guard let reloadPolicy else { return noEngine() }
             let line = reloadPolicy()
@@ -565,6 +571,9 @@ public final class App {
         case .save:
             prompt = nil
             save(to: current.text)
+        case .block:
+            prompt = nil
+            decide(.block(message: current.text))
         case .send(let direction):
             prompt = nil
             guard let engine else { return noEngine() }

@@ -20,6 +20,8 @@ public enum Action: Hashable, Sendable {
     case filter, intercept, search, searchNext
     case mark, clearView, save
     case forward, forwardAll, drop, kill, edit
+    /// Block a held message or command and say why (a blocked command's user reads it; an HTTP client gets it in a 403).
+    case block
     case toggleHex, replay, sendToServer, sendToClient
     case reloadPolicy
     case togglePlayer, playPause, seekBack, seekForward, previousCommand, nextCommand, recordingStart, recordingEnd
@@ -122,6 +124,7 @@ public enum Bindings {
         Binding([.character("a")], .forward, "forward the held message (a held command: run it)", in: commandViews, requires: .engine),
         Binding([.character("A")], .forwardAll, "forward every held message", in: heldViews.union([.flows]), requires: .engine),
         Binding([.character("d")], .drop, "drop the held message (a held command: block it)", in: commandViews, requires: .engine),
+        Binding([.character("D")], .block, "block the held message or command with a message (a 403, or the notice a user reads)", in: commandViews, requires: .engine),
         Binding([.character("x")], .kill, "kill the connection", in: heldViews.union([.connections]), requires: .engine),
         Binding([.character("e")], .edit, "edit the held message in the hex editor (not a command)", in: heldViews, requires: .engine),
         Binding([.character("h")], .toggleHex, "hexdump / text for messages", in: [.detail]),

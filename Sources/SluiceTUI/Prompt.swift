@@ -5,6 +5,8 @@ import SluiceModel
 struct Prompt: Equatable {
     enum Kind: Equatable {
         case filter, intercept, search, save
+        /// Why the held message or command is blocked.
+        case block
         /// A text message to send into the open WebSocket: to the server (`up`) or to the client.
         case send(Direction)
 
@@ -14,6 +16,7 @@ struct Prompt: Equatable {
             case .intercept: return "intercept"
             case .search: return "search"
             case .save: return "save as"
+            case .block: return "block, saying"
             case .send(let direction): return direction == .up ? "send to server" : "send to client"
             }
         }

@@ -183,7 +183,7 @@ private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
         let decided = Box<(CommandDecision, Decider)?>(nil)
         let held = command(1, 0, "echo held-one", risk: .high, action: .hold, rule: "held-echo", decision: .pending, kind: .exec)
         app.apply([sshFlow(1), .command(held)])
-        engine.gate.hold(command: held, on: loop) { decision, decider in decided.value = (decision, decider) }
+        engine.gate.hold(command: held, on: loop) { decision, decider, _ in decided.value = (decision, decider) }
         app.handle(.character("3"))
         let line = screen(app).lines.first { $0.contains("echo held-one") } ?? ""
         #expect(line.contains("cmd") && line.contains("high") && line.contains("alice@10.0.0.7:22") && line.contains("[held-echo]"), "\(line)")
@@ -210,7 +210,7 @@ private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
         let second = command(1, 1, "echo held-three", risk: .high, action: .hold, rule: "held-echo", decision: .pending, kind: .exec)
         app.apply([sshFlow(1), .command(first), .command(second)])
         for held in [first, second] {
-            engine.gate.hold(command: held, on: loop) { decision, _ in decisions.value.append(decision) }
+            engine.gate.hold(command: held, on: loop) { decision, _, _ in decisions.value.append(decision) }
         }
         app.handle(.character("3"))
         app.handle(.character("d"))

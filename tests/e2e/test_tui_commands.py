@@ -108,14 +108,30 @@ class TUIHeldCommandTest(SSHTestCase, TUITestCase):
         time.sleep(0.5)
         self.assertNotIn("echo held-two", self.execs())
 
-        # The Commands view shows both, with what the operator decided.
+        # Blocked with the operator's own words: the user reads them.
+        third = self.start_exec(port, "echo held-three")
+        tui.wait_line("echo held-three", "[held-echo]", timeout=IO_TIMEOUT + 20)
+        tui.send("D")
+        tui.wait_line("block, saying")
+        tui.type("ask in #ops first")
+        tui.send("Enter")
+        out, err = third.communicate(timeout=IO_TIMEOUT + 20)
+        self.assertEqual(third.returncode, 126, (out, err))
+        self.assertIn(b"ask in #ops first", err)
+        self.assertNotIn("echo held-three", self.execs())
+
+        # The Commands view shows them all, with what the operator decided.
         tui.send("4")
         tui.wait_line("echo held-one", "hold→allowed by operator")
         tui.wait_line("echo held-two", "hold→blocked by operator")
-        stored = poll(lambda: (lambda rows: rows if len(rows) >= 2 else None)(
+        tui.wait_line("echo held-three", "hold→blocked by operator")
+        stored = poll(lambda: (lambda rows: rows if len(rows) >= 3 else None)(
             [row for row in stored_commands(self.data_dir) if row[0].startswith("echo held-")]), 10)
         self.assertEqual(
-            stored, [("echo held-one", "allowed", "operator"), ("echo held-two", "blocked", "operator")], stored
+            stored,
+            [("echo held-one", "allowed", "operator"), ("echo held-two", "blocked", "operator"),
+             ("echo held-three", "blocked", "operator")],
+            stored,
         )
 
     def test_sighup_reloads_the_policy_without_quitting_and_so_does_r(self):

@@ -135,6 +135,40 @@ class TUIHTTPHoldTests(TUITestCase):
         flow = [f for f in flows_json(self.data_dir) if f.get("url") == url][0]
         self.assertEqual(flow["status"], 203)
 
+    def test_a_held_request_blocked_with_a_message_gets_a_403_that_says_it(self):
+        origin = self.origin()
+        port = free_port()
+        tui = self.start_tui(0, listen_port=port, listen=f"http://{HOST}:{port}", term="screen-256color")
+        tui.send("i")
+        tui.wait_line("intercept: ")
+        tui.type("~q & ~u blocked")
+        tui.send("Enter")
+        tui.wait_text("intercepting: ~q & ~u blocked")
+        url = f"http://{HOST}:{origin.port}/blocked"
+        result = {}
+
+        def get():
+            result["curl"] = subprocess.run(
+                ["curl", "-sS", "--max-time", "30", "-x", f"http://{HOST}:{port}", "-w", "\n%{http_code}", url],
+                capture_output=True, timeout=40,
+            )
+
+        client = threading.Thread(target=get, daemon=True)
+        client.start()
+        tui.wait_line("HELD")
+        tui.send("3")
+        tui.wait_line(" up ")
+        tui.send("D")
+        tui.wait_line("block, saying")
+        tui.type("not during the freeze")
+        tui.send("Enter")
+        client.join(40)
+        self.assertFalse(client.is_alive())
+        body, status = result["curl"].stdout.decode().rsplit("\n", 1)
+        self.assertEqual(status, "403")
+        self.assertIn("not during the freeze", body)
+        self.assertEqual(origin.requests_for("/blocked"), [], "a blocked request never reaches the server")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -163,6 +163,32 @@ class SSHShellTest(SSHTestCase, SluiceTest):
             self.assertEqual(played.returncode, 0, played.stderr)
             self.assertIn(b"hello", played.stdout)
 
+    def test_keys_are_recorded_only_when_record_input_is_on(self):
+        config = os.path.join(self.tmp, "sluice.yaml")
+        for record_input in (False, True):
+            with open(config, "w") as f:
+                f.write(f"ssh:\n  record_input: {'true' if record_input else 'false'}\n")
+            data_dir = os.path.join(self.tmp, f"data-{record_input}")
+            proc, port = self.start_ssh_sluice("--config", config, data_dir=data_dir)
+            term = Terminal(port, askpass(self.tmp))
+            self.addCleanup(term.close)
+            term.read_until(b"$ ")
+            term.type(b"echo typed\r")
+            term.read_until(b"typed\r\n$ ")
+            term.type(b"exit\r")
+            self.assertEqual(term.wait(), 0)
+            proc.stop()
+            [cast] = [os.path.join(data_dir, "recordings", name) for name in os.listdir(os.path.join(data_dir, "recordings"))]
+            with open(cast) as f:
+                f.readline()
+                events = [json.loads(line) for line in f if line.strip()]
+            typed = "".join(e[2] for e in events if e[1] == "i")
+            if record_input:
+                self.assertIn("echo typed", typed.replace("\r", ""))
+            else:
+                self.assertEqual(typed, "", "keys are not recorded by default (they may hold passwords)")
+            self.assertIn("typed", "".join(e[2] for e in events if e[1] == "o"))
+
     def test_exec_is_judged_before_it_is_forwarded_and_a_blocked_one_exits_126(self):
         proc, port = self.start_ssh_sluice()
         result = self.ssh(port, f"{USER}@{HOST}", "uname -a")

@@ -125,7 +125,8 @@ class TUIHeldCommandTest(SSHTestCase, TUITestCase):
         tui.wait_line("echo held-one", "hold→allowed by operator")
         tui.wait_line("echo held-two", "hold→blocked by operator")
         tui.wait_line("echo held-three", "hold→blocked by operator")
-        stored = poll(lambda: (lambda rows: rows if len(rows) >= 3 else None)(
+        # The store writes in batches: wait until the last decision is in too.
+        stored = poll(lambda: (lambda rows: rows if len(rows) >= 3 and all(row[1] != "pending" for row in rows) else None)(
             [row for row in stored_commands(self.data_dir) if row[0].startswith("echo held-")]), 10)
         self.assertEqual(
             stored,

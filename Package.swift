@@ -39,10 +39,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // The certificate authority, leaf certificates minted per host, upstream TLS contexts, ClientHello peeking.
+        // The certificate authority, leaf certificates minted per host, upstream TLS contexts, ClientHello peeking, and
+        // TLSInterception, which bundles them for any protocol module that terminates TLS.
         .target(
             name: "SluiceTLS",
             dependencies: [
+                "SluiceModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -52,7 +54,7 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
-        // HTTP/1.1 explicit and reverse proxy, CONNECT tunnels, TLS interception, WebSocket frames.
+        // HTTP/1.1 explicit and reverse proxy, CONNECT tunnels, WebSocket frames.
         .target(
             name: "SluiceHTTP",
             dependencies: [

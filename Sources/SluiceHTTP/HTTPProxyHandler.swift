@@ -5,6 +5,7 @@ import NIOSSL
 import NIOTLS
 import SluiceCore
 import SluiceModel
+import SluiceTLS
 
 /// The client-facing side of an HTTP proxy connection: reads requests, opens one flow per exchange, sends each
 /// request to its server over an `Upstream` (reused while both sides keep the connection alive) and relays the

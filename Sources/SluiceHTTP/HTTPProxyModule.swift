@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import SluiceCore
 import SluiceModel
+import SluiceTLS
 
 /// The HTTP proxies: the explicit proxy (`http://HOST:PORT`, absolute-form requests and CONNECT tunnels) and the
 /// reverse proxy (`reverse+http://HOST:PORT=>http://backend:port`). One flow per exchange.

@@ -3,6 +3,7 @@ import Foundation
 import SluiceCore
 import SluiceModel
 import SluiceHTTP
+import SluiceTLS
 
 /// `sluice ca`: where Sluice's certificate authority lives and its fingerprint; `--export pem` prints the
 /// certificate that clients must trust for TLS interception. Creates the CA when there is none yet.

@@ -6,6 +6,7 @@ import SluiceCore
 import SluiceHTTP
 import SluiceModel
 import SluiceStore
+import SluiceTLS
 
 /// `sluice replay SELECTION`: sends recorded HTTP requests again and records each replay as a new flow.
 struct ReplayCommand: ParsableCommand {

@@ -7,6 +7,7 @@ import SluiceHTTP
 import SluiceModel
 import SluiceSSH
 import SluiceStore
+import SluiceTLS
 import SluiceTUI
 
 /// The store's writer is the bus subscriber that must never lose an event.

@@ -14,30 +14,13 @@ extension Store {
     public func commands(
         flow: FlowID? = nil, minimumRisk: RiskLevel? = nil, limit: Int, before: Int64? = nil
     ) throws(StoreError) -> [StoredCommand] {
-        var conditions: [String] = []
-        var arguments: [(any DatabaseValueConvertible)?] = []
-        if let flow {
-            conditions.append("flow_id = ?")
-            arguments.append(flow.rawValue)
-        }
+        var conditions: [(String, [(any DatabaseValueConvertible)?])] = []
+        if let flow { conditions.append(("flow_id = ?", [flow.rawValue])) }
         if let minimumRisk {
             let levels = RiskLevel.allCases.filter { $0 >= minimumRisk }
-            conditions.append("risk IN (\(levels.map { _ in "?" }.joined(separator: ", ")))")
-            for level in levels { arguments.append(level.rawValue) }
+            conditions.append(("risk IN (\(levels.map { _ in "?" }.joined(separator: ", ")))", levels.map(\.rawValue)))
         }
-        if let before {
-            conditions.append("id < ?")
-            arguments.append(before)
-        }
-        arguments.append(max(limit, 0))
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM (SELECT * FROM commands \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id",
-                arguments: StatementArguments(arguments)
-            ).map { row in try StoredCommand(row: row) }
-        }
+        return try newest("commands", conditions, limit: limit, before: before).map { row throws(StoreError) in try StoredCommand(row: row) }
     }
 
     /// Alerts, newest `limit` last.
@@ -46,24 +29,23 @@ extension Store {
     ///   - limit: at most this many; the newest.
     ///   - before: only alerts recorded before the one with this `id`.
     public func alerts(flow: FlowID? = nil, limit: Int, before: Int64? = nil) throws(StoreError) -> [StoredAlert] {
-        var conditions: [String] = []
-        var arguments: [(any DatabaseValueConvertible)?] = []
-        if let flow {
-            conditions.append("flow_id = ?")
-            arguments.append(flow.rawValue)
-        }
-        if let before {
-            conditions.append("id < ?")
-            arguments.append(before)
-        }
-        arguments.append(max(limit, 0))
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let conditions: [(String, [(any DatabaseValueConvertible)?])] = flow.map { [("flow_id = ?", [$0.rawValue])] } ?? []
+        return try newest("alerts", conditions, limit: limit, before: before).map { row throws(StoreError) in try StoredAlert(row: row) }
+    }
+
+    /// The newest `limit` rows of `table` that meet every condition (SQL with its arguments), oldest first.
+    private func newest(
+        _ table: String, _ conditions: [(String, [(any DatabaseValueConvertible)?])], limit: Int, before: Int64?
+    ) throws(StoreError) -> [Row] {
+        var conditions = conditions
+        if let before { conditions.append(("id < ?", [before])) }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.map(\.0).joined(separator: " AND ")
+        let arguments = conditions.flatMap(\.1) + [max(limit, 0)]
         return try read { db in
             try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM (SELECT * FROM alerts \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id",
+                db, sql: "SELECT * FROM (SELECT * FROM \(table) \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id",
                 arguments: StatementArguments(arguments)
-            ).map { row in try StoredAlert(row: row) }
+            )
         }
     }
 }

@@ -126,7 +126,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel"]),
-        .testTarget(name: "SluiceTerminalTests", dependencies: ["SluiceTerminal"]),
+        .testTarget(name: "SluiceTerminalTests", dependencies: ["SluiceTerminal", "SluiceTestSupport"]),
         .testTarget(
             name: "SluicePolicyTests",
             dependencies: ["SluicePolicy", "SluiceModel", .product(name: "Yams", package: "Yams")]
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "SluiceTUITests",
             dependencies: [
-                "SluiceTUI", "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTerminal",
+                "SluiceTUI", "SluiceModel", "SluiceCore", "SluiceStore", "SluiceTerminal", "SluiceTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "SluiceSSHTests",
             dependencies: [
-                "SluiceSSH", "SluiceModel", "SluiceStore", "SluiceTerminal",
+                "SluiceSSH", "SluiceModel", "SluiceStore", "SluiceTerminal", "SluiceTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),

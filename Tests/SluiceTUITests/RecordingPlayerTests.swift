@@ -2,6 +2,7 @@ import Foundation
 import SluiceModel
 import SluiceStore
 import SluiceTerminal
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceTUI
@@ -279,15 +280,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator, so a failing case can be run again.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

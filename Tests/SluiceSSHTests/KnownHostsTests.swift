@@ -44,7 +44,7 @@ import Testing
         #expect(!KnownHosts.glob(Array("a*b?d".utf8), Array("axxxbd".utf8)))
         // A hostile pattern stays cheap: no backtracking explosion.
         let pattern = Array(String(repeating: "*a", count: 200).utf8)
-        #expect(!KnownHosts.glob(pattern, Array((String(repeating: "a", count: 5000) + "b").utf8)) || true)
+        #expect(!KnownHosts.glob(pattern, Array((String(repeating: "a", count: 5000) + "b").utf8)))
     }
 
     @Test func aRevokedKeyIsRefusedEvenWhenAlsoListed() {

@@ -137,9 +137,13 @@ class TUIHeldCommandTest(SSHTestCase, TUITestCase):
 
     def test_sighup_reloads_the_policy_without_quitting_and_so_does_r(self):
         tui, port = self.start_ssh_tui()
+        def command_name(pid):
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+
         sluice = [
             int(pid) for pid in subprocess.run(["pgrep", "-f", self.data_dir], capture_output=True, text=True).stdout.split()
-            if open(f"/proc/{pid}/comm").read().strip() == "sluice"
+            if command_name(pid) == "sluice"
         ]
         self.assertEqual(len(sluice), 1, sluice)
         os.kill(sluice[0], signal.SIGHUP)  # an operator's `kill -HUP`: the terminal is still there

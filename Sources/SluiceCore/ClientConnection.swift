@@ -78,21 +78,15 @@ public final class ClientConnection: Sendable {
     /// Splices the client channel with `server` as a byte relay recording into `recorder`: both pipelines must end
     /// in an `EarlyInput`, whose bytes are relayed first. Closes both on failure.
     public func splice(with server: Channel, recorder: FlowRecorder) {
-        let client = channel
-        let (clientRelay, serverRelay) = RelayHandler.matchedPair(
-            recorder: recorder, bus: bus, gate: gate, idleLimit: configuration.timeouts.tunnelIdle.map(TimeAmount.fromSeconds)
-        )
         do {
-            try client.pipeline.syncOperations.addHandler(clientRelay)
-            try server.pipeline.syncOperations.addHandler(serverRelay)
-            try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
-            try server.pipeline.syncOperations.handler(type: EarlyInput.self).release()
-            try client.syncOptions?.setOption(.autoRead, value: true)
-            try server.syncOptions?.setOption(.autoRead, value: true)
+            try RelayHandler.install(
+                client: channel, server: server, recorder: recorder, connection: self,
+                idleLimit: configuration.timeouts.tunnelIdle.map(TimeAmount.fromSeconds)
+            )
         } catch {
             recorder.failed(.proxy, "cannot set up relay: \(describe(error))")
             server.close(promise: nil)
-            client.close(promise: nil)
+            channel.close(promise: nil)
         }
     }
 }

@@ -2,55 +2,90 @@ import Foundation
 import NIOCore
 import SluiceModel
 
-/// Splices two channels into one flow, in the shape of swift-nio-examples' `GlueHandler`, records what it carries,
-/// and holds chunks the intercept filter matches.
+/// The one byte relay: splices two channels into one flow, in the shape of swift-nio-examples' `GlueHandler`, and
+/// lets a protocol's `RelayInspector` say what the bytes mean (raw chunks, WebSocket frames, SQL messages).
 ///
-/// One handler sits in each channel of a pair. What one channel reads is recorded and written to its partner.
+/// One handler sits in each channel of a pair; both share the flow's inspector. What one channel reads goes to the
+/// inspector, and the relay carries out its actions: pass bytes to the partner, answer the sender, hold, end.
 /// Backpressure both ways: a channel reads only while its partner is writable (a slow reader never makes Sluice
 /// buffer without bound) and while the store keeps up. Half-close: when one side shuts its output, the partner's
-/// output is shut after its pending writes, and the other direction keeps flowing.
+/// output is shut after its pending writes (unless the inspector ends the relay instead), and the other direction
+/// keeps flowing.
 ///
-/// Holding: a matching chunk parks in the `InterceptGate` and this direction stops reading. Chunks that were
-/// already read in the same batch queue behind it in order, as do a half-close or a close, so nothing overtakes a
-/// held message. The other direction and every other connection flow on.
-final class RelayHandler {
+/// Holding: a hold parks in the `InterceptGate` and the actions behind it in that direction queue in order, as do
+/// a half-close and an orderly close, so nothing overtakes a held message. Reading that direction stops unless the
+/// inspector reads on while holding (bounded by `maxQueuedActions` and the engine's buffer budget). The other
+/// direction and every other connection flow on.
+public final class RelayHandler {
     /// The side this handler's channel faces.
-    let side: FlowRecorder.Side
-    private let recorder: FlowRecorder
-    private let bus: FlowBus
-    private let gate: InterceptGate
+    public let side: FlowRecorder.Side
+    private let shared: Shared
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private var waitingForStore = false
-    /// True while a chunk from this side waits for a verdict.
+    /// True while a hold from this side waits for a verdict.
     private var holding = false
-    /// Chunks read behind a held one, in order.
-    private var queued = CircularBuffer<ByteBuffer>()
-    /// This side's peer sent FIN, or went away, while chunks were still held or queued.
-    private var inputClosedPending = false
-    private var closePending = false
-    /// `timeouts.tunnel_idle`: with it, each side notes when it last read, and the client side's timer closes the
-    /// pair once neither has read for that long.
-    private let idleLimit: TimeAmount?
+    /// Actions behind a hold, in order, and the bytes they carry.
+    private var queued = CircularBuffer<RelayAction>()
+    private var queuedBytes = 0
+    /// This side got its last words, or is closing: reads only notice the peer's end.
+    private var ending = false
+    /// Something was written back to this side's peer and waits for a flush.
+    private var answered = false
+    /// Reused for each read's actions, so the hot path allocates no array.
+    private var scratch: [RelayAction] = []
     private var lastRead = NIODeadline.now()
     private var idleTimer: Scheduled<Void>?
 
-    private init(side: FlowRecorder.Side, recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate, idleLimit: TimeAmount?) {
+    /// How long a peer that got last words has to close its end before Sluice closes the connection anyway.
+    public static let closingGrace = TimeAmount.seconds(2)
+    /// How many actions may queue behind a hold of an inspector that reads on while holding.
+    static let maxQueuedActions = 1024
+
+    /// What both handlers of a flow share: the inspector, the flow's services, and the buffer budget's reservation.
+    private final class Shared {
+        let inspector: RelayInspector
+        let recorder: FlowRecorder
+        let bus: FlowBus
+        let gate: InterceptGate
+        let budget: ByteBudget?
+        /// `timeouts.tunnel_idle`: with it, each side notes when it last read, and the client side's timer closes
+        /// the pair once neither has read for that long.
+        let idleLimit: TimeAmount?
+        /// Bytes of the budget this flow holds now.
+        var reserved = 0
+
+        init(inspector: RelayInspector, recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate, budget: ByteBudget?, idleLimit: TimeAmount?) {
+            self.inspector = inspector
+            self.recorder = recorder
+            self.bus = bus
+            self.gate = gate
+            self.budget = budget
+            self.idleLimit = idleLimit
+        }
+    }
+
+    private init(side: FlowRecorder.Side, shared: Shared) {
         self.side = side
-        self.recorder = recorder
-        self.bus = bus
-        self.gate = gate
-        self.idleLimit = idleLimit
+        self.shared = shared
     }
 
     /// The client-facing and the server-facing handler of one flow.
-    /// - Parameter idleLimit: how long the relay may carry nothing either way before both sides close; nil: forever.
-    static func matchedPair(
-        recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate, idleLimit: TimeAmount? = nil
+    /// - Parameters:
+    ///   - inspector: what the bytes mean; the raw relay's `ChunkInspector` when nil.
+    ///   - budget: what all connections together may buffer; nil: unbounded (the inspector buffers nothing).
+    ///   - idleLimit: how long the relay may carry nothing either way before both sides close; nil: forever.
+    public static func matchedPair(
+        recorder: FlowRecorder, bus: FlowBus, gate: InterceptGate, inspector: RelayInspector? = nil, budget: ByteBudget? = nil,
+        idleLimit: TimeAmount? = nil
     ) -> (client: RelayHandler, server: RelayHandler) {
-        let client = RelayHandler(side: .client, recorder: recorder, bus: bus, gate: gate, idleLimit: idleLimit)
-        let server = RelayHandler(side: .server, recorder: recorder, bus: bus, gate: gate, idleLimit: idleLimit)
+        let shared = Shared(
+            inspector: inspector ?? ChunkInspector(recorder: recorder, gate: gate), recorder: recorder, bus: bus, gate: gate,
+            budget: budget, idleLimit: idleLimit
+        )
+        let client = RelayHandler(side: .client, shared: shared)
+        let server = RelayHandler(side: .server, shared: shared)
         client.partner = server
         server.partner = client
         return (client, server)
@@ -58,6 +93,12 @@ final class RelayHandler {
 
     /// Bytes read on the client side travel up to the server.
     private var readDirection: Direction { side == .client ? .up : .down }
+
+    /// Writes bytes Sluice makes itself (an operator's message) to this side's peer, past any queue.
+    public func inject(_ buffer: ByteBuffer) {
+        guard let context, !ending else { return }
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+    }
 
     // MARK: Called by the partner
 
@@ -71,21 +112,9 @@ final class RelayHandler {
 
     /// The partner's peer finished sending: pass the FIN on once everything before it is written.
     private func partnerShutOutput() {
-        guard let context else { return }
+        guard let context, !ending else { return }
         afterPendingWrites(context) { context in
             context.close(mode: .output, promise: nil)
-        }
-    }
-
-    /// The partner's channel is gone. After an orderly close, deliver what is queued first; after an error, stop.
-    private func partnerClosed(abruptly: Bool) {
-        guard let context else { return }
-        if abruptly {
-            context.close(promise: nil)
-        } else {
-            afterPendingWrites(context) { context in
-                context.close(promise: nil)
-            }
         }
     }
 
@@ -97,21 +126,117 @@ final class RelayHandler {
         context?.channel.isWritable ?? false
     }
 
-    // MARK: Helpers
+    // MARK: Carrying out the inspector's actions
 
-    /// Writes are completed in order, so an empty write's promise fires once all earlier writes are done.
-    private func afterPendingWrites(_ context: ChannelHandlerContext, _ body: @escaping (ChannelHandlerContext) -> Void) {
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { _ in
-            body(context)
+    /// Runs a read's actions: at once, or queued behind a hold.
+    private func run(_ actions: [RelayAction]) {
+        for action in actions {
+            if ending { break }
+            guard holding || !queued.isEmpty else {
+                perform(action)
+                continue
+            }
+            switch action {
+            case .passNow(let buffer):
+                partner?.partnerWrite(buffer)
+            case .end(let ending) where ending.isUrgent:
+                perform(action)
+            default:
+                enqueue(action)
+            }
         }
     }
 
+    private func enqueue(_ action: RelayAction) {
+        queued.append(action)
+        queuedBytes += action.byteCount
+    }
+
+    private func perform(_ action: RelayAction) {
+        switch action {
+        case .pass(let buffer), .passNow(let buffer):
+            partner?.partnerWrite(buffer)
+        case .answer(let buffer):
+            context?.write(NIOAny(buffer), promise: nil)
+            answered = true
+        case .hold(let hold):
+            park(hold)
+        case .passHalfClose:
+            partner?.partnerShutOutput()
+        case .end(let ending):
+            end(ending)
+        }
+    }
+
+    private func flushBoth() {
+        partner?.partnerFlush()
+        if answered {
+            answered = false
+            context?.flush()
+        }
+    }
+
+    /// Asks the inspector with this handler's reusable array.
+    private func ask(_ body: (RelayInspector, inout [RelayAction]) -> Void) {
+        var actions = scratch
+        scratch = []
+        actions.removeAll(keepingCapacity: true)
+        body(shared.inspector, &actions)
+        run(actions)
+        scratch = actions
+    }
+
+    // MARK: Holding
+
+    private func park(_ hold: RelayHold) {
+        guard let context else { return }
+        holding = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        shared.gate.hold(
+            flowID: shared.recorder.flowID, sequence: hold.sequence, direction: hold.direction, payload: hold.payload, on: context.eventLoop,
+            command: hold.command
+        ) { verdict, _ in
+            loopBound.value.released(hold, verdict: verdict)
+        }
+    }
+
+    private func released(_ hold: RelayHold, verdict: Verdict) {
+        holding = false
+        var actions: [RelayAction] = []
+        shared.inspector.released(hold, verdict: verdict, into: &actions)
+        for action in actions.reversed() {
+            queued.prepend(action)
+            queuedBytes += action.byteCount
+        }
+        drainQueue()
+    }
+
+    /// Carries out what queued behind a released hold, until the queue is empty or another hold parks; then reads
+    /// again.
+    private func drainQueue() {
+        while !holding, let next = queued.popFirst() {
+            queuedBytes -= next.byteCount
+            perform(next)
+        }
+        flushBoth()
+        accountBuffered()
+        resumeReadingIfPending()
+    }
+
+    // MARK: Backpressure
+
     private func resumeReadingIfPending() {
-        guard pendingRead, !holding, queued.isEmpty, let context else { return }
+        guard pendingRead, let context else { return }
+        if ending {
+            pendingRead = false
+            context.read()
+            return
+        }
+        if holding || !queued.isEmpty {
+            guard shared.inspector.readsWhileHolding(readDirection), queued.count < Self.maxQueuedActions else { return }
+        }
         guard partner?.isWritable == true else { return }
-        guard !bus.isBackedUp else {
+        guard !shared.bus.isBackedUp else {
             waitForStore(context)
             return
         }
@@ -125,12 +250,83 @@ final class RelayHandler {
         waitingForStore = true
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        bus.whenDrained {
+        shared.bus.whenDrained {
             eventLoop.execute {
                 let handler = loopBound.value
                 handler.waitingForStore = false
                 handler.resumeReadingIfPending()
             }
+        }
+    }
+
+    /// Brings the flow's share of the buffer budget in line with what the inspector and both queues hold. Past the
+    /// budget the inspector ends the relay.
+    private func accountBuffered() {
+        guard let budget = shared.budget else { return }
+        let held = shared.inspector.bufferedBytes + queuedBytes + (partner?.queuedBytes ?? 0)
+        let reserved = shared.reserved
+        guard held != reserved else { return }
+        if held > reserved {
+            guard budget.reserve(held - reserved) else {
+                let description = "connections together buffer \(budget.inUse) bytes of unfinished messages, and \(held - reserved) more would pass websocket.max_buffered_bytes (\(budget.limit))"
+                ask { inspector, actions in inspector.budgetExceeded(description, into: &actions) }
+                flushBoth()
+                return
+            }
+        } else {
+            budget.release(reserved - held)
+        }
+        shared.reserved = held
+    }
+
+    /// Lets go of the flow's reservation and everything the inspector holds. Either side's removal does it; the
+    /// second finds nothing left.
+    private func releaseBuffers() {
+        queued.removeAll()
+        queuedBytes = 0
+        shared.budget?.release(shared.reserved)
+        shared.reserved = 0
+        shared.inspector.relayEnded()
+    }
+
+    // MARK: Ending
+
+    private func end(_ ending: RelayEnding) {
+        if let failure = ending.failure {
+            shared.recorder.failed(failure.phase, failure.message)
+        }
+        if ending.isUrgent {
+            queued.removeAll()
+            queuedBytes = 0
+        }
+        finish(lastWords: ending.lastWords(for: side), abrupt: ending.abrupt)
+        partner?.finish(lastWords: ending.lastWords(for: side == .client ? .server : .client), abrupt: ending.abrupt)
+    }
+
+    /// Closes this side: at once, after its pending writes, or after last words and the peer's own close.
+    private func finish(lastWords: ByteBuffer?, abrupt: Bool) {
+        guard !ending, let context else { return }
+        ending = true
+        if let lastWords {
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(lastWords)).whenComplete { _ in channel.close(mode: .output, promise: nil) }
+            context.eventLoop.scheduleTask(in: Self.closingGrace) { channel.close(promise: nil) }
+            context.read()
+        } else if abrupt {
+            context.close(promise: nil)
+        } else {
+            afterPendingWrites(context) { context in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Writes are completed in order, so an empty write's promise fires once all earlier writes are done.
+    private func afterPendingWrites(_ context: ChannelHandlerContext, _ body: @escaping (ChannelHandlerContext) -> Void) {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { _ in
+            body(context)
         }
     }
 
@@ -141,149 +337,80 @@ final class RelayHandler {
         idleTimer = context.eventLoop.scheduleTask(in: delay) { loopBound.value.idleCheck() }
     }
 
-    /// Closes both sides once neither has read for `idleLimit`. A chunk held for the operator is not idleness: its
-    /// own `hold_timeout` applies.
+    /// Closes both sides once neither has read for `idleLimit`. A message held for the operator is not idleness:
+    /// its own `hold_timeout` applies.
     private func idleCheck() {
-        guard let idleLimit, let context else { return }
+        guard let idleLimit = shared.idleLimit, context != nil else { return }
         let lastActivity = max(lastRead, partner?.lastRead ?? lastRead)
         let quiet = NIODeadline.now() - lastActivity
         if quiet < idleLimit || holding || partner?.holding == true {
-            scheduleIdleCheck(after: quiet < idleLimit ? idleLimit - quiet : idleLimit, context: context)
+            if let context { scheduleIdleCheck(after: quiet < idleLimit ? idleLimit - quiet : idleLimit, context: context) }
             return
         }
         let seconds = Double(idleLimit.nanoseconds) / 1_000_000_000
-        recorder.failed(.proxy, "closed after \(Formatting.seconds(seconds)) with no data either way (timeouts.tunnel_idle)")
-        context.close(promise: nil)
-        partner?.partnerClosed(abruptly: true)
-    }
-
-    // MARK: Holding
-
-    /// Records a chunk and sends it on, unless the intercept filter holds it.
-    private func deliver(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
-        let direction = readDirection
-        let sequence = recorder.chunk(buffer, direction: direction)
-        if gate.isActive {
-            let payload = Data(buffer.readableBytesView)
-            if gate.shouldHold(recorder.subject(direction: direction, payload: payload)) {
-                holding = true
-                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                gate.hold(flowID: recorder.flowID, sequence: sequence, direction: direction, payload: payload, on: context.eventLoop) {
-                    verdict, _ in
-                    loopBound.value.released(buffer, sequence: sequence, verdict: verdict)
-                }
-                return
-            }
-        }
-        partner?.partnerWrite(buffer)
-    }
-
-    private func released(_ original: ByteBuffer, sequence: Int64, verdict: Verdict) {
-        holding = false
-        switch verdict {
-        case .forward(edited: nil):
-            partner?.partnerWrite(original)
-        case .forward(edited: let edited?):
-            recorder.edited(edited, from: sequence, direction: readDirection)
-            partner?.partnerWrite(ByteBuffer(bytes: edited))
-        case .drop, .block:
-            break
-        case .kill:
-            recorder.failed(.proxy, "killed by the operator")
-            queued.removeAll()
-            context?.close(promise: nil)
-            partner?.partnerClosed(abruptly: true)
-            return
-        }
-        drainQueue()
-    }
-
-    /// Delivers chunks queued behind a released hold, until the queue is empty or another chunk is held; then
-    /// passes on a deferred half-close or close and reads again.
-    private func drainQueue() {
-        guard let context else { return }
-        while !holding, let next = queued.popFirst() {
-            deliver(next, context: context)
-        }
-        partner?.partnerFlush()
-        guard !holding else { return }
-        if inputClosedPending {
-            inputClosedPending = false
-            partner?.partnerShutOutput()
-        }
-        if closePending {
-            closePending = false
-            partner?.partnerClosed(abruptly: recorder.hasFailed)
-        }
-        resumeReadingIfPending()
+        end(RelayEnding(failure: .proxy, "closed after \(Formatting.seconds(seconds)) with no data either way (timeouts.tunnel_idle)"))
     }
 }
 
 extension RelayHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if side == .client, let idleLimit { scheduleIdleCheck(after: idleLimit, context: context) }
+        if side == .client, let idleLimit = shared.idleLimit { scheduleIdleCheck(after: idleLimit, context: context) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         idleTimer = nil
+        releaseBuffers()
         self.context = nil
         self.partner = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !ending else { return }  // closing: what the peer still sends goes nowhere
         let buffer = unwrapInboundIn(data)
-        if idleLimit != nil { lastRead = .now() }
-        if holding || !queued.isEmpty {
-            queued.append(buffer)
-        } else {
-            deliver(buffer, context: context)
+        if shared.idleLimit != nil { lastRead = .now() }
+        let direction = readDirection
+        ask { inspector, actions in inspector.read(buffer, direction: direction, into: &actions) }
+        if queuedBytes > 0 || shared.reserved > 0 || shared.budget != nil && shared.inspector.bufferedBytes > 0 {
+            accountBuffered()
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        partner?.partnerFlush()
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushBoth()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        if holding || !queued.isEmpty {
-            closePending = true
-        } else {
-            partner?.partnerClosed(abruptly: recorder.hasFailed)
-        }
+    public func channelInactive(context: ChannelHandlerContext) {
+        run([.end(.peerClosed(abruptly: shared.recorder.hasFailed))])
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, case .inputClosed = event {
-            if holding || !queued.isEmpty {
-                inputClosedPending = true
-            } else {
-                partner?.partnerShutOutput()
-            }
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event, !ending {
+            let direction = readDirection
+            ask { inspector, actions in inspector.inputClosed(direction: direction, into: &actions) }
+            flushBoth()
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        recorder.failed(side == .client ? .client : .server, describe(error))
-        context.close(promise: nil)
-        partner?.partnerClosed(abruptly: true)
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        end(RelayEnding(failure: side == .client ? .client : .server, describe(error)))
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             partner?.partnerBecameWritable()
         }
         context.fireChannelWritabilityChanged()
     }
 
-    func read(context: ChannelHandlerContext) {
+    public func read(context: ChannelHandlerContext) {
         pendingRead = true
         resumeReadingIfPending()
     }
@@ -291,3 +418,40 @@ extension RelayHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension RelayHandler: Sendable {}
+
+extension RelayHandler {
+    /// Puts a relay on two channels whose pipelines end in an `EarlyInput` (as `ClientConnection` makes them),
+    /// hands over what they read early, and starts reading.
+    /// - Parameters:
+    ///   - inspector: what the bytes mean; raw chunks when nil.
+    ///   - idleLimit: how long the relay may carry nothing either way before both sides close; nil: forever.
+    /// - Returns: the client-side and server-side handlers, e.g. to inject the operator's messages.
+    @discardableResult
+    public static func install(
+        client: Channel, server: Channel, recorder: FlowRecorder, connection: ClientConnection, inspector: RelayInspector? = nil,
+        idleLimit: TimeAmount? = nil
+    ) throws -> (client: RelayHandler, server: RelayHandler) {
+        let pair = matchedPair(
+            recorder: recorder, bus: connection.bus, gate: connection.gate, inspector: inspector, budget: connection.bufferBudget,
+            idleLimit: idleLimit
+        )
+        try client.pipeline.syncOperations.addHandler(pair.client)
+        try server.pipeline.syncOperations.addHandler(pair.server)
+        try client.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+        try server.pipeline.syncOperations.handler(type: EarlyInput.self).release()
+        try client.syncOptions?.setOption(.autoRead, value: true)
+        try server.syncOptions?.setOption(.autoRead, value: true)
+        return pair
+    }
+}
+
+extension RelayAction {
+    /// The bytes an action carries, as the buffer budget counts them.
+    var byteCount: Int {
+        switch self {
+        case .pass(let buffer), .passNow(let buffer), .answer(let buffer): return buffer.readableBytes
+        case .hold(let hold): return hold.payload.count
+        case .passHalfClose, .end: return 0
+        }
+    }
+}

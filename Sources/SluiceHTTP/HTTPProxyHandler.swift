@@ -350,7 +350,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch result {
             case .success:
                 do {
-                    try WebSocketRelayHandler.install(
+                    try WebSocketInspector.install(
                         client: client, server: upstream.channel, recorder: loopBound.value, connection: connection,
                         subjectBase: subjectBase
                     )

@@ -41,7 +41,8 @@ private struct Splice {
 
     init(
         limits: RecordingLimits = RecordingLimits(recordPayloads: true, maxPayloadBytes: 1 << 20, maxFlowBytes: 1 << 30),
-        intercept: String? = nil, holdSettings: InterceptGate.Settings = InterceptGate.Settings()
+        intercept: String? = nil, holdSettings: InterceptGate.Settings = InterceptGate.Settings(),
+        inspector: RelayInspector? = nil, budget: ByteBudget? = nil
     ) throws {
         client = EmbeddedChannel(loop: loop)
         server = EmbeddedChannel(loop: loop)
@@ -50,7 +51,9 @@ private struct Splice {
         gate.filter = try intercept.map { try Filter($0) }
         recorder = FlowRecorder(flowID: FlowID(7), bus: bus, limits: limits)
         recorder.opened(kind: .tcp, listener: "test", client: Endpoint(host: "127.0.0.1", port: 1000), server: Endpoint(host: "10.0.0.5", port: 7000))
-        let (clientRelay, serverRelay) = RelayHandler.matchedPair(recorder: recorder, bus: bus, gate: gate)
+        let (clientRelay, serverRelay) = RelayHandler.matchedPair(
+            recorder: recorder, bus: bus, gate: gate, inspector: inspector, budget: budget
+        )
         try client.pipeline.syncOperations.addHandlers([clientSpy, clientRelay])
         try server.pipeline.syncOperations.addHandlers([serverSpy, serverRelay])
     }
@@ -212,6 +215,130 @@ private struct Splice {
         let splice = try Splice(intercept: "~dst :7000 & ~src 127.0.0.1 & ~k tcp")
         try splice.server.writeInbound(ByteBuffer(string: "from server"))
         #expect(splice.gate.held.count == 1)
+    }
+}
+
+/// An inspector driven by a script: each read's text says what to do with it.
+/// `hold:X` holds it, `ping:X` passes it past holds, `answer:X` answers the sender, `big:N` claims N buffered bytes,
+/// `fail:X` ends with a failure; anything else passes. A release forwards the held text.
+private final class ScriptedInspector: RelayInspector {
+    var buffered = 0
+    var readsOn = true
+    var ended = 0
+    private var nextID = 0
+    private var heldText: [Int: String] = [:]
+
+    func read(_ buffer: ByteBuffer, direction: Direction, into actions: inout [RelayAction]) {
+        let text = String(buffer: buffer)
+        let (verb, rest) = text.contains(":") ? (String(text.split(separator: ":")[0]), String(text.split(separator: ":", maxSplits: 1)[1])) : ("", text)
+        switch verb {
+        case "hold":
+            heldText[nextID] = rest
+            actions.append(.hold(RelayHold(id: nextID, sequence: Int64(nextID), direction: direction, payload: Data(rest.utf8))))
+            nextID += 1
+        case "ping": actions.append(.passNow(ByteBuffer(string: rest)))
+        case "answer": actions.append(.answer(ByteBuffer(string: rest)))
+        case "big":
+            buffered = Int(rest) ?? 0
+        case "fail": actions.append(.end(RelayEnding(failure: .client, rest)))
+        default: actions.append(.pass(buffer))
+        }
+    }
+
+    func released(_ hold: RelayHold, verdict: Verdict, into actions: inout [RelayAction]) {
+        if verdict == .forward(edited: nil), let text = heldText.removeValue(forKey: hold.id) {
+            actions.append(.pass(ByteBuffer(string: text)))
+        }
+    }
+
+    func readsWhileHolding(_ direction: Direction) -> Bool { readsOn }
+
+    var bufferedBytes: Int { buffered }
+
+    func budgetExceeded(_ description: String, into actions: inout [RelayAction]) {
+        actions.append(.end(RelayEnding(failure: (.proxy, description), toClient: ByteBuffer(string: "bye client"), toServer: ByteBuffer(string: "bye server"))))
+    }
+
+    func relayEnded() {
+        ended += 1
+        buffered = 0
+    }
+}
+
+@Suite struct RelayInspectorTests {
+    private func outbound(_ channel: EmbeddedChannel) throws -> [String] {
+        var texts: [String] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            if buffer.readableBytes > 0 { texts.append(String(buffer: buffer)) }
+        }
+        return texts
+    }
+
+    @Test func answersGoBackToTheSenderAndPassesGoOn() throws {
+        let splice = try Splice(inspector: ScriptedInspector())
+        try splice.client.writeInbound(ByteBuffer(string: "answer:no such table"))
+        try splice.client.writeInbound(ByteBuffer(string: "SELECT 1"))
+        splice.client.pipeline.fireChannelReadComplete()
+        #expect(try outbound(splice.client) == ["no such table"])
+        #expect(try outbound(splice.server) == ["SELECT 1"])
+    }
+
+    @Test func anInspectorThatReadsOnWhileHoldingSeesLaterInputAndLetsPingsOvertake() throws {
+        let splice = try Splice(inspector: ScriptedInspector())
+        try splice.client.writeInbound(ByteBuffer(string: "hold:message"))
+        splice.client.read()
+        #expect(splice.clientSpy.reads == 1, "this inspector reads on while holding")
+        try splice.client.writeInbound(ByteBuffer(string: "after"))
+        try splice.client.writeInbound(ByteBuffer(string: "ping:p"))
+        splice.client.pipeline.fireChannelReadComplete()
+        #expect(try outbound(splice.server) == ["p"], "only the ping passes the held message")
+        splice.gate.resolveAll(.forward(edited: nil))
+        splice.loop.run()
+        #expect(try outbound(splice.server) == ["message", "after"])
+    }
+
+    @Test func anInspectorThatStopsAtAHoldStopsReading() throws {
+        let inspector = ScriptedInspector()
+        inspector.readsOn = false
+        let splice = try Splice(inspector: inspector)
+        try splice.client.writeInbound(ByteBuffer(string: "hold:statement"))
+        splice.client.read()
+        #expect(splice.clientSpy.reads == 0)
+        splice.gate.resolveAll(.forward(edited: nil))
+        splice.loop.run()
+        #expect(splice.clientSpy.reads == 1)
+        #expect(try outbound(splice.server) == ["statement"])
+    }
+
+    @Test func aFailureJumpsTheQueueAndClosesBoth() throws {
+        let splice = try Splice(inspector: ScriptedInspector())
+        try splice.client.writeInbound(ByteBuffer(string: "hold:message"))
+        try splice.client.writeInbound(ByteBuffer(string: "queued"))
+        try splice.client.writeInbound(ByteBuffer(string: "fail:bad frame"))
+        splice.loop.run()
+        #expect(try outbound(splice.server) == [], "what queued behind the hold is dropped")
+        #expect(splice.clientSpy.closes.contains(.all) && splice.serverSpy.closes.contains(.all))
+        #expect(splice.events.errors.map(\.message) == ["bad frame"])
+    }
+
+    @Test func passingTheBudgetEndsWithLastWordsThenAGraceToHangUp() throws {
+        let inspector = ScriptedInspector()
+        let budget = ByteBudget(limit: 1000)
+        let splice = try Splice(inspector: inspector, budget: budget)
+        try splice.client.writeInbound(ByteBuffer(string: "big:600"))
+        #expect(budget.inUse == 600)
+        try splice.server.writeInbound(ByteBuffer(string: "big:2000"))
+        splice.loop.run()
+        #expect(try outbound(splice.client) == ["bye client"])
+        #expect(try outbound(splice.server) == ["bye server"])
+        #expect(splice.clientSpy.closes == [.output] && splice.serverSpy.closes == [.output])
+        try splice.client.writeInbound(ByteBuffer(string: "late"))
+        #expect(try outbound(splice.server) == [], "after last words, input goes nowhere")
+        splice.loop.advanceTime(by: RelayHandler.closingGrace)
+        #expect(splice.clientSpy.closes.contains(.all) && splice.serverSpy.closes.contains(.all))
+        #expect(budget.inUse == 0, "a closed relay holds nothing of the budget")
+        #expect(inspector.ended > 0)
+        #expect(splice.events.errors.first?.message.contains("max_buffered_bytes") == true)
     }
 }
 

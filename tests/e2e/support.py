@@ -382,3 +382,17 @@ class SluiceTest(unittest.TestCase):
             except ConnectionResetError:
                 leftover = b""
             self.assertEqual(leftover, b"", "readiness probe got data from a target that should not be up yet")
+
+
+def self_signed_cert(directory, name="server"):
+    """Writes `directory/NAME.crt` and `NAME.key`: a self-signed ECDSA P-256 certificate for localhost and
+    127.0.0.1 (a CA certificate too, so a client can trust it as its own root). Returns (cert path, key path)."""
+    cert = os.path.join(directory, f"{name}.crt")
+    key = os.path.join(directory, f"{name}.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=CLI_TIMEOUT,
+    )
+    return cert, key

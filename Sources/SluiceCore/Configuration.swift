@@ -86,9 +86,6 @@ public struct Configuration: Sendable, Equatable {
 
     public init() {}
 
-    /// What Sluice listens on when nothing is configured: an explicit HTTP proxy on loopback.
-    public static let defaultListener = ListenSpec(scheme: .http, listen: Endpoint(host: "127.0.0.1", port: 8080), target: nil)
-
     public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
         lhs.listeners == rhs.listeners && lhs.dataDirectory == rhs.dataDirectory && lhs.record == rhs.record
             && lhs.maxPayloadBytes == rhs.maxPayloadBytes && lhs.maxFlowBytes == rhs.maxFlowBytes
@@ -125,7 +122,8 @@ public struct Configuration: Sendable, Equatable {
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
-    public static func parse(yaml: String, source: String) throws(ConfigurationError) -> Configuration {
+    /// - Parameter schemes: the listen schemes the specs may use (every module's); Core's own when not given.
+    public static func parse(yaml: String, source: String, schemes: [ListenScheme] = [.tcp]) throws(ConfigurationError) -> Configuration {
         var configuration = Configuration()
         let root: Node?
         do {
@@ -161,7 +159,7 @@ public struct Configuration: Sendable, Equatable {
                         throw ConfigurationError(source: source, line: item.mark?.line, message: "listen: expected a spec string")
                     }
                     do {
-                        configuration.listeners.append(try ListenSpec(parsing: text))
+                        configuration.listeners.append(try ListenSpec(parsing: text, schemes: schemes))
                     } catch {
                         throw ConfigurationError(source: source, line: item.mark?.line, message: error.description)
                     }
@@ -404,14 +402,15 @@ public struct Configuration: Sendable, Equatable {
     }
 
     /// Reads a config file; a missing or unreadable file is an error naming the path.
-    public static func load(path: String) throws(ConfigurationError) -> Configuration {
+    /// - Parameter schemes: the listen schemes the specs may use (every module's); Core's own when not given.
+    public static func load(path: String, schemes: [ListenScheme] = [.tcp]) throws(ConfigurationError) -> Configuration {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationError(source: path, line: nil, message: "cannot read: \(describeFileError(error))")
         }
-        return try parse(yaml: text, source: path)
+        return try parse(yaml: text, source: path, schemes: schemes)
     }
 
     /// Checks values that only make sense together, after flags are applied.

@@ -15,7 +15,7 @@ import SluiceModel
 public final class Engine: Sendable {
     private let configuration: Configuration
     private let bus: FlowBus
-    private let modules: [ListenSpec.Scheme: any ProtocolModule]
+    private let modules: [ListenScheme: any ProtocolModule]
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
@@ -64,9 +64,9 @@ public final class Engine: Sendable {
         self.configuration = configuration
         self.bus = bus
         self.logger = logger
-        var table: [ListenSpec.Scheme: any ProtocolModule] = [:]
+        var table: [ListenScheme: any ProtocolModule] = [:]
         for module in [TCPRelayModule()] + modules {
-            for scheme in module.schemes { table[scheme] = module }
+            for scheme in type(of: module).schemes { table[scheme] = module }
         }
         self.modules = table
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -97,7 +97,7 @@ public final class Engine: Sendable {
         for spec in configuration.listeners {
             guard let module = modules[spec.scheme] else {
                 closeListeners()
-                throw EngineError(message: "cannot listen on \(spec): scheme '\(spec.scheme.rawValue)' is not supported by this build")
+                throw EngineError(message: "cannot listen on \(spec): scheme '\(spec.scheme.name)' is not supported by this build")
             }
             do {
                 let channel = try makeListener(spec, module: module).bind(host: spec.listen.host, port: spec.listen.port).wait()

@@ -8,19 +8,7 @@ import SluiceModel
 /// TARGET is `host:port` or `[v6]:port` (for reverse proxies `http://` or `https://` in front). Listening addresses
 /// default to loopback so that nothing is exposed by accident.
 public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
-    public enum Scheme: String, Sendable, CaseIterable {
-        /// Fixed-target raw TCP forwarding.
-        case tcp
-        /// Explicit HTTP(S) proxy: absolute-form requests and CONNECT tunnels.
-        case http
-        /// Reverse proxy: every request goes to one backend.
-        case reverseHTTP = "reverse+http"
-        /// SSH man-in-the-middle to one target.
-        case ssh
-
-        /// Whether the spec names where to forward to.
-        var needsTarget: Bool { self != .http }
-    }
+    public typealias Scheme = ListenScheme
 
     public var scheme: Scheme
     public var listen: Endpoint
@@ -37,19 +25,19 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        guard let target else { return "\(scheme.rawValue)://\(listen)" }
-        switch scheme {
-        case .reverseHTTP: return "\(scheme.rawValue)://\(listen)=>\(targetUsesTLS ? "https" : "http")://\(target)"
-        case .tcp, .http, .ssh: return "\(scheme.rawValue)://\(listen)=>\(target)"
+        guard let target else { return "\(scheme.name)://\(listen)" }
+        switch scheme.target {
+        case .url: return "\(scheme.name)://\(listen)=>\(targetUsesTLS ? "https" : "http")://\(target)"
+        case .none, .endpoint: return "\(scheme.name)://\(listen)=>\(target)"
         }
     }
 
     /// Schemes that the design names but this build does not implement yet; they get their own message.
     static let plannedSchemes: Set<String> = ["https", "reverse+https", "postgres", "mysql", "transparent"]
 
-    static var supportedSchemes: String { Scheme.allCases.map(\.rawValue).joined(separator: ", ") }
-
-    public init(parsing text: String) throws(ListenSpecError) {
+    /// Parses a spec of one of `schemes` (the executable's list: every module's schemes).
+    public init(parsing text: String, schemes: [ListenScheme]) throws(ListenSpecError) {
+        let supported = schemes.map(\.name).joined(separator: ", ")
         let trimmed = text.trimmingSpaces()
         guard let schemeEnd = trimmed.range(of: "://") else {
             throw ListenSpecError(
@@ -58,19 +46,19 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
             )
         }
         let schemeText = trimmed[..<schemeEnd.lowerBound].lowercased()
-        guard let scheme = Scheme(rawValue: schemeText) else {
+        guard let scheme = schemes.first(where: { $0.name == schemeText }) else {
             if Self.plannedSchemes.contains(schemeText) {
-                throw ListenSpecError(spec: text, reason: "scheme '\(schemeText)' is not supported by this build yet (supported: \(Self.supportedSchemes))")
+                throw ListenSpecError(spec: text, reason: "scheme '\(schemeText)' is not supported by this build yet (supported: \(supported))")
             }
-            throw ListenSpecError(spec: text, reason: "unknown scheme '\(schemeText)' (supported: \(Self.supportedSchemes))")
+            throw ListenSpecError(spec: text, reason: "unknown scheme '\(schemeText)' (supported: \(supported))")
         }
         let rest = trimmed[schemeEnd.upperBound...]
         let parts = rest.components(separatedBy: "=>")
         guard parts.count <= 2 else { throw ListenSpecError(spec: text, reason: "more than one '=>'") }
-        if scheme.needsTarget && parts.count < 2 {
+        if scheme.target != .none && parts.count < 2 {
             throw ListenSpecError(spec: text, reason: "missing '=>TARGET' (where to forward to)")
         }
-        if !scheme.needsTarget && parts.count == 2 {
+        if scheme.target == .none && parts.count == 2 {
             throw ListenSpecError(spec: text, reason: "an explicit proxy takes no '=>TARGET': clients name the target in each request")
         }
         do throws(ListenSpecError) {
@@ -81,7 +69,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
             }
             var targetText = parts[1]
             var usesTLS = false
-            if scheme == .reverseHTTP {
+            if scheme.target == .url {
                 if targetText.lowercased().hasPrefix("https://") {
                     usesTLS = true
                     targetText = String(targetText.dropFirst("https://".count))

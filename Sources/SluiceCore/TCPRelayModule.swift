@@ -4,7 +4,7 @@ import SluiceModel
 /// Fixed-target raw TCP forwarding (`tcp://LISTEN=>TARGET`): connect to the target on the client's event loop,
 /// then splice the two channels. One flow per connection.
 struct TCPRelayModule: ProtocolModule {
-    var schemes: Set<ListenSpec.Scheme> { [.tcp] }
+    static var schemes: [ListenScheme] { [.tcp] }
 
     func accept(_ connection: ClientConnection) {
         guard let target = connection.spec.target else {

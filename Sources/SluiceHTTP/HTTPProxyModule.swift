@@ -15,7 +15,7 @@ public struct HTTPProxyModule: ProtocolModule {
         self.tls = tls
     }
 
-    public var schemes: Set<ListenSpec.Scheme> { [.http, .reverseHTTP] }
+    public static var schemes: [ListenScheme] { [.http, .reverseHTTP] }
 
     public func accept(_ connection: ClientConnection) {
         do {
@@ -27,4 +27,11 @@ public struct HTTPProxyModule: ProtocolModule {
             connection.channel.close(promise: nil)
         }
     }
+}
+
+extension ListenScheme {
+    /// Explicit HTTP(S) proxy: absolute-form requests and CONNECT tunnels.
+    public static let http = ListenScheme(name: "http", target: .none)
+    /// Reverse proxy: every request goes to one backend (`=>http://` or `=>https://`).
+    public static let reverseHTTP = ListenScheme(name: "reverse+http", target: .url)
 }

@@ -8,7 +8,7 @@ import SluiceTLS
 /// `ssh://LISTEN=>TARGET`: Sluice is an SSH server to the client and an SSH client to the target, relaying each
 /// session channel between the two and recording it as one `ssh` flow per connection.
 public struct SSHModule: ProtocolModule {
-    public var schemes: Set<ListenSpec.Scheme> { [.ssh] }
+    public static var schemes: [ListenScheme] { [.ssh] }
 
     let hostKey: SSHHostKey
     let targetKeys: TargetHostKeys
@@ -34,4 +34,9 @@ public struct SSHModule: ProtocolModule {
         }
         SSHProxySession(connection: connection, recorder: recorder, target: target, module: self).start()
     }
+}
+
+extension ListenScheme {
+    /// SSH man-in-the-middle to one target.
+    public static let ssh = ListenScheme(name: "ssh", target: .endpoint)
 }

@@ -16,7 +16,7 @@ struct StoreOptions: ParsableArguments, Sendable {
     /// The config file's contents, or the defaults when none is given or present.
     func loadConfiguration() throws(ConfigurationError) -> Configuration {
         guard let path = configurationPath else { return Configuration() }
-        return try Configuration.load(path: path)
+        return try Configuration.load(path: path, schemes: ListenSchemes.all)
     }
 
     /// The config file the commands read: `--config`, else `<data-dir>/sluice.yaml` when it exists.
@@ -147,11 +147,11 @@ struct EngineOptions: ParsableArguments {
     func configuration() throws -> Configuration {
         var configuration = try store.loadConfiguration()
         if !listen.isEmpty {
-            configuration.listeners = try listen.map { text throws(ListenSpecError) in try ListenSpec(parsing: text) }
+            configuration.listeners = try listen.map { text throws(ListenSpecError) in try ListenSpec(parsing: text, schemes: ListenSchemes.all) }
         }
         if configuration.listeners.isEmpty {
             // DESIGN: with no listener configured, Sluice is an explicit HTTP(S) proxy on loopback, like mitmproxy.
-            configuration.listeners = [Configuration.defaultListener]
+            configuration.listeners = [ListenSchemes.defaultListener]
         }
         if let dataDir = store.dataDir { configuration.dataDirectory = Configuration.expandTilde(dataDir) }
         if let record { configuration.record = record }
@@ -249,7 +249,7 @@ struct PolicySource: Sendable {
             return (try Configuration.loadPolicy(file: path), path)
         }
         if let path = store.configurationPath {
-            let configuration = try Configuration.load(path: path)
+            let configuration = try Configuration.load(path: path, schemes: ListenSchemes.all)
             return (configuration.policy, configuration.policyFile ?? path)
         }
         return (.builtIn, "built-in policy")

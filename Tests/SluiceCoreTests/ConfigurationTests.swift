@@ -31,7 +31,9 @@ import Testing
 
     @Test func theSampleConfigReadsAsTheDefaults() throws {
         let path = #filePath.replacingOccurrences(of: "Tests/SluiceCoreTests/ConfigurationTests.swift", with: "samples/sluice.yaml")
-        var sample = try Configuration.load(path: path)
+        // The sample's listeners are SluiceHTTP's; their shapes are enough to read them here.
+        let schemes: [ListenScheme] = [.tcp, ListenScheme(name: "http", target: .none), ListenScheme(name: "reverse+http", target: .url)]
+        var sample = try Configuration.load(path: path, schemes: schemes)
         sample.listeners = []
         #expect(sample.webSocket == Configuration.WebSocketLimits())
         #expect(sample.connectTimeout == Configuration().connectTimeout)
@@ -116,7 +118,7 @@ import Testing
 
     @Test func sameListenAddressTwiceIsRejected() throws {
         var configuration = Configuration()
-        configuration.listeners = [try ListenSpec(parsing: "tcp://:9000=>a:1"), try ListenSpec(parsing: "tcp://127.0.0.1:9000=>b:1")]
+        configuration.listeners = [try ListenSpec(parsing: "tcp://:9000=>a:1", schemes: [.tcp]), try ListenSpec(parsing: "tcp://127.0.0.1:9000=>b:1", schemes: [.tcp])]
         #expect(throws: ConfigurationError.self) { try configuration.validate() }
     }
 }

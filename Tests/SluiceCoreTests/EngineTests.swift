@@ -133,7 +133,7 @@ import Testing
         let holder = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
         let port = holder.localAddress?.port ?? 0
         var configuration = Configuration()
-        configuration.listeners = [try ListenSpec(parsing: "tcp://127.0.0.1:\(port)=>127.0.0.1:1")]
+        configuration.listeners = [try ListenSpec(parsing: "tcp://127.0.0.1:\(port)=>127.0.0.1:1", schemes: [.tcp])]
         let engine = Engine(configuration: configuration, bus: FlowBus(subscribers: []), firstFlowID: FlowID(1), logger: Logger(label: "test"))
         #expect {
             try engine.start()

@@ -3,28 +3,41 @@ import Testing
 
 @testable import SluiceCore
 
+/// Schemes as modules declare them: Core's `tcp` and two of SluiceHTTP's shapes.
+private let schemes: [ListenScheme] = [
+    .tcp, ListenScheme(name: "http", target: .none), ListenScheme(name: "reverse+http", target: .url),
+]
+
 @Suite struct ListenSpecTests {
     @Test func fullSpec() throws {
-        let spec = try ListenSpec(parsing: "tcp://127.0.0.1:9000=>10.0.0.5:7000")
+        let spec = try ListenSpec(parsing: "tcp://127.0.0.1:9000=>10.0.0.5:7000", schemes: schemes)
         #expect(spec == ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 9000), target: Endpoint(host: "10.0.0.5", port: 7000)))
         #expect(spec.description == "tcp://127.0.0.1:9000=>10.0.0.5:7000")
     }
 
     @Test func listenHostDefaultsToLoopback() throws {
-        let spec = try ListenSpec(parsing: "tcp://:9000=>db.internal:5432")
+        let spec = try ListenSpec(parsing: "tcp://:9000=>db.internal:5432", schemes: schemes)
         #expect(spec.listen == Endpoint(host: "127.0.0.1", port: 9000))
         #expect(spec.target == Endpoint(host: "db.internal", port: 5432))
     }
 
     @Test func ipv6InBrackets() throws {
-        let spec = try ListenSpec(parsing: "TCP://[::1]:9000=>[fe80::1%eth0]:22")
+        let spec = try ListenSpec(parsing: "TCP://[::1]:9000=>[fe80::1%eth0]:22", schemes: schemes)
         #expect(spec.listen == Endpoint(host: "::1", port: 9000))
         #expect(spec.target == Endpoint(host: "fe80::1%eth0", port: 22))
         #expect(spec.description == "tcp://[::1]:9000=>[fe80::1%eth0]:22")
     }
 
+    @Test func aModuleBringsItsOwnSchemeWithoutEditingCore() throws {
+        let database = ListenScheme(name: "db", target: .endpoint)
+        let spec = try ListenSpec(parsing: "db://:6432=>db.internal:5432", schemes: schemes + [database])
+        #expect(spec.scheme == database && spec.target == Endpoint(host: "db.internal", port: 5432))
+        #expect(spec.description == "db://127.0.0.1:6432=>db.internal:5432")
+        #expect(throws: ListenSpecError.self) { try ListenSpec(parsing: "db://:6432=>h:1", schemes: schemes) }
+    }
+
     @Test func surroundingSpacesAreIgnored() throws {
-        #expect(try ListenSpec(parsing: "  tcp://0.0.0.0:1=>h:2 ").listen.host == "0.0.0.0")
+        #expect(try ListenSpec(parsing: "  tcp://0.0.0.0:1=>h:2 ", schemes: schemes).listen.host == "0.0.0.0")
     }
 
     @Test(arguments: [
@@ -54,7 +67,7 @@ import Testing
     ])
     func malformedSpecsSayWhatIsWrong(_ text: String, _ reason: String) {
         #expect {
-            try ListenSpec(parsing: text)
+            try ListenSpec(parsing: text, schemes: schemes)
         } throws: { error in
             guard let error = error as? ListenSpecError else { return false }
             return error.reason.contains(reason) && error.description.hasPrefix("bad listen spec '\(text)'")

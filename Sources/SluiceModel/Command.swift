@@ -74,10 +74,15 @@ public struct Command: Sendable, Equatable {
     /// What became of it so far, and who settled it (nil while pending).
     public var decision: CommandDecision
     public var decidedBy: Decider?
+    /// The database an SQL statement ran in.
+    public var database: String?
+    /// An SQL statement's bind parameters, as text (binary ones in hex; redacted ones replaced), in order.
+    public var parameters: [String]?
 
     public init(
         flowID: FlowID, index: Int64, time: Date, kind: CommandKind, text: String, user: String, target: String,
-        risk: RiskLevel, action: PolicyAction, rule: String?, decision: CommandDecision, decidedBy: Decider?
+        risk: RiskLevel, action: PolicyAction, rule: String?, decision: CommandDecision, decidedBy: Decider?,
+        database: String? = nil, parameters: [String]? = nil
     ) {
         self.flowID = flowID
         self.index = index
@@ -91,6 +96,8 @@ public struct Command: Sendable, Equatable {
         self.rule = rule
         self.decision = decision
         self.decidedBy = decidedBy
+        self.database = database
+        self.parameters = parameters
     }
 }
 

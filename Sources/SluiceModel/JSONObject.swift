@@ -87,6 +87,19 @@ public struct JSONObject: ~Copyable, Sendable {
         }
     }
 
+    /// A list of strings, or null.
+    public consuming func optionalStrings(_ key: StaticString, _ values: [String]?) -> JSONObject {
+        guard let values else { return null(key) }
+        return field(key) { bytes in
+            bytes.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                Self.appendQuoted(value, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        }
+    }
+
     /// A value that is JSON text already (headers the store also writes to SQLite, made once for both).
     public consuming func json(_ key: StaticString, _ text: [UInt8]) -> JSONObject {
         field(key) { $0.append(text) }

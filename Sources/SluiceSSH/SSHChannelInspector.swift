@@ -26,7 +26,7 @@ final class SSHChannelInspector {
     static let echoLimit: TimeAmount = .milliseconds(300)
 
     private let recorder: FlowRecorder
-    private let commands: SSHCommandLog
+    private let commands: CommandLog
     private let eventLoop: EventLoop
     private let recording: RecordingSettings
     /// 1 for the connection's first terminal session (`<flow>.cast`), then 2, 3… (`<flow>-2.cast`).
@@ -61,7 +61,7 @@ final class SSHChannelInspector {
     static let maxLineBytes = 64 << 10
 
     init(
-        recorder: FlowRecorder, commands: SSHCommandLog, eventLoop: EventLoop, recording: RecordingSettings,
+        recorder: FlowRecorder, commands: CommandLog, eventLoop: EventLoop, recording: RecordingSettings,
         sessionNumber: @escaping () -> Int
     ) {
         self.recorder = recorder

@@ -15,7 +15,7 @@ final class SSHProxySession {
     private let target: Endpoint
     private let module: SSHModule
     private let login = LoginRelay()
-    private let commands: SSHCommandLog
+    private let commands: CommandLog
     /// Terminal sessions recorded so far on this connection (each its own .cast).
     private var recordedSessions = 0
     private var upstream: Channel?
@@ -32,7 +32,7 @@ final class SSHProxySession {
         self.recorder = recorder
         self.target = target
         self.module = module
-        self.commands = SSHCommandLog(
+        self.commands = CommandLog(
             flowID: recorder.flowID, target: target, bus: connection.bus, policy: connection.policy, gate: connection.gate
         )
     }

@@ -128,6 +128,7 @@ final class JSONLinesLog {
                     .string("user", command.user).string("target", command.target).string("risk", command.risk.rawValue)
                     .string("action", command.action.rawValue).optionalString("rule", command.rule)
                     .string("decision", command.decision.rawValue).optionalString("decided_by", command.decidedBy?.rawValue)
+                    .optionalString("database", command.database).optionalStrings("parameters", command.parameters)
             )
         case .commandDecided(let decided):
             add(

@@ -138,6 +138,14 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v7: a command's database and bind parameters") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE commands ADD COLUMN database TEXT;
+                    ALTER TABLE commands ADD COLUMN parameters TEXT;   -- {"p": ["value", ...]}
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -56,8 +56,8 @@ final class StoreRows {
         commandInsert = try RowStatement(
             """
             INSERT OR REPLACE INTO commands
-                (flow_id, idx, at, kind, text, user, target, risk, action, rule, decision, decided_by, decided_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (flow_id, idx, at, kind, text, user, target, risk, action, rule, decision, decided_by, decided_at, database, parameters)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, in: db)
         commandDecision = try RowStatement(
             "UPDATE commands SET decision = ?, decided_by = ?, decided_at = ? WHERE flow_id = ? AND idx = ?", in: db
@@ -181,6 +181,8 @@ final class StoreRows {
                 row.text(command.decision.rawValue)
                 row.text(command.decidedBy?.rawValue)
                 if command.decidedBy == nil { row.null() } else { row.time(command.time) }
+                row.text(command.database)
+                row.text(command.parameters.map { JSONObject().optionalStrings("p", $0).line })
             }
         case .commandDecided(let decided):
             try commandDecision.run(in: db) { row in

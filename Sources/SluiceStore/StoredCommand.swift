@@ -27,7 +27,8 @@ public struct StoredCommand: Sendable, Equatable, Identifiable {
             text: try row.required("text", String.self), user: try row.required("user", String.self),
             target: try row.required("target", String.self), risk: try row.required("risk", as: RiskLevel.self),
             action: try row.required("action", as: PolicyAction.self), rule: row.optional("rule", String.self),
-            decision: try row.required("decision", as: CommandDecision.self), decidedBy: try row.optional("decided_by", as: Decider.self)
+            decision: try row.required("decision", as: CommandDecision.self), decidedBy: try row.optional("decided_by", as: Decider.self),
+            database: row.optional("database", String.self), parameters: Self.parameters(row.optional("parameters", String.self))
         )
         decidedAt = row.optional("decided_at", Double.self).map(Date.init(timeIntervalSince1970:))
         finishedAt = row.optional("finished_at", Double.self).map(Date.init(timeIntervalSince1970:))
@@ -78,5 +79,13 @@ extension Row {
             throw StoreError("damaged store: column \(column) holds '\(name.visible)', not a \(T.self)")
         }
         return value
+    }
+}
+
+extension StoredCommand {
+    /// Reads the `parameters` column, `{"p": [...]}`; nil when absent or unreadable.
+    static func parameters(_ text: String?) -> [String]? {
+        guard let text, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+        return object["p"] as? [String]
     }
 }

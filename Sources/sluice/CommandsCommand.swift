@@ -92,6 +92,8 @@ enum CommandListing {
             .string("action", command.action.rawValue).optionalString("rule", command.rule)
             .string("decision", command.decision.rawValue).optionalString("decided_by", command.decidedBy?.rawValue)
             .optionalString("decided_at", command.decidedAt.map(Timestamp.iso8601))
+            .optionalString("database", command.database).optionalStrings("parameters", command.parameters)
+            .optionalDouble("duration", command.finishedAt.map { $0.timeIntervalSince(command.time) })
             .optionalInt("exit_status", command.outcome?.exitStatus.map(Int64.init))
             .optionalString("exit_signal", command.outcome?.exitSignal).optionalString("result", command.outcome?.result)
             .optionalString("error", command.outcome?.error)

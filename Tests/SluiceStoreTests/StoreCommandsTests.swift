@@ -96,6 +96,30 @@ import Testing
         #expect(all[4].text == "echo \u{1B}[2J\"rm -rf /\"", "the text as recorded; the CLI makes it visible")
     }
 
+    @Test func anSQLStatementKeepsItsDatabaseAndParameters() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        writer.receive(opened(1))
+        writer.receive(
+            .command(
+                Command(
+                    flowID: FlowID(1), index: 0, time: start, kind: .sql, text: "SELECT * FROM t WHERE id = $1 AND name = $2",
+                    user: "app", target: "db:5432", risk: .low, action: .allow, rule: nil, decision: .allowed, decidedBy: .policy,
+                    database: "shop", parameters: ["42", "O'Brien \"quoted\"\n"]
+                )
+            )
+        )
+        writer.receive(.command(Command(
+            flowID: FlowID(1), index: 1, time: start, kind: .sql, text: "SELECT 1", user: "app", target: "db:5432", risk: .low,
+            action: .allow, rule: nil, decision: .allowed, decidedBy: .policy
+        )))
+        writer.close()
+        let commands = try Store(directory: directory).commands(limit: 10)
+        #expect(commands.first?.database == "shop")
+        #expect(commands.first?.parameters == ["42", "O'Brien \"quoted\"\n"])
+        #expect(commands.last?.database == nil && commands.last?.parameters == nil)
+    }
+
     @Test func commandsFilterByFlowRiskAndPageBackwards() throws {
         let (_, store) = try populatedStore()
         #expect(try store.commands(flow: FlowID(1), limit: 100).map(\.index) == [0, 1, 2])

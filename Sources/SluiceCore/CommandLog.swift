@@ -1,0 +1,81 @@
+import Foundation
+import SluiceModel
+import SluicePolicy
+
+/// The commands of one flow (an SSH connection's shell lines and execs, a database session's statements): each
+/// judged by the policy of the moment, numbered within the flow, and published as `Command` events (with an
+/// `Alert` when the policy asks for more than `allow`). Used on the flow's event loop.
+public final class CommandLog {
+    public let flowID: FlowID
+    public let target: String
+    private let bus: FlowBus
+    private let policy: SharedPolicy
+    public let gate: InterceptGate
+    /// Who logged in; set once the target accepted the login (or, for a database, from the startup message).
+    public var user = "?"
+    /// The database a session works in, for SQL.
+    public var database: String?
+    private var nextIndex: Int64 = 0
+
+    public init(flowID: FlowID, target: Endpoint, bus: FlowBus, policy: SharedPolicy, gate: InterceptGate) {
+        self.flowID = flowID
+        self.target = "\(target)"
+        self.bus = bus
+        self.policy = policy
+        self.gate = gate
+    }
+
+    /// Judges `text` and publishes it. Allowed and alerted commands are decided by the policy at once, blocked
+    /// ones too; a held one is pending until the gate decides.
+    public func capture(_ text: String, kind: CommandKind, at time: Date = Date()) -> (Command, Judgement) {
+        let judgement = policy.judge(text, kind: kind)
+        return (record(text, kind: kind, judgement: judgement, at: time), judgement)
+    }
+
+    /// What the policy says of `text`, without recording anything (a prepared statement is judged once, when
+    /// prepared, and its executions are recorded with that judgement).
+    public func judge(_ text: String, kind: CommandKind) -> Judgement {
+        policy.judge(text, kind: kind)
+    }
+
+    /// Publishes a command the policy has judged already.
+    /// - Parameter alerting: raise the alert its action asks for; false for the later executions of a prepared
+    ///   statement whose preparation raised it.
+    @discardableResult
+    public func record(
+        _ text: String, kind: CommandKind, judgement: Judgement, parameters: [String]? = nil, alerting: Bool = true, at time: Date = Date()
+    ) -> Command {
+        let decision: CommandDecision
+        switch judgement.action {
+        case .allow, .alert: decision = .allowed
+        case .block: decision = .blocked
+        case .hold: decision = .pending
+        }
+        let command = Command(
+            flowID: flowID, index: nextIndex, time: time, kind: kind, text: text, user: user, target: target,
+            risk: judgement.risk, action: judgement.action, rule: judgement.rule, decision: decision,
+            decidedBy: decision == .pending ? nil : .policy, database: database, parameters: parameters
+        )
+        nextIndex += 1
+        bus.publish(.command(command))
+        if alerting, judgement.action != .allow {
+            let verb: String
+            switch judgement.action {
+            case .allow, .alert: verb = "ran"
+            case .hold: verb = "held"
+            case .block: verb = "blocked"
+            }
+            let who = database.map { "\(user)@\($0) on \(target)" } ?? "\(user)@\(target)"
+            alert(level: judgement.risk, rule: judgement.rule ?? "policy", "\(who) \(verb): \(text)", command: command.index, at: time)
+        }
+        return command
+    }
+
+    public func finished(_ index: Int64, _ outcome: CommandOutcome) {
+        bus.publish(.commandFinished(CommandFinished(flowID: flowID, index: index, time: Date(), outcome: outcome)))
+    }
+
+    public func alert(level: RiskLevel, rule: String, _ message: String, command: Int64? = nil, at time: Date = Date()) {
+        bus.publish(.alert(Alert(flowID: flowID, commandIndex: command, time: time, level: level, rule: rule, message: message)))
+    }
+}

@@ -28,7 +28,7 @@ final class ChunkInspector: RelayInspector {
         actions.append(.pass(buffer))
     }
 
-    func released(_ hold: RelayHold, verdict: Verdict, into actions: inout [RelayAction]) {
+    func released(_ hold: RelayHold, verdict: Verdict, decidedBy: Decider, into actions: inout [RelayAction]) {
         let original = pendingChunks.removeValue(forKey: hold.sequence)
         switch verdict {
         case .forward(edited: nil):

@@ -39,22 +39,32 @@ public final class CommandLog {
     }
 
     /// Publishes a command the policy has judged already.
-    /// - Parameter alerting: raise the alert its action asks for; false for the later executions of a prepared
-    ///   statement whose preparation raised it.
+    /// - Parameters:
+    ///   - alerting: raise the alert its action asks for; false for the later executions of a prepared statement
+    ///     whose preparation raised it.
+    ///   - settled: how an earlier hold of the same statement was decided, for its later executions; nil: as the
+    ///     judgement's action says.
     @discardableResult
     public func record(
-        _ text: String, kind: CommandKind, judgement: Judgement, parameters: [String]? = nil, alerting: Bool = true, at time: Date = Date()
+        _ text: String, kind: CommandKind, judgement: Judgement, parameters: [String]? = nil, alerting: Bool = true,
+        settled: (decision: CommandDecision, by: Decider)? = nil, at time: Date = Date()
     ) -> Command {
-        let decision: CommandDecision
+        var decision: CommandDecision
+        var decider: Decider?
         switch judgement.action {
         case .allow, .alert: decision = .allowed
         case .block: decision = .blocked
         case .hold: decision = .pending
         }
+        decider = decision == .pending ? nil : .policy
+        if let settled {
+            decision = settled.decision
+            decider = settled.by
+        }
         let command = Command(
             flowID: flowID, index: nextIndex, time: time, kind: kind, text: text, user: user, target: target,
             risk: judgement.risk, action: judgement.action, rule: judgement.rule, decision: decision,
-            decidedBy: decision == .pending ? nil : .policy, database: database, parameters: parameters
+            decidedBy: decider, database: database, parameters: parameters
         )
         nextIndex += 1
         bus.publish(.command(command))

@@ -195,15 +195,15 @@ public final class RelayHandler {
         shared.gate.hold(
             flowID: shared.recorder.flowID, sequence: hold.sequence, direction: hold.direction, payload: hold.payload, on: context.eventLoop,
             command: hold.command
-        ) { verdict, _ in
-            loopBound.value.released(hold, verdict: verdict)
+        ) { verdict, decider in
+            loopBound.value.released(hold, verdict: verdict, decidedBy: decider)
         }
     }
 
-    private func released(_ hold: RelayHold, verdict: Verdict) {
+    private func released(_ hold: RelayHold, verdict: Verdict, decidedBy: Decider) {
         holding = false
         var actions: [RelayAction] = []
-        shared.inspector.released(hold, verdict: verdict, into: &actions)
+        shared.inspector.released(hold, verdict: verdict, decidedBy: decidedBy, into: &actions)
         for action in actions.reversed() {
             queued.prepend(action)
             queuedBytes += action.byteCount

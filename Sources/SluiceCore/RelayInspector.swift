@@ -13,9 +13,9 @@ public protocol RelayInspector: AnyObject {
     /// Bytes read from the peer that sends `direction`. Append, in order, what the relay should do with them.
     func read(_ buffer: ByteBuffer, direction: Direction, into actions: inout [RelayAction])
 
-    /// A hold this inspector asked for was decided. The actions appended take the hold's place, ahead of whatever
-    /// queued behind it.
-    func released(_ hold: RelayHold, verdict: Verdict, into actions: inout [RelayAction])
+    /// A hold this inspector asked for was decided (by the operator, the hold's timeout, or the connection's end).
+    /// The actions appended take the hold's place, ahead of whatever queued behind it.
+    func released(_ hold: RelayHold, verdict: Verdict, decidedBy: Decider, into actions: inout [RelayAction])
 
     /// The peer that sends `direction` shut its output (FIN). Queued behind any hold in that direction.
     func inputClosed(direction: Direction, into actions: inout [RelayAction])

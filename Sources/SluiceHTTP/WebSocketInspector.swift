@@ -97,7 +97,7 @@ final class WebSocketInspector: RelayInspector {
         stream.unparsed.discardReadBytes()
     }
 
-    func released(_ hold: RelayHold, verdict: Verdict, into actions: inout [RelayAction]) {
+    func released(_ hold: RelayHold, verdict: Verdict, decidedBy: Decider, into actions: inout [RelayAction]) {
         guard let message = held.removeValue(forKey: hold.id) else { return }
         heldBytes -= message.bytes
         switch verdict {

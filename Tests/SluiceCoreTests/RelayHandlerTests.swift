@@ -245,7 +245,7 @@ private final class ScriptedInspector: RelayInspector {
         }
     }
 
-    func released(_ hold: RelayHold, verdict: Verdict, into actions: inout [RelayAction]) {
+    func released(_ hold: RelayHold, verdict: Verdict, decidedBy: Decider, into actions: inout [RelayAction]) {
         if verdict == .forward(edited: nil), let text = heldText.removeValue(forKey: hold.id) {
             actions.append(.pass(ByteBuffer(string: text)))
         }

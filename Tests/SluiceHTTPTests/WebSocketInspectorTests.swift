@@ -30,7 +30,7 @@ import Testing
 
         func release(_ hold: RelayHold, _ verdict: Verdict) -> [RelayAction] {
             var actions: [RelayAction] = []
-            inspector.released(hold, verdict: verdict, into: &actions)
+            inspector.released(hold, verdict: verdict, decidedBy: .operator, into: &actions)
             return actions
         }
     }

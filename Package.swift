@@ -106,6 +106,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // PostgreSQL wire protocol, sans I/O: the framer that cuts each direction into messages (streaming the large
+        // ones), frontend and backend message decoders, and the few encoders a relaying inspector needs.
+        .target(
+            name: "SluicePostgres",
+            dependencies: ["SluiceModel", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // Peers and harnesses for tests; never linked into the binary.
         .target(
             name: "SluiceTestSupport",
@@ -182,6 +188,10 @@ let package = Package(
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        .testTarget(
+            name: "SluicePostgresTests",
+            dependencies: ["SluicePostgres", "SluiceTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "SluiceStoreTests",

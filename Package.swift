@@ -106,11 +106,16 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // PostgreSQL wire protocol, sans I/O: the framer that cuts each direction into messages (streaming the large
-        // ones), frontend and backend message decoders, and the few encoders a relaying inspector needs.
+        // PostgreSQL: the sans-I/O wire protocol (a framer that cuts each direction into messages, streaming the large
+        // ones; frontend and backend decoders; the few encoders a proxy needs) and the inspector that records,
+        // judges, holds and blocks statements on the shared relay.
         .target(
             name: "SluicePostgres",
-            dependencies: ["SluiceModel", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "SluiceModel", "SluiceCore", "SluicePolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         // Peers and harnesses for tests; never linked into the binary.
         .target(
@@ -127,6 +132,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceModel", "SluicePolicy", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP", "SluiceTLS", "SluiceSSH",
+                "SluicePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -191,7 +197,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluicePostgresTests",
-            dependencies: ["SluicePostgres", "SluiceTestSupport", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "SluicePostgres", "SluiceCore", "SluiceModel", "SluicePolicy", "SluiceTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SluiceStoreTests",

@@ -75,12 +75,45 @@ public final class ClientConnection: Sendable {
             }
     }
 
+    /// Serves a fixed-target listener: opens a flow of `kind`, connects to the spec's target, and relays with the
+    /// inspector `inspector` makes for the flow (raw chunks when it makes none). Closes the client when there is no
+    /// target, the engine is stopping, or the target cannot be reached (recorded as the flow's error). Call on the
+    /// event loop.
+    public func relayToTarget(kind: FlowKind, inspector: @escaping (FlowRecorder) -> RelayInspector?) {
+        guard let target = spec.target, let recorder = openFlow(kind: kind, server: target) else {
+            channel.close(promise: nil)
+            return
+        }
+        let loopBound = NIOLoopBound((recorder: recorder, inspector: inspector), eventLoop: eventLoop)
+        channel.closeFuture.whenComplete { _ in
+            loopBound.value.recorder.sideClosed(.client)
+        }
+        connect(to: target).whenComplete { [self] result in
+            let (recorder, makeInspector) = loopBound.value
+            switch result {
+            case .success(let server):
+                server.closeFuture.whenComplete { _ in
+                    loopBound.value.recorder.sideClosed(.server)
+                }
+                guard channel.isActive else {
+                    server.close(promise: nil)
+                    return
+                }
+                splice(with: server, recorder: recorder, inspector: makeInspector(recorder))
+            case .failure(let error):
+                recorder.failed(.connect, "cannot connect to \(target): \(describe(error))")
+                recorder.sideClosed(.server)
+                channel.close(promise: nil)
+            }
+        }
+    }
+
     /// Splices the client channel with `server` as a byte relay recording into `recorder`: both pipelines must end
     /// in an `EarlyInput`, whose bytes are relayed first. Closes both on failure.
-    public func splice(with server: Channel, recorder: FlowRecorder) {
+    public func splice(with server: Channel, recorder: FlowRecorder, inspector: RelayInspector? = nil) {
         do {
             try RelayHandler.install(
-                client: channel, server: server, recorder: recorder, connection: self,
+                client: channel, server: server, recorder: recorder, connection: self, inspector: inspector,
                 idleLimit: configuration.timeouts.tunnelIdle.map(TimeAmount.fromSeconds)
             )
         } catch {

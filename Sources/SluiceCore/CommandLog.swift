@@ -42,12 +42,12 @@ public final class CommandLog {
     /// - Parameters:
     ///   - alerting: raise the alert its action asks for; false for the later executions of a prepared statement
     ///     whose preparation raised it.
-    ///   - settled: how an earlier hold of the same statement was decided, for its later executions; nil: as the
-    ///     judgement's action says.
+    ///   - settled: the decision so far when it is not the judgement's own: how an earlier hold of the same
+    ///     statement was decided (for its later executions), or pending for a statement the intercept filter holds.
     @discardableResult
     public func record(
         _ text: String, kind: CommandKind, judgement: Judgement, parameters: [String]? = nil, alerting: Bool = true,
-        settled: (decision: CommandDecision, by: Decider)? = nil, at time: Date = Date()
+        settled: (decision: CommandDecision, by: Decider?)? = nil, at time: Date = Date()
     ) -> Command {
         var decision: CommandDecision
         var decider: Decider?

@@ -26,8 +26,9 @@ public final class RelayHandler {
     private var waitingForStore = false
     /// True while a hold from this side waits for a verdict.
     private var holding = false
-    /// Actions behind a hold, in order, and the bytes they carry.
-    private var queued = CircularBuffer<RelayAction>()
+    /// Actions behind a hold, in order, and the bytes they carry. A plain array with a moving start: empty, it
+    /// allocates nothing, which matters with thousands of idle connections.
+    private var queued = ActionQueue()
     private var queuedBytes = 0
     /// This side got its last words, or is closing: reads only notice the peer's end.
     private var ending = false
@@ -152,6 +153,46 @@ public final class RelayHandler {
         queuedBytes += action.byteCount
     }
 
+    /// A FIFO of actions that allocates nothing while empty and can put actions back at its front.
+    private struct ActionQueue {
+        private var actions: [RelayAction] = []
+        private var start = 0
+
+        var isEmpty: Bool { start == actions.count }
+        var count: Int { actions.count - start }
+
+        mutating func append(_ action: RelayAction) {
+            actions.append(action)
+        }
+
+        /// Puts `items` at the front, in their order.
+        mutating func prepend(_ items: [RelayAction]) {
+            guard !items.isEmpty else { return }
+            if start >= items.count {
+                start -= items.count
+                for (offset, item) in items.enumerated() { actions[start + offset] = item }
+            } else {
+                actions.replaceSubrange(0..<start, with: items)
+                start = 0
+            }
+        }
+
+        mutating func popFirst() -> RelayAction? {
+            guard start < actions.count else { return nil }
+            let first = actions[start]
+            start += 1
+            if start == actions.count {
+                removeAll()
+            }
+            return first
+        }
+
+        mutating func removeAll() {
+            actions = []
+            start = 0
+        }
+    }
+
     private func perform(_ action: RelayAction) {
         switch action {
         case .pass(let buffer), .passNow(let buffer):
@@ -204,10 +245,8 @@ public final class RelayHandler {
         holding = false
         var actions: [RelayAction] = []
         shared.inspector.released(hold, verdict: verdict, decidedBy: decidedBy, into: &actions)
-        for action in actions.reversed() {
-            queued.prepend(action)
-            queuedBytes += action.byteCount
-        }
+        queued.prepend(actions)
+        queuedBytes += actions.reduce(0) { $0 + $1.byteCount }
         drainQueue()
     }
 

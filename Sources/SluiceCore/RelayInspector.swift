@@ -54,6 +54,9 @@ extension RelayInspector {
 
 /// What the relay does for an inspector. Bytes are relative to the peer whose input was read: `pass` goes on to the
 /// other peer, `answer` goes back to the sender.
+///
+/// The rare cases with big payloads are `indirect`, so an action is as small as a `ByteBuffer` and a relay's queue
+/// costs an idle connection nothing much.
 public enum RelayAction {
     /// Send bytes on to the other peer, in order behind anything held before them.
     case pass(ByteBuffer)
@@ -62,12 +65,12 @@ public enum RelayAction {
     /// Send bytes back to the peer they came from (e.g. a protocol error for a statement that was not let through).
     case answer(ByteBuffer)
     /// Park a message or command in the `InterceptGate`; actions after it in this direction wait for the verdict.
-    case hold(RelayHold)
+    indirect case hold(RelayHold)
     /// Shut the other peer's output once everything before is written: the sender finished (half-close).
     case passHalfClose
     /// End the relay. An orderly end waits in line behind holds; an end with a failure or an abrupt one happens at
     /// once and drops what was queued.
-    case end(RelayEnding)
+    indirect case end(RelayEnding)
 }
 
 /// A message or command an inspector asks the operator (or the policy's hold) about.

@@ -273,6 +273,7 @@ extension WebSocketInspector {
             }
         }
         // The injector refers to both handlers: the flow must not keep them (and what they hold) alive.
-        client.closeFuture.whenComplete { _ in eventLoop.execute { recorder.injector = nil } }
+        let boundRecorder = NIOLoopBound(recorder, eventLoop: eventLoop)
+        client.closeFuture.whenComplete { _ in eventLoop.execute { boundRecorder.value.injector = nil } }
     }
 }

@@ -60,6 +60,16 @@ public enum PostgresMessageEncoder {
         }
     }
 
+    /// An extended-protocol Parse `P`: the statement's name, its SQL and the parameter type OIDs the client gave.
+    public static func writeParse(statement: String, query: String, parameterTypes: [UInt32], into buffer: inout ByteBuffer) {
+        writeMessage(type: UInt8(ascii: "P"), into: &buffer) { body in
+            writeCString(statement, into: &body)
+            writeCString(query, into: &body)
+            body.writeInteger(Int16(truncatingIfNeeded: parameterTypes.count))
+            for type in parameterTypes { body.writeInteger(type) }
+        }
+    }
+
     /// AuthenticationSASL (`R`, code 10) offering these mechanisms.
     public static func writeAuthenticationSASL(mechanisms: [String], into buffer: inout ByteBuffer) {
         writeMessage(type: UInt8(ascii: "R"), into: &buffer) { body in

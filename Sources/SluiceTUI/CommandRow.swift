@@ -37,9 +37,10 @@ struct CommandRow: Sendable, Equatable, ListRow {
         outcome = finished.outcome
     }
 
-    /// `user@target`, or the target alone when the user is not known.
+    /// `user@target` (for SQL `user@database`), or the target alone when the user is not known.
     var userAtTarget: String {
-        command.user.isEmpty ? command.target : "\(command.user)@\(command.target)"
+        guard !command.user.isEmpty else { return command.target }
+        return "\(command.user)@\(command.database ?? command.target)"
     }
 
     /// What the policy asked and what became of it: `hold→allowed by operator`, `hold→blocked by timeout`, `hold→…`

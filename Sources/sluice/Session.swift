@@ -5,6 +5,7 @@ import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceModel
+import SluicePostgres
 import SluiceSSH
 import SluiceStore
 import SluiceTLS
@@ -73,6 +74,7 @@ enum Session {
             if configuration.listeners.contains(where: { $0.scheme == .ssh }) {
                 modules.append(try SSHModule(configuration: configuration))
             }
+            modules.append(PostgresModule())
         } catch {
             writer.close()
             throw fail(error)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Databases through Sluice (recording on) beside haproxy in TCP mode and pgbouncer, in one run: pgbench -S
+# transactions per second, medians and ratios (bar: Sluice >= 0.8x haproxy). See bench/lib/sql_bench.py.
+# Knobs: ROUNDS (3), SECONDS_PER_RUN (15), CLIENTS (8), SCALE (10), MODES ("simple prepared"), SLUICE_BIN.
+# Builds the release binary (.build-release) when missing. Run as root. About 8 minutes with the defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup --test >/dev/null
+if [ -z "${SLUICE_BIN:-}" ] && [ ! -x .build-release/release/sluice ]; then
+    swift build -c release --product sluice --scratch-path .build-release
+fi
+exec python3 bench/lib/sql_bench.py

@@ -79,8 +79,9 @@ public final class ClientConnection: Sendable {
     /// inspector `inspector` makes for the flow (raw chunks when it makes none). Closes the client when there is no
     /// target, the engine is stopping, or the target cannot be reached (recorded as the flow's error). Call on the
     /// event loop.
-    public func relayToTarget(kind: FlowKind, inspector: @escaping (FlowRecorder) -> RelayInspector?) {
-        guard let target = spec.target, let recorder = openFlow(kind: kind, server: target) else {
+    /// - Parameter limits: how much of the flow to store; the configuration's when nil.
+    public func relayToTarget(kind: FlowKind, limits: RecordingLimits? = nil, inspector: @escaping (FlowRecorder) -> RelayInspector?) {
+        guard let target = spec.target, let recorder = openFlow(kind: kind, server: target, limits: limits) else {
             channel.close(promise: nil)
             return
         }

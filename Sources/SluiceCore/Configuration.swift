@@ -67,6 +67,11 @@ public struct Configuration: Sendable, Equatable {
     /// WebSocket limits: a frame or a message over its limit ends the WebSocket with 1009 (RFC 6455 §7.4.1).
     public var webSocket = WebSocketLimits()
 
+    /// `sql.record_bytes`: store a database session's raw protocol bytes (result rows included) as messages too.
+    /// Off by default: its statements are recorded as commands with their parameters and outcomes, and its bytes
+    /// only counted, which keeps result sets (often personal data) out of the store and costs a fraction.
+    public var sqlRecordBytes = false
+
     public struct WebSocketLimits: Sendable, Equatable {
         public var maxFrameBytes = 16 << 20
         public var maxMessageBytes = 64 << 20
@@ -95,7 +100,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.theme == rhs.theme && lhs.tlsPassthrough == rhs.tlsPassthrough && lhs.insecureUpstream == rhs.insecureUpstream
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
             && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections && lhs.storeOnFull == rhs.storeOnFull
-            && lhs.ssh == rhs.ssh && lhs.policyFile == rhs.policyFile
+            && lhs.ssh == rhs.ssh && lhs.policyFile == rhs.policyFile && lhs.sqlRecordBytes == rhs.sqlRecordBytes
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -118,7 +123,7 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
-        "timeouts", "max_connections", "store", "ssh", "policy",
+        "timeouts", "max_connections", "store", "ssh", "policy", "sql",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -235,6 +240,17 @@ public struct Configuration: Sendable, Equatable {
                 configuration.timeouts = try parseTimeouts(value, source: source, line: line)
             case "ssh":
                 configuration.ssh = try SSHSettings.parse(value, source: source, line: line)
+            case "sql":
+                guard let mapping = value.mapping else { throw fail("expected a mapping (record_bytes)") }
+                for (name, item) in mapping {
+                    guard name.string == "record_bytes" else {
+                        throw ConfigurationError(source: source, line: name.mark?.line, message: "unknown key 'sql.\(name.string ?? "")' (known: record_bytes)")
+                    }
+                    guard let flag = item.bool else {
+                        throw ConfigurationError(source: source, line: item.mark?.line, message: "sql.record_bytes: expected true or false")
+                    }
+                    configuration.sqlRecordBytes = flag
+                }
             case "policy":
                 if let path = value.scalar?.string {
                     let file = resolve(path, beside: source)

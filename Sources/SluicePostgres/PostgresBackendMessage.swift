@@ -99,7 +99,7 @@ public enum PostgresBackendMessage: Equatable, Sendable {
 extension PostgresBackendMessage {
     /// Decodes the body of a typed backend `.message` frame.
     public init(type: UInt8, body: ByteBuffer) throws(PostgresProtocolError) {
-        var reader = PostgresMessageReader(body, context: PostgresDirection.backend.describe(type))
+        var reader = PostgresMessageReader(body, direction: .backend, type: type)
         switch type {
         case UInt8(ascii: "R"):
             self = .authentication(try Self.authentication(&reader))

@@ -116,7 +116,7 @@ extension PostgresFrontendMessage {
 
     /// Decodes the body of a typed frontend `.message` frame.
     public init(type: UInt8, body: ByteBuffer) throws(PostgresProtocolError) {
-        var reader = PostgresMessageReader(body, context: PostgresDirection.frontend.describe(type))
+        var reader = PostgresMessageReader(body, direction: .frontend, type: type)
         switch type {
         case UInt8(ascii: "Q"):
             self = .query(try reader.cString("query string"))

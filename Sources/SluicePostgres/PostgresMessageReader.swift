@@ -6,19 +6,36 @@ import NIOCore
 /// Counts are checked against the bytes left before anything is allocated for them, so a count of 32,767 in a
 /// ten-byte message costs nothing.
 struct PostgresMessageReader {
+    /// What is being read, named in every error. Kept as values and put in words only for an error: messages are
+    /// read by the thousand per second, errors are rare.
+    private enum Context {
+        case message(PostgresDirection, UInt8, streamed: Bool)
+        case named(String)
+    }
+
     private var buffer: ByteBuffer
-    /// "frontend 'P' Parse", prefixed to every error.
-    let context: String
+    private let context: Context
 
     init(_ body: ByteBuffer, context: String) {
         self.buffer = body
-        self.context = context
+        self.context = .named(context)
+    }
+
+    /// A reader for a typed message's body, "frontend 'P' Parse" in errors.
+    init(_ body: ByteBuffer, direction: PostgresDirection, type: UInt8, streamed: Bool = false) {
+        self.buffer = body
+        self.context = .message(direction, type, streamed: streamed)
     }
 
     var remaining: Int { buffer.readableBytes }
 
     func error(_ what: String) -> PostgresProtocolError {
-        .malformed("\(context): \(what)")
+        let name: String
+        switch context {
+        case .message(let direction, let type, let streamed): name = direction.describe(type) + (streamed ? " (streamed)" : "")
+        case .named(let text): name = text
+        }
+        return .malformed("\(name): \(what)")
     }
 
     /// A NUL-terminated string (the protocol's `String`), decoded as UTF-8 with invalid bytes replaced: recording

@@ -19,7 +19,9 @@ public struct PostgresModule: ProtocolModule {
             return
         }
         let cancelKeys = self.cancelKeys
-        connection.relayToTarget(kind: .postgres) { recorder in
+        var limits = RecordingLimits(connection.configuration)
+        limits.recordPayloads = limits.recordPayloads && connection.configuration.sqlRecordBytes
+        connection.relayToTarget(kind: .postgres, limits: limits) { recorder in
             let commands = CommandLog(
                 flowID: recorder.flowID, target: target, bus: connection.bus, policy: connection.policy, gate: connection.gate
             )

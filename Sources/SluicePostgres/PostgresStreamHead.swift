@@ -18,7 +18,7 @@ public enum PostgresStreamHead: Equatable, Sendable {
     /// A Bind whose two names do not end within the head (`PostgresFramer.streamHeadBytes`) is refused: the
     /// inspector could not tell which statement it binds, and names that long are cut to 63 bytes by the server.
     public init(direction: PostgresDirection, type: UInt8, head: ByteBuffer) throws(PostgresProtocolError) {
-        var reader = PostgresMessageReader(head, context: direction.describe(type) + " (streamed)")
+        var reader = PostgresMessageReader(head, direction: direction, type: type, streamed: true)
         switch (direction, type) {
         case (.backend, UInt8(ascii: "D")):
             let count = Int(try reader.int16("column count"))

@@ -56,8 +56,9 @@ final class StoreRows {
         commandInsert = try RowStatement(
             """
             INSERT OR REPLACE INTO commands
-                (flow_id, idx, at, kind, text, user, target, risk, action, rule, decision, decided_by, decided_at, database, parameters)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (flow_id, idx, at, kind, text, user, target, risk, action, rule, decision, decided_by, decided_at, database, parameters,
+                 exit_status, exit_signal, result, error, finished_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, in: db)
         commandDecision = try RowStatement(
             "UPDATE commands SET decision = ?, decided_by = ?, decided_at = ? WHERE flow_id = ? AND idx = ?", in: db
@@ -70,6 +71,32 @@ final class StoreRows {
         alertInsert = try RowStatement(
             "INSERT INTO alerts (flow_id, command_idx, at, level, rule, message) VALUES (?, ?, ?, ?, ?, ?)", in: db
         )
+    }
+
+    /// A command's row, with its outcome when that is known too.
+    func insertCommand(_ command: Command, finished: CommandFinished?, in db: Database) throws(StoreError) {
+        try commandInsert.run(in: db) { row in
+            row.int(command.flowID.rawValue)
+            row.int(command.index)
+            row.time(command.time)
+            row.text(command.kind.rawValue)
+            row.text(command.text)
+            row.text(command.user)
+            row.text(command.target)
+            row.text(command.risk.rawValue)
+            row.text(command.action.rawValue)
+            row.text(command.rule)
+            row.text(command.decision.rawValue)
+            row.text(command.decidedBy?.rawValue)
+            if command.decidedBy == nil { row.null() } else { row.time(command.time) }
+            row.text(command.database)
+            row.text(command.parameters.map { JSONObject().optionalStrings("p", $0).line })
+            row.int(finished?.outcome.exitStatus.map(Int64.init))
+            row.text(finished?.outcome.exitSignal)
+            row.text(finished?.outcome.result)
+            row.text(finished?.outcome.error)
+            if let finished { row.time(finished.time) } else { row.null() }
+        }
     }
 
     /// A flow's row: open, or complete when its close is known too.
@@ -167,23 +194,7 @@ final class StoreRows {
                 row.int(released.sequence)
             }
         case .command(let command):
-            try commandInsert.run(in: db) { row in
-                row.int(command.flowID.rawValue)
-                row.int(command.index)
-                row.time(command.time)
-                row.text(command.kind.rawValue)
-                row.text(command.text)
-                row.text(command.user)
-                row.text(command.target)
-                row.text(command.risk.rawValue)
-                row.text(command.action.rawValue)
-                row.text(command.rule)
-                row.text(command.decision.rawValue)
-                row.text(command.decidedBy?.rawValue)
-                if command.decidedBy == nil { row.null() } else { row.time(command.time) }
-                row.text(command.database)
-                row.text(command.parameters.map { JSONObject().optionalStrings("p", $0).line })
-            }
+            try insertCommand(command, finished: nil, in: db)
         case .commandDecided(let decided):
             try commandDecision.run(in: db) { row in
                 row.text(decided.decision.rawValue)

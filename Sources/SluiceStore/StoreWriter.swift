@@ -521,6 +521,11 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
                             response = (event, headers[responded] ?? [])
                         }
                         try rows.insertExchange(request, headers: headers[requested] ?? [], response: response, in: db)
+                    case .command(let index, let finished):
+                        guard case .command(let command) = batch[index] else { continue }
+                        var outcome: CommandFinished?
+                        if let finished, case .commandFinished(let event) = batch[finished] { outcome = event }
+                        try rows.insertCommand(command, finished: outcome, in: db)
                     case .event(let index):
                         var bodyID: Int64?
                         if let digest = digests[index], case .message(let message) = batch[index] {

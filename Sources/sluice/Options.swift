@@ -141,6 +141,12 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("ssh-known-hosts"), help: "The target host keys to trust (OpenSSH format; default <data-dir>/known_hosts).")
     var sshKnownHosts: String?
 
+    @Flag(
+        name: .customLong("sql-record-bytes"),
+        help: "Store database sessions' raw bytes (result rows included) too, not only their statements (sql.record_bytes)."
+    )
+    var sqlRecordBytes = false
+
     @Flag(name: .shortAndLong, help: "Headless: no event lines on stderr (diagnostics still go there).")
     var quiet = false
 
@@ -194,6 +200,7 @@ struct EngineOptions: ParsableArguments {
             configuration.ssh.hostKeyPolicy = policy
         }
         if let sshKnownHosts { configuration.ssh.knownHosts = Configuration.expandTilde(sshKnownHosts) }
+        if sqlRecordBytes { configuration.sqlRecordBytes = true }
         if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
         for (flag, texts) in [("--allow", allow), ("--deny", deny)] where !texts.isEmpty {
             var ranges: [CIDR] = []

@@ -72,7 +72,21 @@ import Testing
             response(1), message(1, 1, "a body"), response(2, synthetic: true), message(2, 0, "Sluice: refused"),
             .flowError(FlowError(flowID: FlowID(2), phase: .client, time: start, message: "refused")),
             closed(1), closed(2, error: "client: refused"), opened(3), request(3),
+            command(3, 0, decision: .pending),
+            .commandDecided(CommandDecided(flowID: FlowID(3), index: 0, time: start, decision: .allowed, decidedBy: .operator)),
+            .commandFinished(CommandFinished(flowID: FlowID(3), index: 0, time: start.addingTimeInterval(0.125), outcome: CommandOutcome(result: "SELECT 2"))),
+            command(3, 1, decision: .allowed),
         ]
+    }
+
+    private func command(_ id: Int64, _ index: Int64, decision: CommandDecision) -> ProxyEvent {
+        .command(
+            Command(
+                flowID: FlowID(id), index: index, time: start, kind: .sql, text: "SELECT $1", user: "app", target: "db:5432",
+                risk: .low, action: decision == .pending ? .hold : .allow, rule: nil, decision: decision,
+                decidedBy: decision == .pending ? nil : .policy, database: "shop", parameters: ["1"]
+            )
+        )
     }
 
     @Test func opensAndClosesRequestsAndResponsesFoldIntoOneRowEach() {
@@ -82,6 +96,7 @@ import Testing
                 .flow(opened: 0, closed: 12), .flow(opened: 2, closed: 13), .flow(opened: 14, closed: nil),
                 .exchange(request: 1, response: 7), .exchange(request: 3, response: 9), .exchange(request: 15, response: nil),
                 .event(4), .event(5), .event(6), .event(8), .event(10), .event(11),
+                .command(16, finished: 18), .event(17), .command(19, finished: nil),
             ]
         )
     }
@@ -101,7 +116,7 @@ import Testing
     private func rows(in directory: DataDirectory) throws -> [String] {
         let queue = try DatabaseQueue(path: directory.databasePath)
         return try queue.read { db in
-            try ["flows", "http", "messages", "errors"].flatMap { table in
+            try ["flows", "http", "messages", "errors", "commands"].flatMap { table in
                 try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY rowid").map { "\(table) \($0)" }
             }
         }
@@ -118,7 +133,8 @@ import Testing
             writer.close()
             stores.append(try rows(in: directory))
         }
-        #expect(stores[0].count == 3 + 3 + 3 + 1)
+        #expect(stores[0].count == 3 + 3 + 3 + 1 + 2)
+        #expect(stores[0].contains { $0.hasPrefix("commands") && $0.contains("result:\"SELECT 2\"") && $0.contains("decided_by:\"operator\"") })
         #expect(stores[0].contains { $0.hasPrefix("flows") && $0.contains("state:\"open\"") })
         #expect(stores[0].contains { $0.contains("disposition:\"forwarded\"") })
         for (index, store) in stores.enumerated().dropFirst() {

@@ -33,6 +33,8 @@ CLIENTS = int(os.environ.get("CLIENTS", "8"))
 SCALE = int(os.environ.get("SCALE", "10"))
 MODES = os.environ.get("MODES", "simple prepared").split()
 SLUICE = os.environ.get("SLUICE_BIN") or os.path.join(HERE, "..", "..", ".build-release", "release", "sluice")
+# More arguments for Sluice, e.g. "--max-flow-bytes 0" to see what recording the bytes costs.
+SLUICE_ARGS = os.environ.get("SLUICE_ARGS", "").split()
 
 
 def wait_for_port(port, process, name, timeout=20):
@@ -68,7 +70,7 @@ class Peers:
         port = free_port()
         log = open(os.path.join(work, "sluice.log"), "wb")
         sluice = subprocess.Popen(
-            [SLUICE, "--headless", "-q", "--data-dir", self.sluice_data, "--listen", f"postgres://{HOST}:{port}=>{HOST}:{pg.port}"],
+            [SLUICE, "--headless", "-q", "--data-dir", self.sluice_data, "--listen", f"postgres://{HOST}:{port}=>{HOST}:{pg.port}"] + SLUICE_ARGS,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.start("sluice", sluice, port)
 
@@ -154,6 +156,7 @@ def main():
     if reason:
         sys.exit(f"sql_bench: {reason}")
     work = tempfile.mkdtemp(prefix="sluice-sql-bench-")
+    os.chmod(work, 0o755)  # pgbouncer runs as the postgres user and keeps its files in a directory below
     pg = pg_support.PostgresServer()
     peers = None
     try:

@@ -8,8 +8,12 @@ import Yams
 /// limitations.
 public struct Policy: Sendable {
     /// In order: among rules of the same risk the first that matches names the judgement.
-    public private(set) var rules: [PolicyRule]
-    public private(set) var actions: LevelActions
+    public let rules: [PolicyRule]
+    public let actions: LevelActions
+    /// Positions in `rules` of the rules with SQL and with shell patterns, so a judgement looks only at those (and
+    /// copies no rule): a database session judges every statement it sends.
+    private let sqlRules: [Int]
+    private let shellRules: [Int]
 
     /// Texts longer than this are judged on their first this many bytes (and the reason says so), which bounds the
     /// work hostile input can cause.
@@ -18,6 +22,8 @@ public struct Policy: Sendable {
     init(rules: [PolicyRule], actions: LevelActions) {
         self.rules = rules
         self.actions = actions
+        self.sqlRules = rules.indices.filter { !rules[$0].sql.isEmpty }
+        self.shellRules = rules.indices.filter { !rules[$0].shell.isEmpty }
     }
 
     /// The built-in rules (`BuiltInPolicy.yaml`) with the default actions: low allow, medium alert, high hold,
@@ -67,7 +73,7 @@ public struct Policy: Sendable {
         if kind.isSQL {
             for dialect in SQLLexer.dialectsMayDiffer(judged) ? SQLLexer.Dialect.allCases : [.postgres] {
                 for statement in SQLLexer.statements(judged, dialect: dialect) {
-                    for (index, rule) in rules.enumerated() where rule.sql.contains(where: { $0.matches(statement) }) {
+                    for index in sqlRules where rules[index].sql.contains(where: { $0.matches(statement) }) {
                         consider(index, statement.excerpt)
                     }
                 }
@@ -75,7 +81,7 @@ public struct Policy: Sendable {
         } else {
             let analysis = ShellAnalysis(judged)
             for view in analysis.views {
-                for (index, rule) in rules.enumerated() where rule.shell.contains(where: { $0.matches(view) }) {
+                for index in shellRules where rules[index].shell.contains(where: { $0.matches(view) }) {
                     consider(index, view.excerpt)
                 }
             }

@@ -28,6 +28,10 @@ enum BuiltInThemes {
               prompt_error:  { fg: red, bg: default, attrs: [bold] }
               hex_offset:    { fg: cyan, bg: default }
               hex_cursor:    { fg: black, bg: green, attrs: [bold] }
+              sql_keyword:   { fg: cyan, bg: default, attrs: [bold] }
+              sql_string:    { fg: green, bg: default }
+              sql_number:    { fg: magenta, bg: default }
+              sql_comment:   { fg: default, bg: default, attrs: [dim] }
             """#,
         "light": #"""
             # Sluice theme for light terminal backgrounds. See dark.yaml for the format.
@@ -55,6 +59,10 @@ enum BuiltInThemes {
               prompt_error:  { fg: red, bg: default, attrs: [bold] }
               hex_offset:    { fg: blue, bg: default }
               hex_cursor:    { fg: white, bg: magenta, attrs: [bold] }
+              sql_keyword:   { fg: blue, bg: default, attrs: [bold] }
+              sql_string:    { fg: green, bg: default }
+              sql_number:    { fg: magenta, bg: default }
+              sql_comment:   { fg: default, bg: default, attrs: [dim] }
             """#,
         "mono": #"""
             # Sluice theme without colour, for vt100-class terminals and NO_COLOR. See dark.yaml for the format.
@@ -82,6 +90,10 @@ enum BuiltInThemes {
               prompt_error:  { attrs: [bold, underline] }
               hex_offset:    { attrs: [dim] }
               hex_cursor:    { attrs: [reverse] }
+              sql_keyword:   { attrs: [bold] }
+              sql_string:    { attrs: [underline] }
+              sql_number:    { }
+              sql_comment:   { attrs: [dim] }
             """#,
     ]
 }

@@ -13,6 +13,7 @@ struct CommandRow: Sendable, Equatable, ListRow {
     var command: Command
     var decidedAt: Date?
     var outcome: CommandOutcome?
+    var finishedAt: Date?
 
     var key: Key { Key(flowID: command.flowID, index: command.index) }
 
@@ -25,6 +26,7 @@ struct CommandRow: Sendable, Equatable, ListRow {
         command = stored.command
         decidedAt = stored.decidedAt
         outcome = stored.outcome
+        finishedAt = stored.finishedAt
     }
 
     mutating func decided(_ decided: CommandDecided) {
@@ -35,6 +37,7 @@ struct CommandRow: Sendable, Equatable, ListRow {
 
     mutating func finished(_ finished: CommandFinished) {
         outcome = finished.outcome
+        finishedAt = finished.time
     }
 
     /// `user@target` (for SQL `user@database`), or the target alone when the user is not known.
@@ -61,6 +64,13 @@ struct CommandRow: Sendable, Equatable, ListRow {
         if let signal = outcome.exitSignal { return "signal \(signal)" }
         if let status = outcome.exitStatus { return "exit \(status)" }
         return outcome.result
+    }
+
+    /// The outcome and how long the command took: `SELECT 3 · 1.2 ms`, `exit 0 · 2.5 s`; empty until it ended.
+    var resultText: String {
+        guard let outcome = outcomeText else { return "" }
+        guard let finishedAt else { return outcome }
+        return outcome + " · " + Formatting.duration(seconds: finishedAt.timeIntervalSince(command.time))
     }
 
     /// What the view filter sees of the command: `~risk` and `~cmd` match it alone; the flow's kind and endpoints

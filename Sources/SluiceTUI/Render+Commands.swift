@@ -5,7 +5,7 @@ import SluiceModel
 extension App {
     func drawCommands(_ canvas: Canvas) {
         let columns = CommandColumns(width: canvas.width)
-        canvas.put(1, 0, columns.line(time: "TIME", flow: "FLOW", user: "USER@TARGET", kind: "KIND", risk: "RISK", action: "ACTION", rule: "RULE", text: "COMMAND"), .dim)
+        canvas.put(1, 0, columns.line(time: "TIME", flow: "FLOW", user: "USER@TARGET", kind: "KIND", risk: "RISK", action: "ACTION", rule: "RULE", result: "RESULT", text: "COMMAND"), .dim)
         let list = log.commands
         guard !list.visible.isEmpty else {
             if list.isEmpty {
@@ -31,12 +31,33 @@ extension App {
             let text = columns.line(
                 time: String(Timestamp.timeOfDay(command.time).prefix(8)), flow: command.flowID.description, user: row.userAtTarget.visible,
                 kind: command.kind.rawValue, risk: command.risk.rawValue, action: row.actionText,
-                rule: command.rule ?? "-", text: command.text.visible
+                rule: command.rule ?? "-", result: row.resultText.visible, text: command.text.visible
             )
             canvas.put(top + line, 0, text, role)
             if !isSelected {
                 canvas.put(top + line, columns.riskOffset, command.risk.rawValue.fitted(to: columns.risk), CommandRow.role(command.risk))
+                if command.kind == .sql, role == .normal || role == .marked {
+                    drawSQL(canvas, row: top + line, column: columns.textOffset, width: columns.text, command.text.visible)
+                }
             }
+        }
+    }
+
+    /// SQL in its colours, over the plain text already drawn: keywords, literals, numbers, comments.
+    private func drawSQL(_ canvas: Canvas, row: Int, column: Int, width: Int, _ text: String) {
+        let characters = Array(text)
+        // A text cut to the column ends in an ellipsis, which keeps its own style.
+        let limit = characters.count > width ? width - 1 : width
+        for span in SQLHighlighter.spans(text) where span.range.lowerBound < limit {
+            let end = min(span.range.upperBound, limit)
+            let role: Role
+            switch span.kind {
+            case .keyword: role = .sqlKeyword
+            case .string: role = .sqlString
+            case .number: role = .sqlNumber
+            case .comment: role = .sqlComment
+            }
+            canvas.put(row, column + span.range.lowerBound, String(characters[span.range.lowerBound..<end]), role)
         }
     }
 
@@ -77,6 +98,7 @@ struct CommandColumns {
     let user: Int
     let action: Int
     let rule: Int
+    let result: Int
     let risk = 8
     let text: Int
 
@@ -86,15 +108,22 @@ struct CommandColumns {
         user = min(28, max(10, shared / 5))
         action = min(26, max(12, shared * 3 / 10))
         rule = min(20, max(6, shared / 8))
-        text = max(0, shared - user - action - rule)
+        // The result column only where the command's text keeps room beside it.
+        result = shared >= 70 ? min(24, shared / 7) : 0
+        text = max(0, shared - user - action - rule - (result > 0 ? result + 1 : 0))
     }
 
     /// Where the risk column starts, to draw it again in its colour.
     var riskOffset: Int { 8 + 1 + 6 + 1 + user + 1 + 5 + 1 }
 
-    func line(time: String, flow: String, user: String, kind: String, risk: String, action: String, rule: String, text: String) -> String {
+    /// Where the command's text starts, to draw SQL in its colours.
+    var textOffset: Int { riskOffset + risk + 1 + action + 1 + rule + 1 + (result > 0 ? result + 1 : 0) }
+
+    func line(
+        time: String, flow: String, user: String, kind: String, risk: String, action: String, rule: String, result: String, text: String
+    ) -> String {
         time.fitted(to: 8) + " " + flow.fitted(to: 6) + " " + user.fitted(to: self.user) + " " + kind.fitted(to: 5) + " "
             + risk.fitted(to: self.risk) + " " + action.fitted(to: self.action) + " " + rule.fitted(to: self.rule) + " "
-            + text.fitted(to: self.text)
+            + (self.result > 0 ? result.fitted(to: self.result) + " " : "") + text.fitted(to: self.text)
     }
 }

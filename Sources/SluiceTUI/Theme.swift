@@ -14,6 +14,11 @@ public enum Role: String, CaseIterable, Sendable {
     case promptError = "prompt_error"
     case hexOffset = "hex_offset"
     case hexCursor = "hex_cursor"
+    /// SQL in the Commands view.
+    case sqlKeyword = "sql_keyword"
+    case sqlString = "sql_string"
+    case sqlNumber = "sql_number"
+    case sqlComment = "sql_comment"
 }
 
 /// The eight ANSI colours, or the terminal's own.

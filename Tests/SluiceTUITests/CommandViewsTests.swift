@@ -265,6 +265,39 @@ private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
         #expect(app.visible.map { app.rows[$0].id } == [FlowID(1)], "history flows know their commands")
     }
 
+    @Test func sqlShowsUserAtDatabaseItsResultAndDurationInColour() {
+        let app = App(engine: nil, store: nil, feed: nil, title: "Sluice")
+        var select = command(2, 0, "SELECT name FROM users WHERE id = 42 -- who", kind: .sql)
+        select.user = "app"
+        select.database = "shop"
+        app.apply([
+            .command(select),
+            .commandFinished(
+                CommandFinished(flowID: FlowID(2), index: 0, time: start.addingTimeInterval(0.25), outcome: CommandOutcome(result: "SELECT 1"))
+            ),
+        ])
+        app.apply([.command(command(2, 1, "SELECT 2", kind: .sql))])  // selected, so the first is drawn in its colours
+        app.handle(.character("4"))
+        let canvas = RoleCanvas(width: 200, height: 20)
+        app.render(on: canvas)
+        let line = canvas.text.split(separator: "\n").first { $0.contains("SELECT name") } ?? ""
+        #expect(line.contains("app@shop") && line.contains("SELECT 1 · 250ms"), "\(line)")
+        #expect(canvas.roles(of: "FROM").contains(.sqlKeyword))
+        #expect(canvas.roles(of: "42").contains(.sqlNumber))
+        #expect(canvas.roles(of: "-- who").contains(.sqlComment))
+    }
+
+    @Test func theHighlighterFindsKeywordsLiteralsNumbersAndComments() {
+        let text = "select 'it''s', 3.5, \"From\" /* note */ from t -- end"
+        let spans = SQLHighlighter.spans(text).map { span -> String in
+            let characters = Array(text)
+            return "\(span.kind):" + String(characters[span.range])
+        }
+        #expect(spans == ["keyword:select", "string:'it''s'", "number:3.5", "comment:/* note */", "keyword:from", "comment:-- end"])
+        #expect(SQLHighlighter.spans("'unfinished").map(\.kind) == [.string])
+        #expect(SQLHighlighter.spans("").isEmpty)
+    }
+
     @Test func commandsFitEightyColumns() {
         let app = App(engine: nil, store: nil, feed: nil, title: "Sluice")
         app.apply(session)

@@ -117,6 +117,16 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // MySQL/MariaDB: the sans-I/O client/server protocol (a packet framer that joins continued packets and streams
+        // the large payloads; greeting, handshake response, command and response decoders with the capability rewrites;
+        // a response tracker that says when a command's answer is complete; the few encoders a proxy needs).
+        .target(
+            name: "SluiceMySQL",
+            dependencies: [
+                "SluiceModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Peers and harnesses for tests; never linked into the binary.
         .target(
             name: "SluiceTestSupport",

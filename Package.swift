@@ -213,6 +213,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SluiceMySQLTests",
+            dependencies: [
+                "SluiceMySQL", "SluiceTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "SluiceStoreTests",
             dependencies: ["SluiceStore", "SluiceModel", "SluiceTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),

@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "SluiceMySQL",
             dependencies: [
-                "SluiceModel",
+                "SluiceModel", "SluiceCore", "SluicePolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -142,7 +142,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceModel", "SluicePolicy", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP", "SluiceTLS", "SluiceSSH",
-                "SluicePostgres",
+                "SluicePostgres", "SluiceMySQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

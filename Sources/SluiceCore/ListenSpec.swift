@@ -33,7 +33,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Schemes that the design names but this build does not implement yet; they get their own message.
-    static let plannedSchemes: Set<String> = ["https", "reverse+https", "mysql", "transparent"]
+    static let plannedSchemes: Set<String> = ["https", "reverse+https", "transparent"]
 
     /// Parses a spec of one of `schemes` (the executable's list: every module's schemes).
     public init(parsing text: String, schemes: [ListenScheme]) throws(ListenSpecError) {

@@ -5,6 +5,7 @@ import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceModel
+import SluiceMySQL
 import SluicePostgres
 import SluiceSSH
 import SluiceStore
@@ -75,6 +76,7 @@ enum Session {
                 modules.append(try SSHModule(configuration: configuration))
             }
             modules.append(PostgresModule())
+            modules.append(MySQLModule())
         } catch {
             writer.close()
             throw fail(error)

@@ -44,7 +44,7 @@ private let schemes: [ListenScheme] = [
         ("", "expected SCHEME://"),
         ("127.0.0.1:9000", "expected SCHEME://"),
         ("udp://:1=>h:2", "unknown scheme 'udp'"),
-        ("mysql://127.0.0.1:3307=>h:3306", "not supported by this build yet"),
+        ("transparent://0.0.0.0:8022", "not supported by this build yet"),
         ("http://127.0.0.1:8080=>a:1", "takes no '=>TARGET'"),
         ("reverse+http://127.0.0.1:8080=>a:1", "http://HOST:PORT or https://HOST:PORT"),
         ("tcp://127.0.0.1:9000", "missing '=>TARGET'"),

@@ -1,0 +1,31 @@
+import NIOCore
+import SluiceCore
+import SluiceModel
+
+/// MySQL or MariaDB to one server (`mysql://LISTEN=>TARGET:3306`): every session relayed with a `MySQLInspector`,
+/// one flow per connection, its statements recorded and judged as commands.
+public struct MySQLModule: ProtocolModule {
+    public static var schemes: [ListenScheme] { [.mysql] }
+
+    public init() {}
+
+    public func accept(_ connection: ClientConnection) {
+        guard let target = connection.spec.target else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        var limits = RecordingLimits(connection.configuration)
+        limits.recordPayloads = limits.recordPayloads && connection.configuration.sqlRecordBytes
+        connection.relayToTarget(kind: .mysql, limits: limits) { recorder in
+            let commands = CommandLog(
+                flowID: recorder.flowID, target: target, bus: connection.bus, policy: connection.policy, gate: connection.gate
+            )
+            return MySQLInspector(recorder: recorder, gate: connection.gate, commands: commands)
+        }
+    }
+}
+
+extension ListenScheme {
+    /// MySQL or MariaDB to one server.
+    public static let mysql = ListenScheme(name: "mysql", target: .endpoint)
+}

@@ -3,13 +3,19 @@ import SluiceModel
 
 // `sluice.yaml` through `Configuration.parse(yaml:source:)` (Yams, then Sluice's checks of every key).
 
+/// Listen schemes of every target form, as the executable's modules declare them.
+let schemes: [ListenScheme] = [
+    .tcp, ListenScheme(name: "http", target: .none), ListenScheme(name: "reverse+http", target: .url),
+    ListenScheme(name: "postgres", target: .endpoint),
+]
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = FuzzInput(data, size)
     let yaml = String(decoding: input.bytes, as: UTF8.self)
     let configuration: Configuration
     do {
-        configuration = try Configuration.parse(yaml: yaml, source: "fuzz.yaml")
+        configuration = try Configuration.parse(yaml: yaml, source: "fuzz.yaml", schemes: schemes)
     } catch {
         require(!error.message.isEmpty && error.source == "fuzz.yaml", "error \(error)")
         if let line = error.line { require(line >= 0 && line <= yaml.utf8.count + 1, "line \(line)") }
@@ -30,7 +36,7 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // Every listen spec reads back from what it prints (the form the TUI, the log and errors show).
     for spec in configuration.listeners {
         do {
-            let again = try ListenSpec(parsing: spec.description)
+            let again = try ListenSpec(parsing: spec.description, schemes: schemes)
             require(again == spec, "\(spec) reads back as \(again)")
         } catch {
             require(false, "\(spec) does not read back: \(error)")

@@ -28,10 +28,3 @@ public struct HTTPProxyModule: ProtocolModule {
         }
     }
 }
-
-extension ListenScheme {
-    /// Explicit HTTP(S) proxy: absolute-form requests and CONNECT tunnels.
-    public static let http = ListenScheme(name: "http", target: .none)
-    /// Reverse proxy: every request goes to one backend (`=>http://` or `=>https://`).
-    public static let reverseHTTP = ListenScheme(name: "reverse+http", target: .url)
-}

@@ -1,0 +1,1 @@
+../../Sources/SluiceHTTP/ListenScheme+HTTP.swift

@@ -215,7 +215,7 @@ let package = Package(
         .testTarget(
             name: "SluiceMySQLTests",
             dependencies: [
-                "SluiceMySQL", "SluiceTestSupport",
+                "SluiceMySQL", "SluiceCore", "SluiceModel", "SluicePolicy", "SluiceTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

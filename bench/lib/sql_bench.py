@@ -2,6 +2,9 @@
 """Databases through Sluice beside haproxy (TCP mode) and pgbouncer (session pooling, the protocol-aware peer), in
 one run (bench/sql.sh runs this).
 
+- MariaDB: point selects by primary key with `mysqlslap` (CLIENTS connections, MYSQL_QUERIES queries in all),
+  through Sluice and haproxy and direct, interleaved; medians of queries per second, ratio Sluice / haproxy
+  (bar: >= 0.8).
 - PostgreSQL: `pgbench -S -n -c CLIENTS -j 2 -T SECONDS` (select-only, prepared by pgbench's own -M default, simple)
   against a pgbench database of scale SCALE, through each peer and direct, interleaved over ROUNDS rounds; medians of
   transactions per second, and the ratio Sluice / haproxy (bar: >= 0.8). Sluice records everything: every statement
@@ -24,6 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
+import mysql_support  # noqa: E402
 import pg_support  # noqa: E402
 from support import HOST, free_port  # noqa: E402
 
@@ -32,6 +36,7 @@ SECONDS = int(os.environ.get("SECONDS_PER_RUN", "15"))
 CLIENTS = int(os.environ.get("CLIENTS", "8"))
 SCALE = int(os.environ.get("SCALE", "10"))
 MODES = os.environ.get("MODES", "simple prepared").split()
+MYSQL_QUERIES = int(os.environ.get("MYSQL_QUERIES", "200000"))
 SLUICE = os.environ.get("SLUICE_BIN") or os.path.join(HERE, "..", "..", ".build-release", "release", "sluice")
 # More arguments for Sluice, e.g. "--max-flow-bytes 0" to see what recording the bytes costs.
 SLUICE_ARGS = os.environ.get("SLUICE_ARGS", "").split()
@@ -151,6 +156,88 @@ def stored_commands(data_dir):
         return ""
 
 
+def haproxy(work, name, target_port):
+    """haproxy in TCP mode in front of `target_port`; returns (process, port)."""
+    port = free_port()
+    config = os.path.join(work, f"haproxy-{name}.cfg")
+    with open(config, "w") as f:
+        f.write(f"""global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+listen {name}
+    bind {HOST}:{port}
+    server db {HOST}:{target_port}
+""")
+    process = subprocess.Popen(["haproxy", "-f", config], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=open(os.path.join(work, f"haproxy-{name}.log"), "wb"))
+    wait_for_port(port, process, "haproxy")
+    return process, port
+
+
+def mysqlslap(server, port):
+    """Point selects through `port`: queries per second."""
+    result = subprocess.run(
+        ["mysqlslap", "--no-defaults", "-h", HOST, "-P", str(port), "-u", mysql_support.NATIVE_USER,
+         f"--password={mysql_support.NATIVE_PASSWORD}", "--skip-ssl", "--create-schema", mysql_support.DATABASE, "--no-drop",
+         f"--concurrency={CLIENTS}", f"--number-of-queries={MYSQL_QUERIES}", "--iterations=1",
+         "--query=SELECT v FROM points WHERE id = 4242"],
+        capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"mysqlslap through port {port} failed: {result.stderr[-500:]}")
+    match = re.search(r"Average number of seconds to run all queries: ([0-9.]+)", result.stdout)
+    if not match:
+        raise RuntimeError(f"mysqlslap output without a time:\n{result.stdout[-500:]}")
+    return MYSQL_QUERIES / float(match.group(1))
+
+
+def mariadb_bench(work):
+    """MariaDB point selects through Sluice and haproxy and direct; prints the table and the verdict."""
+    reason = mysql_support.unavailable()
+    if reason or not shutil.which("mysqlslap"):
+        print(f"\n(MariaDB skipped: {reason or 'mysqlslap is not installed'})")
+        return
+    server = mysql_support.MariaDBServer()
+    processes = []
+    try:
+        server.admin("CREATE TABLE points (id INT PRIMARY KEY, v INT); "
+                     "INSERT INTO points SELECT seq, seq * 2 FROM seq_1_to_10000;", database=mysql_support.DATABASE)
+        ports = {"direct": server.port}
+        port = free_port()
+        log = open(os.path.join(work, "sluice-mysql.log"), "wb")
+        sluice = subprocess.Popen(
+            [SLUICE, "--headless", "-q", "--data-dir", os.path.join(work, "sluice-mysql-data"),
+             "--listen", f"mysql://{HOST}:{port}=>{HOST}:{server.port}"] + SLUICE_ARGS,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        processes.append(sluice)
+        wait_for_port(port, sluice, "sluice")
+        ports["sluice"] = port
+        process, ports["haproxy"] = haproxy(work, "mariadb", server.port)
+        processes.append(process)
+        names = ["direct", "sluice", "haproxy"]
+        results = {name: [] for name in names}
+        for round_number in range(ROUNDS):
+            for name in names if round_number % 2 == 0 else list(reversed(names)):
+                qps = mysqlslap(server, ports[name])
+                results[name].append(qps)
+                print(f"round {round_number + 1} mariadb {name}: {qps:,.0f} queries/s", file=sys.stderr, flush=True)
+        medians = {name: statistics.median(results[name]) for name in names}
+        ratio = medians["sluice"] / medians["haproxy"]
+        print(f"\n**MariaDB** point selects (`mysqlslap`, {CLIENTS} connections, {MYSQL_QUERIES:,} queries), median of "
+              f"{ROUNDS} interleaved rounds; Sluice records every statement.\n")
+        print("| " + " | ".join(names) + " | Sluice ÷ haproxy |")
+        print("|---" * (len(names) + 1) + "|")
+        print("| " + " | ".join(f"{medians[name]:,.0f}" for name in names) + f" | {ratio:.2f} |")
+        print(f"\n{'PASS' if ratio >= 0.8 else 'FAIL'}: MariaDB point selects through Sluice are {ratio:.2f}× haproxy (bar 0.8)")
+    finally:
+        for process in processes:
+            stop(process)
+        server.stop()
+
+
 def main():
     reason = pg_support.unavailable()
     if reason:
@@ -190,6 +277,9 @@ def main():
         for mode, ratio in verdicts:
             print(f"{'PASS' if ratio >= 0.8 else 'FAIL'}: -M {mode} through Sluice is {ratio:.2f}× haproxy (bar 0.8)")
         print(f"\nlast stored command: {stored_commands(peers.sluice_data)[:300]}")
+        peers.stop()
+        peers = None
+        mariadb_bench(work)
     finally:
         if peers:
             peers.stop()

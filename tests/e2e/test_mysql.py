@@ -18,6 +18,10 @@ try:
     import pymysql
 except ImportError:  # scripts/setup --test installs it; the tests that need it skip without
     pymysql = None
+try:
+    import mysql.connector as connector
+except ImportError:  # scripts/setup --test installs it (mysql-connector-python)
+    connector = None
 
 
 class MySQLThroughSluice(MariaDBTestCase, SluiceTest):
@@ -144,6 +148,31 @@ class MySQLThroughSluice(MariaDBTestCase, SluiceTest):
         self.assertEqual(result.stdout.split(), ["42"], result.stderr)
         rows = self.commands(proc, 1)
         self.assertTrue(any("PREPARE s FROM" in row["text"] for row in rows))
+
+    @unittest.skipIf(connector is None, "mysql-connector-python is not installed (scripts/setup --test installs it)")
+    def test_binary_prepared_statements_carry_their_parameters_and_a_blocked_one_is_an_error(self):
+        proc, port = self.start_mysql_sluice()
+        connection = connector.connect(
+            host=HOST, port=port, user=NATIVE_USER, password=NATIVE_PASSWORD, database=DATABASE, use_pure=True,
+            ssl_disabled=True, connection_timeout=10)
+        try:
+            cursor = connection.cursor(prepared=True)  # COM_STMT_PREPARE, then COM_STMT_EXECUTE with binary values
+            for value in (41, 7):
+                cursor.execute("SELECT ? + 1, ?", (value, f"it's {value}"))
+                self.assertEqual([tuple(row) for row in cursor.fetchall()], [(value + 1, f"it's {value}")])
+            with self.assertRaises(connector.Error) as raised:
+                cursor.execute("DROP DATABASE sluice", ())
+            self.assertEqual(raised.exception.errno, 1142)
+            cursor.execute("SELECT ?", (5,))
+            self.assertEqual([tuple(row) for row in cursor.fetchall()], [(5,)])
+        finally:
+            connection.close()
+        rows = self.commands(proc, 4)
+        executed = [row for row in rows if row["text"] == "SELECT ? + 1, ?"]
+        self.assertEqual([row["parameters"] for row in executed], [["41", "it's 41"], ["7", "it's 7"]])
+        self.assertTrue(all(row["result"] == "1 row" for row in executed), executed)
+        self.assertIn("DROP DATABASE sluice", [row["text"] for row in rows if row["decision"] == "blocked"])
+        self.assertIn("sluice", self.mariadb.admin("SHOW DATABASES;"))
 
     def test_a_payload_over_16_mib_passes_whole(self):
         proc, port = self.start_mysql_sluice()

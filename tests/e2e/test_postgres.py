@@ -210,7 +210,7 @@ class PostgresThroughSluice(PostgresTestCase, SluiceTest):
         proc, port = self.start_pg_sluice()
         for mode in ("simple", "extended", "prepared"):
             # -n: no vacuum or truncate before the run (TRUNCATE is a critical statement the default policy blocks).
-            result = self.pg.pgbench(["-n", "-M", mode, "-c", "4", "-j", "2", "-T", "3"], port=port, timeout=60)
+            result = self.pg.pgbench(["-n", "-M", mode, "-c", "4", "-j", "2", "-T", "10"], port=port, timeout=90)
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertIn("number of failed transactions: 0", result.stdout)
             self.assertNotIn("error", result.stderr.lower())

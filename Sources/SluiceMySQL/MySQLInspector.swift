@@ -333,6 +333,9 @@ final class MySQLInspector: RelayInspector {
     }
 
     private func command(_ frame: MySQLFrame, sequence: Int64) throws(MySQLProtocolError) -> [RelayAction]? {
+        guard inFlight.count - inFlightStart < Self.maxInFlight else {
+            throw MySQLProtocolError(kind: .unexpectedPacket, reason: "more than \(Self.maxInFlight) commands sent ahead of their responses")
+        }
         // The client's LOCAL INFILE data goes to the command that asked for it.
         if inFlightStart < inFlight.count, case .server(var tracker) = inFlight[inFlight.count - 1].reply, tracker.awaitsClientData {
             _ = try tracker.clientSent(frame)
@@ -484,6 +487,10 @@ final class MySQLInspector: RelayInspector {
         inFlight.append(InFlight(reply: .sluice(packet)))
         return []
     }
+
+    /// Commands a client may send ahead of their responses. Clients pipeline a few (a prepare and its execution);
+    /// each waiting one costs Sluice a tracker, so a peer may not queue without bound.
+    static let maxInFlight = 4096
 
     private func track(_ command: MySQLCommand, commandIndex: Int64?, prepared: Statement?) {
         let tracker = MySQLResponseTracker(command: command, capabilities: capabilities, mariaDBCapabilities: mariaDBCapabilities)

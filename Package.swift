@@ -268,6 +268,8 @@ if Context.environment["SLUICE_FUZZ"] == "1" {
         ("clienthello", sluiceTLS),
         ("filter", []),  // compiles all of SluiceModel, which depends on nothing
         ("config", sluiceCore),
+        ("postgres", nio),
+        ("mysql", nio),
     ]
     for fuzzer in fuzzers {
         package.targets.append(

@@ -9,6 +9,7 @@ with a fresh random and key share each time, so clienthello's files change whene
 import hashlib
 import pathlib
 import ssl
+import struct
 import sys
 
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
@@ -186,3 +187,55 @@ configs = [
     "? [complex, key]\n: 1\n",
 ]
 write("config", configs)
+
+# PostgreSQL (PostgresFramerTests, PostgresInspectorTests): a selector byte (bit 0: backend; bits 1-2: the cap),
+# then one direction's stream.
+
+
+def pg_message(letter, body=b""):
+    return letter.encode() + struct.pack("!i", len(body) + 4) + body
+
+
+def cstring(text):
+    return text.encode() + b"\0"
+
+
+pg_frontend = (
+    struct.pack("!ii", 8, 80877103)
+    + struct.pack("!ii", 8 + 27, 196608) + cstring("user") + cstring("app") + cstring("database") + cstring("shop") + b"\0"
+    + pg_message("Q", cstring("SELECT 1; SELECT 2"))
+    + pg_message("P", cstring("s1") + cstring("SELECT $1::int") + struct.pack("!hI", 1, 23))
+    + pg_message("B", cstring("") + cstring("s1") + struct.pack("!hh", 1, 1) + struct.pack("!hi", 1, 4) + struct.pack("!i", 42) + struct.pack("!h", 0))
+    + pg_message("D", b"P" + cstring("")) + pg_message("E", cstring("") + struct.pack("!i", 0)) + pg_message("S")
+    + pg_message("d", b"1\tone\n") + pg_message("c") + pg_message("X")
+)
+pg_backend = (
+    pg_message("R", struct.pack("!i", 10) + cstring("SCRAM-SHA-256") + cstring("SCRAM-SHA-256-PLUS") + b"\0")
+    + pg_message("R", struct.pack("!i", 0)) + pg_message("S", cstring("server_version") + cstring("15.18"))
+    + pg_message("K", struct.pack("!ii", 4242, 777)) + pg_message("Z", b"I")
+    + pg_message("T", struct.pack("!h", 1) + cstring("n") + struct.pack("!ihihih", 0, 0, 23, 4, -1, 0))
+    + pg_message("D", struct.pack("!hi", 1, 1) + b"1") + pg_message("C", cstring("SELECT 1"))
+    + pg_message("E", b"SERROR\0C42P01\0Mrelation does not exist\0\0") + pg_message("Z", b"T")
+)
+write("postgres", [b"\x00" + pg_frontend, b"\x01" + pg_backend, b"\x07" + pg_backend, b"\x00" + pg_frontend[:20]])
+
+# MySQL (MySQLInspectorTests, MariaDBCaptures): a selector byte (bit 0: server; bit 1: DEPRECATE_EOF), then a stream.
+
+
+def my_packet(sequence, payload):
+    return struct.pack("<I", len(payload))[:3] + bytes([sequence]) + payload
+
+
+my_client = (
+    my_packet(1, struct.pack("<IIB", 0x000FA685, 1 << 24, 33) + b"\0" * 23 + cstring("app") + b"\x14" + b"s" * 20 + cstring("shop") + cstring("mysql_native_password"))
+    + my_packet(0, b"\x03select 1") + my_packet(0, b"\x16SELECT ? + 1") + my_packet(0, b"\x17" + struct.pack("<IBI", 1, 0, 1) + b"\x00\x01\x08\x00" + struct.pack("<q", 41))
+    + my_packet(0, b"\x19" + struct.pack("<I", 1)) + my_packet(0, b"\x01")
+)
+my_server = bytes.fromhex(
+    "640000000a352e352e352d31302e31312e31392d4d6172696144422d302b64656231327531000a000000252f5d64613a"
+    "3e6800feff2d0200ff81150000000000001d0000006e7273672d496648742f2b29006d7973716c5f6e61746976655f70"
+    "617373776f726400"
+    "0100000101" "1800000203646566000000013100000c3f0001000000038100000000" "05000003fe00000200"
+    "020000040131" "05000005fe00000200"
+)
+write("mysql", [b"\x00" + my_client, b"\x01" + my_server, b"\x03" + my_server])

@@ -1,0 +1,1 @@
+../../Sources/SluiceMySQL/MySQLHandshake.swift

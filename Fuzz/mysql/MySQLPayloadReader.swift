@@ -1,0 +1,1 @@
+../../Sources/SluiceMySQL/MySQLPayloadReader.swift

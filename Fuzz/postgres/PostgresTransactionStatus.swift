@@ -1,0 +1,1 @@
+../../Sources/SluicePostgres/PostgresTransactionStatus.swift

@@ -16,6 +16,17 @@ public final class CommandLog {
     /// The database a session works in, for SQL.
     public var database: String?
     private var nextIndex: Int64 = 0
+    /// Judgements of recent texts under the policy of `cacheGeneration`: a session sends the same statements again
+    /// and again (health checks, an application's queries), and judging one reads it whole.
+    private var cache: [CacheKey: Judgement] = [:]
+    private var cacheGeneration = -1
+    private struct CacheKey: Hashable {
+        var text: String
+        var isSQL: Bool
+    }
+    /// Texts kept in the cache at most; it starts over when full. Longer texts are judged every time.
+    static let cacheSize = 256
+    static let maxCachedTextBytes = 4096
 
     public init(flowID: FlowID, target: Endpoint, bus: FlowBus, policy: SharedPolicy, gate: InterceptGate) {
         self.flowID = flowID
@@ -28,14 +39,25 @@ public final class CommandLog {
     /// Judges `text` and publishes it. Allowed and alerted commands are decided by the policy at once, blocked
     /// ones too; a held one is pending until the gate decides.
     public func capture(_ text: String, kind: CommandKind, at time: Date = Date()) -> (Command, Judgement) {
-        let judgement = policy.judge(text, kind: kind)
+        let judgement = judge(text, kind: kind)
         return (record(text, kind: kind, judgement: judgement, at: time), judgement)
     }
 
     /// What the policy says of `text`, without recording anything (a prepared statement is judged once, when
     /// prepared, and its executions are recorded with that judgement).
     public func judge(_ text: String, kind: CommandKind) -> Judgement {
-        policy.judge(text, kind: kind)
+        let (policy, generation) = self.policy.snapshot
+        guard text.utf8.count <= Self.maxCachedTextBytes else { return policy.judge(text, kind: kind) }
+        if generation != cacheGeneration {
+            cache.removeAll()
+            cacheGeneration = generation
+        }
+        let key = CacheKey(text: text, isSQL: kind.isSQL)
+        if let judged = cache[key] { return judged }
+        let judgement = policy.judge(text, kind: kind)
+        if cache.count >= Self.cacheSize { cache.removeAll(keepingCapacity: true) }
+        cache[key] = judgement
+        return judgement
     }
 
     /// Publishes a command the policy has judged already.

@@ -200,14 +200,14 @@ final class PostgresInspector: RelayInspector {
             switch type {
             case UInt8(ascii: "Q"):
                 guard case .query(let sql) = try PostgresFrontendMessage(type: type, body: body) else { return nil }
-                return statement(.query, sql: sql, raw: frame.raw, sequence: sequence)
+                return try statement(.query, sql: sql, raw: frame.raw, sequence: sequence)
             case UInt8(ascii: "P"):
                 guard case .parse(let name, let sql, let types) = try PostgresFrontendMessage(type: type, body: body) else { return nil }
-                return statement(.parse(name: name, parameterTypes: types), sql: sql, raw: frame.raw, sequence: sequence)
+                return try statement(.parse(name: name, parameterTypes: types), sql: sql, raw: frame.raw, sequence: sequence)
             case UInt8(ascii: "B"):
                 if case .bind(let portal, let name, let formats, let parameters, _) = try PostgresFrontendMessage(type: type, body: body) {
                     let types = tracker.statements[name]?.parameterTypes ?? []
-                    tracker.bound(portal: portal, statement: name, parameters: PostgresParameterText.describe(parameters, formats: formats, types: types))
+                    try keep(tracker.bound(portal: portal, statement: name, parameters: PostgresParameterText.describe(parameters, formats: formats, types: types)))
                 }
             case UInt8(ascii: "E"):
                 if case .execute(let portal, _) = try PostgresFrontendMessage(type: type, body: body) { execute(portal) }
@@ -230,7 +230,7 @@ final class PostgresInspector: RelayInspector {
             return nil
         case .streamStart(let type, let length, let head):
             if type == UInt8(ascii: "B"), case .bind(let portal, let name) = try PostgresStreamHead(direction: .frontend, type: type, head: head) {
-                tracker.bound(portal: portal, statement: name, parameters: ["(\(length) bytes of parameters, not shown)"])
+                try keep(tracker.bound(portal: portal, statement: name, parameters: ["(\(length) bytes of parameters, not shown)"]))
             }
             return nil
         case .streamPart:
@@ -279,25 +279,27 @@ final class PostgresInspector: RelayInspector {
     }
 
     /// A Query or Parse: judged, recorded, and passed, held or replaced by its stand-in.
-    private func statement(_ message: StatementMessage, sql: String, raw: ByteBuffer, sequence: Int64) -> [RelayAction]? {
+    private func statement(
+        _ message: StatementMessage, sql: String, raw: ByteBuffer, sequence: Int64
+    ) throws(PostgresProtocolError) -> [RelayAction]? {
         let judgement = commands.judge(sql, kind: .sql)
         let filterHolds = gate.isActive && judgement.action < .hold && gate.shouldHold(subject(sql))
         if case .parse(let name, _) = message, judgement.action < .hold, !filterHolds {
             // Its executions are the commands; this judgement goes with them.
             if judgement.action == .alert { commands.alert(level: judgement.risk, rule: judgement.rule ?? "policy", "\(commands.user)@\(commands.database ?? "?") prepared: \(sql)") }
-            tracker.parsed(name, .init(sql: sql, judgement: judgement, parameterTypes: parameterTypes(message)))
+            try keep(tracker.parsed(name, .init(sql: sql, judgement: judgement, parameterTypes: parameterTypes(message))))
             return nil
         }
         let command = commands.record(sql, kind: .sql, judgement: judgement, settled: filterHolds ? (.pending, nil) : nil)
         if case .query = message { tracker.await(.query(command.index)) }
         if case .parse(let name, _) = message {
-            tracker.parsed(
+            try keep(tracker.parsed(
                 name,
                 .init(
                     sql: sql, judgement: judgement, parameterTypes: parameterTypes(message),
                     settled: judgement.action == .block ? (.blocked, .policy) : nil, heldCommand: command.index
                 )
-            )
+            ))
         }
         if judgement.action < .hold && !filterHolds { return nil }
         switch judgement.action {
@@ -311,10 +313,21 @@ final class PostgresInspector: RelayInspector {
         }
     }
 
+    /// A session that prepares more than Sluice keeps track of ends (`PostgresStatementTracker`'s limits).
+    private func keep(_ fits: Bool) throws(PostgresProtocolError) {
+        guard fits else {
+            throw PostgresProtocolError(
+                kind: .messageTooLarge,
+                reason: "the session holds more prepared statements or portals than Sluice keeps (\(PostgresStatementTracker.maxStatements) statements, \(PostgresStatementTracker.maxStatementBytes >> 20) MiB of SQL, \(PostgresStatementTracker.maxPortals) portals)"
+            )
+        }
+    }
+
     /// Records a held Parse's verdict on its statement, for its executions.
     private func settle(_ message: StatementMessage, _ statement: Held, _ decision: CommandDecision, _ decider: Decider) {
         guard case .parse(let name, _) = message else { return }
-        tracker.parsed(
+        // The same name and text as when it was held: it fits as it did then.
+        _ = tracker.parsed(
             name, .init(sql: statement.text, judgement: statement.judgement, parameterTypes: parameterTypes(message), settled: (decision, decider))
         )
     }

@@ -13,15 +13,21 @@ enum PostgresParameterText {
     ///   - formats: Bind's format codes: none means all text, one applies to all, else one per value.
     ///   - types: the parameter type OIDs the statement's Parse gave (0 or missing: the server inferred it).
     static func describe(_ parameters: [ByteBuffer?], formats: [Int16], types: [UInt32]) -> [String] {
-        parameters.enumerated().map { index, value in
-            guard let value else { return "NULL" }
-            let format = formats.isEmpty ? 0 : formats.count == 1 ? formats[0] : index < formats.count ? formats[index] : 0
-            let bytes = Array(value.readableBytesView)
-            if format == 1 {
-                return binary(bytes, type: index < types.count ? types[index] : 0)
-            }
-            return text(bytes)
+        var shown = parameters.prefix(maxShownParameters).enumerated().map { index, value in
+            describe(value, format: formats.isEmpty ? 0 : formats.count == 1 ? formats[0] : index < formats.count ? formats[index] : 0,
+                     type: index < types.count ? types[index] : 0)
         }
+        if parameters.count > maxShownParameters { shown.append("… \(parameters.count - maxShownParameters) more") }
+        return shown
+    }
+
+    /// Parameters shown of one execution at most (a Bind may carry 65,535).
+    static let maxShownParameters = 100
+
+    private static func describe(_ value: ByteBuffer?, format: Int16, type: UInt32) -> String {
+        guard let value else { return "NULL" }
+        let bytes = Array(value.readableBytesView)
+        return format == 1 ? binary(bytes, type: type) : text(bytes)
     }
 
     private static func text(_ bytes: [UInt8]) -> String {

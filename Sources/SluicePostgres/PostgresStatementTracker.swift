@@ -58,16 +58,32 @@ struct PostgresStatementTracker {
 
     // MARK: Frontend
 
-    mutating func parsed(_ name: String, _ statement: Statement) {
+    /// What one session may make Sluice keep of its prepared statements and portals: far above what applications
+    /// prepare, and a bound on what a hostile client can make Sluice hold.
+    static let maxStatements = 10_000
+    static let maxStatementBytes = 64 << 20
+    static let maxPortals = 1_000
+    private var statementBytes = 0
+
+    /// Keeps a statement Parse named. Returns false when that would pass the session's limits.
+    mutating func parsed(_ name: String, _ statement: Statement) -> Bool {
+        let replaced = statements[name]?.sql.utf8.count ?? 0
+        let bytes = statementBytes - replaced + statement.sql.utf8.count
+        guard bytes <= Self.maxStatementBytes, statements[name] != nil || statements.count < Self.maxStatements else { return false }
+        statementBytes = bytes
         statements[name] = statement
+        return true
     }
 
-    mutating func bound(portal: String, statement: String, parameters: [String]) {
+    /// Keeps what Bind put in a portal. Returns false when that would pass the session's limits.
+    mutating func bound(portal: String, statement: String, parameters: [String]) -> Bool {
+        guard portals[portal] != nil || portals.count < Self.maxPortals else { return false }
         portals[portal] = Portal(statement: statement, parameters: parameters)
+        return true
     }
 
     mutating func closed(statement name: String) {
-        statements[name] = nil
+        statementBytes -= statements.removeValue(forKey: name)?.sql.utf8.count ?? 0
     }
 
     mutating func closed(portal name: String) {

@@ -314,6 +314,26 @@ import Testing
         }
     }
 
+    @Test func aSessionCannotMakeSluiceKeepPreparedStatementsWithoutBound() throws {
+        let harness = Harness()
+        harness.login()
+        var batch: [UInt8] = []
+        for number in 0..<PostgresStatementTracker.maxStatements {
+            batch += Wire.message("P", Wire.cstring("s\(number)"), Wire.cstring("SELECT 1"), Wire.int16(0))
+        }
+        #expect(Self.ending(harness.client(batch)) == nil, "\(PostgresStatementTracker.maxStatements) statements are kept")
+        // Replacing one is fine; one more is not.
+        #expect(Self.ending(harness.client(Wire.message("P", Wire.cstring("s0"), Wire.cstring("SELECT 2"), Wire.int16(0)))) == nil)
+        let actions = harness.client(Wire.message("P", Wire.cstring("one-more"), Wire.cstring("SELECT 1"), Wire.int16(0)))
+        let ending = try #require(Self.ending(actions))
+        #expect(ending.failure?.message.contains("more prepared statements or portals than Sluice keeps") == true)
+    }
+
+    @Test func anExecutionShowsAtMostAHundredParameters() {
+        let shown = PostgresParameterText.describe(Array(repeating: ByteBuffer(string: "x"), count: 300), formats: [], types: [])
+        #expect(shown.count == 101 && shown.last == "… 200 more")
+    }
+
     @Test func byteByByteTheSameBytesPassAndTheSameCommandsAreRecorded() {
         let session =
             Wire.startup([("user", "app"), ("database", "shop")])

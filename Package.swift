@@ -112,7 +112,8 @@ let package = Package(
         .target(
             name: "SluicePostgres",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluicePolicy",
+                "SluiceModel", "SluiceCore", "SluicePolicy", "SluiceTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]

@@ -79,8 +79,14 @@ public final class ClientConnection: Sendable {
     /// inspector `inspector` makes for the flow (raw chunks when it makes none). Closes the client when there is no
     /// target, the engine is stopping, or the target cannot be reached (recorded as the flow's error). Call on the
     /// event loop.
-    /// - Parameter limits: how much of the flow to store; the configuration's when nil.
-    public func relayToTarget(kind: FlowKind, limits: RecordingLimits? = nil, inspector: @escaping (FlowRecorder) -> RelayInspector?) {
+    /// - Parameters:
+    ///   - limits: how much of the flow to store; the configuration's when nil.
+    ///   - prepareServer: work on the server's connection before the relay starts (a protocol's own TLS
+    ///     negotiation); its failure is the flow's connect error.
+    public func relayToTarget(
+        kind: FlowKind, limits: RecordingLimits? = nil, prepareServer: ((Channel) -> EventLoopFuture<Void>)? = nil,
+        inspector: @escaping (FlowRecorder) -> RelayInspector?
+    ) {
         guard let target = spec.target, let recorder = openFlow(kind: kind, server: target, limits: limits) else {
             channel.close(promise: nil)
             return
@@ -89,7 +95,15 @@ public final class ClientConnection: Sendable {
         channel.closeFuture.whenComplete { _ in
             loopBound.value.recorder.sideClosed(.client)
         }
-        connect(to: target).whenComplete { [self] result in
+        let prepare = NIOLoopBound(prepareServer, eventLoop: eventLoop)
+        let connected = connect(to: target).flatMap { server in
+            guard let prepare = prepare.value else { return server.eventLoop.makeSucceededFuture(server) }
+            return prepare(server).map { server }.flatMapErrorThrowing { error in
+                server.close(promise: nil)
+                throw error
+            }
+        }
+        connected.whenComplete { [self] result in
             let (recorder, makeInspector) = loopBound.value
             switch result {
             case .success(let server):

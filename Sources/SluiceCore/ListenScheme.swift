@@ -15,10 +15,14 @@ public struct ListenScheme: Hashable, Sendable, CustomStringConvertible {
     /// The scheme as written, lower case: `tcp`, `reverse+http`.
     public let name: String
     public let target: TargetForm
+    /// The options a spec of this scheme may carry after `?`, each with its values
+    /// (`postgres://…=>db:5432?tls=intercept`).
+    public let options: [String: Set<String>]
 
-    public init(name: String, target: TargetForm) {
+    public init(name: String, target: TargetForm, options: [String: Set<String>] = [:]) {
         self.name = name
         self.target = target
+        self.options = options
     }
 
     public var description: String { name }

@@ -16,20 +16,29 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
     public var target: Endpoint?
     /// A reverse proxy's backend speaks TLS (`=>https://`).
     public var targetUsesTLS: Bool
+    /// What follows `?`: options the scheme declares, e.g. `tls=intercept`.
+    public var options: [String: String]
 
-    public init(scheme: Scheme, listen: Endpoint, target: Endpoint?, targetUsesTLS: Bool = false) {
+    public init(scheme: Scheme, listen: Endpoint, target: Endpoint?, targetUsesTLS: Bool = false, options: [String: String] = [:]) {
         self.scheme = scheme
         self.listen = listen
         self.target = target
         self.targetUsesTLS = targetUsesTLS
+        self.options = options
     }
 
     public var description: String {
-        guard let target else { return "\(scheme.name)://\(listen)" }
-        switch scheme.target {
-        case .url: return "\(scheme.name)://\(listen)=>\(targetUsesTLS ? "https" : "http")://\(target)"
-        case .none, .endpoint: return "\(scheme.name)://\(listen)=>\(target)"
+        var text = "\(scheme.name)://\(listen)"
+        if let target {
+            switch scheme.target {
+            case .url: text += "=>\(targetUsesTLS ? "https" : "http")://\(target)"
+            case .none, .endpoint: text += "=>\(target)"
+            }
         }
+        if !options.isEmpty {
+            text += "?" + options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        }
+        return text
     }
 
     /// Schemes that the design names but this build does not implement yet; they get their own message.
@@ -52,7 +61,29 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
             }
             throw ListenSpecError(spec: text, reason: "unknown scheme '\(schemeText)' (supported: \(supported))")
         }
-        let rest = trimmed[schemeEnd.upperBound...]
+        var rest = trimmed[schemeEnd.upperBound...]
+        var options: [String: String] = [:]
+        if let question = rest.firstIndex(of: "?") {
+            let known = scheme.options.keys.sorted().joined(separator: ", ")
+            for pair in rest[rest.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false) {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw ListenSpecError(spec: text, reason: "options are NAME=VALUE joined by '&', got '\(pair)'")
+                }
+                let name = parts[0].lowercased()
+                let value = parts[1].lowercased()
+                guard let values = scheme.options[name] else {
+                    throw ListenSpecError(
+                        spec: text, reason: "unknown option '\(name)' for \(scheme.name) (known: \(known.isEmpty ? "none" : known))"
+                    )
+                }
+                guard values.contains(value) else {
+                    throw ListenSpecError(spec: text, reason: "\(name) is one of \(values.sorted().joined(separator: ", ")), not '\(value)'")
+                }
+                options[name] = value
+            }
+            rest = rest[..<question]
+        }
         let parts = rest.components(separatedBy: "=>")
         guard parts.count <= 2 else { throw ListenSpecError(spec: text, reason: "more than one '=>'") }
         if scheme.target != .none && parts.count < 2 {
@@ -64,7 +95,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
         do throws(ListenSpecError) {
             let listen = try Self.endpoint(parts[0], defaultHost: "127.0.0.1")
             guard parts.count == 2 else {
-                self.init(scheme: scheme, listen: listen, target: nil)
+                self.init(scheme: scheme, listen: listen, target: nil, options: options)
                 return
             }
             var targetText = parts[1]
@@ -81,7 +112,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
                 if targetText.hasSuffix("/") { targetText.removeLast() }
             }
             let target = try Self.endpoint(targetText, defaultHost: nil)
-            self.init(scheme: scheme, listen: listen, target: target, targetUsesTLS: usesTLS)
+            self.init(scheme: scheme, listen: listen, target: target, targetUsesTLS: usesTLS, options: options)
         } catch {
             throw ListenSpecError(spec: text, reason: error.reason)
         }

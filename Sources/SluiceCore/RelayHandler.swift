@@ -204,6 +204,16 @@ public final class RelayHandler {
             park(hold)
         case .passHalfClose:
             partner?.partnerShutOutput()
+        case .secureSender(let makeHandler):
+            guard let context else { return }
+            // What was answered before (the go-ahead) leaves in clear; only what follows goes through the handler.
+            context.flush()
+            answered = false
+            do {
+                try context.pipeline.syncOperations.addHandler(makeHandler(), position: .first)
+            } catch {
+                end(RelayEnding(failure: .proxy, "cannot start TLS with the \(side == .client ? "client" : "server"): \(describe(error))"))
+            }
         case .end(let ending):
             end(ending)
         }
@@ -490,7 +500,7 @@ extension RelayAction {
         switch self {
         case .pass(let buffer), .passNow(let buffer), .answer(let buffer): return buffer.readableBytes
         case .hold(let hold): return hold.payload.count
-        case .passHalfClose, .end: return 0
+        case .passHalfClose, .secureSender, .end: return 0
         }
     }
 }

@@ -68,6 +68,9 @@ public enum RelayAction {
     indirect case hold(RelayHold)
     /// Shut the other peer's output once everything before is written: the sender finished (half-close).
     case passHalfClose
+    /// Put a handler in front of the sender's connection once what was answered so far is flushed, so that what the
+    /// sender sends next passes through it: TLS terminated after a protocol's own go-ahead (PostgreSQL's `S`).
+    case secureSender(() throws -> ChannelHandler)
     /// End the relay. An orderly end waits in line behind holds; an end with a failure or an abrupt one happens at
     /// once and drops what was queued.
     indirect case end(RelayEnding)

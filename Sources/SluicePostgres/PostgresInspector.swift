@@ -67,11 +67,18 @@ final class PostgresInspector: RelayInspector {
     private var nextRefusal = 0
     private var held: [Int: Held] = [:]
     private var nextHold = 0
+    /// With `tls=intercept`: makes the TLS handler that terminates the client's TLS after Sluice's `S`.
+    private let clientTLS: (() throws -> ChannelHandler)?
+    /// The server's leg is TLS (Sluice's own): channel binding cannot pass through, so it is not offered.
+    private let serverLegIsTLS: Bool
 
     init(
         recorder: FlowRecorder, gate: InterceptGate, commands: CommandLog, cancelKeys: PostgresCancelKeys, server: Endpoint,
+        clientTLS: (() throws -> ChannelHandler)? = nil, serverLegIsTLS: Bool = false,
         maxInspectedMessageBytes: Int = PostgresFramer.defaultMaxInspectedMessageBytes
     ) {
+        self.clientTLS = clientTLS
+        self.serverLegIsTLS = serverLegIsTLS
         self.recorder = recorder
         self.gate = gate
         self.commands = commands
@@ -247,13 +254,20 @@ final class PostgresInspector: RelayInspector {
     }
 
     private func startupPacket(_ body: ByteBuffer, after rest: ByteBuffer, into actions: inout [RelayAction]) throws(PostgresProtocolError) -> [RelayAction]? {
-        switch try PostgresFrontendMessage(startupPacket: body) {
+        let message = try PostgresFrontendMessage(startupPacket: body)
+        switch message {
         case .sslRequest, .gssEncRequest:
             guard rest.readableBytes == 0 else {
                 fail(.frontend, "the client sent data behind its encryption request before the answer (refused, as the server does: CVE-2021-23214)", into: &actions)
                 return []
             }
             var answer = ByteBuffer()
+            if message == .sslRequest, let clientTLS {
+                // TLS with Sluice's certificate; the startup packet comes next, inside it.
+                answer.writeInteger(UInt8(ascii: "S"))
+                return [.answer(answer), .secureSender(clientTLS)]
+            }
+            // GSSAPI encryption cannot be intercepted; nor TLS unless the listener says tls=intercept.
             PostgresMessageEncoder.writeEncryptionRefused(into: &answer)
             return [.answer(answer)]
         case .cancelRequest(let processID, let secret):
@@ -412,7 +426,18 @@ final class PostgresInspector: RelayInspector {
             guard case .errorResponse(let fields) = try PostgresBackendMessage(type: type, body: body) else { return nil }
             return error(fields)
         case UInt8(ascii: "R"):
-            if case .authentication(.ok) = try PostgresBackendMessage(type: type, body: body) { authenticated = true }
+            switch try PostgresBackendMessage(type: type, body: body) {
+            case .authentication(.ok):
+                authenticated = true
+            case .authentication(.sasl(let mechanisms)) where serverLegIsTLS && mechanisms.contains(where: { $0.hasSuffix("-PLUS") }):
+                // SCRAM's channel binding covers the TLS session the client sees, which is Sluice's, not the
+                // server's: offered, it could only fail. Without it, SCRAM passes through (PROTOCOLS.md §1).
+                if let rewritten = try PostgresMessageEncoder.removingChannelBinding(fromAuthenticationSASL: frame.raw) {
+                    return [.pass(rewritten)]
+                }
+            default:
+                break
+            }
         case UInt8(ascii: "K"):
             if case .backendKeyData(let processID, let secret) = try PostgresBackendMessage(type: type, body: body) {
                 backendKey = (processID, secret)

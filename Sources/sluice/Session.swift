@@ -75,7 +75,7 @@ enum Session {
             if configuration.listeners.contains(where: { $0.scheme == .ssh }) {
                 modules.append(try SSHModule(configuration: configuration))
             }
-            modules.append(PostgresModule())
+            modules.append(PostgresModule(tls: tls))
             modules.append(MySQLModule())
         } catch {
             writer.close()

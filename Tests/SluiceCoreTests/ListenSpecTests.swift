@@ -36,6 +36,26 @@ private let schemes: [ListenScheme] = [
         #expect(throws: ListenSpecError.self) { try ListenSpec(parsing: "db://:6432=>h:1", schemes: schemes) }
     }
 
+    @Test func optionsAreTheSchemesOwnAndReadBack() throws {
+        let database = ListenScheme(name: "db", target: .endpoint, options: ["tls": ["intercept", "off"]])
+        let spec = try ListenSpec(parsing: "db://:6432=>db.internal:5432?tls=intercept", schemes: [database])
+        #expect(spec.options == ["tls": "intercept"] && spec.target == Endpoint(host: "db.internal", port: 5432))
+        #expect(spec.description == "db://127.0.0.1:6432=>db.internal:5432?tls=intercept")
+        #expect(try ListenSpec(parsing: spec.description, schemes: [database]) == spec)
+        for (text, reason) in [
+            ("db://:6432=>h:5432?tls=maybe", "tls is one of intercept, off, not 'maybe'"),
+            ("db://:6432=>h:5432?color=red", "unknown option 'color' for db (known: tls)"),
+            ("db://:6432=>h:5432?tls", "options are NAME=VALUE"),
+            ("tcp://:9000=>h:1?tls=intercept", "unknown option 'tls' for tcp (known: none)"),
+        ] {
+            #expect {
+                try ListenSpec(parsing: text, schemes: [database, .tcp])
+            } throws: { error in
+                (error as? ListenSpecError)?.reason.contains(reason) == true
+            }
+        }
+    }
+
     @Test func surroundingSpacesAreIgnored() throws {
         #expect(try ListenSpec(parsing: "  tcp://0.0.0.0:1=>h:2 ", schemes: schemes).listen.host == "0.0.0.0")
     }

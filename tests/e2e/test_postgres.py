@@ -22,13 +22,14 @@ except ImportError:  # scripts/setup --test installs it; the tests that need it 
 
 
 class PostgresThroughSluice(PostgresTestCase, SluiceTest):
-    def start_pg_sluice(self, *extra, policy=None):
-        """`sluice --headless` with one postgres:// listener in front of the class's server; returns (process, port)."""
+    def start_pg_sluice(self, *extra, policy=None, options=""):
+        """`sluice --headless` with one postgres:// listener (`options`: e.g. "?tls=intercept") in front of the
+        class's server; returns (process, port)."""
         port = free_port()
         self._pg_runs = getattr(self, "_pg_runs", 0) + 1
         stderr_path = os.path.join(self.tmp, f"sluice-pg-{self._pg_runs}.stderr")
         args = [SLUICE_BIN, "--headless", "--data-dir", self.data_dir,
-                "--listen", f"postgres://{HOST}:{port}=>{HOST}:{self.pg.port}"]
+                "--listen", f"postgres://{HOST}:{port}=>{HOST}:{self.pg.port}{options}"]
         if policy is not None:
             path = os.path.join(self.tmp, f"policy-{self._pg_runs}.yaml")
             with open(path, "w") as f:
@@ -138,6 +139,32 @@ class PostgresThroughSluice(PostgresTestCase, SluiceTest):
         self.assertEqual(by_text["SELECT count(*) FROM copy_test; SELECT 'x'"]["result"], "SELECT 1; SELECT 1")
         self.assertIn("42P01", by_text["SELECT * FROM no_such_table;"]["error"])
         self.pg.admin("DROP TABLE IF EXISTS copy_test;", database=DATABASE)
+
+    def test_tls_intercepted_on_both_legs(self):
+        # Sluice's own leg to the server is verified: the test server's self-signed certificate is an extra root.
+        proc, port = self.start_pg_sluice("--upstream-ca", self.pg.cert_path, options="?tls=intercept")
+        ca = os.path.join(self.data_dir, "ca", "sluice-ca.pem")
+        ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        # The client verifies Sluice's certificate for the name it connected to; the server sees TLS from Sluice.
+        result = self.pg.psql(["-At", "-c", ssl], port=port, sslmode="verify-full", env={"PGSSLROOTCERT": ca})
+        self.assertEqual((result.returncode, result.stdout.strip()), (0, "t"), result.stderr)
+        # Against the server's own certificate the client refuses: it is talking to Sluice.
+        refused = self.pg.psql(["-At", "-c", "SELECT 1"], port=port, sslmode="verify-full", env={"PGSSLROOTCERT": self.pg.cert_path})
+        self.assertNotEqual(refused.returncode, 0)
+        # SCRAM passes without channel binding (Sluice does not offer it: it would bind Sluice's TLS session) ...
+        scram = self.pg.psql(["-At", "-c", "SELECT current_user"], user=SCRAM_USER, port=port, sslmode="require",
+                             env={"PGCHANNELBINDING": "disable"})
+        self.assertEqual((scram.returncode, scram.stdout.strip()), (0, SCRAM_USER), scram.stderr)
+        # ... a client in clear too (the server's leg is still TLS) ...
+        clear = self.pg.psql(["-At", "-c", ssl], user=SCRAM_USER, port=port, sslmode="disable")
+        self.assertEqual((clear.returncode, clear.stdout.strip()), (0, "t"), clear.stderr)
+        # ... and a client that requires channel binding is refused, saying so.
+        bound = self.pg.psql(["-At", "-c", "SELECT 1"], user=SCRAM_USER, port=port, sslmode="require",
+                             env={"PGCHANNELBINDING": "require"})
+        self.assertNotEqual(bound.returncode, 0)
+        self.assertIn("channel binding", bound.stderr)
+        rows = self.finished_commands(proc, 3)
+        self.assertIn(ssl, [row["text"] for row in rows])
 
     # Policy
 

@@ -458,11 +458,13 @@ final class MySQLInspector: RelayInspector {
         _ packet: ByteBuffer, command: MySQLCommand, commandIndex: Int64, text: String, judgement: Judgement,
         settled: (decision: CommandDecision, by: Decider), into actions: inout [RelayAction]
     ) {
+        var prepared: Statement?
         if case .statementPrepare = command {
-            lastPrepared = Statement(sql: text, judgement: judgement, settled: settled)
+            prepared = Statement(sql: text, judgement: judgement, settled: settled)
+            lastPrepared = prepared
         }
         if case .initDB(let schema) = command { commands.database = schema }
-        track(command, commandIndex: commandIndex, prepared: { if case .statementPrepare = command { return lastPrepared } else { return nil } }())
+        track(command, commandIndex: commandIndex, prepared: prepared)
         actions.append(.pass(packet))
     }
 

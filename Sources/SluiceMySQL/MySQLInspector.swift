@@ -75,8 +75,8 @@ final class MySQLInspector: RelayInspector {
     private let commands: CommandLog
     private var clientFramer: MySQLPacketFramer
     private var serverFramer: MySQLPacketFramer
-    private var clientBytes: ByteBuffer?
-    private var serverBytes: ByteBuffer?
+    private var clientCutter = StreamCutter()
+    private var serverCutter = StreamCutter()
     private var phase = Phase.greeting
     private var failed = false
     /// The capabilities Sluice advertised, then those the session uses (the client's ∧ the advertised).
@@ -156,11 +156,11 @@ final class MySQLInspector: RelayInspector {
         }
     }
 
-    var bufferedBytes: Int { (clientBytes?.readableBytes ?? 0) + (serverBytes?.readableBytes ?? 0) }
+    var bufferedBytes: Int { clientCutter.bufferedBytes + serverCutter.bufferedBytes }
 
     func relayEnded() {
-        clientBytes = nil
-        serverBytes = nil
+        clientCutter.reset()
+        serverCutter.reset()
         held = [:]
         inFlight = []
         inFlightStart = 0
@@ -168,45 +168,24 @@ final class MySQLInspector: RelayInspector {
 
     // MARK: Framing
 
-    /// Cuts what one side sent into packets; runs that pass unchanged go on as one slice of the input.
+    /// Cuts what one side sent into packets; those that pass unchanged go on as runs of the input.
     private func cut(_ buffer: ByteBuffer, fromClient: Bool, sequence: Int64, into actions: inout [RelayAction]) {
-        var input: ByteBuffer
-        if var pending = fromClient ? clientBytes : serverBytes {
-            var buffer = buffer
-            pending.writeBuffer(&buffer)
-            input = pending
-        } else {
-            input = buffer
-        }
-        if fromClient { clientBytes = nil } else { serverBytes = nil }
-        let whole = input
-        var runStart = input.readerIndex
-        while !failed {
-            let frameStart = input.readerIndex
-            let frame: MySQLFrame?
-            let replacement: [RelayAction]?
-            do {
-                frame = fromClient ? try clientFramer.next(&input) : try serverFramer.next(&input)
-                guard let frame else { break }
-                replacement = fromClient ? try clientFrame(frame, sequence: sequence) : try serverFrame(frame)
-            } catch {
-                fail(fromClient, error.reason, into: &actions)
-                return
+        do {
+            if fromClient {
+                try clientCutter.cut(buffer, into: &actions) { (input: inout ByteBuffer) throws(MySQLProtocolError) in
+                    try clientFramer.next(&input)
+                } handle: { (frame: MySQLFrame, _: ByteBuffer) throws(MySQLProtocolError) in
+                    try clientFrame(frame, sequence: sequence)
+                }
+            } else {
+                try serverCutter.cut(buffer, into: &actions) { (input: inout ByteBuffer) throws(MySQLProtocolError) in
+                    try serverFramer.next(&input)
+                } handle: { (frame: MySQLFrame, _: ByteBuffer) throws(MySQLProtocolError) in
+                    try serverFrame(frame)
+                }
             }
-            guard let replacement else { continue }
-            if frameStart > runStart, let run = whole.getSlice(at: runStart, length: frameStart - runStart) {
-                actions.append(.pass(run))
-            }
-            actions.append(contentsOf: replacement)
-            runStart = input.readerIndex
-        }
-        guard !failed else { return }
-        if input.readerIndex > runStart, let run = whole.getSlice(at: runStart, length: input.readerIndex - runStart) {
-            actions.append(.pass(run))
-        }
-        if input.readableBytes > 0 {
-            input.discardReadBytes()
-            if fromClient { clientBytes = input } else { serverBytes = input }
+        } catch {
+            actions.append(failure(fromClient, error.reason))
         }
     }
 
@@ -546,10 +525,10 @@ final class MySQLInspector: RelayInspector {
     // MARK: Failing
 
     /// A side broke the protocol: the connection ends; the client is told why in an ERR 1835.
-    private func fail(_ fromClient: Bool, _ reason: String, into actions: inout [RelayAction]) {
+    private func failure(_ fromClient: Bool, _ reason: String) -> RelayAction {
         failed = true
         let message = fromClient ? "the client broke the MySQL protocol: \(reason)" : "the server broke the MySQL protocol: \(reason)"
         let error = MySQLPacketEncoder.errorPacket(code: 1835, sqlState: "HY000", message: "Sluice: \(message)", sequenceID: 0xFF)
-        actions.append(.end(RelayEnding(failure: (fromClient ? .client : .server, message), toClient: error)))
+        return .end(RelayEnding(failure: (fromClient ? .client : .server, message), toClient: error))
     }
 }

@@ -55,10 +55,8 @@ final class PostgresInspector: RelayInspector {
 
     private var frontend: PostgresFramer
     private var backend: PostgresFramer
-    /// What each side sent of a message not yet complete; nil when nothing is pending (the common case: then a
-    /// read is cut where it lies, with no copy).
-    private var clientBytes: ByteBuffer?
-    private var serverBytes: ByteBuffer?
+    private var clientCutter = StreamCutter()
+    private var serverCutter = StreamCutter()
     private var tracker = PostgresStatementTracker()
     private var authenticated = false
     private var backendKey: (processID: Int32, secret: [UInt8])?
@@ -128,81 +126,48 @@ final class PostgresInspector: RelayInspector {
         }
     }
 
-    var bufferedBytes: Int { (clientBytes?.readableBytes ?? 0) + (serverBytes?.readableBytes ?? 0) }
+    var bufferedBytes: Int { clientCutter.bufferedBytes + serverCutter.bufferedBytes }
 
     func relayEnded() {
         if let backendKey { cancelKeys.remove(processID: backendKey.processID, secret: backendKey.secret) }
         backendKey = nil
-        clientBytes = nil
-        serverBytes = nil
+        clientCutter.reset()
+        serverCutter.reset()
         held = [:]
     }
 
     // MARK: Framing
 
-    /// Cuts what one side sent into messages. Runs of messages that pass unchanged go on as one slice of the
-    /// input; a message that is answered, replaced or held breaks the run.
+    /// Cuts what one side sent into messages; those that pass unchanged go on as runs of the input.
     private func cut(_ buffer: ByteBuffer, from side: PostgresDirection, sequence: Int64?, into actions: inout [RelayAction]) {
-        var input: ByteBuffer
-        if var pending = side == .frontend ? clientBytes : serverBytes {
-            var buffer = buffer
-            pending.writeBuffer(&buffer)
-            input = pending
-        } else {
-            input = buffer
-        }
-        if side == .frontend { clientBytes = nil } else { serverBytes = nil }
-        // Runs are sliced from this view: a buffer hands out slices of its readable bytes only, and the framer
-        // consumes them.
-        let whole = input
-        var runStart = input.readerIndex
-        while !failed {
-            let frameStart = input.readerIndex
-            let frame: PostgresFrame?
-            do {
-                frame = side == .frontend ? try frontend.next(&input) : try backend.next(&input)
-            } catch {
-                fail(side, error.reason, into: &actions)
-                return
+        do {
+            switch side {
+            case .frontend:
+                try clientCutter.cut(buffer, into: &actions) { (input: inout ByteBuffer) throws(PostgresProtocolError) in
+                    try frontend.next(&input)
+                } handle: { (frame: PostgresFrame, rest: ByteBuffer) throws(PostgresProtocolError) in
+                    try frontendMessage(frame, sequence: sequence, after: rest)
+                }
+            case .backend:
+                try serverCutter.cut(buffer, into: &actions) { (input: inout ByteBuffer) throws(PostgresProtocolError) in
+                    try backend.next(&input)
+                } handle: { (frame: PostgresFrame, _: ByteBuffer) throws(PostgresProtocolError) in
+                    try backendMessage(frame)
+                }
             }
-            guard let frame else { break }
-            let replacement: [RelayAction]?
-            do {
-                replacement =
-                    side == .frontend
-                    ? try frontendMessage(frame, sequence: sequence, after: input, into: &actions)
-                    : try backendMessage(frame)
-            } catch {
-                fail(side, error.reason, into: &actions)
-                return
-            }
-            guard let replacement else { continue }
-            if frameStart > runStart, let run = whole.getSlice(at: runStart, length: frameStart - runStart) {
-                actions.append(.pass(run))
-            }
-            actions.append(contentsOf: replacement)
-            runStart = input.readerIndex
-        }
-        guard !failed else { return }
-        if input.readerIndex > runStart, let run = whole.getSlice(at: runStart, length: input.readerIndex - runStart) {
-            actions.append(.pass(run))
-        }
-        if input.readableBytes > 0 {
-            input.discardReadBytes()
-            if side == .frontend { clientBytes = input } else { serverBytes = input }
+        } catch {
+            actions.append(failure(side, error.reason))
         }
     }
 
     // MARK: Client to server
 
     /// Returns what replaces the message (nothing: drop it), or nil when it passes as it came.
-    private func frontendMessage(
-        _ frame: PostgresFrame, sequence: Int64?, after rest: ByteBuffer, into actions: inout [RelayAction]
-    ) throws(PostgresProtocolError) -> [RelayAction]? {
+    private func frontendMessage(_ frame: PostgresFrame, sequence: Int64?, after rest: ByteBuffer) throws(PostgresProtocolError) -> [RelayAction]? {
         let sequence = sequence ?? recordLoginMessage(frame)
         switch frame.kind {
         case .startupPacket(let body):
-            return try startupPacket(body, after: rest, into: &actions)
+            return try startupPacket(body, after: rest)
         case .message(let type, let body):
             switch type {
             case UInt8(ascii: "Q"):
@@ -253,13 +218,12 @@ final class PostgresInspector: RelayInspector {
         return recorder.chunk(frame.raw, direction: .up)
     }
 
-    private func startupPacket(_ body: ByteBuffer, after rest: ByteBuffer, into actions: inout [RelayAction]) throws(PostgresProtocolError) -> [RelayAction]? {
+    private func startupPacket(_ body: ByteBuffer, after rest: ByteBuffer) throws(PostgresProtocolError) -> [RelayAction]? {
         let message = try PostgresFrontendMessage(startupPacket: body)
         switch message {
         case .sslRequest, .gssEncRequest:
             guard rest.readableBytes == 0 else {
-                fail(.frontend, "the client sent data behind its encryption request before the answer (refused, as the server does: CVE-2021-23214)", into: &actions)
-                return []
+                return [failure(.frontend, "the client sent data behind its encryption request before the answer (refused, as the server does: CVE-2021-23214)")]
             }
             var answer = ByteBuffer()
             if message == .sslRequest, let clientTLS {
@@ -273,13 +237,11 @@ final class PostgresInspector: RelayInspector {
         case .cancelRequest(let processID, let secret):
             guard let owner = cancelKeys.server(processID: processID, secret: secret) else {
                 recorder.failed(.client, "cancel request for backend \(processID), whose key no session through Sluice has: not passed on")
-                actions.append(.end(RelayEnding()))
-                return []
+                return [.end(RelayEnding())]
             }
             guard owner == server else {
                 recorder.failed(.client, "cancel request for backend \(processID) of \(owner), not of \(server): not passed on")
-                actions.append(.end(RelayEnding()))
-                return []
+                return [.end(RelayEnding())]
             }
             return nil
         case .startup(_, let parameters):
@@ -473,7 +435,7 @@ final class PostgresInspector: RelayInspector {
     // MARK: Failing
 
     /// A side broke the protocol: the connection ends; the client is told why in a FATAL error.
-    private func fail(_ side: PostgresDirection, _ reason: String, into actions: inout [RelayAction]) {
+    private func failure(_ side: PostgresDirection, _ reason: String) -> RelayAction {
         failed = true
         let message = side == .frontend ? "the client broke the PostgreSQL protocol: \(reason)" : "the server broke the PostgreSQL protocol: \(reason)"
         var fatal = ByteBuffer()
@@ -484,6 +446,6 @@ final class PostgresInspector: RelayInspector {
             ]),
             into: &fatal
         )
-        actions.append(.end(RelayEnding(failure: (side == .frontend ? .client : .server, message), toClient: fatal)))
+        return .end(RelayEnding(failure: (side == .frontend ? .client : .server, message), toClient: fatal))
     }
 }

@@ -251,7 +251,7 @@ final class MySQLInspector: RelayInspector {
         if var statement = entry.prepared {
             for case .prepared(let ok) in summary.results {
                 statement.parameterCount = ok.parameterCount
-                statements[ok.statementID] = statement
+                keep(statement, as: ok.statementID)
                 lastPrepared = statement
             }
         }
@@ -270,6 +270,22 @@ final class MySQLInspector: RelayInspector {
             }
         }
         commands.finished(index, CommandOutcome(result: parts.isEmpty ? "OK" : parts.joined(separator: "; ")))
+    }
+
+    /// What one session may make Sluice keep of its prepared statements: MariaDB's own default limit
+    /// (`max_prepared_stmt_count`) and 64 MiB of their SQL, a bound on what a hostile client can make Sluice hold.
+    /// Checked when a prepare arrives (`command`); prepares in flight may pass it by at most `maxInFlight`.
+    static let maxStatements = 16_382
+    static let maxStatementBytes = 64 << 20
+    private var statementBytes = 0
+
+    private func keep(_ statement: Statement, as id: UInt32) {
+        statementBytes += statement.sql.utf8.count - (statements[id]?.sql.utf8.count ?? 0)
+        statements[id] = statement
+    }
+
+    private func forget(statement id: UInt32) {
+        statementBytes -= statements.removeValue(forKey: id)?.sql.utf8.count ?? 0
     }
 
     private func popInFlight() {
@@ -324,6 +340,14 @@ final class MySQLInspector: RelayInspector {
         switch frame.kind {
         case .payload(let payload):
             let command = try MySQLCommand(payload: payload, capabilities: capabilities)
+            if case .statementPrepare = command,
+                statements.count >= Self.maxStatements || statementBytes + payload.readableBytes > Self.maxStatementBytes
+            {
+                throw MySQLProtocolError(
+                    kind: .unexpectedPacket,
+                    reason: "the session prepared more statements than Sluice keeps (\(Self.maxStatements), \(Self.maxStatementBytes >> 20) MiB of SQL)"
+                )
+            }
             return decide(command, payload: payload, frame: frame, sequence: sequence)
         case .streamStart(let head):
             // A command over the inspection cap (a huge INSERT): judged on its start, passed or refused whole.
@@ -348,7 +372,7 @@ final class MySQLInspector: RelayInspector {
             return statement(for: id)?.refusal != nil ? [] : nil
         case .statementClose(let id):
             let refused = statement(for: id)?.refusal != nil
-            statements[id] = nil
+            forget(statement: id)
             return refused ? [] : nil
         case .changeUser(let user, let database):
             commands.user = user
@@ -410,7 +434,7 @@ final class MySQLInspector: RelayInspector {
             parameters = decoded.parameterTexts.map { $0 ?? "NULL" }
             if decoded.typesWereSent {
                 statement.boundTypes = decoded.parameterTypes
-                if id == Self.justPrepared { lastPrepared = statement } else { statements[id] = statement }
+                if id == Self.justPrepared { lastPrepared = statement } else { statements[id] = statement }  // same text: same bytes
             }
         }
         let recorded = commands.record(
@@ -488,24 +512,70 @@ final class MySQLInspector: RelayInspector {
     /// Whether the streamed command's parts go on (nil) or are dropped because it was refused.
     private var refusingStream: (sequenceID: UInt8, reason: String, commandIndex: Int64)?
 
+    /// A command over the inspection cap: a query or prepare is judged on its start (one the policy would hold is
+    /// refused, since it cannot be held); the rest are tracked as what they are, so the responses that follow
+    /// stay matched to their commands.
     private func streamed(_ command: MySQLStreamedCommand, frame: MySQLFrame) -> [RelayAction]? {
-        guard case .query(let start) = command else {
-            track(.other(0), commandIndex: nil, prepared: nil)
+        switch command {
+        case .query(let start), .statementPrepare(let start):
+            let text = start + " …"
+            let judgement = commands.judge(start, kind: .sql)
+            let isPrepare: Bool
+            if case .statementPrepare = command { isPrepare = true } else { isPrepare = false }
+            let recorded = commands.record(text, kind: .sql, judgement: judgement)
+            guard judgement.action >= .hold else {
+                if isPrepare {
+                    lastPrepared = Statement(sql: text, judgement: judgement)
+                    track(.statementPrepare(sql: start), commandIndex: recorded.index, prepared: lastPrepared)
+                } else {
+                    track(.query(sql: start, attributes: []), commandIndex: recorded.index, prepared: nil)
+                }
+                return nil
+            }
+            let reason = "blocked by Sluice policy: \(judgement.reason) (a statement too large to hold is refused)"
+            if isPrepare { lastPrepared = Statement(sql: text, judgement: judgement, settled: (.blocked, .policy), refusal: reason) }
+            refusingStream = (frame.sequenceID, reason, recorded.index)
+            return []
+        case .statementExecute(let id):
+            // Its parameters are too large to show; the statement's verdict stands as for any execution.
+            guard let statement = statement(for: id) else {
+                track(.statementExecute(statementID: id, flags: 0), commandIndex: nil, prepared: nil)
+                return nil
+            }
+            let recorded = commands.record(
+                statement.sql, kind: .sql, judgement: statement.judgement, parameters: ["(too large to show)"], alerting: false,
+                settled: statement.settled.map { ($0.decision, $0.by) }
+            )
+            if let refusal = statement.refusal {
+                refusingStream = (frame.sequenceID, refusal, recorded.index)
+                return []
+            }
+            track(.statementExecute(statementID: id, flags: 0), commandIndex: recorded.index, prepared: nil)
+            return nil
+        case .statementSendLongData(let id, _):
+            // No response; a refused statement's data goes nowhere.
+            if statement(for: id)?.refusal != nil {
+                droppingStream = true
+                return []
+            }
+            return nil
+        case .bulkExecute(let id):
+            track(.bulkExecute(statementID: id, flags: 0), commandIndex: nil, prepared: nil)
+            return nil
+        case .other(let code):
+            track(.other(code), commandIndex: nil, prepared: nil)
             return nil
         }
-        let text = start + " …"
-        let judgement = commands.judge(start, kind: .sql)
-        let recorded = commands.record(text, kind: .sql, judgement: judgement)
-        guard judgement.action >= .hold else {
-            track(.query(sql: start, attributes: []), commandIndex: recorded.index, prepared: nil)
-            return nil
-        }
-        // Too large to hold: what the policy would hold is refused.
-        refusingStream = (frame.sequenceID, "blocked by Sluice policy: \(judgement.reason) (a statement too large to hold is refused)", recorded.index)
-        return []
     }
 
+    /// The parts of a streamed command that goes nowhere and is answered by nobody (a refused statement's long data).
+    private var droppingStream = false
+
     private func streamPart(isLast: Bool, frame: MySQLFrame) -> [RelayAction]? {
+        if droppingStream {
+            if isLast { droppingStream = false }
+            return []
+        }
         guard let refusing = refusingStream else { return nil }
         guard isLast else { return [] }
         refusingStream = nil

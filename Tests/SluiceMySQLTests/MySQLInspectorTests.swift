@@ -15,14 +15,16 @@ import Testing
         let inspector: MySQLInspector
         let session = MariaDBCaptures.cliSelect1
 
-        init() {
+        init(maxInspectedPayloadBytes: Int = MySQLPacketFramer.defaultMaxInspectedPayloadBytes) {
             let bus = FlowBus(subscribers: [events])
             let gate = InterceptGate(bus: bus)
             let server = Endpoint(host: "10.0.0.8", port: 3306)
             let recorder = FlowRecorder(flowID: FlowID(9), bus: bus, limits: RecordingLimits(recordPayloads: true, maxPayloadBytes: 1 << 20, maxFlowBytes: 1 << 30))
             recorder.opened(kind: .mysql, listener: "test", client: Endpoint(host: "127.0.0.1", port: 4000), server: server)
             let commands = CommandLog(flowID: FlowID(9), target: server, bus: bus, policy: SharedPolicy(.builtIn), gate: gate)
-            inspector = MySQLInspector(recorder: recorder, gate: gate, commands: commands)
+            inspector = MySQLInspector(
+                recorder: recorder, gate: gate, commands: commands, maxInspectedPayloadBytes: maxInspectedPayloadBytes
+            )
         }
 
         func client(_ bytes: [UInt8]) -> [RelayAction] { read(bytes, .up) }
@@ -151,6 +153,17 @@ import Testing
         let firstLength = Int(answers[0]) | Int(answers[1]) << 8 | Int(answers[2]) << 16
         let second = try #require(Self.error(Array(answers.dropFirst(4 + firstLength))))
         #expect(first.code == 1142 && second.code == 1142)
+    }
+
+    @Test func aStreamedCommandIsTrackedAsWhatItIs() {
+        // Long data too large to inspect gets no response: the select after it must get its own.
+        let harness = Harness(maxInspectedPayloadBytes: 4096)
+        harness.login()
+        let longData = Wire.packet(0, [0x18], Wire.uint32(1), Wire.uint16(0), Array(repeating: 0x61, count: 5000))
+        #expect(Self.passed(harness.client(longData)) == longData)
+        _ = harness.client(Self.query("select 1"))
+        _ = harness.server(harness.session.serverPackets[2...].flatMap { $0 })
+        #expect(harness.finished.map(\.outcome) == [CommandOutcome(result: "1 row")])
     }
 
     @Test func malformedInputEndsTheConnectionWithAnError() {

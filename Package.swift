@@ -126,6 +126,9 @@ let package = Package(
             dependencies: [
                 "SluiceModel", "SluiceCore", "SluicePolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
+                // MySQLClientSession's password scrambles (SHA-1, SHA-256) and caching_sha2_password's RSA-OAEP.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // Peers and harnesses for tests; never linked into the binary.
@@ -218,6 +221,8 @@ let package = Package(
             dependencies: [
                 "SluiceMySQL", "SluiceCore", "SluiceModel", "SluicePolicy", "SluiceTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                // MySQLClientSessionTests decrypts caching_sha2_password's RSA-encrypted password.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         .testTarget(

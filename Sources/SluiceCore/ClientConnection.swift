@@ -23,12 +23,15 @@ public final class ClientConnection: Sendable {
     /// The client's address as the flow records it (made once: each of the connection's flows names it).
     public let client: Endpoint
     let id: Int64
+    /// Set when Sluice itself is the client, replaying a flow.
+    let replay: ReplayOrigin?
     private let registry: ConnectionRegistry
 
     init(
         id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate,
-        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry
+        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry, replay: ReplayOrigin? = nil
     ) {
+        self.replay = replay
         self.policy = policy
         self.id = id
         self.channel = channel
@@ -39,7 +42,8 @@ public final class ClientConnection: Sendable {
         self.gate = gate
         self.bufferBudget = bufferBudget
         self.registry = registry
-        self.client = Endpoint(channel.remoteAddress)
+        // A replay's socket pair has no address; HTTP replays name their client the same way.
+        self.client = replay == nil ? Endpoint(channel.remoteAddress) : Endpoint(host: "replay", port: 0)
     }
 
     public var eventLoop: EventLoop { channel.eventLoop }

@@ -268,7 +268,9 @@ public final class Engine: Sendable {
         }
     }
 
-    private func accept(_ channel: Channel, spec: ListenSpec, module: any ProtocolModule) {
+    /// - Parameter replay: set when Sluice itself is the client (`serveReplay`): no access rules apply, and the
+    ///   connection's flows name the flow they repeat.
+    private func accept(_ channel: Channel, spec: ListenSpec, module: any ProtocolModule, replay: ReplayOrigin? = nil) {
         if let refusal = bus.refusal {
             // The store cannot record (store.on_full: stop): an audit trail with a hole is worse than no service.
             if lastRefusal.withLockedValue({ last in defer { last = refusal }; return last != refusal }) {
@@ -293,9 +295,9 @@ public final class Engine: Sendable {
         }
         let connection = ClientConnection(
             id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
-            registry: self
+            registry: self, replay: replay
         )
-        if let refusal = configuration.access.refusal(for: connection.client.host) {
+        if replay == nil, let refusal = configuration.access.refusal(for: connection.client.host) {
             // Recorded like any flow, so a jumphost's operator sees who knocked.
             let recorder = openFlow(on: connection, kind: .tcp, server: spec.target ?? spec.listen, limits: RecordingLimits(configuration))
             recorder?.failed(.proxy, "refused: \(refusal)")
@@ -316,7 +318,8 @@ extension Engine {
     /// opens (`adopt(_:forFlow:)`) is closed by `kill` and by shutdown like any other.
     /// - Returns: nil when the engine is shutting down.
     public func openDetachedFlow(
-        kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, on eventLoop: EventLoop, limits: RecordingLimits? = nil
+        kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, on eventLoop: EventLoop, limits: RecordingLimits? = nil,
+        replayOf: FlowID? = nil
     ) -> FlowRecorder? {
         let connectionID: Int64? = state.withLockedValue { state in
             guard state.accepting else { return nil }
@@ -328,7 +331,7 @@ extension Engine {
         guard let connectionID else { return nil }
         let recorder = openFlow(
             connectionID: connectionID, eventLoop: eventLoop, listener: listener, kind: kind, client: client, server: server,
-            limits: limits ?? RecordingLimits(configuration)
+            limits: limits ?? RecordingLimits(configuration), replayOf: replayOf
         )
         guard let recorder else {
             _ = state.withLockedValue { $0.connections.removeValue(forKey: connectionID) }
@@ -353,16 +356,78 @@ extension Engine {
     }
 }
 
+extension Engine {
+    /// The module that serves `scheme`'s listeners, e.g. for the database client a replay needs.
+    public func module(for scheme: ListenScheme) -> (any ProtocolModule)? { modules[scheme] }
+
+    /// Serves a connection Sluice makes itself, as if a client had connected to a listener of `spec`: a replay of
+    /// database statements then goes through the module's inspector like any client's, so it is judged, held and
+    /// recorded the same way. The two ends are a socket pair; the replay's client gets the other end.
+    /// - Parameters:
+    ///   - replayOf: the flow whose statements are sent again; the new flow names it.
+    ///   - flowOpened: called with the new flow's id once the module opened it.
+    ///   - client: sets up the replay client's channel (its handlers), on its event loop.
+    /// - Returns: the client's channel, active; fails when the engine is stopping or has no module for the scheme.
+    public func serveReplay(
+        of replayOf: FlowID, on spec: ListenSpec, flowOpened: @escaping @Sendable (FlowID) -> Void,
+        client: @escaping @Sendable (Channel) -> EventLoopFuture<Void>
+    ) -> EventLoopFuture<Channel> {
+        let eventLoop = group.next()
+        guard let module = modules[spec.scheme] else {
+            return eventLoop.makeFailedFuture(EngineError(message: "this build has no \(spec.scheme.name):// module"))
+        }
+        guard state.withLockedValue({ $0.accepting }) else {
+            return eventLoop.makeFailedFuture(EngineError(message: "the engine is stopping"))
+        }
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            return eventLoop.makeFailedFuture(EngineError(message: "cannot make a socket pair: \(String(cString: strerror(errno)))"))
+        }
+        let origin = ReplayOrigin(original: replayOf, flowOpened: flowOpened)
+        let served = ClientBootstrap(group: eventLoop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.autoRead, value: false)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        EarlyInput(whenActive: { self.accept(channel, spec: spec, module: module, replay: origin) })
+                    )
+                }
+            }
+            .withConnectedSocket(ends[0])
+        let clientEnd = ends[1]
+        return served.flatMapErrorThrowing { error in
+            close(clientEnd)  // no channel took it
+            throw error
+        }.flatMap { server in
+            ClientBootstrap(group: eventLoop).channelInitializer(client).withConnectedSocket(clientEnd)
+                .flatMapErrorThrowing { error in
+                    server.close(promise: nil)
+                    throw error
+                }
+        }
+    }
+}
+
+/// A connection Sluice itself made to replay a flow.
+struct ReplayOrigin: Sendable {
+    var original: FlowID
+    var flowOpened: @Sendable (FlowID) -> Void
+}
+
 extension Engine: ConnectionRegistry {
     func openFlow(on connection: ClientConnection, kind: FlowKind, server: Endpoint, limits: RecordingLimits) -> FlowRecorder? {
-        openFlow(
+        let recorder = openFlow(
             connectionID: connection.id, eventLoop: connection.eventLoop, listener: connection.listenerName, kind: kind,
-            client: connection.client, server: server, limits: limits
+            client: connection.client, server: server, limits: limits, replayOf: connection.replay?.original
         )
+        if let recorder { connection.replay?.flowOpened(recorder.flowID) }
+        return recorder
     }
 
     private func openFlow(
-        connectionID: Int64, eventLoop: EventLoop, listener: String, kind: FlowKind, client: Endpoint, server: Endpoint, limits: RecordingLimits
+        connectionID: Int64, eventLoop: EventLoop, listener: String, kind: FlowKind, client: Endpoint, server: Endpoint, limits: RecordingLimits,
+        replayOf: FlowID?
     ) -> FlowRecorder? {
         let openedAt = Date()
         // One lock: the id and the entry that `kill` and the connections view find.
@@ -385,7 +450,7 @@ extension Engine: ConnectionRegistry {
             self.gate.discard(flowID: flowID)
             _ = self.state.withLockedValue { $0.flows.removeValue(forKey: flowID) }
         }
-        recorder.opened(kind: kind, listener: listener, client: client, server: server)
+        recorder.opened(kind: kind, listener: listener, client: client, server: server, replayOf: replayOf)
         return recorder
     }
 

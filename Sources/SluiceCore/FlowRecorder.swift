@@ -103,11 +103,15 @@ public final class FlowRecorder {
         self.limits = limits
     }
 
-    func opened(kind: FlowKind, listener: String, client: Endpoint, server: Endpoint) {
+    func opened(kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, replayOf: FlowID? = nil) {
         self.kind = kind
         self.client = client
         self.server = server
-        bus.publish(.flowOpened(FlowOpened(flowID: flowID, kind: kind, listener: listener, client: client, server: server, time: Date())))
+        bus.publish(
+            .flowOpened(
+                FlowOpened(flowID: flowID, kind: kind, listener: listener, client: client, server: server, time: Date(), replayOf: replayOf)
+            )
+        )
     }
 
     /// Records a chunk read from one side before it is forwarded, so that anything a peer has received is

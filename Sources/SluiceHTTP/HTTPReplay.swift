@@ -276,7 +276,7 @@ final class ReplayCall {
         guard
             let recorder = engine.openDetachedFlow(
                 kind: .http, listener: "replay", client: Endpoint(host: "replay", port: 0), server: target.endpoint,
-                on: eventLoop, limits: settings.limits
+                on: eventLoop, limits: settings.limits, replayOf: request.originalFlowID
             )
         else {
             refuse("Sluice is shutting down")

@@ -50,14 +50,20 @@ public struct FlowOpened: Sendable, Equatable {
     public var client: Endpoint
     public var server: Endpoint
     public var time: Date
+    /// The flow this one repeats, when Sluice itself made the connection to replay it (database statements; an HTTP
+    /// replay names its original in its request).
+    public var replayOf: FlowID?
 
-    public init(flowID: FlowID, kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, time: Date) {
+    public init(
+        flowID: FlowID, kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, time: Date, replayOf: FlowID? = nil
+    ) {
         self.flowID = flowID
         self.kind = kind
         self.listener = listener
         self.client = client
         self.server = server
         self.time = time
+        self.replayOf = replayOf
     }
 }
 

@@ -4,7 +4,7 @@ import SluiceModel
 
 /// MySQL or MariaDB to one server (`mysql://LISTEN=>TARGET:3306`): every session relayed with a `MySQLInspector`,
 /// one flow per connection, its statements recorded and judged as commands.
-public struct MySQLModule: ProtocolModule {
+public struct MySQLModule: DatabaseProtocolModule {
     public static var schemes: [ListenScheme] { [.mysql] }
 
     public init() {}
@@ -22,6 +22,13 @@ public struct MySQLModule: ProtocolModule {
             )
             return MySQLInspector(recorder: recorder, gate: connection.gate, commands: commands)
         }
+    }
+}
+
+extension MySQLModule {
+    /// The client a replay logs in and sends statements with.
+    public func clientSession(login: DatabaseLogin) -> any DatabaseClientSession {
+        MySQLClientSession(login: login)
     }
 }
 

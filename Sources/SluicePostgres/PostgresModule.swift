@@ -10,7 +10,7 @@ import SluiceTLS
 /// With `?tls=intercept` Sluice terminates TLS on both legs: clients that ask for TLS get Sluice's certificate for
 /// the target's name (minted by its CA), and Sluice's own connection to the server is TLS, verified like any of its
 /// upstream connections (`--upstream-ca` adds roots). Without it, SSLRequest is answered `N` and both legs are clear.
-public struct PostgresModule: ProtocolModule {
+public struct PostgresModule: DatabaseProtocolModule {
     public static var schemes: [ListenScheme] { [.postgres] }
 
     /// Cancel keys of every session this module relays, for the CancelRequests that arrive on connections of their
@@ -50,6 +50,13 @@ public struct PostgresModule: ProtocolModule {
                 clientTLS: clientTLS, serverLegIsTLS: intercept
             )
         }
+    }
+}
+
+extension PostgresModule {
+    /// The client a replay logs in and sends statements with.
+    public func clientSession(login: DatabaseLogin) -> any DatabaseClientSession {
+        PostgresClientSession(login: login)
     }
 }
 

@@ -146,6 +146,10 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v8: the flow a replayed connection repeats") { db in
+            // Not `replay_of`: flows are read joined with `http`, whose `replay_of` would be shadowed.
+            try db.execute(sql: "ALTER TABLE flows ADD COLUMN replay_of_flow INTEGER")
+        }
         return migrator
     }
 }

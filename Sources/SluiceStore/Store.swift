@@ -206,6 +206,8 @@ public struct StoredFlow: Sendable, Equatable {
     public var previewDown: Data?
     /// The request and response of an HTTP or WebSocket flow.
     public var http: StoredHTTP?
+    /// The flow this one replayed, when Sluice sent it again.
+    public var replayOf: FlowID?
 
     init(row: Row) throws(StoreError) {
         id = FlowID(try row.required("id", Int64.self))
@@ -226,6 +228,8 @@ public struct StoredFlow: Sendable, Equatable {
         previewUp = row.hasColumn("preview_up") ? row.optional("preview_up", Data.self) : nil
         previewDown = row.hasColumn("preview_down") ? row.optional("preview_down", Data.self) : nil
         http = row.hasColumn("method") && row.optional("method", String.self) != nil ? try StoredHTTP(row: row) : nil
+        replayOf = row.hasColumn("replay_of_flow") ? row.optional("replay_of_flow", Int64.self).map { FlowID($0) } : nil
+        replayOf = replayOf ?? http?.replayOf
     }
 
     public var duration: TimeInterval? { endedAt.map { $0.timeIntervalSince(startedAt) } }
@@ -233,7 +237,7 @@ public struct StoredFlow: Sendable, Equatable {
     /// Who sent the request: the client's address, or for a replay the flow it repeats (its recorded client is
     /// the placeholder `replay:0`).
     public var origin: String {
-        http?.replayOf.map(Formatting.replay(of:)) ?? client
+        replayOf.map(Formatting.replay(of:)) ?? client
     }
 }
 

@@ -22,7 +22,7 @@ extension StoredFlow {
         return FilterSubject(
             kind: flowKind, client: Endpoint(parsing: client), server: Endpoint(parsing: server), requestPayloads: up,
             responsePayloads: down, method: http?.method, url: http?.url, requestHeaders: http?.requestHeaders ?? [],
-            statusCode: http?.status, responseHeaders: http?.responseHeaders ?? [], isReplay: http?.replayOf != nil,
+            statusCode: http?.status, responseHeaders: http?.responseHeaders ?? [], isReplay: replayOf != nil,
             hasError: state == FlowState.error.rawValue, isMarked: marked, risk: commands.map(\.command.risk).max(),
             commands: commands.map(\.command.text)
         )

@@ -14,10 +14,13 @@ public protocol EngineControl: AnyObject, Sendable {
 
 extension Engine: EngineControl {}
 
-/// Sends a recorded request again, as a new flow linked to the original. The executable provides it (it needs the
-/// HTTP module); `completion` gets one line for the status bar, on any thread.
+/// Sends recorded traffic again, as a new flow linked to the original. The executable provides it (it needs the
+/// protocol modules); completions get one line for the status bar, on any thread.
 public protocol FlowReplaying: Sendable {
+    /// An HTTP flow's request.
     func replay(_ flowID: FlowID, completion: @escaping @Sendable (_ line: String, _ failed: Bool) -> Void)
+    /// One recorded SQL statement, against the target its session went to, logged in as its user.
+    func rerun(_ statement: StatementRerun, password: String?, completion: @escaping @Sendable (RerunOutcome) -> Void)
 }
 
 /// The terminal UI: takes keys and engine events on one thread (the UI thread) and dispatches them to the models
@@ -36,8 +39,8 @@ public final class App {
     /// Where `w` saves: under the data directory.
     let saveDestination: SaveDestination
     let title: String
-    private let background = DispatchQueue(label: "sluice-tui-background")
-    private let inbox = Inbox()
+    let background = DispatchQueue(label: "sluice-tui-background")
+    let inbox = Inbox()
 
     // Screen
     var view: ViewKind = .flows
@@ -58,9 +61,11 @@ public final class App {
     /// The view filter (`f`), one for every list.
     var viewFilter: Filter?
     var marks: FlowMarks
-    private var search = ""
+    var search = ""
     var historyLoading = false
     var prompt: Prompt?
+    /// Passwords typed for re-runs, by `user@target`: in memory for this session only, never stored or logged.
+    var rerunPasswords: [String: String] = [:]
     var status: StatusMessage?
 
     /// `marks` keeps the operator's marks in the store (the writer, while recording); `dataDirectory` is where `w`
@@ -216,7 +221,7 @@ public final class App {
         }
     }
 
-    private func refilterCommandLists() {
+    func refilterCommandLists() {
         let rule = listFilter
         log.commands.refilter(commandFilter(rule))
         log.alerts.refilter(alertFilter(rule))
@@ -450,7 +455,7 @@ public final class App {
         return storeProgress.eventsWritten >= row.shownAtEvent
     }
 
-    private func findNext(from start: Int) {
+    func findNext(from start: Int) {
         guard !search.isEmpty, !visible.isEmpty else { return }
         let needle = search.lowercased()
         for offset in 0..<visible.count {
@@ -476,7 +481,7 @@ public final class App {
         }
     }
 
-    private func decide(_ verdict: Verdict) {
+    func decide(_ verdict: Verdict) {
         guard let gate = engine?.gate else { return noEngine() }
         guard let message = targetHeld else {
             return setStatus(view == .commands ? "this command is not held" : "nothing held here", isError: true)
@@ -499,16 +504,7 @@ public final class App {
         connections.forgetSample()
     }
 
-    private func replaySelected() {
-        guard let replayer else { return noEngine() }
-        guard let id = view == .detail ? detail?.flowID : selectedRow?.id else { return }
-        setStatus("replaying flow \(id)…")
-        replayer.replay(id) { [inbox] line, failed in
-            inbox.post { app in app.setStatus(line, isError: failed) }
-        }
-    }
-
-    private func noEngine() {
+    func noEngine() {
         setStatus(Capabilities.readOnlyReason, isError: true)
     }
 
@@ -516,102 +512,9 @@ public final class App {
         show(StatusMessage(text, isError: isError))
     }
 
-    private func show(_ message: StatusMessage) {
+    func show(_ message: StatusMessage) {
         status = message
         dirty = true
-    }
-
-    // MARK: Prompt
-
-    private func handlePrompt(_ key: Key) {
-        guard var current = prompt else { return }
-        switch current.handle(key) {
-        case .ignored:
-            return
-        case .cancelled:
-            prompt = nil
-        case .submitted:
-            submit(current)
-        case .edited:
-            prompt = current
-            if current.kind == .search {
-                search = current.text
-                findNext(from: flows.list.selected)
-            }
-        }
-    }
-
-    private func submit(_ current: Prompt) {
-        switch current.kind {
-        case .filter, .intercept:
-            var filter: Filter?
-            if !current.text.trimmingCharacters(in: .whitespaces).isEmpty {
-                do {
-                    filter = try Filter(current.text)
-                } catch {
-                    prompt?.error = error.description
-                    return
-                }
-            }
-            prompt = nil
-            if current.kind == .filter {
-                viewFilter = filter
-                refilterFlows()
-                refilterCommandLists()
-                setStatus(filter.map { "filter: \($0.text)" + filterCount } ?? "filter cleared")
-            } else if let gate = engine?.gate {
-                gate.filter = filter
-                setStatus(filter.map { "intercepting: \($0.text)" } ?? "intercept off")
-            } else {
-                noEngine()
-            }
-        case .search:
-            prompt = nil
-            search = current.text
-        case .save:
-            prompt = nil
-            save(to: current.text)
-        case .block:
-            prompt = nil
-            decide(.block(message: current.text))
-        case .send(let direction):
-            prompt = nil
-            guard let engine else { return noEngine() }
-            guard let id = detail?.flowID else { return }
-            let sent = engine.send(Data(current.text.utf8), kind: .text, direction: direction, into: id)
-            setStatus(
-                sent ? "sent \(current.text.utf8.count) bytes to the \(direction == .up ? "server" : "client") of flow \(id)"
-                    : "flow \(id) is not an open WebSocket", isError: !sent
-            )
-        }
-    }
-
-    /// How many rows the filter lists, of the screen it was typed on.
-    private var filterCount: String {
-        switch view {
-        case .commands: return "  (\(log.commands.visible.count) of \(log.commands.rows.count) commands)"
-        case .alerts: return "  (\(log.alerts.visible.count) of \(log.alerts.rows.count) alerts)"
-        default: return filtering ? "  (filtering…)" : "  (\(visible.count) of \(rows.count) flows)"
-        }
-    }
-
-    /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`).
-    private func save(to typed: String) {
-        guard let store else { return setStatus("no store to save from", isError: true) }
-        let ids = marks.isEmpty ? visible.map { rows[$0].id } : marks.ids.sorted()
-        guard !ids.isEmpty else { return setStatus("nothing to save", isError: true) }
-        let destination = saveDestination
-        let path = destination.resolve(typed)
-        setStatus("saving \(ids.count) flows to \(path)…")
-        background.async { [inbox] in
-            do {
-                try destination.prepare(for: path)
-                try store.export(ids, to: path)
-                inbox.post { app in app.setStatus("saved \(ids.count) flows to \(path); open with `sluice view \(path)`") }
-            } catch {
-                inbox.post { app in app.setStatus("\(error)", isError: true) }
-            }
-        }
     }
 }
 

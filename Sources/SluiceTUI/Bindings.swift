@@ -142,6 +142,10 @@ public enum Bindings {
             [.character("r")], .replay, "replay the HTTP request (a new flow linked to this one)", in: [.flows, .detail],
             requires: .replayer
         ),
+        Binding(
+            [.character("r")], .replay, "re-run the SQL statement against its target (a new flow; asks above low risk)",
+            in: [.commands], requires: .replayer
+        ),
     ]
 
     /// The binding of `key` on `view`: a view's own binding wins over a global one.

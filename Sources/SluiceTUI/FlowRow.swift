@@ -46,6 +46,7 @@ public struct FlowRow: Sendable, Equatable, ListRow {
         kind = opened.kind
         client = opened.client
         server = opened.server
+        replayOf = opened.replayOf
     }
 
     public init(stored: StoredFlow) {
@@ -61,8 +62,9 @@ public struct FlowRow: Sendable, Equatable, ListRow {
         error = stored.error
         previewUp = stored.previewUp ?? Data()
         previewDown = stored.previewDown ?? Data()
+        replayOf = stored.replayOf
         if let http = stored.http {
-            request(method: http.method, url: http.url, headers: http.requestHeaders, replayOf: http.replayOf)
+            request(method: http.method, url: http.url, headers: http.requestHeaders, replayOf: stored.replayOf)
             if let status = http.status { response(status: status, headers: http.responseHeaders) }
         }
     }

@@ -9,6 +9,10 @@ struct Prompt: Equatable {
         case block
         /// A text message to send into the open WebSocket: to the server (`up`) or to the client.
         case send(Direction)
+        /// `y` to re-run a statement rated above low risk.
+        case confirmRerun(StatementRerun)
+        /// The database password a re-run logs in with (shown as dots, kept for this session only).
+        case password(StatementRerun)
 
         var label: String {
             switch self {
@@ -18,7 +22,16 @@ struct Prompt: Equatable {
             case .save: return "save as"
             case .block: return "block, saying"
             case .send(let direction): return direction == .up ? "send to server" : "send to client"
+            case .confirmRerun(let statement):
+                return "re-run this \(statement.risk.rawValue)-risk statement against \(statement.target)? y/N"
+            case .password(let statement): return "password for \(statement.user)@\(statement.target)"
             }
+        }
+
+        /// Typed text is not shown (a password).
+        var isSecret: Bool {
+            if case .password = self { return true }
+            return false
         }
     }
 
@@ -44,6 +57,9 @@ struct Prompt: Equatable {
         self.text = text
         self.error = error
     }
+
+    /// The text as the status line shows it: dots for a secret.
+    var shownText: String { kind.isSecret ? String(repeating: "•", count: text.count) : text }
 
     mutating func handle(_ key: Key) -> Outcome {
         switch key {

@@ -59,10 +59,10 @@ extension App {
         if let prompt {
             canvas.fill(row, .normal)
             let label = "\(prompt.kind.label): "
-            canvas.put(row, 0, label + prompt.text + "▏", .prompt)
+            canvas.put(row, 0, label + prompt.shownText + "▏", .prompt)
             if let error = prompt.error {
                 let text = "  \(error)"
-                let x = min(canvas.width - 1, label.count + prompt.text.count + 1)
+                let x = min(canvas.width - 1, label.count + prompt.shownText.count + 1)
                 canvas.put(row, x, text, .promptError)
             }
             return

@@ -110,10 +110,11 @@ enum FlowListing {
             .int("bytes_up", flow.bytesUp).int("bytes_down", flow.bytesDown)
             .string("state", flow.state).optionalString("error", flow.error)
             .bool("payload_truncated", flow.payloadTruncated).bool("marked", flow.marked)
+            .optionalInt("replay_of", flow.replayOf?.rawValue)
         if let http = flow.http {
             object = object.int("head_bytes_up", flow.headBytesUp).int("head_bytes_down", flow.headBytesDown)
                 .string("method", http.method).string("url", http.url)
-                .optionalInt("status", http.status.map(Int64.init)).optionalInt("replay_of", http.replayOf?.rawValue)
+                .optionalInt("status", http.status.map(Int64.init))
         }
         return object.line
     }

@@ -5,23 +5,32 @@ import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceModel
+import SluiceMySQL
+import SluicePostgres
 import SluiceStore
 import SluiceTLS
 
-/// `sluice replay SELECTION`: sends recorded HTTP requests again and records each replay as a new flow.
+/// `sluice replay SELECTION`: sends recorded HTTP requests and database sessions again and records each replay as a
+/// new flow.
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
-        abstract: "Send recorded HTTP requests again; each replay is recorded as a new flow.",
+        abstract: "Send recorded HTTP requests and database sessions again; each replay is recorded as a new flow.",
         discussion: """
             SELECTION is a flow id (42), a range (10-20, inclusive) or a list mixing both (3,7-9). \
-            Only HTTP flows are replayed. The store must not be in use by a running sluice \
-            (stop it first, or replay from its terminal UI with r). Servers are verified as the \
-            recorder verified them: its --upstream-ca is used unless another is given.
+            HTTP flows are sent again as requests. PostgreSQL and MySQL flows are sent again as \
+            sessions: a login as the recorded user, then the recorded statements in order (those \
+            the policy blocked left out), through the same inspector and policy as the original, \
+            so each statement is judged and recorded again. Sluice never records passwords: give \
+            one with --password-file, or PGPASSWORD / MYSQL_PWD as the databases' own clients take. \
+            The store must not be in use by a running sluice (stop it first, or replay from its \
+            terminal UI with r). Servers are verified as the recorder verified them: its \
+            --upstream-ca is used unless another is given.
 
             Examples:
               sluice replay 42
               sluice replay 10-20 --target http://127.0.0.1:8081 --concurrency 4
+              PGPASSWORD=... sluice replay 7 --target 127.0.0.1:5433
             """
     )
 
@@ -32,9 +41,21 @@ struct ReplayCommand: ParsableCommand {
 
     @Option(
         name: .long,
-        help: "Send to this server instead: http://HOST:PORT or https://HOST:PORT (path and query are kept)."
+        help: """
+            Send to this server instead: http://HOST:PORT or https://HOST:PORT for HTTP flows (path and query are \
+            kept), HOST:PORT for database sessions.
+            """
     )
     var target: String?
+
+    @Option(name: .long, help: "Log database sessions in as this user instead of the recorded one.")
+    var user: String?
+
+    @Option(name: .long, help: "Connect database sessions to this database instead of the recorded one.")
+    var database: String?
+
+    @Option(name: .customLong("password-file"), help: "The database password: the first line of this file.")
+    var passwordFile: String?
 
     @Option(name: .long, help: "Milliseconds between the starts of two replays.")
     var delay = 0
@@ -54,7 +75,7 @@ struct ReplayCommand: ParsableCommand {
     func validate() throws {
         do {
             _ = try ReplaySelection(parsing: selection)
-            if let target { _ = try URLOverride(parsing: target) }
+            if let target, DatabaseTarget.parse(target) == nil { _ = try URLOverride(parsing: target) }
         } catch let error as ReplaySelectionError {
             throw fail(error)
         } catch {
@@ -75,7 +96,9 @@ struct ReplayCommand: ParsableCommand {
         var configuration: Configuration
         do {
             ids = try ReplaySelection(parsing: selection).ids
-            override = try target.map { text throws(RequestTargetError) in try URLOverride(parsing: text) }
+            override = try target.flatMap { text throws(RequestTargetError) in
+                DatabaseTarget.parse(text) == nil ? try URLOverride(parsing: text) : nil
+            }
             configuration = try store.loadConfiguration()
         } catch {
             throw fail(error)
@@ -124,15 +147,26 @@ struct ReplayCommand: ParsableCommand {
             writer.close()
             throw fail(error)
         }
+        var sessions: [DatabaseSessionReplay] = []
+        do {
+            sessions = try databaseSessions(plan.databaseFlows, store: reader)
+        } catch {
+            writer.close()
+            throw fail(error)
+        }
         for note in plan.notes {
             FileHandle.standardError.write(Data("sluice: \(note)\n".utf8))
         }
-        guard !plan.flows.isEmpty else {
+        guard !plan.flows.isEmpty || !plan.databaseFlows.isEmpty else {
             writer.close()
-            throw fail("nothing to replay: no HTTP flow in \(selection)")
+            throw fail("nothing to replay: no HTTP flow or database session in \(selection)")
+        }
+        if target != nil && override == nil && !plan.flows.isEmpty {
+            writer.close()
+            throw fail("--target \(target ?? ""): HTTP flows need an http:// or https:// URL")
         }
         var tls: TLSInterception?
-        if plan.needsTLS {
+        if plan.needsTLS || sessions.contains(where: { $0.spec.options["tls"] == "intercept" }) {
             do {
                 tls = try TLSInterception.load(configuration)
             } catch {
@@ -142,28 +176,65 @@ struct ReplayCommand: ParsableCommand {
         }
         let engine = Engine(
             configuration: configuration, bus: FlowBus(subscribers: [writer]), firstFlowID: firstFlowID,
-            logger: Logger(label: "sluice.engine")
+            modules: [PostgresModule(tls: tls), MySQLModule()], logger: Logger(label: "sluice.engine")
         )
-        let replayer = HTTPReplayer(engine: engine, configuration: configuration, tls: tls, responseTimeout: timeout)
-        let (results, notStarted) = ReplayRunner(
-            replayer: replayer, store: reader, override: override, concurrency: concurrency, delayMilliseconds: delay
-        ).run(plan.flows) { result in
-            print(ReplayReport.line(result))
-            fflush(nil)  // one line per replay as it ends, also into a pipe
+        var failed = false
+        if !plan.flows.isEmpty {
+            let replayer = HTTPReplayer(engine: engine, configuration: configuration, tls: tls, responseTimeout: timeout)
+            let (results, notStarted) = ReplayRunner(
+                replayer: replayer, store: reader, override: override, concurrency: concurrency, delayMilliseconds: delay
+            ).run(plan.flows) { result in
+                print(ReplayReport.line(result))
+                fflush(nil)  // one line per replay as it ends, also into a pipe
+            }
+            print(ReplayReport.summary(results))
+            if notStarted > 0 {
+                engine.shutdown()
+                writer.close()
+                throw fail("interrupted: \(notStarted) of \(plan.flows.count) replays were not started")
+            }
+            failed = !results.allSatisfy(\.gotResponse)
+        }
+        // Database sessions one after another: each is a login and its statements in order.
+        let databases = DatabaseReplayer(engine: engine, responseTimeout: timeout)
+        for session in sessions {
+            let replayed = databases.replay(
+                session.original, on: session.spec, login: session.login, statements: session.statements,
+                holdTimeout: configuration.holdTimeout
+            )
+            // The replayer reports every failure in its result; its future itself never fails.
+            let result = (try? replayed.wait()) ?? DatabaseReplayResult(original: session.original, failure: "the replay was lost")
+            DatabaseReplayReport.lines(result, replay: session).forEach { print($0) }
+            fflush(nil)
+            if result.failure != nil { failed = true }
         }
         engine.shutdown()
         writer.close()
-        print(ReplayReport.summary(results))
-        if notStarted > 0 {
-            throw fail("interrupted: \(notStarted) of \(plan.flows.count) replays were not started")
+        if failed { throw ExitCode(1) }
+    }
+
+    /// The selected database flows as sessions to replay, with `--target`, `--user`, `--database` and the password.
+    private func databaseSessions(_ ids: [FlowID], store: Store) throws -> [DatabaseSessionReplay] {
+        guard !ids.isEmpty else { return [] }
+        var destination: Endpoint?
+        if let target {
+            guard let parsed = DatabaseTarget.parse(target) else {
+                throw DatabaseReplayError("--target \(target): database sessions need HOST:PORT")
+            }
+            destination = parsed
         }
-        if !results.allSatisfy(\.gotResponse) { throw ExitCode(1) }
+        let credentials = DatabaseCredentials(
+            user: user, database: database, password: try passwordFile.map(DatabaseCredentials.password(fromFile:))
+        )
+        return try ids.map { id in try DatabaseSessionReplay.load(id, store: store, target: destination, credentials: credentials) }
     }
 }
 
 /// The selected flows that can be replayed, and a note for each one that cannot.
 struct ReplayPlan {
     var flows: [FlowID] = []
+    /// PostgreSQL and MySQL sessions, replayed statement by statement.
+    var databaseFlows: [FlowID] = []
     var notes: [String] = []
     /// An `https` server will be contacted, so the TLS context has to be loaded.
     var needsTLS = false
@@ -172,6 +243,10 @@ struct ReplayPlan {
         for id in ids {
             guard let flow = try store.flow(id) else {
                 notes.append("no flow \(id) in the store; skipped")
+                continue
+            }
+            if DatabaseSessionReplay.kinds.contains(flow.kind) {
+                databaseFlows.append(id)
                 continue
             }
             guard flow.kind == FlowKind.http.rawValue, let http = flow.http else {

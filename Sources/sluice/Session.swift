@@ -112,7 +112,10 @@ enum Session {
                 engine: engine, store: store, feed: feed, storeProgress: writer, marks: writer, dataDirectory: directory, title: "Sluice"
             )
             if let store {
-                app.replayer = TUIReplayer(replayer: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), store: store)
+                app.replayer = TUIReplayer(
+                    replayer: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), databases: DatabaseReplayer(engine: engine),
+                    store: store, holdTimeout: configuration.holdTimeout
+                )
             }
             app.reloadPolicy = { policyReload.reload() }
             app.setStatus("listening: " + listeners.joined(separator: ", "))

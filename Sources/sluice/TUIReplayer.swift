@@ -1,15 +1,19 @@
 import Dispatch
 import Foundation
+import SluiceCore
 import SluiceHTTP
 import SluiceModel
 import SluiceStore
 import SluiceTUI
 
-/// The TUI's `r`: reads the flow's request from the store (off the UI thread) and replays it through the running
-/// engine, so the replay is recorded as a new flow linked to the original.
+/// The TUI's `r`: reads the flow's request or statement from the store (off the UI thread) and sends it again through
+/// the running engine, so the replay is recorded as a new flow linked to the original.
 struct TUIReplayer: FlowReplaying {
     let replayer: HTTPReplayer
+    let databases: DatabaseReplayer
     let store: Store
+    /// How long a re-run statement the policy holds waits for the operator.
+    let holdTimeout: TimeInterval
 
     func replay(_ flowID: FlowID, completion: @escaping @Sendable (String, Bool) -> Void) {
         DispatchQueue.global().async {
@@ -36,6 +40,52 @@ struct TUIReplayer: FlowReplaying {
                         false
                     )
                 }
+            }
+        }
+    }
+
+    func rerun(_ statement: StatementRerun, password: String?, completion: @escaping @Sendable (RerunOutcome) -> Void) {
+        DispatchQueue.global().async {
+            let session: DatabaseSessionReplay
+            do {
+                session = try loadWhenStored {
+                    try DatabaseSessionReplay.load(
+                        statement.flowID, store: store, only: statement.index, target: nil, credentials: DatabaseCredentials(password: password)
+                    )
+                }
+            } catch {
+                completion(RerunOutcome(line: "cannot re-run: \(error)", failed: true))
+                return
+            }
+            let name = "statement \(statement.index + 1) of flow \(statement.flowID)"
+            databases.replay(
+                session.original, on: session.spec, login: session.login, statements: session.statements, holdTimeout: holdTimeout
+            ).whenSuccess { result in
+                let new = result.flowID.map { " as #\($0)" } ?? ""
+                if let outcome = result.outcomes.first {
+                    let answer = outcome.error.map { "error \($0)" } ?? outcome.summary
+                    completion(RerunOutcome(line: "re-ran \(name)\(new): \(answer)", failed: outcome.error != nil))
+                } else {
+                    completion(
+                        RerunOutcome(
+                            line: "re-run of \(name)\(new) failed: \(result.failure ?? "no answer")", failed: true,
+                            loginRefused: result.loginRefused
+                        )
+                    )
+                }
+            }
+        }
+    }
+
+    /// The screen shows what the engine publishes before the store's writer has committed it (a batch, longer on a
+    /// busy machine): a statement just listed may not be readable yet, so its session is read again for a while.
+    private func loadWhenStored(_ load: () throws -> DatabaseSessionReplay) throws -> DatabaseSessionReplay {
+        let deadline = Date().addingTimeInterval(3)
+        while true {
+            do {
+                return try load()
+            } catch let error as DatabaseReplayError where error.mayBeUnwritten && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
             }
         }
     }

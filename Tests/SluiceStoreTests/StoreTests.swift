@@ -44,6 +44,27 @@ import Testing
         return events
     }
 
+    @Test func aReplayedConnectionNamesTheFlowItRepeats() throws {
+        let directory = temporaryDirectory()
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for event in flowEvents(1, payloads: [(.up, "Q")]) { writer.receive(event) }
+        writer.receive(
+            .flowOpened(
+                FlowOpened(
+                    flowID: FlowID(2), kind: .postgres, listener: "postgres://127.0.0.1:6432=>127.0.0.1:5432",
+                    client: Endpoint(host: "replay", port: 0), server: Endpoint(host: "127.0.0.1", port: 5432), time: start,
+                    replayOf: FlowID(1)
+                )
+            )
+        )
+        writer.close()
+        let store = try Store(directory: directory)
+        let flows = try store.flows(limit: 10)
+        #expect(flows.map(\.replayOf) == [nil, FlowID(1)])
+        #expect(flows[1].origin == Formatting.replay(of: FlowID(1)))
+        #expect(try store.flow(FlowID(2))?.replayOf == FlowID(1))
+    }
+
     @Test func writtenEventsReadBackInOrder() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))

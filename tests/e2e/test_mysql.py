@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from support import HOST, SLUICE_BIN, SluiceProcess, SluiceTest, free_port, poll, run_cli, START_TIMEOUT
+from support import HOST, SLUICE_BIN, SluiceProcess, SluiceTest, flows_json, free_port, poll, run_cli, START_TIMEOUT
 from mysql_support import (DATABASE, ED25519_PASSWORD, ED25519_USER, NATIVE_PASSWORD, NATIVE_USER, MariaDBTestCase,
                            greeting_ready)
 
@@ -173,6 +173,55 @@ class MySQLThroughSluice(MariaDBTestCase, SluiceTest):
         self.assertTrue(all(row["result"] == "1 row" for row in executed), executed)
         self.assertIn("DROP DATABASE sluice", [row["text"] for row in rows if row["decision"] == "blocked"])
         self.assertIn("sluice", self.mariadb.admin("SHOW DATABASES;"))
+
+    def replay(self, *args, password=None):
+        """`sluice replay ARGS` on the test's store, with MYSQL_PWD when given; returns (returncode, stdout, stderr)."""
+        env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "MYSQL_PWD")}
+        if password is not None:
+            env["MYSQL_PWD"] = password
+        result = subprocess.run([SLUICE_BIN, "replay", "--data-dir", self.data_dir, *args], env=env,
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+    @unittest.skipIf(connector is None, "mysql-connector-python is not installed (scripts/setup --test installs it)")
+    def test_a_session_replays_through_the_policy_as_a_new_linked_flow(self):
+        self.mariadb.admin("CREATE TABLE IF NOT EXISTS sluice.replayed (n INT, note TEXT);")
+        proc, port = self.start_mysql_sluice()
+        result = self.mariadb.mysql(["-N", "-B", "--force"], port=port,
+                                    input="INSERT INTO replayed VALUES (1, 'simple');\nDROP DATABASE sluice;\n"
+                                          "SELECT COUNT(*) FROM replayed;\n")
+        self.assertEqual(result.stdout.split(), ["1"], result.stderr)
+        connection = connector.connect(
+            host=HOST, port=port, user=NATIVE_USER, password=NATIVE_PASSWORD, database=DATABASE, use_pure=True,
+            ssl_disabled=True, connection_timeout=10, autocommit=True)
+        try:
+            cursor = connection.cursor(prepared=True)
+            cursor.execute("INSERT INTO replayed VALUES (?, ?)", (2, "it's prepared"))
+            cursor.execute("INSERT INTO replayed VALUES (?, ?)", (3, None))
+        finally:
+            connection.close()
+        self.commands(proc, 5)
+        simple, prepared = sorted((f for f in self.sessions(proc) if f["state"] != "error"), key=lambda f: f["id"])[-2:]
+        proc.stop()
+
+        code, out, err = self.replay(f"{simple['id']},{prepared['id']}", password=NATIVE_PASSWORD)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn(f"<- #{simple['id']} mysql {NATIVE_USER}@{DATABASE}", out)
+        self.assertIn("1 left out (blocked when recorded)", out)
+        rows = self.mariadb.admin("SELECT n, COALESCE(note, 'NULL') FROM sluice.replayed ORDER BY n, note;")
+        self.assertEqual([line.split("\t") for line in rows.splitlines() if line.strip()][-6:],
+                         [["1", "simple"], ["1", "simple"], ["2", "it's prepared"], ["2", "it's prepared"],
+                          ["3", "NULL"], ["3", "NULL"]])
+        self.assertIn("sluice", self.mariadb.admin("SHOW DATABASES;"))
+        replays = [f for f in flows_json(self.data_dir) if f.get("replay_of") in (simple["id"], prepared["id"])]
+        self.assertEqual(sorted(f["replay_of"] for f in replays), [simple["id"], prepared["id"]])
+        self.assertTrue(all(f["kind"] == "mysql" for f in replays), replays)
+
+        # A wrong password is the server's refusal, said in one line.
+        code, out, _ = self.replay(str(simple["id"]), password="not-it")
+        self.assertEqual(code, 1)
+        self.assertIn("login refused", out)
+        self.assertIn("Access denied", out)
 
     def test_a_payload_over_16_mib_passes_whole(self):
         proc, port = self.start_mysql_sluice()

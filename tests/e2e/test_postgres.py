@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from support import HOST, SLUICE_BIN, SluiceProcess, SluiceTest, free_port, poll, run_cli, START_TIMEOUT
+from support import HOST, SLUICE_BIN, SluiceProcess, SluiceTest, flows_json, free_port, poll, run_cli, START_TIMEOUT
 from pg_support import (DATABASE, MD5_PASSWORD, MD5_USER, SCRAM_PASSWORD, SCRAM_USER, TRUST_USER,
                         PostgresTestCase)
 
@@ -243,6 +243,69 @@ class PostgresThroughSluice(PostgresTestCase, SluiceTest):
             self.assertNotIn("error", result.stderr.lower())
         rows = self.commands(proc, 100)
         self.assertTrue(any(row["parameters"] for row in rows), "extended and prepared runs record parameters")
+
+    # Replay
+
+    def replay(self, *args, password=None):
+        """`sluice replay ARGS` on the test's store, with PGPASSWORD when given; returns (returncode, stdout, stderr)."""
+        env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "MYSQL_PWD")}
+        if password is not None:
+            env["PGPASSWORD"] = password
+        result = subprocess.run([SLUICE_BIN, "replay", "--data-dir", self.data_dir, *args], env=env,
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+    @unittest.skipIf(psycopg is None, "psycopg is not installed (scripts/setup --test installs it)")
+    def test_a_session_replays_through_the_policy_as_a_new_linked_flow(self):
+        self.pg.admin("CREATE TABLE IF NOT EXISTS replayed (n int, note text);", database=DATABASE)
+        self.pg.admin(f"GRANT ALL ON replayed TO {SCRAM_USER};", database=DATABASE)
+        proc, port = self.start_pg_sluice()
+        # A SCRAM login, simple statements (one the policy blocks), then prepared ones with parameters and a NULL.
+        result = self.pg.psql(["-Atq", "-v", "ON_ERROR_STOP=0"], user=SCRAM_USER, port=port,
+                              input="INSERT INTO replayed VALUES (1, 'simple');\nDROP DATABASE sluice;\n"
+                                    "SELECT count(*) FROM replayed;\n")
+        self.assertEqual(result.stdout.split(), ["1"], result.stderr)
+        with psycopg.connect(self.pg.dsn(user=SCRAM_USER, port=port), autocommit=True) as conn:
+            conn.execute("INSERT INTO replayed VALUES (%s, %s)", (2, "it's prepared"), prepare=True)
+            conn.execute("INSERT INTO replayed VALUES (%s, %s)", (3, None), prepare=True)
+        self.finished_commands(proc, 5)
+        simple, prepared = sorted((f for f in self.sessions(proc) if f["state"] != "error"), key=lambda f: f["id"])[-2:]
+        proc.stop()
+
+        # Sluice keeps no password: without one the login is refused, clearly, and nothing runs.
+        code, out, err = self.replay(str(simple["id"]))
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("login refused", out)
+        self.assertIn("password", out)
+
+        code, out, err = self.replay(f"{simple['id']},{prepared['id']}", password=SCRAM_PASSWORD)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn(f"<- #{simple['id']} postgres {SCRAM_USER}@{DATABASE}", out)
+        self.assertIn("2 of 2 statements answered, 0 errors; 1 left out (blocked when recorded)", out)
+        self.assertIn(f"<- #{prepared['id']} postgres", out)
+        rows = self.pg.admin("SELECT n, coalesce(note, 'NULL') FROM replayed ORDER BY n, note;", database=DATABASE)
+        self.assertEqual(rows.splitlines(), ["1|simple", "1|simple", "2|it's prepared", "2|it's prepared", "3|NULL", "3|NULL"])
+        self.assertEqual(self.pg.admin("SELECT count(*) FROM pg_database WHERE datname = 'sluice';").strip(), "1")
+
+        # The replays are flows of their own, linked to what they repeat, their statements recorded as commands.
+        flows = flows_json(self.data_dir)
+        # (The refused login was recorded too: a replay of the simple session that got no further than the login.)
+        replays = [f for f in flows if f.get("replay_of") in (simple["id"], prepared["id"])]
+        self.assertEqual(sorted(f["replay_of"] for f in replays), [simple["id"], simple["id"], prepared["id"]])
+        self.assertTrue(all(f["kind"] == "postgres" and f["client"] == "replay:0" for f in replays), replays)
+        replayed_commands = [json.loads(line) for line in run_cli(
+            "commands", "--data-dir", self.data_dir, "--json", "--limit", "1000").stdout.splitlines()]
+        again = [c for c in replayed_commands if c["flow"] in {f["id"] for f in replays}]
+        self.assertEqual(sorted(c["text"] for c in again),
+                         sorted(["INSERT INTO replayed VALUES (1, 'simple');", "SELECT count(*) FROM replayed;",
+                                 "INSERT INTO replayed VALUES ($1, $2)", "INSERT INTO replayed VALUES ($1, $2)"]))
+        self.assertIn(["3", "NULL"], [c.get("parameters") for c in again])
+        self.assertTrue(all(c["user"] == SCRAM_USER and c["result"] for c in again), again)
+
+        # Elsewhere with --target: a port nothing listens on is an error of that session, said in one line.
+        code, out, _ = self.replay(str(simple["id"]), "--target", f"{HOST}:{free_port()}", password=SCRAM_PASSWORD)
+        self.assertEqual(code, 1)
+        self.assertIn("stopped:", out)
 
     # Hostile input
 

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from pg_support import DATABASE, PostgresTestCase, client_env, tool
+from pg_support import DATABASE, SCRAM_PASSWORD, SCRAM_USER, PostgresTestCase, client_env, tool
 from support import HOST, free_port
 from tui_support import IO_TIMEOUT, TUI, TUITestCase
 
@@ -68,6 +68,32 @@ class TUIHeldStatementTest(PostgresTestCase, TUITestCase):
         tui.send("4")
         tui.wait_line("DROP TABLE held_one", "hold→allowed by operator", f"sluice_trust@{DATABASE}")
         tui.wait_line("DROP TABLE held_two", "hold→blocked by operator")
+
+    def test_r_re_runs_a_statement_after_a_yes_above_low_risk_and_asks_for_the_password(self):
+        self.pg.admin(f"CREATE TABLE rerun_t (n int); GRANT ALL ON rerun_t TO {SCRAM_USER};", database=DATABASE)
+        tui, port = self.start_pg_tui()
+        inserted = self.pg.psql(["-c", "INSERT INTO rerun_t VALUES (1)"], user=SCRAM_USER, port=port)
+        self.assertEqual(inserted.returncode, 0, inserted.stderr)
+        # UPDATE without WHERE is critical: the default policy blocks it.
+        updated = self.start_psql(port, "UPDATE rerun_t SET n = n + 10")
+        updated.communicate(timeout=IO_TIMEOUT + 20)
+        tui.send("4")
+        tui.wait_line("UPDATE rerun_t SET n = n + 10", "critical", "block")
+        tui.send("End")
+        tui.send("r")
+        tui.wait_text("re-run this critical-risk statement against")
+        tui.send("y", "Enter")
+        # The policy judges a re-run as it judges any statement: blocked again, on a new flow.
+        tui.wait_row(r"re-ran statement 1 of flow \d+ as #\d+: error 42501")
+        tui.send("g")  # the first row: the SCRAM user's INSERT
+        tui.send("r")
+        tui.wait_text(f"password for {SCRAM_USER}@{HOST}:{self.pg.port}")
+        tui.type(SCRAM_PASSWORD)
+        screen = tui.wait_text("•" * len(SCRAM_PASSWORD))
+        self.assertNotIn(SCRAM_PASSWORD, screen)
+        tui.send("Enter")
+        tui.wait_row(r"re-ran statement 1 of flow \d+ as #\d+: INSERT 0 1")
+        self.assertEqual(self.pg.admin("SELECT string_agg(n::text, ',') FROM rerun_t;", database=DATABASE).strip(), "1,1")
 
 
 if __name__ == "__main__":

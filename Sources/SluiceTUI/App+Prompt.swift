@@ -1,0 +1,105 @@
+import Foundation
+import SluiceModel
+
+/// The status line's prompt: what each kind of submitted text does.
+extension App {
+    func handlePrompt(_ key: Key) {
+        guard var current = prompt else { return }
+        switch current.handle(key) {
+        case .ignored:
+            return
+        case .cancelled:
+            prompt = nil
+        case .submitted:
+            submit(current)
+        case .edited:
+            prompt = current
+            if current.kind == .search {
+                search = current.text
+                findNext(from: flows.list.selected)
+            }
+        }
+    }
+
+    private func submit(_ current: Prompt) {
+        switch current.kind {
+        case .filter, .intercept:
+            var filter: Filter?
+            if !current.text.trimmingCharacters(in: .whitespaces).isEmpty {
+                do {
+                    filter = try Filter(current.text)
+                } catch {
+                    prompt?.error = error.description
+                    return
+                }
+            }
+            prompt = nil
+            if current.kind == .filter {
+                viewFilter = filter
+                refilterFlows()
+                refilterCommandLists()
+                setStatus(filter.map { "filter: \($0.text)" + filterCount } ?? "filter cleared")
+            } else if let gate = engine?.gate {
+                gate.filter = filter
+                setStatus(filter.map { "intercepting: \($0.text)" } ?? "intercept off")
+            } else {
+                noEngine()
+            }
+        case .search:
+            prompt = nil
+            search = current.text
+        case .save:
+            prompt = nil
+            save(to: current.text)
+        case .block:
+            prompt = nil
+            decide(.block(message: current.text))
+        case .confirmRerun(let statement):
+            prompt = nil
+            guard ["y", "yes"].contains(current.text.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                return setStatus("not re-run")
+            }
+            rerun(statement)
+        case .password(let statement):
+            prompt = nil
+            rerun(statement, password: current.text)
+        case .send(let direction):
+            prompt = nil
+            guard let engine else { return noEngine() }
+            guard let id = detail?.flowID else { return }
+            let sent = engine.send(Data(current.text.utf8), kind: .text, direction: direction, into: id)
+            setStatus(
+                sent ? "sent \(current.text.utf8.count) bytes to the \(direction == .up ? "server" : "client") of flow \(id)"
+                    : "flow \(id) is not an open WebSocket", isError: !sent
+            )
+        }
+    }
+
+    /// How many rows the filter lists, of the screen it was typed on.
+    private var filterCount: String {
+        switch view {
+        case .commands: return "  (\(log.commands.visible.count) of \(log.commands.rows.count) commands)"
+        case .alerts: return "  (\(log.alerts.visible.count) of \(log.alerts.rows.count) alerts)"
+        default: return filtering ? "  (filtering…)" : "  (\(visible.count) of \(rows.count) flows)"
+        }
+    }
+
+    /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`).
+    private func save(to typed: String) {
+        guard let store else { return setStatus("no store to save from", isError: true) }
+        let ids = marks.isEmpty ? visible.map { rows[$0].id } : marks.ids.sorted()
+        guard !ids.isEmpty else { return setStatus("nothing to save", isError: true) }
+        let destination = saveDestination
+        let path = destination.resolve(typed)
+        setStatus("saving \(ids.count) flows to \(path)…")
+        background.async { [inbox] in
+            do {
+                try destination.prepare(for: path)
+                try store.export(ids, to: path)
+                inbox.post { app in app.setStatus("saved \(ids.count) flows to \(path); open with `sluice view \(path)`") }
+            } catch {
+                inbox.post { app in app.setStatus("\(error)", isError: true) }
+            }
+        }
+    }
+}

@@ -23,6 +23,8 @@ public final class CommandLog {
     private struct CacheKey: Hashable {
         var text: String
         var isSQL: Bool
+        /// `text` is an SQL statement's shape (`SQLShape`), under which only judgements that matched no rule are kept.
+        var isShape = false
     }
     /// Texts kept in the cache at most; it starts over when full. Longer texts are judged every time.
     static let cacheSize = 256
@@ -54,9 +56,15 @@ public final class CommandLog {
         }
         let key = CacheKey(text: text, isSQL: kind.isSQL)
         if let judged = cache[key] { return judged }
+        // The same statement with other numbers (`WHERE id = 7`, `= 8`, …) matches the same rules: when it matched
+        // none, its judgement says nothing of the text, and the shape finds it.
+        let shape = kind.isSQL ? SQLShape.of(text) : text
+        let shapeKey = CacheKey(text: shape, isSQL: true, isShape: true)
+        if shape != text, let judged = cache[shapeKey] { return judged }
         let judgement = policy.judge(text, kind: kind)
-        if cache.count >= Self.cacheSize { cache.removeAll(keepingCapacity: true) }
+        if cache.count >= Self.cacheSize - 1 { cache.removeAll(keepingCapacity: true) }
         cache[key] = judgement
+        if shape != text && judgement.rule == nil { cache[shapeKey] = judgement }
         return judgement
     }
 

@@ -150,7 +150,7 @@ protocol ConnectionRegistry: AnyObject, Sendable {
 }
 
 extension Endpoint {
-    init(_ address: SocketAddress?) {
+    public init(_ address: SocketAddress?) {
         self.init(host: address?.ipAddress ?? "?", port: address?.port ?? 0)
     }
 }

@@ -30,11 +30,13 @@ public final class Engine: Sendable {
         var nextFlowID: Int64
         var nextConnectionID: Int64 = 1
         var accepting = true
-        var listeners: [Channel] = []
+        /// The listeners running, by id (configured ones from 1 in order, added ones after).
+        var listeners: [Int: Listener] = [:]
+        var nextListenerID = 1
         var connections: [Int64: [Channel]] = [:]
         var flows: [FlowID: OpenFlow] = [:]
-        /// Each listener's `AcceptGate`, woken when a connection closes while they wait for room.
-        var acceptGates: [NIOLoopBound<AcceptGate>] = []
+        /// Each listener's `AcceptGate` by listener id, woken when a connection closes while they wait for room.
+        var acceptGates: [Int: NIOLoopBound<AcceptGate>] = [:]
         var acceptPaused = false
         /// Client connections accepted and not yet closed (counted at accept, before `connections` has them).
         var acceptedClients = 0
@@ -45,6 +47,11 @@ public final class Engine: Sendable {
 
     /// Client connections open at once before listeners stop accepting (`max_connections`).
     public let maxConnections: Int
+
+    private struct Listener {
+        var spec: ListenSpec
+        var channel: Channel
+    }
 
     private struct OpenFlow {
         var connectionID: Int64
@@ -95,21 +102,78 @@ public final class Engine: Sendable {
     public func start() throws(EngineError) -> [SocketAddress] {
         var bound: [SocketAddress] = []
         for spec in configuration.listeners {
-            guard let module = modules[spec.scheme] else {
-                closeListeners()
-                throw EngineError(message: "cannot listen on \(spec): scheme '\(spec.scheme.name)' is not supported by this build")
-            }
             do {
-                let channel = try makeListener(spec, module: module).bind(host: spec.listen.host, port: spec.listen.port).wait()
-                state.withLockedValue { $0.listeners.append(channel) }
-                if let address = channel.localAddress { bound.append(address) }
-                logger.info("listening on \(spec)")
+                if let address = try listen(spec).address { bound.append(address) }
             } catch {
                 closeListeners()
-                throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+                throw error
             }
         }
         return bound
+    }
+
+    /// Binds one more listener while running (the TUI's `:listen`); its clients are served like any.
+    /// - Throws: when no module serves its scheme, the engine is stopping, or the address cannot be bound.
+    @discardableResult
+    public func listen(_ spec: ListenSpec) throws(EngineError) -> RunningListener {
+        guard let module = modules[spec.scheme] else {
+            throw EngineError(message: "cannot listen on \(spec): this sluice serves no \(spec.scheme.name):// listeners\(Self.moduleHint(spec.scheme))")
+        }
+        let id: Int? = state.withLockedValue { state in
+            guard state.accepting else { return nil }
+            defer { state.nextListenerID += 1 }
+            return state.nextListenerID
+        }
+        guard let id else { throw EngineError(message: "cannot listen on \(spec): sluice is stopping") }
+        let channel: Channel
+        do {
+            channel = try makeListener(spec, id: id, module: module).bind(host: spec.listen.host, port: spec.listen.port).wait()
+        } catch {
+            _ = state.withLockedValue { $0.acceptGates.removeValue(forKey: id) }
+            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+        }
+        let running = state.withLockedValue { state -> Bool in
+            guard state.accepting else { return false }
+            state.listeners[id] = Listener(spec: spec, channel: channel)
+            return true
+        }
+        guard running else {
+            channel.close(promise: nil)
+            throw EngineError(message: "cannot listen on \(spec): sluice is stopping")
+        }
+        logger.info("listening on \(spec)")
+        return RunningListener(id: id, spec: spec, address: channel.localAddress)
+    }
+
+    /// Stops listener `id`: no new clients; the connections it accepted go on until they end.
+    /// - Returns: the listener stopped; nil when none has that id.
+    @discardableResult
+    public func stopListening(_ id: Int) -> RunningListener? {
+        let stopped: Listener? = state.withLockedValue { state in
+            state.acceptGates.removeValue(forKey: id)
+            return state.listeners.removeValue(forKey: id)
+        }
+        guard let stopped else { return nil }
+        try? stopped.channel.close().wait()
+        logger.info("stopped listening on \(stopped.spec)")
+        return RunningListener(id: id, spec: stopped.spec, address: nil)
+    }
+
+    /// The listeners running, by id.
+    public var listeners: [RunningListener] {
+        state.withLockedValue { state in
+            state.listeners.map { RunningListener(id: $0.key, spec: $0.value.spec, address: $0.value.channel.localAddress) }
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// The schemes this engine can listen with: the ones its modules serve.
+    public var listenSchemes: [ListenScheme] {
+        modules.keys.sorted { $0.name < $1.name }
+    }
+
+    /// Why a scheme of this build may have no module in this engine.
+    private static func moduleHint(_ scheme: ListenScheme) -> String {
+        scheme.name == "ssh" ? " (the SSH module starts only when sluice starts with an ssh:// listener)" : ""
     }
 
     /// Binds each listener's address once and lets it go, so that an occupied port is found before anything is
@@ -207,15 +271,18 @@ public final class Engine: Sendable {
 
     private func closeListeners() {
         let listeners = state.withLockedValue { state in
-            defer { state.listeners = [] }
-            return state.listeners
+            defer {
+                state.listeners = [:]
+                state.acceptGates = [:]
+            }
+            return state.listeners.values.map(\.channel)
         }
         for listener in listeners {
             try? listener.close().wait()
         }
     }
 
-    private func makeListener(_ spec: ListenSpec, module: any ProtocolModule) -> ServerBootstrap {
+    private func makeListener(_ spec: ListenSpec, id: Int, module: any ProtocolModule) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -231,7 +298,7 @@ public final class Engine: Sendable {
                     )
                     try channel.pipeline.syncOperations.addHandler(gate)
                     let bound = NIOLoopBound(gate, eventLoop: channel.eventLoop)
-                    state.withLockedValue { $0.acceptGates.append(bound) }
+                    state.withLockedValue { $0.acceptGates[id] = bound }
                 }
             }
             .childChannelInitializer { [self] channel in
@@ -260,7 +327,7 @@ public final class Engine: Sendable {
                 state.acceptedClients -= 1
                 guard state.acceptPaused, state.acceptedClients < maxConnections else { return [] }
                 state.acceptPaused = false
-                return state.acceptGates
+                return Array(state.acceptGates.values)
             }
             for gate in waiting {
                 gate.eventLoop.execute { gate.value.roomFreed() }
@@ -409,6 +476,20 @@ extension Engine {
     }
 }
 
+/// A listener as the engine runs it: its id (for `stopListening`), its spec and the address it is bound to.
+public struct RunningListener: Sendable, Equatable {
+    public var id: Int
+    public var spec: ListenSpec
+    /// The bound address (the port the system chose for port 0); nil once stopped.
+    public var address: SocketAddress?
+
+    public init(id: Int, spec: ListenSpec, address: SocketAddress?) {
+        self.id = id
+        self.spec = spec
+        self.address = address
+    }
+}
+
 /// A connection Sluice itself made to replay a flow.
 struct ReplayOrigin: Sendable {
     var original: FlowID
@@ -489,4 +570,8 @@ public struct OpenConnection: Sendable {
 public struct EngineError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+
+    public init(message: String) {
+        self.message = message
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluiceModel
 
 /// The status line's prompt: what each kind of submitted text does.
@@ -54,6 +55,8 @@ extension App {
         case .block:
             prompt = nil
             decide(.block(message: current.text))
+        case .command:
+            runCommandLine(current.text)
         case .confirmRerun(let statement):
             prompt = nil
             guard ["y", "yes"].contains(current.text.trimmingCharacters(in: .whitespaces).lowercased()) else {
@@ -100,6 +103,52 @@ extension App {
             } catch {
                 inbox.post { app in app.setStatus("\(error)", isError: true) }
             }
+        }
+    }
+}
+
+/// The command line (`:`): listeners added and stopped while Sluice runs.
+extension App {
+    /// `listen SPEC` binds a listener now; `stop N` stops listener N (its open connections go on). A mistake keeps
+    /// the prompt open, saying what was wrong.
+    func runCommandLine(_ line: String) {
+        guard let engine else {
+            prompt = nil
+            return noEngine()
+        }
+        let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        switch (words.first, words.count) {
+        case ("listen", 2):
+            let spec: ListenSpec
+            do {
+                spec = try ListenSpec(parsing: words[1], schemes: engine.listenSchemes)
+            } catch {
+                prompt?.error = error.description
+                return
+            }
+            do {
+                let listener = try engine.listen(spec)
+                prompt = nil
+                let address = listener.address.map { " on \(Endpoint($0))" } ?? ""
+                setStatus("listener #\(listener.id): \(listener.spec)\(address)")
+            } catch {
+                prompt?.error = error.description
+            }
+        case ("stop", 2):
+            guard let id = Int(words[1].trimmingCharacters(in: CharacterSet(charactersIn: "#"))) else {
+                prompt?.error = "stop takes a listener's number (Conns lists them)"
+                return
+            }
+            guard let stopped = engine.stopListening(id) else {
+                prompt?.error = "no listener #\(id)"
+                return
+            }
+            prompt = nil
+            setStatus("stopped listener #\(id) (\(stopped.spec)); its open connections go on")
+        case (nil, _):
+            prompt = nil
+        default:
+            prompt?.error = "commands: listen SCHEME://HOST:PORT[=>TARGET], stop N"
         }
     }
 }

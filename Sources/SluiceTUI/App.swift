@@ -8,6 +8,11 @@ import SluiceStore
 public protocol EngineControl: AnyObject, Sendable {
     var gate: InterceptGate { get }
     var openConnections: [OpenConnection] { get }
+    /// The listeners running, and the schemes a new one may use.
+    var listeners: [RunningListener] { get }
+    var listenSchemes: [ListenScheme] { get }
+    @discardableResult func listen(_ spec: ListenSpec) throws(EngineError) -> RunningListener
+    @discardableResult func stopListening(_ id: Int) -> RunningListener?
     @discardableResult func kill(_ flowID: FlowID) -> Bool
     @discardableResult func send(_ data: Data, kind: MessageKind, direction: Direction, into flowID: FlowID) -> Bool
 }
@@ -340,6 +345,9 @@ public final class App {
                 return setStatus(view == .commands ? "this command is not held" : "nothing held here", isError: true)
             }
             prompt = Prompt(kind: .block, text: "")
+        case .commandLine:
+            guard engine != nil else { return noEngine() }
+            prompt = Prompt(kind: .command, text: "")
         case .reloadPolicy:
             guard let reloadPolicy else { return noEngine() }
             let line = reloadPolicy()

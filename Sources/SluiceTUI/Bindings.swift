@@ -24,6 +24,8 @@ public enum Action: Hashable, Sendable {
     case block
     case toggleHex, replay, sendToServer, sendToClient
     case reloadPolicy
+    /// `:`: the command line (`listen SPEC`, `stop N`).
+    case commandLine
     case togglePlayer, playPause, seekBack, seekForward, previousCommand, nextCommand, recordingStart, recordingEnd
 }
 
@@ -121,6 +123,7 @@ public enum Bindings {
         Binding([.character("z")], .clearView, "clear the view (hide the flows listed now)", in: [.flows]),
         Binding([.character("w")], .save, "save marked (or filtered) flows to a file for `sluice view`", in: [.flows]),
         Binding([.character("R")], .reloadPolicy, "reload the risk policy (as SIGHUP does)", in: [.commands, .alerts], requires: .engine),
+        Binding([.character(":")], .commandLine, ":listen SPEC adds a listener, :stop N stops listener N (see Conns)", requires: .engine),
         Binding([.character("a")], .forward, "forward the held message (a held command: run it)", in: commandViews, requires: .engine),
         Binding([.character("A")], .forwardAll, "forward every held message", in: heldViews.union([.flows]), requires: .engine),
         Binding([.character("d")], .drop, "drop the held message (a held command: block it)", in: commandViews, requires: .engine),

@@ -9,6 +9,8 @@ struct Prompt: Equatable {
         case block
         /// A text message to send into the open WebSocket: to the server (`up`) or to the client.
         case send(Direction)
+        /// `:listen SPEC`, `:stop N`.
+        case command
         /// `y` to re-run a statement rated above low risk.
         case confirmRerun(StatementRerun)
         /// The database password a re-run logs in with (shown as dots, kept for this session only).
@@ -16,6 +18,7 @@ struct Prompt: Equatable {
 
         var label: String {
             switch self {
+            case .command: return ""
             case .filter: return "filter"
             case .intercept: return "intercept"
             case .search: return "search"
@@ -27,6 +30,9 @@ struct Prompt: Equatable {
             case .password(let statement): return "password for \(statement.user)@\(statement.target)"
             }
         }
+
+        /// What the status line shows before the text: `filter: `, or `:` for the command line.
+        var prefix: String { self == .command ? ":" : label + ": " }
 
         /// Typed text is not shown (a password).
         var isSecret: Bool {

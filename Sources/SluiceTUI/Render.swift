@@ -58,7 +58,7 @@ extension App {
         canvas.fill(row, .status)
         if let prompt {
             canvas.fill(row, .normal)
-            let label = "\(prompt.kind.label): "
+            let label = prompt.kind.prefix
             canvas.put(row, 0, label + prompt.shownText + "▏", .prompt)
             if let error = prompt.error {
                 let text = "  \(error)"
@@ -294,17 +294,20 @@ extension App {
     // MARK: Connections
 
     private func drawConnections(_ canvas: Canvas) {
-        canvas.put(1, 0, "FLOW    KIND  CLIENT → SERVER                            AGE       UP      DOWN    UP/s  DOWN/s", .dim)
-        guard engine != nil else {
+        guard let engine else {
+            canvas.put(1, 0, "FLOW    KIND  CLIENT → SERVER                            AGE       UP      DOWN    UP/s  DOWN/s", .dim)
             drawEmpty(canvas, "No engine.", "`sluice view` shows a store; connections exist only while Sluice relays.")
             return
         }
+        let listening = engine.listeners.map { "#\($0.id) \($0.spec)" }
+        canvas.put(1, 0, "listeners: " + (listening.isEmpty ? "none (:listen SPEC adds one)" : listening.joined(separator: "   ")), .normal)
+        canvas.put(2, 0, "FLOW    KIND  CLIENT → SERVER                            AGE       UP      DOWN    UP/s  DOWN/s", .dim)
         let connectionSelected = connections.selected
         guard !connections.rows.isEmpty else {
-            canvas.put(3, 2, "No open connections.", .dim)
+            canvas.put(4, 2, "No open connections.", .dim)
             return
         }
-        let height = max(1, canvas.height - 3)
+        let height = max(1, canvas.height - 4)
         let top = max(0, connectionSelected - height + 1)
         for (line, row) in connections.rows.dropFirst(top).prefix(height).enumerated() {
             let c = row.connection
@@ -314,8 +317,8 @@ extension App {
             let text = c.flowID.description.fitted(to: 7) + " " + c.kind.rawValue.fitted(to: 5) + " " + route + " " + age.fitted(to: 8)
                 + Formatting.bytes(c.bytesUp).leftPadded(9) + Formatting.bytes(c.bytesDown).leftPadded(10)
                 + Formatting.bytes(Int64(row.upRate)).leftPadded(9) + Formatting.bytes(Int64(row.downRate)).leftPadded(9)
-            if position == connectionSelected { canvas.fill(2 + line, .selection) }
-            canvas.put(2 + line, 0, text, position == connectionSelected ? .selection : .normal)
+            if position == connectionSelected { canvas.fill(3 + line, .selection) }
+            canvas.put(3 + line, 0, text, position == connectionSelected ? .selection : .normal)
         }
     }
 

@@ -39,7 +39,7 @@ struct EngineOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Listener, repeatable: http://HOST:PORT (explicit proxy), reverse+http://HOST:PORT=>http(s)://BACKEND:PORT, tcp://HOST:PORT=>HOST:PORT. Default: http://127.0.0.1:8080.",
+            "Listener, repeatable: http://HOST:PORT (explicit proxy), reverse+http://HOST:PORT=>http(s)://BACKEND:PORT, tcp://, ssh://, postgres:// or mysql://HOST:PORT=>HOST:PORT. Default: http://127.0.0.1:8080.",
             valueName: "spec"
         )
     )

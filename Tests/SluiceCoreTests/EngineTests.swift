@@ -76,6 +76,60 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    /// A listener added while running serves clients like a configured one; stopped, it takes no more, while the
+    /// connection it accepted goes on; a thousand added and stopped leave no descriptor behind.
+    @Test func listenersAddedAndStoppedWhileRunning() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let target = Endpoint(host: "127.0.0.1", port: echo.port)
+        let (engine, configuredPort) = try engine(target: target, events: events)
+        let added = try engine.listen(ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target))
+        #expect(engine.listeners.map(\.id) == [1, 2])
+        #expect(added.id == 2)
+        let port = try #require(added.address?.port)
+        #expect(try await exchange(port: port, text: "through the new one", expect: 19, group: group) == "through the new one")
+
+        // An open connection through the listener outlives its stop.
+        let open = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        try await waitFor { engine.openConnectionCount == 1 }
+        #expect(engine.stopListening(2)?.spec.listen.port == 0)
+        #expect(engine.stopListening(2) == nil)
+        #expect(engine.listeners.map(\.id) == [1])
+        await #expect(throws: (any Error).self) {
+            _ = try await self.exchange(port: port, text: "x", expect: 1, group: group)
+        }
+        let reply = try await open.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "still here"))
+            var received = ""
+            for try await buffer in inbound {
+                received += String(buffer: buffer)
+                if received.utf8.count >= 10 { break }
+            }
+            return received
+        }
+        #expect(reply == "still here")
+        #expect(try await exchange(port: configuredPort, text: "first", expect: 5, group: group) == "first")
+
+        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        let before = descriptors()
+        for _ in 0..<1000 {
+            let listener = try engine.listen(ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target))
+            engine.stopListening(listener.id)
+        }
+        #expect(descriptors() <= before + 2)
+        #expect(engine.listeners.count == 1)
+
+        engine.shutdown()
+        #expect(throws: EngineError.self) {
+            try engine.listen(ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target))
+        }
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test func bytesAndFINSentBeforeTheTargetAcceptsAreNotLost() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let echo = try await EchoServer(group: group)

@@ -24,6 +24,19 @@ private final class FakeEngine: EngineControl, @unchecked Sendable {
         sent.append((data, direction, flowID))
         return true
     }
+    /// Listeners as an engine keeps them; a spec on port 1 fails to bind, as a port in use would.
+    var listeners: [RunningListener] = []
+    var listenSchemes: [ListenScheme] { [.tcp] }
+    func listen(_ spec: ListenSpec) throws(EngineError) -> RunningListener {
+        guard spec.listen.port != 1 else { throw EngineError(message: "cannot listen on \(spec.listen): address already in use") }
+        let listener = RunningListener(id: (listeners.map(\.id).max() ?? 0) + 1, spec: spec, address: nil)
+        listeners.append(listener)
+        return listener
+    }
+    func stopListening(_ id: Int) -> RunningListener? {
+        guard let index = listeners.firstIndex(where: { $0.id == id }) else { return nil }
+        return listeners.remove(at: index)
+    }
 }
 
 /// A store writer's progress as a test sets it.
@@ -73,6 +86,41 @@ private final class RecordedMarks: FlowMarking {
             Thread.sleep(forTimeInterval: 0.01)
         }
         return condition()
+    }
+
+    /// `:listen SPEC` adds a listener and `:stop N` stops it; the Conns screen lists them; a mistake keeps the prompt
+    /// open saying what was wrong.
+    @Test func theCommandLineAddsAndStopsListeners() {
+        let engine = FakeEngine()
+        let app = App(engine: engine, store: nil, feed: nil, title: "Sluice")
+        func command(_ text: String) {
+            app.handle(.character(":"))
+            for character in text { app.handle(.character(character)) }
+            app.handle(.enter)
+        }
+        app.handle(.character("2"))
+        #expect(screen(app).lines[1].contains("listeners: none (:listen SPEC adds one)"))
+        command("listen tcp://127.0.0.1:9000=>10.0.0.5:7000")
+        #expect(engine.listeners.map(\.spec.description) == ["tcp://127.0.0.1:9000=>10.0.0.5:7000"])
+        #expect(screen(app).lines[1].contains("listeners: #1 tcp://127.0.0.1:9000=>10.0.0.5:7000"))
+        #expect(screen(app).lines.last?.contains("listener #1: tcp://127.0.0.1:9000=>10.0.0.5:7000") == true)
+
+        command("listen gopher://127.0.0.1:70")
+        #expect(app.prompt != nil)
+        #expect(screen(app).lines.last?.contains("unknown scheme") == true || screen(app).lines.last?.contains("gopher") == true)
+        app.handle(.escape)
+        command("listen tcp://127.0.0.1:1=>10.0.0.5:7000")
+        #expect(screen(app).lines.last?.contains("address already in use") == true)
+        app.handle(.escape)
+        command("stop 7")
+        #expect(screen(app).lines.last?.contains("no listener #7") == true)
+        app.handle(.escape)
+        command("stop #1")
+        #expect(engine.listeners.isEmpty)
+        #expect(screen(app).lines.last?.contains("stopped listener #1") == true)
+        command("frobnicate")
+        #expect(screen(app).lines.last?.contains("commands: listen") == true)
+        #expect(screen(app).lines.last?.hasPrefix(":frobnicate") == true)
     }
 
     @Test func aDetailOpenedBeforeTheStoreHasTheFlowLoadsAgainOnceItDoes() throws {

@@ -13,6 +13,10 @@ import Testing
 private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
     let gate = InterceptGate(bus: FlowBus(subscribers: []))
     var openConnections: [OpenConnection] { [] }
+    var listeners: [RunningListener] { [] }
+    var listenSchemes: [ListenScheme] { [] }
+    func listen(_ spec: ListenSpec) throws(EngineError) -> RunningListener { throw EngineError(message: "not here") }
+    func stopListening(_ id: Int) -> RunningListener? { nil }
     func kill(_ flowID: FlowID) -> Bool { true }
     func send(_ data: Data, kind: MessageKind, direction: Direction, into flowID: FlowID) -> Bool { false }
 }

@@ -8,11 +8,13 @@ Run: python3 -m unittest tests/e2e/test_tui.py -v   (from the repository root)
 
 import os
 import re
+import socket
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from support import HOST, free_port
 from tui_support import IO_TIMEOUT, TUI, TUITestCase, flows_json, poll, stored_messages
 
 TAB_BAR = " Sluice  1 Flows   2 Conns   3 Intercept   4 Cmds   5 Alerts   ? Help"
@@ -277,6 +279,44 @@ class TUITests(TUITestCase):
         tui.send("q")
         tui.wait_line(payload.decode())
         return tui
+
+    def test_colon_listen_adds_a_listener_and_stop_removes_it(self):
+        server = self.target(echo=True)
+        tui = self.start_tui(server.port)
+        tui.send("2")
+        tui.wait_line("listeners: #1 tcp://")
+        port = free_port()
+        tui.send(":")
+        tui.type(f"listen tcp://{HOST}:{port}=>{HOST}:{server.port}")
+        tui.send("Enter")
+        tui.wait_text(f"listener #2: tcp://{HOST}:{port}=>{HOST}:{server.port} on {HOST}:{port}")
+        tui.wait_line("listeners: #1 tcp://", f"#2 tcp://{HOST}:{port}")
+
+        client = self.client(port)
+        client.sendall(b"through the added listener")
+        self.assertEqual(recv_exactly(client, 26), b"through the added listener")
+        tui.send("1")
+        tui.wait_line("through the added", "open")
+
+        # A port in use is the prompt's error, and the prompt stays open to fix it.
+        tui.send(":")
+        tui.type(f"listen tcp://{HOST}:{port}=>{HOST}:{server.port}")
+        tui.send("Enter")
+        tui.wait_text("cannot listen on", "address already")
+        tui.send("Escape")
+
+        tui.send(":")
+        tui.type("stop 2")
+        tui.send("Enter")
+        tui.wait_text("stopped listener #2")
+        with self.assertRaises(OSError):
+            socket.create_connection((HOST, port), timeout=2).close()
+        # The connection it accepted goes on.
+        client.sendall(b"still open")
+        self.assertEqual(recv_exactly(client, 10), b"still open")
+        tui.send("2")
+        tui.wait_for(lambda s: "listeners: #1 tcp://" in s and "#2 tcp://" not in s, "listener #2 gone from the line")
+        client.close()
 
     def test_term_screen_256color(self):
         tui = self.check_term("screen-256color")

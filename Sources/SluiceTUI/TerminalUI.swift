@@ -27,8 +27,19 @@ public enum TerminalUI {
             frame(app, on: terminal, now: Date(), lastRender: &lastRender)
             if let key = terminal.readKey(timeoutMilliseconds: keyWait(app)) {
                 app.handle(key)
+            } else if inputHungUp() {
+                // The terminal went away without a SIGHUP this loop saw (it came while /dev/tty could still be
+                // opened): reads now return at once, and the loop would spin. Quit as for the hang-up.
+                break
             }
         }
+    }
+
+    /// Whether the terminal's input has hung up: a read would return at once, every time.
+    static func inputHungUp() -> Bool {
+        var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) >= 0 else { return false }
+        return descriptor.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0
     }
 
     /// Whether the controlling terminal is still there: after a hang-up the process has none, and /dev/tty cannot

@@ -9,6 +9,7 @@ Run: python3 -m unittest tests/e2e/test_tui.py -v   (from the repository root)
 import os
 import re
 import socket
+import subprocess
 import sys
 import unittest
 
@@ -317,6 +318,28 @@ class TUITests(TUITestCase):
         tui.send("2")
         tui.wait_for(lambda s: "listeners: #1 tcp://" in s and "#2 tcp://" not in s, "listener #2 gone from the line")
         client.close()
+
+    def test_a_terminal_that_goes_away_ends_sluice_at_once(self):
+        # The SIGHUP of a closing terminal can come while /dev/tty still opens; the loop must not spin on a dead
+        # terminal afterwards (it once did, at 80 % of a core, until killed).
+        server = self.target(echo=True)
+        tui = self.start_tui(server.port)
+        def command_name(pid):
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+        sluice = [int(pid) for pid in subprocess.run(["pgrep", "-f", self.data_dir], capture_output=True, text=True).stdout.split()
+                  if command_name(pid) == "sluice"]
+        self.assertEqual(len(sluice), 1, sluice)
+        tui._tmux("kill-server")
+
+        def gone():
+            try:
+                with open(f"/proc/{sluice[0]}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                return True if state == "Z" else None
+            except OSError:
+                return True
+        self.assertTrue(poll(gone, 5), "sluice still running after its terminal went away")
 
     def test_term_screen_256color(self):
         tui = self.check_term("screen-256color")

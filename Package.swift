@@ -132,6 +132,19 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // The local control API: an HTTP server (NIO's HTTP/1 pipeline) with a bearer token, JSON resources over the
+        // engine and the store, and the live event stream.
+        .target(
+            name: "SluiceAPI",
+            dependencies: [
+                "SluiceModel", "SluiceCore", "SluiceStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Peers and harnesses for tests; never linked into the binary.
         .target(
             name: "SluiceTestSupport",
@@ -147,7 +160,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceModel", "SluicePolicy", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP", "SluiceTLS", "SluiceSSH",
-                "SluicePostgres", "SluiceMySQL",
+                "SluicePostgres", "SluiceMySQL", "SluiceAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -225,6 +238,10 @@ let package = Package(
                 // MySQLClientSessionTests decrypts caching_sha2_password's RSA-encrypted password.
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
+        ),
+        .testTarget(
+            name: "SluiceAPITests",
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "SluiceStoreTests",

@@ -71,6 +71,8 @@ public struct Configuration: Sendable, Equatable {
     /// Off by default: its statements are recorded as commands with their parameters and outcomes, and its bytes
     /// only counted, which keeps result sets (often personal data) out of the store and costs a fraction.
     public var sqlRecordBytes = false
+    /// Where the control API listens (`127.0.0.1:PORT` or `unix:PATH`); nil: no API, the default.
+    public var apiListen: String?
 
     public struct WebSocketLimits: Sendable, Equatable {
         public var maxFrameBytes = 16 << 20
@@ -123,7 +125,7 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
-        "timeouts", "max_connections", "store", "ssh", "policy", "sql",
+        "timeouts", "max_connections", "store", "ssh", "policy", "sql", "api",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
@@ -250,6 +252,17 @@ public struct Configuration: Sendable, Equatable {
                         throw ConfigurationError(source: source, line: item.mark?.line, message: "sql.record_bytes: expected true or false")
                     }
                     configuration.sqlRecordBytes = flag
+                }
+            case "api":
+                guard let mapping = value.mapping else { throw fail("expected a mapping (listen)") }
+                for (name, item) in mapping {
+                    guard name.string == "listen" else {
+                        throw ConfigurationError(source: source, line: name.mark?.line, message: "unknown key 'api.\(name.string ?? "")' (known: listen)")
+                    }
+                    guard let address = item.string, !address.isEmpty else {
+                        throw ConfigurationError(source: source, line: item.mark?.line, message: "api.listen: expected HOST:PORT or unix:PATH")
+                    }
+                    configuration.apiListen = address
                 }
             case "policy":
                 if let path = value.scalar?.string {

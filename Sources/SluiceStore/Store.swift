@@ -87,6 +87,17 @@ public final class Store: Sendable {
         }
     }
 
+    /// How many flows the store holds of each kind.
+    public func flowCountsByKind() throws(StoreError) -> [String: Int] {
+        try read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM flows GROUP BY kind") {
+                counts[try row.required("kind", String.self)] = try row.required("n", Int.self)
+            }
+            return counts
+        }
+    }
+
     /// The newest `limit` flows with the first bytes each way, for the TUI's list and its filters.
     public func flowsWithPreview(limit: Int, previewBytes: Int = 256) throws(StoreError) -> [StoredFlow] {
         try read { db in

@@ -56,10 +56,6 @@ enum AlertListing {
     }
 
     static func json(_ alert: StoredAlert) -> String {
-        JSONObject()
-            .int("id", alert.id).optionalInt("flow", alert.flowID?.rawValue).optionalInt("command", alert.commandIndex)
-            .time("time", alert.time).string("level", alert.level.rawValue).string("rule", alert.rule)
-            .string("message", alert.message)
-            .line
+        StoredJSON.alert(alert)
     }
 }

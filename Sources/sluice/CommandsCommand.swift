@@ -85,20 +85,7 @@ enum CommandListing {
     }
 
     static func json(_ command: StoredCommand) -> String {
-        JSONObject()
-            .int("id", command.id).int("flow", command.flowID.rawValue).int("index", command.index)
-            .time("time", command.time).string("kind", command.kind.rawValue).string("text", command.text)
-            .string("user", command.user).string("target", command.target).string("risk", command.risk.rawValue)
-            .string("action", command.action.rawValue).optionalString("rule", command.rule)
-            .string("decision", command.decision.rawValue).optionalString("decided_by", command.decidedBy?.rawValue)
-            .optionalString("decided_at", command.decidedAt.map(Timestamp.iso8601))
-            .optionalString("database", command.database).optionalStrings("parameters", command.parameters)
-            .optionalDouble("duration", command.finishedAt.map { $0.timeIntervalSince(command.time) })
-            .optionalInt("exit_status", command.outcome?.exitStatus.map(Int64.init))
-            .optionalString("exit_signal", command.outcome?.exitSignal).optionalString("result", command.outcome?.result)
-            .optionalString("error", command.outcome?.error)
-            .optionalString("finished_at", command.finishedAt.map(Timestamp.iso8601))
-            .line
+        StoredJSON.command(command)
     }
 
     /// `2026-12-05 10:00:01`, as `sluice flows` shows times.

@@ -101,21 +101,6 @@ enum FlowListing {
     }
 
     static func json(_ flow: StoredFlow) -> String {
-        var object = JSONObject()
-            .int("id", flow.id.rawValue).string("kind", flow.kind).string("listener", flow.listener)
-            .string("client", flow.client).string("server", flow.server)
-            .string("start", Timestamp.iso8601(flow.startedAt))
-            .optionalString("end", flow.endedAt.map(Timestamp.iso8601))
-            .optionalInt("duration_ms", flow.duration.map { Int64(($0 * 1000).rounded()) })
-            .int("bytes_up", flow.bytesUp).int("bytes_down", flow.bytesDown)
-            .string("state", flow.state).optionalString("error", flow.error)
-            .bool("payload_truncated", flow.payloadTruncated).bool("marked", flow.marked)
-            .optionalInt("replay_of", flow.replayOf?.rawValue)
-        if let http = flow.http {
-            object = object.int("head_bytes_up", flow.headBytesUp).int("head_bytes_down", flow.headBytesDown)
-                .string("method", http.method).string("url", http.url)
-                .optionalInt("status", http.status.map(Int64.init))
-        }
-        return object.line
+        StoredJSON.flow(flow)
     }
 }

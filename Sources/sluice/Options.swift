@@ -141,6 +141,15 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("ssh-known-hosts"), help: "The target host keys to trust (OpenSSH format; default <data-dir>/known_hosts).")
     var sshKnownHosts: String?
 
+    @Option(
+        name: .customLong("api"),
+        help: ArgumentHelp(
+            "Serve the control API on HOST:PORT (127.0.0.1:8081) or unix:PATH (api.listen); its token is <data-dir>/api-token.",
+            valueName: "ADDRESS"
+        )
+    )
+    var api: String?
+
     @Flag(
         name: .customLong("sql-record-bytes"),
         help: "Store database sessions' raw bytes (result rows included) too, not only their statements (sql.record_bytes)."
@@ -201,6 +210,7 @@ struct EngineOptions: ParsableArguments {
         }
         if let sshKnownHosts { configuration.ssh.knownHosts = Configuration.expandTilde(sshKnownHosts) }
         if sqlRecordBytes { configuration.sqlRecordBytes = true }
+        if let api { configuration.apiListen = api }
         if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
         for (flag, texts) in [("--allow", allow), ("--deny", deny)] where !texts.isEmpty {
             var ranges: [CIDR] = []

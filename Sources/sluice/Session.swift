@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import SluiceAPI
 import SluiceCore
 import SluiceHTTP
 import SluiceModel
@@ -39,6 +40,12 @@ enum Session {
             throw fail(error)
         }
         let directory = DataDirectory(path: configuration.dataDirectory)
+        var apiAddress: APIListenAddress?
+        do {
+            apiAddress = try configuration.apiListen.map { text throws(APIError) in try APIListenAddress(parsing: text) }
+        } catch {
+            throw fail(error)
+        }
         var theme: Theme?
         if case .terminal(let chosen) = frontEnd {
             do {
@@ -61,6 +68,8 @@ enum Session {
         RecorderSettings(upstreamCA: configuration.upstreamCA, insecureUpstream: configuration.insecureUpstream).save(in: directory)
         // The writer first: an event the TUI's feed shows has reached the writer already (`StoreWriteProgress`).
         var subscribers: [any FlowBusSubscriber] = [writer]
+        let apiEvents = APIEventHub()
+        if apiAddress != nil { subscribers.append(apiEvents) }
         let feed = LiveFeed()
         switch frontEnd {
         case .headless(let quiet): if !quiet { subscribers.append(HeadlessLog()) }
@@ -92,6 +101,23 @@ enum Session {
             writer.close()
             throw fail(error)
         }
+
+        var api: APIServer?
+        if let apiAddress {
+            do {
+                let token = try APIToken.loadOrCreate(at: (directory.path as NSString).appendingPathComponent("api-token"))
+                let resources = APIResources(
+                    engine: engine, store: try? Store(directory: directory), progress: writer, schemes: ListenSchemes.all
+                )
+                api = try APIServer.start(at: apiAddress, router: APIRouter(routes: resources.routes), token: token, events: apiEvents)
+                logger.info("control API on \(api?.address ?? "?"), token in \(token.path)")
+            } catch {
+                engine.shutdown()
+                writer.close()
+                throw fail(error)
+            }
+        }
+        defer { api?.stop() }
 
         // In the TUI, SIGHUP also quits when it is the terminal hanging up (TerminalUI checks).
         let policyReload = PolicyReload(

@@ -1,0 +1,212 @@
+import Foundation
+import SluiceCore
+import SluiceModel
+import SluiceStore
+
+/// The control API's resources over the running engine and its store. Every route is listed in `routes`, which
+/// the server serves and `openapi.yaml` describes. Store reads happen on the server's request queue, never on an
+/// event loop of the proxy.
+public struct APIResources: Sendable {
+    let engine: Engine
+    let store: Store?
+    let progress: (any StoreWriteProgress)?
+    let schemes: [ListenScheme]
+
+    /// - Parameters:
+    ///   - store: the store read back for flows, commands and alerts; nil when it cannot be opened (those routes
+    ///     answer 503).
+    ///   - schemes: the listen schemes new listeners may use (the executable's).
+    public init(engine: Engine, store: Store?, progress: (any StoreWriteProgress)?, schemes: [ListenScheme]) {
+        self.engine = engine
+        self.store = store
+        self.progress = progress
+        self.schemes = schemes
+    }
+
+    public var routes: [APIRoute] {
+        [
+            APIRoute("GET", "/api/stats", "Open connections, their bytes, stored flows by kind, the store's backlog") { _, _ in try stats() },
+            APIRoute("GET", "/api/flows", "Stored flows, newest last (filter: the filter language; limit)") { request, _ in try flows(request) },
+            APIRoute("GET", "/api/flows/{id}", "One stored flow") { _, parameters in try flow(parameters) },
+            APIRoute("GET", "/api/commands", "Recorded commands (flow, risk: minimum level, limit)") { request, _ in try commands(request) },
+            APIRoute("GET", "/api/alerts", "Recorded alerts (limit)") { request, _ in try alerts(request) },
+            APIRoute("GET", "/api/listeners", "The listeners running") { _, _ in listeners() },
+            APIRoute("POST", "/api/listeners", "Start a listener: {\"spec\": \"tcp://127.0.0.1:9000=>10.0.0.5:7000\"}") { request, _ in
+                try addListener(request)
+            },
+            APIRoute("DELETE", "/api/listeners/{id}", "Stop a listener; its open connections go on") { _, parameters in
+                try stopListener(parameters)
+            },
+            APIRoute("GET", "/api/intercept", "Messages and commands held for a verdict") { _, _ in held() },
+            APIRoute("POST", "/api/intercept/{id}", "Decide a hold: {\"verdict\": \"forward|drop|block|kill\", \"message\": \"…\"}") {
+                request, parameters in try decide(request, parameters)
+            },
+            APIRoute("GET", "/api/events", "Server-Sent Events: flows, commands, alerts and holds as they happen") { _, _ in .events },
+        ]
+    }
+
+    // MARK: Routes
+
+    private func stats() throws(APIFailure) -> APIResult {
+        let open = engine.openConnections
+        var byKind: [String: Int] = [:]
+        if let store {
+            do {
+                byKind = try store.flowCountsByKind()
+            } catch {
+                throw APIFailure(503, "the store cannot be read: \(error)")
+            }
+        }
+        let kinds = "{" + byKind.sorted { $0.key < $1.key }.map { "\(JSONObject.quote($0.key)):\($0.value)" }.joined(separator: ",") + "}"
+        let backlog = progress.map { Int64($0.eventsReceived - $0.eventsWritten) }
+        let data = JSONObject()
+            .int("connections", Int64(open.count))
+            .int("bytes_up", open.reduce(0) { $0 + $1.bytesUp }).int("bytes_down", open.reduce(0) { $0 + $1.bytesDown })
+            .json("flows_by_kind", Array(kinds.utf8)).optionalInt("store_backlog", backlog)
+            .optionalString("store_failure", progress?.failure).int("listeners", Int64(engine.listeners.count)).line
+        return .data(data)
+    }
+
+    private func flows(_ request: APIRequest) throws(APIFailure) -> APIResult {
+        let limit = try request.integer("limit", default: 100, in: 1...10_000)
+        var selection: Filter?
+        if let text = request.query["filter"], !text.isEmpty {
+            do {
+                selection = try Filter(text)
+            } catch {
+                throw APIFailure(400, "filter '\(text)': \(error)")
+            }
+        }
+        let store = try readable()
+        do {
+            var found = try store.flows(limit: limit)
+            if let selection {
+                found = try found.filter { flow throws(StoreError) in
+                    let messages = try store.messages(of: flow.id)
+                    let commands = try store.commands(flow: flow.id, limit: Int.max)
+                    return selection.matches(flow.filterSubject(messages: messages, commands: commands))
+                }
+            }
+            return .data("[" + found.map(StoredJSON.flow).joined(separator: ",") + "]", message: "\(found.count) flows")
+        } catch {
+            throw APIFailure(503, "the store cannot be read: \(error)")
+        }
+    }
+
+    private func flow(_ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let id = try identifier(parameters)
+        let store = try readable()
+        let found: StoredFlow?
+        do {
+            found = try store.flow(FlowID(Int64(id)))
+        } catch {
+            throw APIFailure(503, "the store cannot be read: \(error)")
+        }
+        guard let found else { throw APIFailure(404, "no flow \(id)") }
+        return .data(StoredJSON.flow(found))
+    }
+
+    private func commands(_ request: APIRequest) throws(APIFailure) -> APIResult {
+        let limit = try request.integer("limit", default: 100, in: 1...10_000)
+        let flow = try request.query["flow"].map { text throws(APIFailure) -> FlowID in
+            guard let id = Int64(text) else { throw APIFailure(400, "flow must be a flow id") }
+            return FlowID(id)
+        }
+        let risk = try request.query["risk"].map { text throws(APIFailure) -> RiskLevel in
+            guard let level = RiskLevel(rawValue: text) else { throw APIFailure(400, "risk must be low, medium, high or critical") }
+            return level
+        }
+        let store = try readable()
+        do {
+            let found = try store.commands(flow: flow, minimumRisk: risk, limit: limit)
+            return .data("[" + found.map(StoredJSON.command).joined(separator: ",") + "]", message: "\(found.count) commands")
+        } catch {
+            throw APIFailure(503, "the store cannot be read: \(error)")
+        }
+    }
+
+    private func alerts(_ request: APIRequest) throws(APIFailure) -> APIResult {
+        let limit = try request.integer("limit", default: 100, in: 1...10_000)
+        let store = try readable()
+        do {
+            let found = try store.alerts(limit: limit)
+            return .data("[" + found.map(StoredJSON.alert).joined(separator: ",") + "]", message: "\(found.count) alerts")
+        } catch {
+            throw APIFailure(503, "the store cannot be read: \(error)")
+        }
+    }
+
+    private func listeners() -> APIResult {
+        .data("[" + engine.listeners.map(Self.listenerJSON).joined(separator: ",") + "]")
+    }
+
+    private func addListener(_ request: APIRequest) throws(APIFailure) -> APIResult {
+        let body = try request.jsonObject(allowed: ["spec"])
+        guard let text = body["spec"] as? String else { throw APIFailure(400, "field 'spec' must be a listen spec string") }
+        let spec: ListenSpec
+        do {
+            spec = try ListenSpec(parsing: text, schemes: schemes)
+        } catch {
+            throw APIFailure(400, "spec: \(error)")
+        }
+        do {
+            let listener = try engine.listen(spec)
+            return .data(Self.listenerJSON(listener), message: "listening", status: 201)
+        } catch {
+            throw APIFailure(409, error.description)
+        }
+    }
+
+    private func stopListener(_ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let id = try identifier(parameters)
+        guard let stopped = engine.stopListening(id) else { throw APIFailure(404, "no listener \(id)") }
+        return .data(Self.listenerJSON(stopped), message: "stopped; its open connections go on")
+    }
+
+    private func held() -> APIResult {
+        let held = engine.gate.held
+        return .data("[" + held.map(Self.heldJSON).joined(separator: ",") + "]", message: "\(held.count) held")
+    }
+
+    private func decide(_ request: APIRequest, _ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let id = try identifier(parameters)
+        let body = try request.jsonObject(allowed: ["verdict", "message"])
+        let message = body["message"] as? String ?? "blocked by the operator"
+        let verdict: Verdict
+        switch body["verdict"] as? String {
+        case "forward": verdict = .forward(edited: nil)
+        case "drop": verdict = .drop
+        case "block": verdict = .block(message: message)
+        case "kill": verdict = .kill
+        default: throw APIFailure(400, "field 'verdict' must be forward, drop, block or kill")
+        }
+        // The first verdict wins: one given already (by an operator elsewhere, or the deadline) leaves nothing held.
+        guard engine.gate.resolve(Int64(id), verdict) else { throw APIFailure(404, "nothing held with id \(id)") }
+        return .data(#"{"id":\#(id)}"#, message: "decided: \(verdict.disposition)")
+    }
+
+    // MARK: Helpers
+
+    private func readable() throws(APIFailure) -> Store {
+        guard let store else { throw APIFailure(503, "the store cannot be read") }
+        return store
+    }
+
+    private func identifier(_ parameters: [String: String]) throws(APIFailure) -> Int {
+        guard let text = parameters["id"], let id = Int(text), id >= 0 else { throw APIFailure(400, "the id must be a whole number") }
+        return id
+    }
+
+    static func listenerJSON(_ listener: RunningListener) -> String {
+        JSONObject().int("id", Int64(listener.id)).string("spec", listener.spec.description)
+            .string("scheme", listener.spec.scheme.name)
+            .optionalString("address", listener.address.map { "\(Endpoint($0))" }).line
+    }
+
+    static func heldJSON(_ held: HeldMessage) -> String {
+        JSONObject().int("id", held.id).int("flow", held.flowID.rawValue).int("seq", held.sequence)
+            .string("direction", held.direction.rawValue).int("size", Int64(held.payload.count))
+            .time("held_at", held.heldAt).time("deadline", held.deadline)
+            .optionalString("command", held.command?.text).optionalInt("command_index", held.command?.index).line
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceModel
+import Testing
+import Yams
+
+@testable import SluiceAPI
+
+/// The router, the request parsing and the token without sockets, and the OpenAPI document against the routes the
+/// server really has.
+@Suite struct APIRouterTests {
+    private static let engine = Engine(
+        configuration: Configuration(), bus: FlowBus(subscribers: []), firstFlowID: FlowID(1), logger: Logger(label: "test"), threads: 1
+    )
+    private var resources: APIResources { APIResources(engine: Self.engine, store: nil, progress: nil, schemes: [.tcp]) }
+    private var router: APIRouter { APIRouter(routes: resources.routes) }
+
+    private func failure(_ request: APIRequest) -> APIFailure? {
+        do {
+            _ = try router.answer(request)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func theOpenAPIDocumentDescribesExactlyTheRoutesServed() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/openapi.yaml")
+        let document = try #require(try Yams.load(yaml: String(contentsOf: path, encoding: .utf8)) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        var documented: Set<String> = []
+        for (path, operations) in paths {
+            for method in operations.keys where ["get", "post", "put", "delete", "patch"].contains(method) {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        let served = Set(resources.routes.map { "\($0.method) \($0.pattern)" })
+        #expect(documented == served, "documented but not served: \(documented.subtracting(served)); served but not documented: \(served.subtracting(documented))")
+    }
+
+    @Test func unknownPathsAre404AndOtherMethods405() {
+        #expect(failure(APIRequest(method: "GET", target: "/api/nothing"))?.status == 404)
+        #expect(failure(APIRequest(method: "PUT", target: "/api/listeners"))?.status == 405)
+        #expect(failure(APIRequest(method: "DELETE", target: "/api/listeners/99"))?.status == 404)
+        #expect(failure(APIRequest(method: "DELETE", target: "/api/listeners/abc"))?.status == 400)
+        // Without a store, its resources say so.
+        #expect(failure(APIRequest(method: "GET", target: "/api/flows"))?.status == 503)
+    }
+
+    @Test func badBodiesAre400NamingWhatIsWrong() {
+        let bad: [(String, String)] = [
+            ("{", "not JSON"), ("[1]", "must be a JSON object"), (#"{"spec": "tcp://:9000=>h:1", "port": 3}"#, "unknown field 'port'"),
+            (#"{"spec": 5}"#, "field 'spec'"), (#"{"spec": "gopher://:70"}"#, "spec:"), ("", "must be a JSON object"),
+        ]
+        for (body, expected) in bad {
+            let refused = failure(APIRequest(method: "POST", target: "/api/listeners", body: Array(body.utf8)))
+            #expect(refused?.status == 400, "\(body)")
+            #expect(refused?.message.contains(expected) == true, "\(body): \(refused?.message ?? "accepted")")
+        }
+        let verdict = failure(APIRequest(method: "POST", target: "/api/intercept/1", body: Array(#"{"verdict": "maybe"}"#.utf8)))
+        #expect(verdict?.status == 400 && verdict?.message.contains("verdict") == true)
+        #expect(failure(APIRequest(method: "POST", target: "/api/intercept/1", body: Array(#"{"verdict": "drop"}"#.utf8)))?.status == 404)
+        #expect(failure(APIRequest(method: "GET", target: "/api/commands?limit=0"))?.status == 400)
+    }
+
+    @Test func queriesArePercentDecoded() {
+        let request = APIRequest(method: "GET", target: "/api/flows?filter=~m%20POST%20%26%20~u+api&limit=5")
+        #expect(request.path == "/api/flows")
+        #expect(request.query["filter"] == "~m POST & ~u api")
+        #expect(request.query["limit"] == "5")
+    }
+
+    @Test func theEnvelopeQuotesItsMessage() {
+        #expect(APIEnvelope.success("[]", message: "say \"hi\"") == #"{"success":true,"message":"say \"hi\"","data":[]}"#)
+        #expect(APIEnvelope.failure("no") == #"{"success":false,"message":"no","data":null}"#)
+    }
+
+    @Test func theTokenIsMadeOnce0600AndComparedWhole() throws {
+        let path = NSTemporaryDirectory() + "sluice-api-token-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let token = try APIToken.loadOrCreate(at: path)
+        #expect(token.value.count == 64)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try APIToken.loadOrCreate(at: path).value == token.value)
+        #expect(token.admits("Bearer \(token.value)"))
+        #expect(!token.admits("Bearer \(token.value.dropLast())x"))
+        #expect(!token.admits("Bearer \(token.value)x"))
+        #expect(!token.admits(token.value))
+        #expect(!token.admits(nil))
+    }
+
+    @Test func listenAddresses() throws {
+        #expect(try APIListenAddress(parsing: "127.0.0.1:8081") == .tcp(Endpoint(host: "127.0.0.1", port: 8081)))
+        #expect(try APIListenAddress(parsing: ":8081") == .tcp(Endpoint(host: "127.0.0.1", port: 8081)))
+        #expect(try APIListenAddress(parsing: "unix:/run/sluice.sock") == .unix(path: "/run/sluice.sock"))
+        #expect(throws: APIError.self) { try APIListenAddress(parsing: "unix:") }
+        #expect(throws: APIError.self) { try APIListenAddress(parsing: "nowhere") }
+    }
+}

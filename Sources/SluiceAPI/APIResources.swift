@@ -11,12 +11,17 @@ public struct APIResources: Sendable {
     let store: Store?
     let progress: (any StoreWriteProgress)?
     let schemes: [ListenScheme]
+    /// Where the recordings are (`recordings/<flow>.cast`); nil without a data directory.
+    let directory: DataDirectory?
 
     /// - Parameters:
     ///   - store: the store read back for flows, commands and alerts; nil when it cannot be opened (those routes
     ///     answer 503).
     ///   - schemes: the listen schemes new listeners may use (the executable's).
-    public init(engine: Engine, store: Store?, progress: (any StoreWriteProgress)?, schemes: [ListenScheme]) {
+    public init(
+        engine: Engine, store: Store?, progress: (any StoreWriteProgress)?, schemes: [ListenScheme], directory: DataDirectory? = nil
+    ) {
+        self.directory = directory
         self.engine = engine
         self.store = store
         self.progress = progress
@@ -40,6 +45,13 @@ public struct APIResources: Sendable {
             APIRoute("GET", "/api/intercept", "Messages and commands held for a verdict") { _, _ in held() },
             APIRoute("POST", "/api/intercept/{id}", "Decide a hold: {\"verdict\": \"forward|drop|block|kill\", \"message\": \"…\"}") {
                 request, parameters in try decide(request, parameters)
+            },
+            APIRoute("GET", "/api/recordings", "Terminal session recordings: flow, size, last written") { _, _ in try recordings() },
+            APIRoute("GET", "/api/recordings/{id}", "A recording's asciicast header and size") { _, parameters in
+                try recording(parameters)
+            },
+            APIRoute("GET", "/api/recordings/{id}/cast", "A recording as asciicast v2 (application/x-asciicast)") { _, parameters in
+                try recordingFile(parameters)
             },
             APIRoute("GET", "/api/events", "Server-Sent Events: flows, commands, alerts and holds as they happen") { _, _ in .events },
         ]
@@ -183,6 +195,52 @@ public struct APIResources: Sendable {
         // The first verdict wins: one given already (by an operator elsewhere, or the deadline) leaves nothing held.
         guard engine.gate.resolve(Int64(id), verdict) else { throw APIFailure(404, "nothing held with id \(id)") }
         return .data(#"{"id":\#(id)}"#, message: "decided: \(verdict.disposition)")
+    }
+
+    private func recordings() throws(APIFailure) -> APIResult {
+        guard let directory else { return .data("[]") }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.recordingsPath)) ?? []
+        let ids = names.compactMap { name -> Int64? in name.hasSuffix(".cast") ? Int64(name.dropLast(5)) : nil }.sorted()
+        let items = ids.compactMap { id -> String? in
+            let path = directory.recordingPath(FlowID(id))
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+            return JSONObject().int("flow", id).int("size", (attributes[.size] as? Int64) ?? 0)
+                .optionalString("modified", (attributes[.modificationDate] as? Date).map(Timestamp.iso8601)).line
+        }
+        return .data("[" + items.joined(separator: ",") + "]", message: "\(items.count) recordings")
+    }
+
+    private func recording(_ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let path = try recordingPath(parameters)
+        // The header is the first line: read that much, never the whole recording.
+        guard let file = FileHandle(forReadingAtPath: path) else { throw APIFailure(404, "no recording of flow \(parameters["id"] ?? "")") }
+        defer { try? file.close() }
+        let start = (try? file.read(upToCount: 64 * 1024)) ?? Data()
+        let firstLine = start.prefix { $0 != UInt8(ascii: "\n") }
+        let header: AsciicastHeader
+        do {
+            header = try AsciicastReader.parse(Data(firstLine) + Data("\n".utf8)).header
+        } catch {
+            throw APIFailure(500, "the recording's header cannot be read: \(error)")
+        }
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64) ?? 0
+        return .data(
+            JSONObject().int("flow", Int64(parameters["id"] ?? "") ?? 0).int("size", size).int("width", Int64(header.width))
+                .int("height", Int64(header.height)).optionalInt("timestamp", header.timestamp).optionalString("term", header.term)
+                .optionalString("title", header.title).line
+        )
+    }
+
+    private func recordingFile(_ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let path = try recordingPath(parameters)
+        guard FileManager.default.fileExists(atPath: path) else { throw APIFailure(404, "no recording of flow \(parameters["id"] ?? "")") }
+        return .file(path: path, contentType: "application/x-asciicast")
+    }
+
+    private func recordingPath(_ parameters: [String: String]) throws(APIFailure) -> String {
+        let id = try identifier(parameters)
+        guard let directory else { throw APIFailure(404, "no recording of flow \(id)") }
+        return directory.recordingPath(FlowID(Int64(id)))
     }
 
     // MARK: Helpers

@@ -58,6 +58,8 @@ public enum APIResult: Sendable {
     case data(String, message: String = "ok", status: Int = 200)
     /// `text/event-stream`: the connection stays open and receives events.
     case events
+    /// A file as it is on disk (a recording), sent from the file without reading it into memory.
+    case file(path: String, contentType: String)
 }
 
 /// A request refused: its HTTP status and the message of the envelope.

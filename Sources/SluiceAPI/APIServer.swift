@@ -131,6 +131,8 @@ final class APIHTTPHandler: ChannelInboundHandler {
                     handler.send(status, APIEnvelope.success(json, message: message), context: context)
                 case .success(.events):
                     handler.startStream(context: context)
+                case .success(.file(let path, let contentType)):
+                    handler.sendFile(path, contentType: contentType, context: context)
                 case .failure(let failure):
                     handler.send(failure.status, APIEnvelope.failure(failure.message), context: context)
                 }
@@ -147,6 +149,29 @@ final class APIHTTPHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: json)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// A file from disk as the body, by `sendfile` (a `FileRegion`): a large recording is never held in memory.
+    private func sendFile(_ path: String, contentType: String, context: ChannelHandlerContext) {
+        let handle: NIOFileHandle
+        let size: Int
+        do {
+            handle = try NIOFileHandle(_deprecatedPath: path)
+            size = Int(try handle.withUnsafeFileDescriptor { descriptor in lseek(descriptor, 0, SEEK_END) })
+        } catch {
+            return send(404, APIEnvelope.failure("cannot read \((path as NSString).lastPathComponent): \(error)"), context: context)
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: "\(size)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        let region = FileRegion(fileHandle: handle, readerIndex: 0, endIndex: size)
+        context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            try? handle.close()
+            context.close(promise: nil)
+        }
     }
 
     /// The event stream: headers now, then one event per message as the hub sends them, until either side closes.

@@ -107,7 +107,8 @@ enum Session {
             do {
                 let token = try APIToken.loadOrCreate(at: (directory.path as NSString).appendingPathComponent("api-token"))
                 let resources = APIResources(
-                    engine: engine, store: try? Store(directory: directory), progress: writer, schemes: ListenSchemes.all
+                    engine: engine, store: try? Store(directory: directory), progress: writer, schemes: ListenSchemes.all,
+                    directory: directory
                 )
                 api = try APIServer.start(at: apiAddress, router: APIRouter(routes: resources.routes), token: token, events: apiEvents)
                 logger.info("control API on \(api?.address ?? "?"), token in \(token.path)")

@@ -144,6 +144,32 @@ class ControlAPITest(SluiceTest):
         self.assertEqual(self.curl("GET", "/api/intercept")[1]["data"], [])
         proc.stop()
 
+    def test_recordings_listed_described_and_downloaded(self):
+        self.api_port = free_port()
+        self.start_with_api(f"{HOST}:{self.api_port}")
+        cast = ('{"version": 2, "width": 100, "height": 30, "timestamp": 1796080701, "env": {"TERM": "xterm"}}\n'
+                '[0.5, "o", "$ "]\n[1.25, "o", "ls\\r\\n"]\n')
+        # As an SSH session leaves one (the SSH tests record real ones; here the API's side of it).
+        os.makedirs(os.path.join(self.data_dir, "recordings"), mode=0o700, exist_ok=True)
+        path = os.path.join(self.data_dir, "recordings", "7.cast")
+        with open(path, "w") as f:
+            f.write(cast)
+        status, envelope = self.curl("GET", "/api/recordings")
+        self.assertEqual(status, 200, envelope)
+        self.assertEqual([(r["flow"], r["size"]) for r in envelope["data"]], [(7, len(cast.encode()))])
+        status, envelope = self.curl("GET", "/api/recordings/7")
+        self.assertEqual((status, envelope["data"]["width"], envelope["data"]["height"], envelope["data"]["term"]),
+                         (200, 100, 30, "xterm"))
+        self.assertEqual(self.curl("GET", "/api/recordings/8")[0], 404)
+        result = subprocess.run(["curl", "-sS", "-D", "-", "-H", f"Authorization: Bearer {self.token}",
+                                 f"http://{HOST}:{self.api_port}/api/recordings/7/cast"],
+                                capture_output=True, text=True, timeout=20)
+        head, _, body = result.stdout.partition("\n\n")  # text mode reads \r\n as \n
+        self.assertIn("200 OK", head)
+        self.assertIn("application/x-asciicast", head.lower())
+        self.assertEqual(body, cast)
+        self.assertEqual(self.curl("GET", "/api/recordings/8/cast")[0], 404)
+
     def test_a_unix_socket_private_to_its_user(self):
         path = os.path.join(self.tmp, "api.sock")
         self.start_with_api(f"unix:{path}")

@@ -24,9 +24,8 @@ public final class APIEventHub: FlowBusSubscriber {
     }
 
     public func receive(_ event: ProxyEvent) {
-        guard let (name, json) = Self.describe(event) else { return }
         let channels = streams.withLockedValue { Array($0.values) }
-        guard !channels.isEmpty else { return }
+        guard !channels.isEmpty, let (name, json) = Self.describe(event) else { return }
         let text = "event: \(name)\ndata: \(json)\n\n"
         for channel in channels {
             channel.eventLoop.execute {

@@ -80,12 +80,36 @@ final class APIHTTPHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
+    /// A connection must finish its request within `requestTimeout`: one that sends nothing, or trickles, is closed,
+    /// so idle peers cannot hold the API's descriptors.
+    private var requestDeadline: Scheduled<Void>?
+    static let requestTimeout = TimeAmount.seconds(10)
 
     init(router: APIRouter, token: APIToken, events: APIEventHub, queue: DispatchQueue) {
         self.router = router
         self.token = token
         self.events = events
         self.queue = queue
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startDeadline(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startDeadline(context: context)
+        context.fireChannelActive()
+    }
+
+    private func startDeadline(context: ChannelHandlerContext) {
+        guard requestDeadline == nil else { return }
+        let channel = context.channel
+        requestDeadline = context.eventLoop.scheduleTask(in: Self.requestTimeout) { channel.close(promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        requestDeadline?.cancel()
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -103,6 +127,7 @@ final class APIHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             self.head = nil
+            requestDeadline?.cancel()
             respond(to: head, context: context)
         }
     }

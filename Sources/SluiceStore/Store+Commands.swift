@@ -23,6 +23,14 @@ extension Store {
         return try newest("commands", conditions, limit: limit, before: before).map { row throws(StoreError) in try StoredCommand(row: row) }
     }
 
+    /// Command `index` of flow `flow`, or nil when the store has no such command (yet).
+    public func command(flow: FlowID, index: Int64) throws(StoreError) -> StoredCommand? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM commands WHERE flow_id = ? AND idx = ?", arguments: [flow.rawValue, index])
+                .map { row in try StoredCommand(row: row) }
+        }
+    }
+
     /// Alerts, newest `limit` last.
     /// - Parameters:
     ///   - flow: only alerts raised in this flow (the recorder's own alerts belong to no flow).

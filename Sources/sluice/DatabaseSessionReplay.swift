@@ -36,10 +36,14 @@ struct DatabaseSessionReplay {
             throw DatabaseReplayError("flow \(id) came in on \(flow.listener), which this build cannot serve: \(error)")
         }
         spec.target = target ?? Endpoint(parsing: flow.server)
-        var commands = try store.commands(flow: id, limit: maxStatements + 1).map(\.command).filter { $0.kind == .sql }
+        // One statement (the TUI's `r`) is read alone: a session may hold a hundred thousand.
+        let recorded: [Command]
         if let only {
-            commands = commands.filter { $0.index == only }
+            recorded = try store.command(flow: id, index: only).map { [$0.command] } ?? []
+        } else {
+            recorded = try store.commands(flow: id, limit: maxStatements + 1).map(\.command)
         }
+        let commands = recorded.filter { $0.kind == .sql }
         guard let first = commands.first else {
             throw DatabaseReplayError("flow \(id) has no recorded statements", mayBeUnwritten: true)
         }

@@ -108,6 +108,17 @@ def run_cli(*args, timeout=CLI_TIMEOUT):
     )
 
 
+def run_replay(data_dir, *args, password_variable=None, password=None, timeout=60):
+    """`sluice replay ARGS` on `data_dir`, with no database password in the environment unless `password` is given
+    (as `password_variable`: PGPASSWORD or MYSQL_PWD). Returns (returncode, stdout, stderr) as text."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "MYSQL_PWD")}
+    if password is not None:
+        env[password_variable] = password
+    result = subprocess.run([SLUICE_BIN, "replay", "--data-dir", data_dir, *args], env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
 def flows_json(data_dir, limit=100000):
     """`sluice flows --json` parsed: a list of dicts, oldest first."""
     result = run_cli("flows", "--data-dir", data_dir, "--json", "--limit", str(limit))

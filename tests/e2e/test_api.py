@@ -170,6 +170,15 @@ class ControlAPITest(SluiceTest):
         self.assertEqual(body, cast)
         self.assertEqual(self.curl("GET", "/api/recordings/8/cast")[0], 404)
 
+    def test_a_connection_that_never_finishes_its_request_is_closed(self):
+        self.api_port = free_port()
+        self.start_with_api(f"{HOST}:{self.api_port}")
+        with socket.create_connection((HOST, self.api_port), timeout=20) as idle:
+            idle.sendall(b"GET /api/stats HTTP/1.1\r\nHost: a\r\n")  # and never the end of the head
+            started = time.monotonic()
+            self.assertEqual(idle.recv(1024), b"")
+            self.assertLess(time.monotonic() - started, 15)
+
     def test_a_unix_socket_private_to_its_user(self):
         path = os.path.join(self.tmp, "api.sock")
         self.start_with_api(f"unix:{path}")

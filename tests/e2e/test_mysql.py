@@ -10,7 +10,8 @@ import subprocess
 import time
 import unittest
 
-from support import HOST, SLUICE_BIN, SluiceProcess, SluiceTest, flows_json, free_port, poll, run_cli, START_TIMEOUT
+from support import (HOST, SLUICE_BIN, SluiceProcess, SluiceTest, flows_json, free_port, poll, run_cli, run_replay,
+                     START_TIMEOUT)
 from mysql_support import (DATABASE, ED25519_PASSWORD, ED25519_USER, NATIVE_PASSWORD, NATIVE_USER, MariaDBTestCase,
                            greeting_ready)
 
@@ -175,13 +176,7 @@ class MySQLThroughSluice(MariaDBTestCase, SluiceTest):
         self.assertIn("sluice", self.mariadb.admin("SHOW DATABASES;"))
 
     def replay(self, *args, password=None):
-        """`sluice replay ARGS` on the test's store, with MYSQL_PWD when given; returns (returncode, stdout, stderr)."""
-        env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "MYSQL_PWD")}
-        if password is not None:
-            env["MYSQL_PWD"] = password
-        result = subprocess.run([SLUICE_BIN, "replay", "--data-dir", self.data_dir, *args], env=env,
-                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        return result.returncode, result.stdout.decode(), result.stderr.decode()
+        return run_replay(self.data_dir, *args, password_variable="MYSQL_PWD", password=password)
 
     @unittest.skipIf(connector is None, "mysql-connector-python is not installed (scripts/setup --test installs it)")
     def test_a_session_replays_through_the_policy_as_a_new_linked_flow(self):

@@ -11,7 +11,8 @@ import threading
 import time
 import unittest
 
-from support import HOST, SLUICE_BIN, SluiceProcess, SluiceTest, flows_json, free_port, poll, run_cli, START_TIMEOUT
+from support import (HOST, SLUICE_BIN, SluiceProcess, SluiceTest, flows_json, free_port, poll, run_cli, run_replay,
+                     START_TIMEOUT)
 from pg_support import (DATABASE, MD5_PASSWORD, MD5_USER, SCRAM_PASSWORD, SCRAM_USER, TRUST_USER,
                         PostgresTestCase)
 
@@ -247,13 +248,7 @@ class PostgresThroughSluice(PostgresTestCase, SluiceTest):
     # Replay
 
     def replay(self, *args, password=None):
-        """`sluice replay ARGS` on the test's store, with PGPASSWORD when given; returns (returncode, stdout, stderr)."""
-        env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "MYSQL_PWD")}
-        if password is not None:
-            env["PGPASSWORD"] = password
-        result = subprocess.run([SLUICE_BIN, "replay", "--data-dir", self.data_dir, *args], env=env,
-                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        return result.returncode, result.stdout.decode(), result.stderr.decode()
+        return run_replay(self.data_dir, *args, password_variable="PGPASSWORD", password=password)
 
     @unittest.skipIf(psycopg is None, "psycopg is not installed (scripts/setup --test installs it)")
     def test_a_session_replays_through_the_policy_as_a_new_linked_flow(self):

@@ -5,27 +5,45 @@ import SluiceCore
 import SluiceModel
 
 /// The live event stream (`GET /api/events`): takes the engine's events from the bus and sends each one a client of
-/// the stream cares about (flows opened and closed, commands and their outcomes, alerts, holds) to every open
-/// stream as a Server-Sent Event. A stream that cannot keep up (its socket full) is closed rather than buffered:
-/// the bus never waits for it.
+/// the stream cares about (flows, HTTP heads, each flow's first message each way, commands and their outcomes,
+/// alerts, holds) to every open stream as a Server-Sent Event, written by `APIEventCoding`. A stream that cannot keep
+/// up (its socket full) is closed rather than buffered: the bus never waits for it.
 public final class APIEventHub: FlowBusSubscriber {
-    private let streams = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+    private struct State {
+        var streams: [ObjectIdentifier: Channel] = [:]
+        /// Flows whose first message one way went out already, while they are open and a stream is.
+        var previewed: Set<PreviewKey> = []
+    }
+
+    private struct PreviewKey: Hashable {
+        var flowID: FlowID
+        var direction: Direction
+    }
+
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
     /// Streams open now.
-    public var streamCount: Int { streams.withLockedValue { $0.count } }
+    public var streamCount: Int { state.withLockedValue { $0.streams.count } }
 
     func add(_ channel: Channel) {
-        streams.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        state.withLockedValue { $0.streams[ObjectIdentifier(channel)] = channel }
         channel.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.streams.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+            _ = self?.state.withLockedValue { $0.streams.removeValue(forKey: ObjectIdentifier(channel)) }
         }
     }
 
     public func receive(_ event: ProxyEvent) {
-        let channels = streams.withLockedValue { Array($0.values) }
-        guard !channels.isEmpty, let (name, json) = Self.describe(event) else { return }
+        let channels = state.withLockedValue { state -> [Channel] in
+            guard !state.streams.isEmpty else {
+                // Nobody listens: nothing to format, and no preview to remember.
+                if !state.previewed.isEmpty { state.previewed.removeAll() }
+                return []
+            }
+            return Self.shouldSend(event, previewed: &state.previewed) ? Array(state.streams.values) : []
+        }
+        guard !channels.isEmpty, let (name, json) = APIEventCoding.encode(event) else { return }
         let text = "event: \(name)\ndata: \(json)\n\n"
         for channel in channels {
             channel.eventLoop.execute {
@@ -39,62 +57,18 @@ public final class APIEventHub: FlowBusSubscriber {
         }
     }
 
-    /// An event as the stream names and shows it; nil for the ones it leaves out (every message of every flow).
-    static func describe(_ event: ProxyEvent) -> (String, String)? {
+    /// Of messages, only each flow's first each way goes out (what a flow list previews); every other event does.
+    /// A flow is forgotten when it closes, so a recorder that runs for months keeps no more than its open flows.
+    private static func shouldSend(_ event: ProxyEvent, previewed: inout Set<PreviewKey>) -> Bool {
         switch event {
-        case .flowOpened(let opened):
-            return (
-                "flow_opened",
-                JSONObject().int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue).string("listener", opened.listener)
-                    .endpoint("client", opened.client).endpoint("server", opened.server).time("time", opened.time)
-                    .optionalInt("replay_of", opened.replayOf?.rawValue).line
-            )
+        case .message(let message):
+            return previewed.insert(PreviewKey(flowID: message.flowID, direction: message.direction)).inserted
         case .flowClosed(let closed):
-            return (
-                "flow_closed",
-                JSONObject().int("flow", closed.flowID.rawValue).string("state", closed.state.rawValue).int("bytes_up", closed.bytesUp)
-                    .int("bytes_down", closed.bytesDown).optionalString("error", closed.error).time("time", closed.time).line
-            )
-        case .command(let command):
-            return (
-                "command",
-                JSONObject().int("flow", command.flowID.rawValue).int("index", command.index).string("kind", command.kind.rawValue)
-                    .string("text", command.text).string("user", command.user).string("target", command.target)
-                    .optionalString("database", command.database).string("risk", command.risk.rawValue)
-                    .string("action", command.action.rawValue).optionalString("rule", command.rule)
-                    .string("decision", command.decision.rawValue).time("time", command.time).line
-            )
-        case .commandDecided(let decided):
-            return (
-                "command_decided",
-                JSONObject().int("flow", decided.flowID.rawValue).int("index", decided.index).string("decision", decided.decision.rawValue)
-                    .string("decided_by", decided.decidedBy.rawValue).time("time", decided.time).line
-            )
-        case .commandFinished(let finished):
-            return (
-                "command_finished",
-                JSONObject().int("flow", finished.flowID.rawValue).int("index", finished.index)
-                    .optionalInt("exit_status", finished.outcome.exitStatus.map(Int64.init)).optionalString("result", finished.outcome.result)
-                    .optionalString("error", finished.outcome.error).time("time", finished.time).line
-            )
-        case .alert(let alert):
-            return (
-                "alert",
-                JSONObject().optionalInt("flow", alert.flowID?.rawValue).optionalInt("command", alert.commandIndex)
-                    .string("level", alert.level.rawValue).string("rule", alert.rule).string("message", alert.message)
-                    .time("time", alert.time).line
-            )
-        case .messageHeld(let held):
-            return ("hold", APIResources.heldJSON(held))
-        case .messageReleased(let released):
-            return (
-                "hold_released",
-                JSONObject().int("id", released.holdID).int("flow", released.flowID.rawValue).int("seq", released.sequence)
-                    .string("disposition", released.verdict.disposition).string("decided_by", released.decidedBy.rawValue)
-                    .time("time", released.time).line
-            )
-        case .message, .flowError, .httpRequest, .httpResponse:
-            return nil
+            previewed.remove(PreviewKey(flowID: closed.flowID, direction: .up))
+            previewed.remove(PreviewKey(flowID: closed.flowID, direction: .down))
+            return true
+        default:
+            return true
         }
     }
 }

@@ -177,7 +177,7 @@ public struct APIResources: Sendable {
 
     private func held() -> APIResult {
         let held = engine.gate.held
-        return .data("[" + held.map(Self.heldJSON).joined(separator: ",") + "]", message: "\(held.count) held")
+        return .data("[" + held.map(APIEventCoding.heldJSON).joined(separator: ",") + "]", message: "\(held.count) held")
     }
 
     private func decide(_ request: APIRequest, _ parameters: [String: String]) throws(APIFailure) -> APIResult {
@@ -261,10 +261,4 @@ public struct APIResources: Sendable {
             .optionalString("address", listener.address.map { "\(Endpoint($0))" }).line
     }
 
-    static func heldJSON(_ held: HeldMessage) -> String {
-        JSONObject().int("id", held.id).int("flow", held.flowID.rawValue).int("seq", held.sequence)
-            .string("direction", held.direction.rawValue).int("size", Int64(held.payload.count))
-            .time("held_at", held.heldAt).time("deadline", held.deadline)
-            .optionalString("command", held.command?.text).optionalInt("command_index", held.command?.index).line
-    }
 }

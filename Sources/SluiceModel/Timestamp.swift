@@ -50,6 +50,36 @@ public enum Timestamp {
         }
     }
 
+    /// Reads back what `iso8601` writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`, milliseconds optional); nil for anything else.
+    public static func parseISO8601(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 20 || bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+            bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+            bytes[bytes.count - 1] == UInt8(ascii: "Z")
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for index in range {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                value = value * 10 + Int64(digit)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+            let minute = number(14..<16), let second = number(17..<19), (1...12).contains(month), (1...31).contains(day),
+            hour < 24, minute < 60, second < 61
+        else { return nil }
+        var millis: Int64 = 0
+        if bytes.count == 24 {
+            guard bytes[19] == UInt8(ascii: "."), let fraction = number(20..<23) else { return nil }
+            millis = fraction
+        }
+        let days = daysSinceEpoch(year: year, month: month, day: day)
+        let total = ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000 + millis)
+        return Date(timeIntervalSince1970: Double(total) / 1000)
+    }
+
     /// `YYYY-MM-DD` in UTC, the name of a day's log folder.
     public static func day(_ date: Date) -> String {
         String(iso8601(date).prefix(10))
@@ -63,6 +93,16 @@ public enum Timestamp {
     /// `HH:MM:SS.mmm` in UTC, for log lines.
     public static func timeOfDay(_ date: Date) -> String {
         String(iso8601(date).dropFirst(11).dropLast())
+    }
+
+    /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's `days_from_civil`).
+    static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 
     /// Year, month (1-12) and day (1-31) of a day counted from 1970-01-01, in the proleptic Gregorian calendar

@@ -40,8 +40,8 @@ extension App {
                 refilterFlows()
                 refilterCommandLists()
                 setStatus(filter.map { "filter: \($0.text)" + filterCount } ?? "filter cleared")
-            } else if let gate = engine?.gate {
-                gate.filter = filter
+            } else if let queue = engine?.intercept {
+                queue.filter = filter
                 setStatus(filter.map { "intercepting: \($0.text)" } ?? "intercept off")
             } else {
                 noEngine()

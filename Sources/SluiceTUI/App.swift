@@ -6,7 +6,8 @@ import SluiceStore
 
 /// What the TUI may ask of a running engine. `sluice view` runs with none.
 public protocol EngineControl: AnyObject, Sendable {
-    var gate: InterceptGate { get }
+    /// The queue of held messages and commands, and its filter.
+    var intercept: any InterceptQueue { get }
     var openConnections: [OpenConnection] { get }
     /// The listeners running, and the schemes a new one may use.
     var listeners: [RunningListener] { get }
@@ -17,7 +18,9 @@ public protocol EngineControl: AnyObject, Sendable {
     @discardableResult func send(_ data: Data, kind: MessageKind, direction: Direction, into flowID: FlowID) -> Bool
 }
 
-extension Engine: EngineControl {}
+extension Engine: EngineControl {
+    public var intercept: any InterceptQueue { gate }
+}
 
 /// Sends recorded traffic again, as a new flow linked to the original. The executable provides it (it needs the
 /// protocol modules); completions get one line for the status bar, on any thread.
@@ -201,7 +204,7 @@ public final class App {
     }
 
     func refreshHeld() {
-        intercept.refresh(from: engine?.gate)
+        intercept.refresh(from: engine?.intercept)
         dirty = true
     }
 
@@ -254,7 +257,7 @@ public final class App {
         dirty = true
         if key == .resize { return }
         if intercept.editor != nil {
-            if let message = intercept.editorKey(key, gate: engine?.gate) { show(message) }
+            if let message = intercept.editorKey(key, queue: engine?.intercept) { show(message) }
             return
         }
         if prompt != nil {
@@ -302,7 +305,7 @@ public final class App {
         case .filter:
             prompt = Prompt(kind: .filter, text: viewFilter?.text ?? "")
         case .intercept:
-            prompt = Prompt(kind: .intercept, text: engine?.gate.filter?.text ?? "")
+            prompt = Prompt(kind: .intercept, text: engine?.intercept.filter?.text ?? "")
         case .search:
             prompt = Prompt(kind: .search, text: "")
         case .searchNext:
@@ -322,8 +325,8 @@ public final class App {
         case .forward:
             decide(.forward(edited: nil))
         case .forwardAll:
-            guard let gate = engine?.gate else { return noEngine() }
-            show(intercept.forwardAll(gate: gate))
+            guard let queue = engine?.intercept else { return noEngine() }
+            show(intercept.forwardAll(queue: queue))
         case .drop:
             decide(.drop)
         case .kill:
@@ -490,11 +493,11 @@ public final class App {
     }
 
     func decide(_ verdict: Verdict) {
-        guard let gate = engine?.gate else { return noEngine() }
+        guard let queue = engine?.intercept else { return noEngine() }
         guard let message = targetHeld else {
             return setStatus(view == .commands ? "this command is not held" : "nothing held here", isError: true)
         }
-        show(intercept.decide(message, verdict, gate: gate))
+        show(intercept.decide(message, verdict, queue: queue))
     }
 
     private func killSelected() {
@@ -503,7 +506,7 @@ public final class App {
         switch view {
         case .connections: id = connections.selectedFlow
         case .intercept, .detail:
-            if let message = targetHeld { return show(intercept.decide(message, .kill, gate: engine.gate)) }
+            if let message = targetHeld { return show(intercept.decide(message, .kill, queue: engine.intercept)) }
             id = detail?.flowID
         default: id = selectedRow?.id
         }

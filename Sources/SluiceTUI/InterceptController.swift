@@ -2,9 +2,9 @@ import Foundation
 import SluiceCore
 import SluiceModel
 
-/// The intercept queue as the UI works it: what the gate holds (messages, and commands the policy holds), the
-/// selection, and the hex editor open on a held message. Verdicts go to the gate; each returns the status line's
-/// words.
+/// The intercept queue as the UI works it: what is held (messages, and commands the policy holds), the selection,
+/// and the hex editor open on a held message. Verdicts go to the `InterceptQueue` (the engine's gate, or a
+/// recorder's through the API when attached); each returns the status line's words.
 ///
 /// A held command is not bytes to edit: forward (`a`) runs it, drop (`d`) blocks it, kill (`x`) blocks it and
 /// closes its connection.
@@ -14,9 +14,9 @@ struct InterceptController {
     /// The hex editor, open on hold `holdID`; while it is, it takes every key.
     var editor: (editor: HexEditor, holdID: Int64)?
 
-    /// Reads the queue again from the gate (a hold or a release arrived, or the screen opened).
-    mutating func refresh(from gate: InterceptGate?) {
-        held = gate?.held ?? []
+    /// Reads what is held again (a hold or a release arrived, or the screen opened).
+    mutating func refresh(from queue: (any InterceptQueue)?) {
+        held = queue?.held ?? []
         selected = min(selected, max(0, held.count - 1))
     }
 
@@ -38,9 +38,9 @@ struct InterceptController {
         held.first { $0.command.map { CommandRow.Key(flowID: $0.flowID, index: $0.index) } == command }
     }
 
-    mutating func decide(_ message: HeldMessage, _ verdict: Verdict, gate: InterceptGate) -> StatusMessage {
-        let decided = gate.resolve(message.id, verdict)
-        refresh(from: gate)
+    mutating func decide(_ message: HeldMessage, _ verdict: Verdict, queue: any InterceptQueue) -> StatusMessage {
+        let decided = queue.resolve(message.id, verdict)
+        refresh(from: queue)
         guard decided else {
             return .error(message.command == nil ? "that message was already decided" : "that command was already decided")
         }
@@ -54,10 +54,10 @@ struct InterceptController {
         return StatusMessage("message \(message.sequence) of flow \(message.flowID) \(verdict.disposition)")
     }
 
-    mutating func forwardAll(gate: InterceptGate) -> StatusMessage {
-        let count = gate.held.count
-        gate.resolveAll(.forward(edited: nil))
-        refresh(from: gate)
+    mutating func forwardAll(queue: any InterceptQueue) -> StatusMessage {
+        let count = queue.held.count
+        queue.resolveAll(.forward(edited: nil))
+        refresh(from: queue)
         return StatusMessage("forwarded \(count) held message\(count == 1 ? "" : "s")")
     }
 
@@ -71,7 +71,7 @@ struct InterceptController {
     }
 
     /// A key while the editor is open. Enter forwards the bytes as edited, Esc leaves them held.
-    mutating func editorKey(_ key: Key, gate: InterceptGate?) -> StatusMessage? {
+    mutating func editorKey(_ key: Key, queue: (any InterceptQueue)?) -> StatusMessage? {
         guard var current = editor else { return nil }
         switch key {
         case .escape:
@@ -79,11 +79,11 @@ struct InterceptController {
             return StatusMessage("edit abandoned; the message is still held")
         case .enter:
             editor = nil
-            guard let gate else { return .error(Capabilities.readOnlyReason) }
+            guard let queue else { return .error(Capabilities.readOnlyReason) }
             let bytes = current.editor.bytes
             let verdict: Verdict = current.editor.isEdited ? .forward(edited: Data(bytes)) : .forward(edited: nil)
-            let decided = gate.resolve(current.holdID, verdict)
-            refresh(from: gate)
+            let decided = queue.resolve(current.holdID, verdict)
+            refresh(from: queue)
             guard decided else { return .error("that message was already decided (timed out?)") }
             return StatusMessage(current.editor.isEdited ? "forwarded \(bytes.count) edited bytes" : "forwarded unchanged")
         case .left: current.editor.move(by: -1)

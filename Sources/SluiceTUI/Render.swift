@@ -45,7 +45,7 @@ extension App {
             x += text.count + 3
         }
         var right: [String] = []
-        if let filter = engine?.gate.filter { right.append("i:\(filter.text)") }
+        if let filter = engine?.intercept.filter { right.append("i:\(filter.text)") }
         if let viewFilter { right.append("f:\(viewFilter.text)") }
         if !right.isEmpty {
             let text = right.joined(separator: " ") + " "
@@ -325,7 +325,7 @@ extension App {
     // MARK: Intercept queue
 
     private func drawIntercept(_ canvas: Canvas, now: Date) {
-        let filterText = engine?.gate.filter?.text
+        let filterText = engine?.intercept.filter?.text
         canvas.put(1, 0, "intercept: " + (filterText ?? "off (press i to set a filter)"), filterText == nil ? .dim : .held)
         guard !held.isEmpty else {
             canvas.put(3, 2, "Nothing held. Messages matching the intercept filter wait here for a verdict,", .dim)

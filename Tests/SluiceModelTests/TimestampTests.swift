@@ -180,4 +180,22 @@ import Testing
         sink.append(to: &buffer)
         #expect(buffer == [9] + expected)
     }
+
+    @Test func parsesWhatItWrites() {
+        for seconds in stride(from: -2_000_000_000.0, to: 4_000_000_000, by: 98_765_432.123) {
+            let date = Date(timeIntervalSince1970: (seconds * 1000).rounded() / 1000)
+            let parsed = Timestamp.parseISO8601(Timestamp.iso8601(date))
+            #expect(parsed.map { abs($0.timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000_5 } == true, "\(date)")
+        }
+        #expect(Timestamp.parseISO8601("2026-11-30T23:18:21Z") == Date(timeIntervalSince1970: 1_796_080_701))
+        #expect(Timestamp.parseISO8601("2000-02-29T00:00:00.000Z") == Date(timeIntervalSince1970: 951_782_400))
+    }
+
+    @Test func refusesWhatIsNotItsFormat() {
+        for text in ["", "2026-11-30", "2026-11-30T23:18:21.123", "2026-13-30T23:18:21.123Z", "2026-11-30T24:18:21.123Z",
+            "2026-11-30 23:18:21.123Z", "2026-11-30T23:18:21.12aZ", "+026-11-30T23:18:21.123Z", "2026-11-30T23:18:21.1234Z"]
+        {
+            #expect(Timestamp.parseISO8601(text) == nil, "\(text)")
+        }
+    }
 }

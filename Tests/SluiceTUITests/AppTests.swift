@@ -13,6 +13,7 @@ import Testing
 /// An engine stand-in with a real intercept gate, for driving the app without sockets.
 private final class FakeEngine: EngineControl, @unchecked Sendable {
     let gate = InterceptGate(bus: FlowBus(subscribers: []))
+    var intercept: any InterceptQueue { gate }
     var killed: [FlowID] = []
     var openConnections: [OpenConnection] { [] }
     func kill(_ flowID: FlowID) -> Bool {

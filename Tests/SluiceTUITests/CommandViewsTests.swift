@@ -12,6 +12,7 @@ import Testing
 /// An engine stand-in with a real intercept gate, for holding commands without SSH.
 private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
     let gate = InterceptGate(bus: FlowBus(subscribers: []))
+    var intercept: any InterceptQueue { gate }
     var openConnections: [OpenConnection] { [] }
     var listeners: [RunningListener] { [] }
     var listenSchemes: [ListenScheme] { [] }

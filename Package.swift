@@ -145,6 +145,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // `sluice attach`: the TUI's engine controls and live feed over a running recorder's control API (an HTTP/1
+        // client and the event stream's reader).
+        .target(
+            name: "SluiceRemote",
+            dependencies: [
+                "SluiceModel", "SluiceCore", "SluiceTUI", "SluiceAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Peers and harnesses for tests; never linked into the binary.
         .target(
             name: "SluiceTestSupport",
@@ -160,7 +172,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceModel", "SluicePolicy", "SluiceCore", "SluiceStore", "SluiceTUI", "SluiceHTTP", "SluiceTLS", "SluiceSSH",
-                "SluicePostgres", "SluiceMySQL", "SluiceAPI",
+                "SluicePostgres", "SluiceMySQL", "SluiceAPI", "SluiceRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -242,6 +254,13 @@ let package = Package(
         .testTarget(
             name: "SluiceAPITests",
             dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", .product(name: "Yams", package: "Yams")]
+        ),
+        .testTarget(
+            name: "SluiceRemoteTests",
+            dependencies: [
+                "SluiceRemote", "SluiceAPI", "SluiceCore", "SluiceModel", "SluiceTUI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "SluiceStoreTests",

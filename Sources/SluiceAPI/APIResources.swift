@@ -43,7 +43,7 @@ public struct APIResources: Sendable {
                 try stopListener(parameters)
             },
             APIRoute("GET", "/api/intercept", "Messages and commands held for a verdict") { _, _ in held() },
-            APIRoute("POST", "/api/intercept/{id}", "Decide a hold: {\"verdict\": \"forward|drop|block|kill\", \"message\": \"…\"}") {
+            APIRoute("POST", "/api/intercept/{id}", "Decide a hold: {\"verdict\": \"forward|drop|block|kill\", \"message\", \"edited\"}") {
                 request, parameters in try decide(request, parameters)
             },
             APIRoute("GET", "/api/recordings", "Terminal session recordings: flow, size, last written") { _, _ in try recordings() },
@@ -54,7 +54,7 @@ public struct APIResources: Sendable {
                 try recordingFile(parameters)
             },
             APIRoute("GET", "/api/events", "Server-Sent Events: flows, commands, alerts and holds as they happen") { _, _ in .events },
-        ]
+        ] + operatorRoutes
     }
 
     // MARK: Routes
@@ -182,11 +182,21 @@ public struct APIResources: Sendable {
 
     private func decide(_ request: APIRequest, _ parameters: [String: String]) throws(APIFailure) -> APIResult {
         let id = try identifier(parameters)
-        let body = try request.jsonObject(allowed: ["verdict", "message"])
+        let body = try request.jsonObject(allowed: ["verdict", "message", "edited"])
         let message = body["message"] as? String ?? "blocked by the operator"
+        var edited: Data?
+        if let text = body["edited"] {
+            guard let encoded = text as? String, let decoded = Data(base64Encoded: encoded) else {
+                throw APIFailure(400, "field 'edited' must be the forwarded bytes in base64")
+            }
+            edited = decoded
+        }
+        guard edited == nil || body["verdict"] as? String == "forward" else {
+            throw APIFailure(400, "field 'edited' goes only with the verdict forward")
+        }
         let verdict: Verdict
         switch body["verdict"] as? String {
-        case "forward": verdict = .forward(edited: nil)
+        case "forward": verdict = .forward(edited: edited)
         case "drop": verdict = .drop
         case "block": verdict = .block(message: message)
         case "kill": verdict = .kill

@@ -560,10 +560,29 @@ public struct OpenConnection: Sendable {
     public var client: Endpoint
     public var server: Endpoint
     public var openedAt: Date
+    /// The live counts of this engine's connection; nil for one read from elsewhere (a recorder's API).
     var counters: FlowCounters?
+    private var countedUp: Int64 = 0
+    private var countedDown: Int64 = 0
 
-    public var bytesUp: Int64 { counters?.bytesUp ?? 0 }
-    public var bytesDown: Int64 { counters?.bytesDown ?? 0 }
+    public var bytesUp: Int64 { counters?.bytesUp ?? countedUp }
+    public var bytesDown: Int64 { counters?.bytesDown ?? countedDown }
+
+    init(flowID: FlowID, kind: FlowKind, client: Endpoint, server: Endpoint, openedAt: Date, counters: FlowCounters?) {
+        self.flowID = flowID
+        self.kind = kind
+        self.client = client
+        self.server = server
+        self.openedAt = openedAt
+        self.counters = counters
+    }
+
+    /// A connection as another process reported it, with its byte counts then.
+    public init(flowID: FlowID, kind: FlowKind, client: Endpoint, server: Endpoint, openedAt: Date, bytesUp: Int64, bytesDown: Int64) {
+        self.init(flowID: flowID, kind: kind, client: client, server: server, openedAt: openedAt, counters: nil)
+        countedUp = bytesUp
+        countedDown = bytesDown
+    }
 }
 
 /// One line saying why the engine could not start.

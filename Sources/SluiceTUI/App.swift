@@ -81,6 +81,10 @@ public final class App {
     /// Reads the risk policy again (`R` in Commands and Alerts); returns the line to show. Set by the executable,
     /// which knows where the policy came from.
     public var reloadPolicy: (() -> String)?
+    /// What is wrong with the engine's connection now (a recorder attached to through its API that stopped
+    /// answering); nil while all is well. Read every tick; a change is shown on the status line.
+    public var connectionProblem: (() -> String?)?
+    private var shownProblem: String?
 
     public init(
         engine: EngineControl?, store: Store?, feed: LiveFeed?, storeProgress: StoreWriteProgress? = nil, marks: FlowMarking? = nil,
@@ -197,10 +201,25 @@ public final class App {
         if !finished.isEmpty { dirty = true }
         for action in finished { action(self) }
         if let feed { apply(feed.take()) }
+        if let connectionProblem { noteConnection(connectionProblem()) }
+        // On the queue's screen, read it every tick: an attached TUI's queue also changes by a poll of the
+        // recorder, which sends no event.
+        if view == .intercept { intercept.refresh(from: engine?.intercept) }
         if !held.isEmpty || view == .intercept { dirty = true }
         if let id = details.wantsReload(now: now, complete: storeHasAllShown(of:)) { loadDetail(id) }
         if view == .player, recording.tick(now: now) { dirty = true }
         if view == .connections, connections.wantsSample(now: now) { sampleConnections(now: now) }
+    }
+
+    private func noteConnection(_ problem: String?) {
+        guard problem != shownProblem else { return }
+        if let problem {
+            setStatus(problem, isError: true)
+        } else if shownProblem != nil {
+            setStatus("the recorder answers again")
+            refreshHeld()
+        }
+        shownProblem = problem
     }
 
     func refreshHeld() {

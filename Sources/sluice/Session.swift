@@ -110,15 +110,23 @@ enum Session {
                     engine: engine, store: try? Store(directory: directory), progress: writer, schemes: ListenSchemes.all,
                     directory: directory
                 )
-                api = try APIServer.start(at: apiAddress, router: APIRouter(routes: resources.routes), token: token, events: apiEvents)
-                logger.info("control API on \(api?.address ?? "?"), token in \(token.path)")
+                let server = try APIServer.start(at: apiAddress, router: APIRouter(routes: resources.routes), token: token, events: apiEvents)
+                api = server
+                try APIAddressFile.write(server.address, inDirectory: directory.path)
+                logger.info("control API on \(server.address), token in \(token.path)")
             } catch {
+                api?.stop()
                 engine.shutdown()
                 writer.close()
                 throw fail(error)
             }
         }
-        defer { api?.stop() }
+        defer {
+            if let api {
+                APIAddressFile.remove(api.address, inDirectory: directory.path)
+                api.stop()
+            }
+        }
 
         // In the TUI, SIGHUP also quits when it is the terminal hanging up (TerminalUI checks).
         let policyReload = PolicyReload(

@@ -23,7 +23,7 @@ struct Sluice: ParsableCommand {
         version: SluiceVersion.current,
         subcommands: [
             RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self,
-            CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self,
+            CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self, AttachCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

@@ -65,6 +65,43 @@ import Yams
         #expect(failure(APIRequest(method: "GET", target: "/api/commands?limit=0"))?.status == 400)
     }
 
+    private func post(_ target: String, _ body: String, method: String = "POST") -> APIFailure? {
+        failure(APIRequest(method: method, target: target, body: Array(body.utf8)))
+    }
+
+    @Test func operatorRoutesRefuseWhatTheyCannotDo() {
+        #expect(post("/api/flows/77/kill", "")?.status == 404)
+        #expect(post("/api/flows/x/kill", "")?.status == 400)
+        #expect(post("/api/flows/77/send", #"{"direction": "up", "text": "hi"}"#)?.status == 409)
+        #expect(post("/api/flows/77/send", #"{"direction": "sideways", "text": "hi"}"#)?.message.contains("'direction'") == true)
+        #expect(post("/api/flows/77/send", #"{"direction": "up", "text": "a", "base64": "YQ=="}"#)?.status == 400)
+        #expect(post("/api/flows/77/send", #"{"direction": "up", "base64": "***"}"#)?.message.contains("'base64'") == true)
+        #expect(post("/api/flows/77/send", #"{"direction": "up", "kind": "ping", "text": "a"}"#)?.message.contains("'kind'") == true)
+        #expect(post("/api/intercept/1", #"{"verdict": "drop", "edited": "YQ=="}"#)?.message.contains("forward") == true)
+        #expect(post("/api/intercept/1", #"{"verdict": "forward", "edited": 5}"#)?.message.contains("'edited'") == true)
+        #expect(post("/api/intercept/filter", #"{"filter": "~q ("}"#, method: "PUT")?.message.contains("'filter'") == true)
+        #expect(post("/api/intercept/filter", #"{"filter": 5}"#, method: "PUT")?.status == 400)
+    }
+
+    @Test func theInterceptFilterIsSetAndClearedThroughTheAPI() throws {
+        let engine = Engine(configuration: Configuration(), bus: FlowBus(subscribers: []), firstFlowID: FlowID(1), logger: Logger(label: "test"), threads: 1)
+        let router = APIRouter(routes: APIResources(engine: engine, store: nil, progress: nil, schemes: [.tcp]).routes)
+        _ = try router.answer(APIRequest(method: "PUT", target: "/api/intercept/filter", body: Array(#"{"filter": "~d example.com"}"#.utf8)))
+        #expect(engine.gate.filter?.text == "~d example.com")
+        guard case .data(let json, _, _) = try router.answer(APIRequest(method: "GET", target: "/api/intercept/filter")) else {
+            Issue.record("no data")
+            return
+        }
+        #expect(json == #"{"filter":"~d example.com"}"#)
+        _ = try router.answer(APIRequest(method: "PUT", target: "/api/intercept/filter", body: Array(#"{"filter": null}"#.utf8)))
+        #expect(engine.gate.filter == nil)
+        guard case .data(let schemes, _, _) = try router.answer(APIRequest(method: "GET", target: "/api/schemes")) else {
+            Issue.record("no schemes")
+            return
+        }
+        #expect(schemes == #"[{"name":"tcp","target":"endpoint","options":{}}]"#)
+    }
+
     @Test func queriesArePercentDecoded() {
         let request = APIRequest(method: "GET", target: "/api/flows?filter=~m%20POST%20%26%20~u+api&limit=5")
         #expect(request.path == "/api/flows")

@@ -253,7 +253,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SluiceRemoteTests",

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -16,6 +17,8 @@ public final class APIServer: Sendable {
 
     /// The largest request body taken; a larger one is a 413.
     static let maxBodyBytes = 1 << 20
+    /// Connections open at once, event streams included.
+    static let maxConnections = 256
 
     /// Binds and starts serving.
     /// - Throws: one line when the address cannot be bound.
@@ -24,10 +27,13 @@ public final class APIServer: Sendable {
     ) throws(APIError) -> APIServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let queue = DispatchQueue(label: "sluice-api", attributes: .concurrent)
+        let open = OpenConnections(limit: maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                // Past the cap a connection is closed at once: token or not, nobody can make the API hold more.
+                guard open.admit(channel) else { return channel.close() }
+                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
                     try channel.pipeline.syncOperations.addHandler(
                         APIHTTPHandler(router: router, token: token, events: events, queue: queue)
                     )
@@ -64,6 +70,29 @@ public final class APIServer: Sendable {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
     }
+}
+
+/// How many connections the API has open, up to a limit.
+final class OpenConnections: Sendable {
+    private let count = NIOLockedValueBox(0)
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Counts `channel` until it closes; false when the limit is reached.
+    func admit(_ channel: Channel) -> Bool {
+        let admitted = count.withLockedValue { count -> Bool in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+        if admitted { channel.closeFuture.whenComplete { _ in self.count.withLockedValue { $0 -= 1 } } }
+        return admitted
+    }
+
+    var current: Int { count.withLockedValue { $0 } }
 }
 
 /// One connection's requests: collects each request's body (up to `APIServer.maxBodyBytes`), checks the token,

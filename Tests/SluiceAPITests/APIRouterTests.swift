@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOEmbedded
 import SluiceCore
 import SluiceModel
 import Testing
@@ -100,6 +101,16 @@ import Yams
             return
         }
         #expect(schemes == #"[{"name":"tcp","target":"endpoint","options":{}}]"#)
+    }
+
+    @Test func connectionsPastTheCapAreRefusedUntilOneCloses() throws {
+        let open = OpenConnections(limit: 2)
+        let channels = (0..<3).map { _ in EmbeddedChannel() }
+        #expect(channels.map(open.admit) == [true, true, false])
+        try channels[0].close().wait()
+        channels[0].embeddedEventLoop.run()
+        #expect(open.current == 1)
+        #expect(open.admit(channels[2]))
     }
 
     @Test func queriesArePercentDecoded() {

@@ -125,8 +125,9 @@ let package = Package(
         .target(
             name: "SluiceMySQL",
             dependencies: [
-                "SluiceModel", "SluiceCore", "SluicePolicy",
+                "SluiceModel", "SluiceCore", "SluicePolicy", "SluiceTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 // MySQLClientSession's password scrambles (SHA-1, SHA-256) and caching_sha2_password's RSA-OAEP.
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -119,6 +119,17 @@ public final class RelayHandler {
         }
     }
 
+    /// The partner's inspector started TLS on this side's connection: what was written so far leaves in clear.
+    private func secureOwnPeer(_ makeHandler: () throws -> ChannelHandler) {
+        guard let context, !ending else { return }
+        context.flush()
+        do {
+            try context.pipeline.syncOperations.addHandler(makeHandler(), position: .first)
+        } catch {
+            end(RelayEnding(failure: .proxy, "cannot start TLS with the \(side == .client ? "client" : "server"): \(describe(error))"))
+        }
+    }
+
     private func partnerBecameWritable() {
         resumeReadingIfPending()
     }
@@ -204,7 +215,7 @@ public final class RelayHandler {
             park(hold)
         case .passHalfClose:
             partner?.partnerShutOutput()
-        case .secureSender(let makeHandler):
+        case .secureSender(let makeHandler, let unread):
             guard let context else { return }
             // What was answered before (the go-ahead) leaves in clear; only what follows goes through the handler.
             context.flush()
@@ -212,8 +223,19 @@ public final class RelayHandler {
             do {
                 try context.pipeline.syncOperations.addHandler(makeHandler(), position: .first)
             } catch {
-                end(RelayEnding(failure: .proxy, "cannot start TLS with the \(side == .client ? "client" : "server"): \(describe(error))"))
+                return end(RelayEnding(failure: .proxy, "cannot start TLS with the \(side == .client ? "client" : "server"): \(describe(error))"))
             }
+            if let unread, unread.readableBytes > 0 {
+                // Read again from the pipeline's head, so the new handler sees them first; after this read's actions
+                // are done, as a socket read would come.
+                let pipeline = context.pipeline
+                context.eventLoop.execute {
+                    pipeline.fireChannelRead(NIOAny(unread))
+                    pipeline.fireChannelReadComplete()
+                }
+            }
+        case .securePartner(let makeHandler):
+            partner?.secureOwnPeer(makeHandler)
         case .end(let ending):
             end(ending)
         }
@@ -500,7 +522,7 @@ extension RelayAction {
         switch self {
         case .pass(let buffer), .passNow(let buffer), .answer(let buffer): return buffer.readableBytes
         case .hold(let hold): return hold.payload.count
-        case .passHalfClose, .secureSender, .end: return 0
+        case .passHalfClose, .secureSender, .securePartner, .end: return 0
         }
     }
 }

@@ -70,7 +70,12 @@ public enum RelayAction {
     case passHalfClose
     /// Put a handler in front of the sender's connection once what was answered so far is flushed, so that what the
     /// sender sends next passes through it: TLS terminated after a protocol's own go-ahead (PostgreSQL's `S`).
-    case secureSender(() throws -> ChannelHandler)
+    /// `unread`: what the sender sent behind its request in the same read (a MySQL client's ClientHello follows its
+    /// SSLRequest at once), read again through the new handler. Cutting the read into messages stops here.
+    case secureSender(() throws -> ChannelHandler, unread: ByteBuffer? = nil)
+    /// Put a handler in front of the other peer's connection once what was passed to it so far is flushed: Sluice's
+    /// own TLS to a server, started mid-stream (after a MySQL SSLRequest passed on).
+    case securePartner(() throws -> ChannelHandler)
     /// End the relay. An orderly end waits in line behind holds; an end with a failure or an abrupt one happens at
     /// once and drops what was queued.
     indirect case end(RelayEnding)

@@ -23,7 +23,8 @@ public struct StreamCutter {
     ///   - next: cuts the next message off the front of the input, or returns nil, consuming nothing, when it has
     ///     not all come.
     ///   - handle: what becomes of a message, given the input after it: nil passes it as it came; actions replace
-    ///     it. Actions ending in `.end` stop the cutting: the connection is ending.
+    ///     it. Actions ending in `.end` stop the cutting (the connection is ending), and so do actions ending in
+    ///     `.secureSender` (the rest of the input goes to the new handler, as the action's `unread`).
     /// - Throws: what `next` or `handle` throw (the peer broke the protocol); the connection must then end.
     public mutating func cut<Message, Failure: Error>(
         _ buffer: ByteBuffer, into actions: inout [RelayAction], next: (inout ByteBuffer) throws(Failure) -> Message?,
@@ -51,7 +52,11 @@ public struct StreamCutter {
             }
             actions.append(contentsOf: replacement)
             runStart = input.readerIndex
-            if case .end? = replacement.last { return }
+            // An end stops cutting, and so does a new handler in front of the sender: what follows belongs to it.
+            switch replacement.last {
+            case .end?, .secureSender?: return
+            default: break
+            }
         }
         if input.readerIndex > runStart, let run = whole.getSlice(at: runStart, length: input.readerIndex - runStart) {
             actions.append(.pass(run))

@@ -92,10 +92,21 @@ final class MySQLInspector: RelayInspector {
     /// Statement id MariaDB's connectors use for "the one just prepared".
     private static let justPrepared: UInt32 = 0xFFFF_FFFF
 
+    /// With `tls=intercept`: the handlers that terminate the client's TLS (Sluice's certificate) and start Sluice's
+    /// own TLS to the server, both once the client's SSLRequest has passed.
+    private let tls: (client: () throws -> ChannelHandler, server: () throws -> ChannelHandler)?
+    /// The capabilities taken out of the greeting and the client's answer: SSL stays when TLS is intercepted.
+    private let cleared: MySQLCapabilities
+    /// The client asked for TLS and both legs are TLS now.
+    private var secured = false
+
     init(
         recorder: FlowRecorder, gate: InterceptGate, commands: CommandLog,
+        tls: (client: () throws -> ChannelHandler, server: () throws -> ChannelHandler)? = nil,
         maxInspectedPayloadBytes: Int = MySQLPacketFramer.defaultMaxInspectedPayloadBytes
     ) {
+        self.tls = tls
+        cleared = tls == nil ? .clearedBySluice : MySQLCapabilities.clearedBySluice.subtracting(.ssl)
         self.recorder = recorder
         self.gate = gate
         self.commands = commands
@@ -174,8 +185,8 @@ final class MySQLInspector: RelayInspector {
             if fromClient {
                 try clientCutter.cut(buffer, into: &actions) { (input: inout ByteBuffer) throws(MySQLProtocolError) in
                     try clientFramer.next(&input)
-                } handle: { (frame: MySQLFrame, _: ByteBuffer) throws(MySQLProtocolError) in
-                    try clientFrame(frame, sequence: sequence)
+                } handle: { (frame: MySQLFrame, rest: ByteBuffer) throws(MySQLProtocolError) in
+                    try clientFrame(frame, sequence: sequence, rest: rest)
                 }
             } else {
                 try serverCutter.cut(buffer, into: &actions) { (input: inout ByteBuffer) throws(MySQLProtocolError) in
@@ -200,10 +211,10 @@ final class MySQLInspector: RelayInspector {
                 recorder.failed(.server, "the server refused the connection: \(error.code) \(error.message)")
                 return nil
             case .handshake(let handshake):
-                capabilities = handshake.capabilities.subtracting(.clearedBySluice)
+                capabilities = handshake.capabilities.subtracting(cleared)
                 mariaDBCapabilities = handshake.mariaDBCapabilities ?? []
                 phase = .handshakeResponse
-                let rewritten = try MySQLHandshake.rewritingCapabilities(of: payload, clearing: .clearedBySluice)
+                let rewritten = try MySQLHandshake.rewritingCapabilities(of: payload, clearing: cleared)
                 var packet = ByteBuffer()
                 _ = MySQLPacketEncoder.writePacket(payload: rewritten, sequenceID: frame.sequenceID, into: &packet)
                 return [.pass(packet)]
@@ -298,7 +309,8 @@ final class MySQLInspector: RelayInspector {
 
     // MARK: Client to server
 
-    private func clientFrame(_ frame: MySQLFrame, sequence: Int64) throws(MySQLProtocolError) -> [RelayAction]? {
+    /// - Parameter rest: what the client sent behind this packet in the same read.
+    private func clientFrame(_ frame: MySQLFrame, sequence: Int64, rest: ByteBuffer) throws(MySQLProtocolError) -> [RelayAction]? {
         switch phase {
         case .greeting:
             throw MySQLProtocolError(kind: .unexpectedPacket, reason: "the client sent data before the server's greeting")
@@ -306,7 +318,17 @@ final class MySQLInspector: RelayInspector {
             guard case .payload(let payload) = frame.kind else { throw MySQLProtocolError(kind: .unexpectedPacket, reason: "a handshake response too large to read") }
             switch try MySQLClientHandshake(payload: payload) {
             case .sslRequest:
-                throw MySQLProtocolError(kind: .unexpectedPacket, reason: "the client asked for TLS, which this listener does not offer")
+                // Offered only with tls=intercept and a server that speaks TLS, and asked for once.
+                guard let tls, !secured, capabilities.contains(.ssl) else {
+                    throw MySQLProtocolError(kind: .unexpectedPacket, reason: "the client asked for TLS, which this listener does not offer")
+                }
+                // The request goes on (less what Sluice clears), then TLS on both legs: Sluice's certificate to the
+                // client, Sluice's own verified TLS to the server. The real answer comes next, inside them.
+                secured = true
+                let rewritten = try MySQLHandshakeResponse.rewritingCapabilities(of: payload, clearing: cleared)
+                var packet = ByteBuffer()
+                _ = MySQLPacketEncoder.writePacket(payload: rewritten, sequenceID: frame.sequenceID, into: &packet)
+                return [.pass(packet), .securePartner(tls.server), .secureSender(tls.client, unread: rest)]
             case .response(let response):
                 commands.user = response.user
                 commands.database = response.database
@@ -314,8 +336,8 @@ final class MySQLInspector: RelayInspector {
                 // MariaDB's extended capabilities hold only when the client speaks them too (it then clears CLIENT_MYSQL).
                 mariaDBCapabilities = mariaDBCapabilities.intersection(response.mariaDBCapabilities ?? [])
                 phase = .authentication
-                guard !response.capabilities.isDisjoint(with: .clearedBySluice) else { return nil }
-                let rewritten = try MySQLHandshakeResponse.rewritingCapabilities(of: payload, clearing: .clearedBySluice)
+                guard !response.capabilities.isDisjoint(with: cleared) else { return nil }
+                let rewritten = try MySQLHandshakeResponse.rewritingCapabilities(of: payload, clearing: cleared)
                 var packet = ByteBuffer()
                 _ = MySQLPacketEncoder.writePacket(payload: rewritten, sequenceID: frame.sequenceID, into: &packet)
                 return [.pass(packet)]

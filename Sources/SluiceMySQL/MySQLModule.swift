@@ -1,13 +1,24 @@
 import NIOCore
+import NIOSSL
 import SluiceCore
 import SluiceModel
+import SluiceTLS
 
 /// MySQL or MariaDB to one server (`mysql://LISTEN=>TARGET:3306`): every session relayed with a `MySQLInspector`,
 /// one flow per connection, its statements recorded and judged as commands.
+///
+/// With `?tls=intercept` a client that asks for TLS gets it with Sluice's certificate for the target's name (minted
+/// by its CA), and Sluice's own connection to the server turns TLS at the same point, verified like any of its
+/// upstream connections. Without it, SSL is taken out of the server's greeting and the session stays in clear.
 public struct MySQLModule: DatabaseProtocolModule {
     public static var schemes: [ListenScheme] { [.mysql] }
 
-    public init() {}
+    private let tls: TLSInterception?
+
+    /// - Parameter tls: Sluice's CA and upstream TLS settings, for listeners with `tls=intercept`.
+    public init(tls: TLSInterception? = nil) {
+        self.tls = tls
+    }
 
     public func accept(_ connection: ClientConnection) {
         guard let target = connection.spec.target else {
@@ -16,11 +27,21 @@ public struct MySQLModule: DatabaseProtocolModule {
         }
         var limits = RecordingLimits(connection.configuration)
         limits.recordPayloads = limits.recordPayloads && connection.configuration.sqlRecordBytes
+        var legs: (client: () throws -> ChannelHandler, server: () throws -> ChannelHandler)?
+        if connection.spec.options["tls"] == "intercept", let tls {
+            let hostname = ServerName.sni(for: target.host)
+            let leaves = tls.leaves
+            let upstream = tls.upstreamContext
+            legs = (
+                client: { NIOSSLServerHandler(context: try leaves.serverContext(forHost: target.host)) },
+                server: { try NIOSSLClientHandler(context: upstream, serverHostname: hostname) }
+            )
+        }
         connection.relayToTarget(kind: .mysql, limits: limits) { recorder in
             let commands = CommandLog(
                 flowID: recorder.flowID, target: target, bus: connection.bus, policy: connection.policy, gate: connection.gate
             )
-            return MySQLInspector(recorder: recorder, gate: connection.gate, commands: commands)
+            return MySQLInspector(recorder: recorder, gate: connection.gate, commands: commands, tls: legs)
         }
     }
 }
@@ -33,6 +54,6 @@ extension MySQLModule {
 }
 
 extension ListenScheme {
-    /// MySQL or MariaDB to one server.
-    public static let mysql = ListenScheme(name: "mysql", target: .endpoint)
+    /// MySQL or MariaDB to one server; `?tls=intercept` terminates TLS on both legs.
+    public static let mysql = ListenScheme(name: "mysql", target: .endpoint, options: ["tls": ["intercept", "off"]])
 }

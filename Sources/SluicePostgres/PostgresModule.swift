@@ -35,8 +35,7 @@ public struct PostgresModule: DatabaseProtocolModule {
         var prepareServer: ((Channel) -> EventLoopFuture<Void>)?
         var clientTLS: (() throws -> ChannelHandler)?
         if intercept, let tls {
-            // An address is no server name (SNI): then only the certificate's chain is checked.
-            let hostname = target.host.isIPAddress ? nil : target.host
+            let hostname = ServerName.sni(for: target.host)
             prepareServer = { server in PostgresUpstreamTLS.start(on: server, context: tls.upstreamContext, serverHostname: hostname) }
             let leaves = tls.leaves
             clientTLS = { NIOSSLServerHandler(context: try leaves.serverContext(forHost: target.host)) }
@@ -63,11 +62,4 @@ extension PostgresModule {
 extension ListenScheme {
     /// PostgreSQL to one server; `?tls=intercept` terminates TLS on both legs.
     public static let postgres = ListenScheme(name: "postgres", target: .endpoint, options: ["tls": ["intercept", "off"]])
-}
-
-extension String {
-    /// Whether this is an IPv4 or IPv6 address rather than a name.
-    var isIPAddress: Bool {
-        (try? SocketAddress(ipAddress: self, port: 0)) != nil
-    }
 }

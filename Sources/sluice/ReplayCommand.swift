@@ -176,7 +176,7 @@ struct ReplayCommand: ParsableCommand {
         }
         let engine = Engine(
             configuration: configuration, bus: FlowBus(subscribers: [writer]), firstFlowID: firstFlowID,
-            modules: [PostgresModule(tls: tls), MySQLModule()], logger: Logger(label: "sluice.engine")
+            modules: [PostgresModule(tls: tls), MySQLModule(tls: tls)], logger: Logger(label: "sluice.engine")
         )
         var failed = false
         if !plan.flows.isEmpty {

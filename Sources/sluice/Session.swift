@@ -85,7 +85,7 @@ enum Session {
                 modules.append(try SSHModule(configuration: configuration))
             }
             modules.append(PostgresModule(tls: tls))
-            modules.append(MySQLModule())
+            modules.append(MySQLModule(tls: tls))
         } catch {
             writer.close()
             throw fail(error)

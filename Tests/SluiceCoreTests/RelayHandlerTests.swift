@@ -241,6 +241,11 @@ private final class ScriptedInspector: RelayInspector {
         case "big":
             buffered = Int(rest) ?? 0
         case "fail": actions.append(.end(RelayEnding(failure: .client, rest)))
+        case "secure":
+            // A protocol's TLS request: passed on, then a handler on each leg; `rest` came behind it in the same read.
+            actions.append(.pass(ByteBuffer(string: "request")))
+            actions.append(.securePartner({ Wrapper() }))
+            actions.append(.secureSender({ Wrapper() }, unread: ByteBuffer(string: rest)))
         default: actions.append(.pass(buffer))
         }
     }
@@ -265,6 +270,22 @@ private final class ScriptedInspector: RelayInspector {
     }
 }
 
+/// Stands in for TLS: marks what it reads and what it writes.
+private final class Wrapper: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(wrapInboundOut(ByteBuffer(string: "in:" + String(buffer: unwrapInboundIn(data)))))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(wrapOutboundOut(ByteBuffer(string: "out:" + String(buffer: unwrapOutboundIn(data)))), promise: promise)
+    }
+}
+
 @Suite struct RelayInspectorTests {
     private func outbound(_ channel: EmbeddedChannel) throws -> [String] {
         var texts: [String] = []
@@ -281,6 +302,18 @@ private final class ScriptedInspector: RelayInspector {
         splice.client.pipeline.fireChannelReadComplete()
         #expect(try outbound(splice.client) == ["no such table"])
         #expect(try outbound(splice.server) == ["SELECT 1"])
+    }
+
+    @Test func securingBothLegsSendsTheRequestInClearAndReadsWhatFollowedThroughTheNewHandler() throws {
+        let splice = try Splice(inspector: ScriptedInspector())
+        try splice.client.writeInbound(ByteBuffer(string: "secure:hello"))
+        splice.client.pipeline.fireChannelReadComplete()
+        #expect(try outbound(splice.server) == ["request"], "what went before the handler is in clear")
+        splice.loop.run()
+        #expect(try outbound(splice.server) == ["out:in:hello"], "the unread bytes went through the client's new handler, then the server's")
+        try splice.server.writeInbound(ByteBuffer(string: "answer"))
+        splice.server.pipeline.fireChannelReadComplete()
+        #expect(try outbound(splice.client) == ["out:in:answer"])
     }
 
     @Test func anInspectorThatReadsOnWhileHoldingSeesLaterInputAndLetsPingsOvertake() throws {

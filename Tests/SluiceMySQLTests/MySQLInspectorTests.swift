@@ -15,7 +15,10 @@ import Testing
         let inspector: MySQLInspector
         let session = MariaDBCaptures.cliSelect1
 
-        init(maxInspectedPayloadBytes: Int = MySQLPacketFramer.defaultMaxInspectedPayloadBytes) {
+        init(
+            maxInspectedPayloadBytes: Int = MySQLPacketFramer.defaultMaxInspectedPayloadBytes,
+            tls: (client: () throws -> ChannelHandler, server: () throws -> ChannelHandler)? = nil
+        ) {
             let bus = FlowBus(subscribers: [events])
             let gate = InterceptGate(bus: bus)
             let server = Endpoint(host: "10.0.0.8", port: 3306)
@@ -23,7 +26,7 @@ import Testing
             recorder.opened(kind: .mysql, listener: "test", client: Endpoint(host: "127.0.0.1", port: 4000), server: server)
             let commands = CommandLog(flowID: FlowID(9), target: server, bus: bus, policy: SharedPolicy(.builtIn), gate: gate)
             inspector = MySQLInspector(
-                recorder: recorder, gate: gate, commands: commands, maxInspectedPayloadBytes: maxInspectedPayloadBytes
+                recorder: recorder, gate: gate, commands: commands, tls: tls, maxInspectedPayloadBytes: maxInspectedPayloadBytes
             )
         }
 
@@ -92,6 +95,63 @@ import Testing
         let rows = harness.session.serverPackets[2...].flatMap { $0 }
         #expect(Self.passed(harness.server(rows)) == rows)
         #expect(harness.finished.map(\.outcome) == [CommandOutcome(result: "1 row")])
+    }
+
+    /// Stands in for a TLS handler.
+    private final class Marker: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+    }
+
+    private static func sslRequest() -> [UInt8] {
+        let caps: MySQLCapabilities = [.protocol41, .secureConnection, .pluginAuth, .ssl, .clientMySQL, .compress]
+        return Wire.packet(1, Wire.uint32(caps.rawValue) + Wire.uint32(1 << 24) + [45] + [UInt8](repeating: 0, count: 23))
+    }
+
+    @Test func withTLSInterceptedAnSSLRequestPassesAndTurnsBothLegsTLSWithWhatFollowsReadAgain() throws {
+        let harness = Harness(tls: (client: { Marker() }, server: { Marker() }))
+        let greeting = harness.session.serverPackets[0]
+        let handshake = try MySQLHandshake(payload: ByteBuffer(bytes: Self.passed(harness.server(greeting)).dropFirst(4)))
+        #expect(handshake.capabilities.contains(.ssl), "SSL stays offered")
+        #expect(handshake.capabilities.isDisjoint(with: MySQLCapabilities.clearedBySluice.subtracting(.ssl)))
+
+        let clientHello: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]
+        let actions = harness.client(Self.sslRequest() + clientHello)
+        try #require(actions.count == 3)
+        guard case .pass(let request) = actions[0], case .securePartner = actions[1], case .secureSender(_, let unread) = actions[2] else {
+            Issue.record("expected pass, securePartner, secureSender: \(actions)")
+            return
+        }
+        let caps = MySQLCapabilities(rawValue: try #require(request.getInteger(at: request.readerIndex + 4, endianness: .little, as: UInt32.self)))
+        #expect(caps.contains(.ssl) && !caps.contains(.compress), "the request loses compression, not SSL")
+        #expect(unread.map { Array($0.readableBytesView) } == clientHello, "the ClientHello goes to the TLS handler")
+
+        // Inside TLS: the real answer (sequence 2), then the session as usual.
+        var response = harness.session.clientPackets[0]
+        response[3] = 2
+        _ = harness.client(response)
+        _ = harness.server(harness.session.serverPackets[1])
+        _ = harness.client(harness.session.clientPackets[1])
+        #expect(harness.commands.map(\.text) == ["select 1"])
+        #expect(harness.commands.first?.user == "sluice_native")
+    }
+
+    @Test func anSSLRequestIsRefusedWithoutInterceptionAndAskedTwiceIsRefusedWithIt() {
+        let plain = Harness()
+        _ = plain.server(plain.session.serverPackets[0])
+        let refused = plain.client(Self.sslRequest())
+        guard case .end(let ending)? = refused.last else {
+            Issue.record("not ended: \(refused)")
+            return
+        }
+        #expect(ending.failure?.message.contains("asked for TLS, which this listener does not offer") == true)
+
+        let intercepted = Harness(tls: (client: { Marker() }, server: { Marker() }))
+        _ = intercepted.server(intercepted.session.serverPackets[0])
+        _ = intercepted.client(Self.sslRequest())
+        guard case .end? = intercepted.client(Self.sslRequest()).last else {
+            Issue.record("a second SSLRequest inside TLS went on")
+            return
+        }
     }
 
     @Test func aBlockedQueryIsAnsweredWithErr1142AtTheNextSequenceID() throws {

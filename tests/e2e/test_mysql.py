@@ -26,13 +26,14 @@ except ImportError:  # scripts/setup --test installs it (mysql-connector-python)
 
 
 class MySQLThroughSluice(MariaDBTestCase, SluiceTest):
-    def start_mysql_sluice(self, *extra):
-        """`sluice --headless` with one mysql:// listener in front of the class's server; returns (process, port)."""
+    def start_mysql_sluice(self, *extra, options=""):
+        """`sluice --headless` with one mysql:// listener (`options`: e.g. "?tls=intercept") in front of the class's
+        server; returns (process, port)."""
         port = free_port()
         self._runs = getattr(self, "_runs", 0) + 1
         stderr_path = os.path.join(self.tmp, f"sluice-mysql-{self._runs}.stderr")
         args = [SLUICE_BIN, "--headless", "--data-dir", self.data_dir,
-                "--listen", f"mysql://{HOST}:{port}=>{HOST}:{self.mariadb.port}"] + list(extra)
+                "--listen", f"mysql://{HOST}:{port}=>{HOST}:{self.mariadb.port}{options}"] + list(extra)
         with open(stderr_path, "wb") as stderr:
             popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         proc = SluiceProcess(popen, self.data_dir, stderr_path, [])
@@ -82,6 +83,37 @@ class MySQLThroughSluice(MariaDBTestCase, SluiceTest):
         self.assertTrue(all(row["database"] == DATABASE and row["result"] == "1 row" for row in selects), selects)
         refused = poll(lambda: next((f for f in self.sessions(proc) if f["state"] == "error"), None), 15)
         self.assertIn("Access denied", refused["error"])
+
+    def test_tls_intercepted_on_both_legs(self):
+        # Sluice's own leg to the server is verified: the test server's self-signed certificate is an extra root.
+        proc, port = self.start_mysql_sluice("--upstream-ca", self.mariadb.cert_path, options="?tls=intercept")
+        ca = os.path.join(self.data_dir, "ca", "sluice-ca.pem")
+        cipher = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
+        for user, password in ((NATIVE_USER, NATIVE_PASSWORD), (ED25519_USER, ED25519_PASSWORD)):
+            # The client checks Sluice's certificate for the address it dialled; the server sees TLS from Sluice.
+            result = self.mariadb.mysql(["-N", "-B", f"--ssl-ca={ca}", "--ssl-verify-server-cert", "-e", cipher], user=user,
+                                        password=password, port=port, ssl=True)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            name, _, value = result.stdout.strip().partition("\t")
+            self.assertEqual(name, "Ssl_cipher")
+            self.assertTrue(value, f"the server's session is TLS: {result.stdout!r}")
+        # Against the server's own certificate the client refuses: it is talking to Sluice.
+        refused = self.mariadb.mysql(["-e", "SELECT 1", f"--ssl-ca={self.mariadb.cert_path}", "--ssl-verify-server-cert"],
+                                     port=port, ssl=True)
+        self.assertNotEqual(refused.returncode, 0)
+        # A client that does not ask for TLS stays in clear on both legs (the handshake's packets are numbered, so
+        # Sluice cannot add TLS on one leg alone).
+        clear = self.mariadb.mysql(["-N", "-B", "-e", cipher], port=port, ssl=False)
+        self.assertEqual(clear.returncode, 0, clear.stderr)
+        self.assertEqual(clear.stdout.strip().partition("\t")[2], "")
+        rows = self.commands(proc, 3)
+        self.assertEqual(sum(row["text"] == cipher for row in rows), 3, rows)
+
+    def test_without_interception_a_client_that_requires_tls_is_refused(self):
+        proc, port = self.start_mysql_sluice()
+        result = self.mariadb.mysql(["-e", "SELECT 1", f"--ssl-ca={self.mariadb.cert_path}", "--ssl-verify-server-cert"],
+                                    port=port, ssl=True)
+        self.assertNotEqual(result.returncode, 0)
 
     def test_multi_statements_several_result_sets_and_an_error(self):
         proc, port = self.start_mysql_sluice()

@@ -47,7 +47,8 @@ public final class APIEventHub: FlowBusSubscriber {
                 "flow_opened",
                 JSONObject().int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue).string("listener", opened.listener)
                     .endpoint("client", opened.client).endpoint("server", opened.server).time("time", opened.time)
-                    .optionalInt("replay_of", opened.replayOf?.rawValue).line
+                    .optionalInt("replay_of", opened.replayOf?.rawValue)
+                    .optionalInt("session", opened.session?.rawValue).line
             )
         case .flowClosed(let closed):
             return (

@@ -241,7 +241,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", "SluiceStore", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "SluiceStoreTests",

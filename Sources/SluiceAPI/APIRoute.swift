@@ -45,8 +45,8 @@ public struct APIRequest: Sendable {
     /// The body as a JSON object with only `allowed` fields, or an empty one when there is no body (routes whose
     /// fields are all optional).
     public func optionalJSONObject(allowed: Set<String>) throws(APIFailure) -> [String: Any] {
-        guard !body.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") })
-        else { return [:] }
+        let blank: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t")]
+        guard !body.allSatisfy(blank.contains) else { return [:] }
         return try jsonObject(allowed: allowed)
     }
 
@@ -87,7 +87,8 @@ public struct APIRequest: Sendable {
 /// A path parameter (`{id}`) as an id: a whole number, not negative.
 func pathIdentifier(_ parameters: [String: String], _ name: String = "id") throws(APIFailure) -> Int64 {
     guard let text = parameters[name], let id = Int64(text), id >= 0 else {
-        throw APIFailure(400, "the \(name == "id" ? "id" : name + " id") in the path must be a whole number, got '\(parameters[name] ?? "")'")
+        let what = name == "id" ? "id" : name + " id"
+        throw APIFailure(400, "the \(what) in the path must be a whole number, got '\(parameters[name] ?? "")'")
     }
     return id
 }

@@ -116,13 +116,13 @@ public final class SessionProxies: Sendable {
     /// Opens a proxy for session `id` on a free port of the range.
     /// - Throws: 400 for a protocol this sluice does not serve, 404 / 409 for a session that is not open, 503 when
     ///   no port of the range is free (or binding fails for another reason).
-    public func openProxy(for id: SessionID, speaking proxyProtocol: ProxyProtocol, to target: Endpoint) throws(APIFailure) -> SessionProxy {
+    public func openProxy(
+        for id: SessionID, speaking proxyProtocol: ProxyProtocol, to target: Endpoint
+    ) throws(APIFailure) -> SessionProxy {
         guard let scheme = engine.listenSchemes.first(where: { $0.name == proxyProtocol.schemeName }) else {
             let served = ProxyProtocol.allCases.filter { wanted in engine.listenSchemes.contains { $0.name == wanted.schemeName } }
-            throw APIFailure(
-                400,
-                "field 'protocol': this sluice serves no \(proxyProtocol.rawValue) proxies (it serves: \(served.map(\.rawValue).joined(separator: ", ")))"
-            )
+            let names = served.map(\.rawValue).joined(separator: ", ")
+            throw APIFailure(400, "field 'protocol': this sluice serves no \(proxyProtocol.rawValue) proxies (it serves: \(names))")
         }
         guard isOpen(id) else { throw notOpen(id) }
         var attempts = 0

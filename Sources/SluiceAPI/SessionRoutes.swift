@@ -85,7 +85,8 @@ struct SessionRoutes: Sendable {
         let body = try request.jsonObject(allowed: ["protocol", "target"])
         let name = try stringField(body, "protocol", required: true, maxLength: 16) ?? ""
         guard let proxyProtocol = ProxyProtocol(rawValue: name) else {
-            throw APIFailure(400, "field 'protocol' must be one of \(ProxyProtocol.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            let known = ProxyProtocol.allCases.map(\.rawValue).joined(separator: ", ")
+            throw APIFailure(400, "field 'protocol' must be one of \(known), got '\(name)'")
         }
         let text = try stringField(body, "target", required: true, maxLength: 300) ?? ""
         let target: Endpoint

@@ -29,7 +29,7 @@ public struct PortRange: Sendable, Equatable, CustomStringConvertible {
     public var description: String { lower == upper ? "\(lower)" : "\(lower)-\(upper)" }
 
     /// What a bad `api.proxy_ports` value is told.
-    static let expected = "expected LOW-HIGH, ports from 1 to 65535 with LOW <= HIGH (e.g. 10000-20000)"
+    public static let expected = "expected LOW-HIGH, ports from 1 to 65535 with LOW <= HIGH (e.g. 10000-20000)"
 }
 
 extension Character {

@@ -134,7 +134,10 @@ public final class Store: Sendable {
                 try db.inTransaction {
                     try db.execute(sql: "INSERT INTO flows SELECT * FROM source.flows WHERE id IN (\(list))")
                     try db.execute(
-                        sql: "INSERT INTO sessions SELECT * FROM source.sessions WHERE id IN (SELECT session_id FROM source.flows WHERE id IN (\(list)))"
+                        sql: """
+                            INSERT INTO sessions SELECT * FROM source.sessions
+                            WHERE id IN (SELECT session_id FROM source.flows WHERE id IN (\(list)))
+                            """
                     )
                     try db.execute(
                         sql: """

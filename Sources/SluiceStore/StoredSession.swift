@@ -40,7 +40,9 @@ extension Store {
 
     public func session(_ id: SessionID) throws(StoreError) -> StoredSession? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id.rawValue]).map { row in try StoredSession(row: row) }
+            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id.rawValue]).map { row in
+                try StoredSession(row: row)
+            }
         }
     }
 

@@ -80,7 +80,9 @@ struct APIReplayer: APIFlowReplaying {
         } catch {
             throw APIFailure(503, "the store cannot be read: \(error)")
         }
-        let replayed = databases.replay(session.original, on: session.spec, login: session.login, statements: session.statements, holdTimeout: holdTimeout)
+        let replayed = databases.replay(
+            session.original, on: session.spec, login: session.login, statements: session.statements, holdTimeout: holdTimeout
+        )
         // The replayer reports every failure in its result; its future itself never fails.
         let result = (try? replayed.wait()) ?? DatabaseReplayResult(original: id, failure: "the replay was lost")
         let lines = DatabaseReplayReport.lines(result, replay: session)

@@ -225,10 +225,7 @@ struct EngineOptions: ParsableArguments {
         if let api { configuration.apiListen = api }
         if let apiProxyPorts {
             guard let range = PortRange(parsing: apiProxyPorts) else {
-                throw ConfigurationError(
-                    source: "--api-proxy-ports", line: nil,
-                    message: "expected LOW-HIGH, ports from 1 to 65535 with LOW <= HIGH (e.g. 10000-20000), got '\(apiProxyPorts)'"
-                )
+                throw ConfigurationError(source: "--api-proxy-ports", line: nil, message: "\(PortRange.expected), got '\(apiProxyPorts)'")
             }
             configuration.apiProxyPorts = range
         }

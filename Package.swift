@@ -254,7 +254,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", .product(name: "Yams", package: "Yams"),
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", "SluiceStore", .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),

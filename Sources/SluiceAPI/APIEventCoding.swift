@@ -19,7 +19,7 @@ public enum APIEventCoding {
                 "flow_opened",
                 JSONObject().int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue).string("listener", opened.listener)
                     .endpoint("client", opened.client).endpoint("server", opened.server).time("time", opened.time)
-                    .optionalInt("replay_of", opened.replayOf?.rawValue).line
+                    .optionalInt("replay_of", opened.replayOf?.rawValue).optionalInt("session", opened.session?.rawValue).line
             )
         case .message(let message):
             return (

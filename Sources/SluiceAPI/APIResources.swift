@@ -13,28 +13,50 @@ public struct APIResources: Sendable {
     let schemes: [ListenScheme]
     /// Where the recordings are (`recordings/<flow>.cast`); nil without a data directory.
     let directory: DataDirectory?
+    /// The open sessions and their proxies; nil without a store writer.
+    let sessions: SessionProxies?
+    /// Where acknowledgements of alerts are written; nil without a store writer.
+    let acknowledging: (any AlertAcknowledging)?
+    /// Replays flows through the engine; nil when this sluice cannot (no store).
+    let replayer: (any APIFlowReplaying)?
 
     /// - Parameters:
     ///   - store: the store read back for flows, commands and alerts; nil when it cannot be opened (those routes
     ///     answer 503).
     ///   - schemes: the listen schemes new listeners may use (the executable's).
+    ///   - sessions, acknowledging, replayer: the services behind the routes that change the store or send traffic;
+    ///     a route whose service is nil answers 503.
     public init(
-        engine: Engine, store: Store?, progress: (any StoreWriteProgress)?, schemes: [ListenScheme], directory: DataDirectory? = nil
+        engine: Engine, store: Store?, progress: (any StoreWriteProgress)?, schemes: [ListenScheme], directory: DataDirectory? = nil,
+        sessions: SessionProxies? = nil, acknowledging: (any AlertAcknowledging)? = nil, replayer: (any APIFlowReplaying)? = nil
     ) {
         self.directory = directory
         self.engine = engine
         self.store = store
         self.progress = progress
         self.schemes = schemes
+        self.sessions = sessions
+        self.acknowledging = acknowledging
+        self.replayer = replayer
     }
 
     public var routes: [APIRoute] {
         [
             APIRoute("GET", "/api/stats", "Open connections, their bytes, stored flows by kind, the store's backlog") { _, _ in try stats() },
-            APIRoute("GET", "/api/flows", "Stored flows, newest last (filter: the filter language; limit)") { request, _ in try flows(request) },
+            APIRoute("GET", "/api/flows", "Stored flows, newest last (filter: the filter language; session; limit)") { request, _ in
+                try flows(request)
+            },
             APIRoute("GET", "/api/flows/{id}", "One stored flow") { _, parameters in try flow(parameters) },
-            APIRoute("GET", "/api/commands", "Recorded commands (flow, risk: minimum level, limit)") { request, _ in try commands(request) },
-            APIRoute("GET", "/api/alerts", "Recorded alerts (limit)") { request, _ in try alerts(request) },
+            APIRoute("POST", "/api/flows/{id}/replay", "Replay an HTTP or SQL flow: {\"target\", \"password\", \"statement\"} (all optional)") {
+                request, parameters in try replay(request, parameters)
+            },
+            APIRoute("GET", "/api/commands", "Recorded commands (flow, session, risk: minimum level, limit)") { request, _ in
+                try commands(request)
+            },
+            APIRoute("GET", "/api/alerts", "Recorded alerts (level: minimum, acknowledged, limit)") { request, _ in try alerts(request) },
+            APIRoute("POST", "/api/alerts/{id}/ack", "Acknowledge an alert: {\"by\": \"name\"} (optional); the first acknowledgement stays") {
+                request, parameters in try acknowledge(request, parameters)
+            },
             APIRoute("GET", "/api/listeners", "The listeners running") { _, _ in listeners() },
             APIRoute("POST", "/api/listeners", "Start a listener: {\"spec\": \"tcp://127.0.0.1:9000=>10.0.0.5:7000\"}") { request, _ in
                 try addListener(request)
@@ -54,7 +76,7 @@ public struct APIResources: Sendable {
                 try recordingFile(parameters)
             },
             APIRoute("GET", "/api/events", "Server-Sent Events: flows, commands, alerts and holds as they happen") { _, _ in .events },
-        ] + operatorRoutes
+        ] + operatorRoutes + SessionRoutes(sessions: sessions, store: store).routes
     }
 
     // MARK: Routes
@@ -81,6 +103,7 @@ public struct APIResources: Sendable {
 
     private func flows(_ request: APIRequest) throws(APIFailure) -> APIResult {
         let limit = try request.integer("limit", default: 100, in: 1...10_000)
+        let session = try request.identifier("session").map { SessionID($0) }
         var selection: Filter?
         if let text = request.query["filter"], !text.isEmpty {
             do {
@@ -91,7 +114,7 @@ public struct APIResources: Sendable {
         }
         let store = try readable()
         do {
-            var found = try store.flows(limit: limit)
+            var found = try store.flows(limit: limit, session: session)
             if let selection {
                 found = try found.filter { flow throws(StoreError) in
                     let messages = try store.messages(of: flow.id)
@@ -120,17 +143,12 @@ public struct APIResources: Sendable {
 
     private func commands(_ request: APIRequest) throws(APIFailure) -> APIResult {
         let limit = try request.integer("limit", default: 100, in: 1...10_000)
-        let flow = try request.query["flow"].map { text throws(APIFailure) -> FlowID in
-            guard let id = Int64(text) else { throw APIFailure(400, "flow must be a flow id") }
-            return FlowID(id)
-        }
-        let risk = try request.query["risk"].map { text throws(APIFailure) -> RiskLevel in
-            guard let level = RiskLevel(rawValue: text) else { throw APIFailure(400, "risk must be low, medium, high or critical") }
-            return level
-        }
+        let flow = try request.identifier("flow").map { FlowID($0) }
+        let session = try request.identifier("session").map { SessionID($0) }
+        let risk = try request.riskLevel("risk")
         let store = try readable()
         do {
-            let found = try store.commands(flow: flow, minimumRisk: risk, limit: limit)
+            let found = try store.commands(flow: flow, session: session, minimumRisk: risk, limit: limit)
             return .data("[" + found.map(StoredJSON.command).joined(separator: ",") + "]", message: "\(found.count) commands")
         } catch {
             throw APIFailure(503, "the store cannot be read: \(error)")
@@ -139,13 +157,53 @@ public struct APIResources: Sendable {
 
     private func alerts(_ request: APIRequest) throws(APIFailure) -> APIResult {
         let limit = try request.integer("limit", default: 100, in: 1...10_000)
+        let level = try request.riskLevel("level")
+        let acknowledged = try request.flag("acknowledged")
         let store = try readable()
         do {
-            let found = try store.alerts(limit: limit)
+            let found = try store.alerts(minimumLevel: level, acknowledged: acknowledged, limit: limit)
             return .data("[" + found.map(StoredJSON.alert).joined(separator: ",") + "]", message: "\(found.count) alerts")
         } catch {
             throw APIFailure(503, "the store cannot be read: \(error)")
         }
+    }
+
+    private func acknowledge(_ request: APIRequest, _ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let id = try pathIdentifier(parameters)
+        let by = try stringField(try request.optionalJSONObject(allowed: ["by"]), "by", required: false, maxLength: 200)
+        guard let acknowledging else { throw APIFailure(503, "acknowledgements need the store's writer, which this sluice does not have") }
+        let alert: StoredAlert?
+        do {
+            alert = try acknowledging.acknowledgeAlert(id, by: by)
+        } catch {
+            throw APIFailure(503, "the acknowledgement cannot be stored: \(error)")
+        }
+        guard let alert, let acknowledgement = alert.acknowledgement else { throw APIFailure(404, "no alert \(id)") }
+        let who = acknowledgement.by.map { " by \($0)" } ?? ""
+        return .data(StoredJSON.alert(alert), message: "acknowledged\(who) at \(Timestamp.iso8601(acknowledgement.time))")
+    }
+
+    private func replay(_ request: APIRequest, _ parameters: [String: String]) throws(APIFailure) -> APIResult {
+        let id = FlowID(try pathIdentifier(parameters))
+        let body = try request.optionalJSONObject(allowed: ["target", "password", "statement"])
+        let target = try stringField(body, "target", required: false, maxLength: 2048)
+        // A password is never logged or stored: it goes to the replayer and no further.
+        let password = try stringField(body, "password", required: false, maxLength: 1024)
+        var statement: Int64?
+        if let value = body["statement"] {
+            guard let number = value as? Int, number >= 0 else {
+                throw APIFailure(400, "field 'statement' must be a statement's index in its session (0, 1, …)")
+            }
+            statement = Int64(number)
+        }
+        guard let replayer else { throw APIFailure(503, "replays need the store, which this sluice cannot read") }
+        let replayed = try replayer.replay(id, statement: statement, target: target, password: password)
+        let details = replayed.details.map(JSONObject.quote).joined(separator: ",")
+        return .data(
+            JSONObject().optionalInt("flow", replayed.flow?.rawValue).int("replay_of", replayed.replayOf.rawValue)
+                .string("summary", replayed.summary).json("details", Array("[\(details)]".utf8)).line,
+            message: replayed.summary, status: 201
+        )
     }
 
     private func listeners() -> APIResult {
@@ -172,6 +230,7 @@ public struct APIResources: Sendable {
     private func stopListener(_ parameters: [String: String]) throws(APIFailure) -> APIResult {
         let id = try identifier(parameters)
         guard let stopped = engine.stopListening(id) else { throw APIFailure(404, "no listener \(id)") }
+        sessions?.forget(listener: id)
         return .data(Self.listenerJSON(stopped), message: "stopped; its open connections go on")
     }
 
@@ -268,7 +327,7 @@ public struct APIResources: Sendable {
     static func listenerJSON(_ listener: RunningListener) -> String {
         JSONObject().int("id", Int64(listener.id)).string("spec", listener.spec.description)
             .string("scheme", listener.spec.scheme.name)
-            .optionalString("address", listener.address.map { "\(Endpoint($0))" }).line
+            .optionalString("address", listener.address.map { "\(Endpoint($0))" }).optionalInt("session", listener.session?.rawValue).line
     }
 
 }

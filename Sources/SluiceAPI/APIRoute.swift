@@ -42,6 +42,38 @@ public struct APIRequest: Sendable {
         return object
     }
 
+    /// The body as a JSON object with only `allowed` fields, or an empty one when there is no body (routes whose
+    /// fields are all optional).
+    public func optionalJSONObject(allowed: Set<String>) throws(APIFailure) -> [String: Any] {
+        let blank: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t")]
+        guard !body.allSatisfy(blank.contains) else { return [:] }
+        return try jsonObject(allowed: allowed)
+    }
+
+    /// A query parameter as a risk level (`risk=high`: at least high).
+    public func riskLevel(_ name: String) throws(APIFailure) -> RiskLevel? {
+        guard let text = query[name] else { return nil }
+        guard let level = RiskLevel(rawValue: text) else { throw APIFailure(400, "\(name) must be low, medium, high or critical") }
+        return level
+    }
+
+    /// A query parameter as an id (`flow=12`, `session=3`).
+    public func identifier(_ name: String) throws(APIFailure) -> Int64? {
+        guard let text = query[name] else { return nil }
+        guard let id = Int64(text), id >= 0 else { throw APIFailure(400, "\(name) must be an id (a whole number)") }
+        return id
+    }
+
+    /// A query parameter as true or false.
+    public func flag(_ name: String) throws(APIFailure) -> Bool? {
+        switch query[name] {
+        case nil: return nil
+        case "true": return true
+        case "false": return false
+        default: throw APIFailure(400, "\(name) must be true or false")
+        }
+    }
+
     /// A query parameter as a whole number in `range`.
     public func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(APIFailure) -> Int {
         guard let text = query[name] else { return value }
@@ -50,6 +82,27 @@ public struct APIRequest: Sendable {
         }
         return number
     }
+}
+
+/// A path parameter (`{id}`) as an id: a whole number, not negative.
+func pathIdentifier(_ parameters: [String: String], _ name: String = "id") throws(APIFailure) -> Int64 {
+    guard let text = parameters[name], let id = Int64(text), id >= 0 else {
+        let what = name == "id" ? "id" : name + " id"
+        throw APIFailure(400, "the \(what) in the path must be a whole number, got '\(parameters[name] ?? "")'")
+    }
+    return id
+}
+
+/// A body field that must be a string, of at most `maxLength` characters; nil when absent and not `required`.
+func stringField(_ body: [String: Any], _ name: String, required: Bool, maxLength: Int = 1024) throws(APIFailure) -> String? {
+    guard let value = body[name] else {
+        if required { throw APIFailure(400, "field '\(name)' is required") }
+        return nil
+    }
+    guard let text = value as? String, !text.isEmpty, text.count <= maxLength else {
+        throw APIFailure(400, "field '\(name)' must be a string of 1 to \(maxLength) characters")
+    }
+    return text
 }
 
 /// What a route answers: JSON `data` in the envelope, or the live event stream.

@@ -25,13 +25,16 @@ public final class ClientConnection: Sendable {
     let id: Int64
     /// Set when Sluice itself is the client, replaying a flow.
     let replay: ReplayOrigin?
+    /// The session of the listener that accepted the connection, which each of its flows names.
+    let session: SessionID?
     private let registry: ConnectionRegistry
 
     init(
         id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate,
-        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry, replay: ReplayOrigin? = nil
+        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry, replay: ReplayOrigin? = nil, session: SessionID? = nil
     ) {
         self.replay = replay
+        self.session = session
         self.policy = policy
         self.id = id
         self.channel = channel

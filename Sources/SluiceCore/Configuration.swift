@@ -73,6 +73,10 @@ public struct Configuration: Sendable, Equatable {
     public var sqlRecordBytes = false
     /// Where the control API listens (`127.0.0.1:PORT` or `unix:PATH`); nil: no API, the default.
     public var apiListen: String?
+    /// The ports the control API opens a session's proxies on (`api.proxy_ports`).
+    public var apiProxyPorts = PortRange(10000, 20000)
+    /// The address a session's proxies bind to (`api.proxy_host`): loopback unless the operator opens them wider.
+    public var apiProxyHost = "127.0.0.1"
 
     public struct WebSocketLimits: Sendable, Equatable {
         public var maxFrameBytes = 16 << 20
@@ -103,6 +107,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
             && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections && lhs.storeOnFull == rhs.storeOnFull
             && lhs.ssh == rhs.ssh && lhs.policyFile == rhs.policyFile && lhs.sqlRecordBytes == rhs.sqlRecordBytes
+            && lhs.apiListen == rhs.apiListen && lhs.apiProxyPorts == rhs.apiProxyPorts && lhs.apiProxyHost == rhs.apiProxyHost
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -254,15 +259,31 @@ public struct Configuration: Sendable, Equatable {
                     configuration.sqlRecordBytes = flag
                 }
             case "api":
-                guard let mapping = value.mapping else { throw fail("expected a mapping (listen)") }
+                guard let mapping = value.mapping else { throw fail("expected a mapping (listen, proxy_ports, proxy_host)") }
                 for (name, item) in mapping {
-                    guard name.string == "listen" else {
-                        throw ConfigurationError(source: source, line: name.mark?.line, message: "unknown key 'api.\(name.string ?? "")' (known: listen)")
+                    func problem(_ message: String) -> ConfigurationError {
+                        ConfigurationError(source: source, line: item.mark?.line, message: "api.\(name.string ?? ""): \(message)")
                     }
-                    guard let address = item.string, !address.isEmpty else {
-                        throw ConfigurationError(source: source, line: item.mark?.line, message: "api.listen: expected HOST:PORT or unix:PATH")
+                    switch name.string {
+                    case "listen":
+                        guard let address = item.string, !address.isEmpty else { throw problem("expected HOST:PORT or unix:PATH") }
+                        configuration.apiListen = address
+                    case "proxy_ports":
+                        // YAML reads `12000` as a number and `10000-20000` as text: both are the scalar's text.
+                        guard let text = item.scalar?.string, let range = PortRange(parsing: text) else {
+                            throw problem("\(PortRange.expected), got '\(item.scalar?.string ?? "a non-scalar")'")
+                        }
+                        configuration.apiProxyPorts = range
+                    case "proxy_host":
+                        let host = item.string ?? ""
+                        if let message = proxyHostProblem(host) { throw problem(message) }
+                        configuration.apiProxyHost = host
+                    default:
+                        throw ConfigurationError(
+                            source: source, line: name.mark?.line,
+                            message: "unknown key 'api.\(name.string ?? "")' (known: listen, proxy_ports, proxy_host)"
+                        )
                     }
-                    configuration.apiListen = address
                 }
             case "policy":
                 if let path = value.scalar?.string {
@@ -462,6 +483,9 @@ public struct Configuration: Sendable, Equatable {
         }
         if let maxConnections, maxConnections <= 0 {
             throw ConfigurationError(source: "max_connections", line: nil, message: "expected a positive whole number of connections")
+        }
+        if let problem = Self.proxyHostProblem(apiProxyHost) {
+            throw ConfigurationError(source: "api.proxy_host", line: nil, message: problem)
         }
         var seen = Set<Endpoint>()
         for spec in listeners where !seen.insert(spec.listen).inserted {

@@ -51,6 +51,7 @@ public final class Engine: Sendable {
     private struct Listener {
         var spec: ListenSpec
         var channel: Channel
+        var session: SessionID?
     }
 
     private struct OpenFlow {
@@ -112,10 +113,18 @@ public final class Engine: Sendable {
         return bound
     }
 
-    /// Binds one more listener while running (the TUI's `:listen`); its clients are served like any.
-    /// - Throws: when no module serves its scheme, the engine is stopping, or the address cannot be bound.
+    /// Binds one more listener while running (the TUI's `:listen`, the control API); its clients are served like any.
+    /// - Throws: when no module serves its scheme, the engine is stopping, or the address cannot be bound
+    ///   (`EngineError.addressInUse` says whether the port was taken).
     @discardableResult
     public func listen(_ spec: ListenSpec) throws(EngineError) -> RunningListener {
+        try listen(spec, session: nil)
+    }
+
+    /// Binds a listener opened for `session` (the control API's proxies): every flow its connections open names it.
+    /// The engine only carries the id.
+    @discardableResult
+    public func listen(_ spec: ListenSpec, session: SessionID?) throws(EngineError) -> RunningListener {
         guard let module = modules[spec.scheme] else {
             throw EngineError(message: "cannot listen on \(spec): this sluice serves no \(spec.scheme.name):// listeners\(Self.moduleHint(spec.scheme))")
         }
@@ -127,14 +136,16 @@ public final class Engine: Sendable {
         guard let id else { throw EngineError(message: "cannot listen on \(spec): sluice is stopping") }
         let channel: Channel
         do {
-            channel = try makeListener(spec, id: id, module: module).bind(host: spec.listen.host, port: spec.listen.port).wait()
+            channel = try makeListener(spec, id: id, module: module, session: session).bind(host: spec.listen.host, port: spec.listen.port)
+                .wait()
         } catch {
             _ = state.withLockedValue { $0.acceptGates.removeValue(forKey: id) }
-            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+            let inUse = (error as? IOError)?.errnoCode == EADDRINUSE
+            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))", addressInUse: inUse)
         }
         let running = state.withLockedValue { state -> Bool in
             guard state.accepting else { return false }
-            state.listeners[id] = Listener(spec: spec, channel: channel)
+            state.listeners[id] = Listener(spec: spec, channel: channel, session: session)
             return true
         }
         guard running else {
@@ -142,7 +153,7 @@ public final class Engine: Sendable {
             throw EngineError(message: "cannot listen on \(spec): sluice is stopping")
         }
         logger.info("listening on \(spec)")
-        return RunningListener(id: id, spec: spec, address: channel.localAddress)
+        return RunningListener(id: id, spec: spec, address: channel.localAddress, session: session)
     }
 
     /// Stops listener `id`: no new clients; the connections it accepted go on until they end.
@@ -156,13 +167,15 @@ public final class Engine: Sendable {
         guard let stopped else { return nil }
         try? stopped.channel.close().wait()
         logger.info("stopped listening on \(stopped.spec)")
-        return RunningListener(id: id, spec: stopped.spec, address: nil)
+        return RunningListener(id: id, spec: stopped.spec, address: nil, session: stopped.session)
     }
 
     /// The listeners running, by id.
     public var listeners: [RunningListener] {
         state.withLockedValue { state in
-            state.listeners.map { RunningListener(id: $0.key, spec: $0.value.spec, address: $0.value.channel.localAddress) }
+            state.listeners.map {
+                RunningListener(id: $0.key, spec: $0.value.spec, address: $0.value.channel.localAddress, session: $0.value.session)
+            }
         }.sorted { $0.id < $1.id }
     }
 
@@ -173,7 +186,7 @@ public final class Engine: Sendable {
 
     /// Why a scheme of this build may have no module in this engine.
     private static func moduleHint(_ scheme: ListenScheme) -> String {
-        scheme.name == "ssh" ? " (the SSH module starts only when sluice starts with an ssh:// listener)" : ""
+        scheme.name == "ssh" ? " (the SSH module starts only when sluice starts with an ssh:// listener or the control API)" : ""
     }
 
     /// Binds each listener's address once and lets it go, so that an occupied port is found before anything is
@@ -191,6 +204,18 @@ public final class Engine: Sendable {
             }
             if let problem { throw EngineError(message: "cannot listen on \(spec.listen): \(problem)") }
         }
+    }
+
+    /// Checks that listeners can bind `host` (an address of this machine), by binding port 0 once: the control API's
+    /// proxies are opened on it later, one port at a time, and a wrong address should stop the start, not each proxy.
+    public static func checkCanBind(host: String, what: String) throws(EngineError) {
+        let problem: String?
+        do {
+            problem = bindProblem(try SocketAddress.makeAddressResolvingHost(host, port: 0))
+        } catch {
+            problem = describe(error)
+        }
+        if let problem { throw EngineError(message: "\(what) \(host): cannot bind it: \(problem)") }
     }
 
     private static func bindProblem(_ address: SocketAddress) -> String? {
@@ -282,7 +307,7 @@ public final class Engine: Sendable {
         }
     }
 
-    private func makeListener(_ spec: ListenSpec, id: Int, module: any ProtocolModule) -> ServerBootstrap {
+    private func makeListener(_ spec: ListenSpec, id: Int, module: any ProtocolModule, session: SessionID?) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -304,7 +329,7 @@ public final class Engine: Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        EarlyInput(whenActive: { self.accept(channel, spec: spec, module: module) })
+                        EarlyInput(whenActive: { self.accept(channel, spec: spec, module: module, session: session) })
                     )
                 }
             }
@@ -335,9 +360,13 @@ public final class Engine: Sendable {
         }
     }
 
-    /// - Parameter replay: set when Sluice itself is the client (`serveReplay`): no access rules apply, and the
-    ///   connection's flows name the flow they repeat.
-    private func accept(_ channel: Channel, spec: ListenSpec, module: any ProtocolModule, replay: ReplayOrigin? = nil) {
+    /// - Parameters:
+    ///   - replay: set when Sluice itself is the client (`serveReplay`): no access rules apply, and the
+    ///     connection's flows name the flow they repeat.
+    ///   - session: the listener's session, which the connection's flows name.
+    private func accept(
+        _ channel: Channel, spec: ListenSpec, module: any ProtocolModule, replay: ReplayOrigin? = nil, session: SessionID? = nil
+    ) {
         if let refusal = bus.refusal {
             // The store cannot record (store.on_full: stop): an audit trail with a hole is worse than no service.
             if lastRefusal.withLockedValue({ last in defer { last = refusal }; return last != refusal }) {
@@ -362,7 +391,7 @@ public final class Engine: Sendable {
         }
         let connection = ClientConnection(
             id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
-            registry: self, replay: replay
+            registry: self, replay: replay, session: session
         )
         if replay == nil, let refusal = configuration.access.refusal(for: connection.client.host) {
             // Recorded like any flow, so a jumphost's operator sees who knocked.
@@ -398,7 +427,7 @@ extension Engine {
         guard let connectionID else { return nil }
         let recorder = openFlow(
             connectionID: connectionID, eventLoop: eventLoop, listener: listener, kind: kind, client: client, server: server,
-            limits: limits ?? RecordingLimits(configuration), replayOf: replayOf
+            limits: limits ?? RecordingLimits(configuration), replayOf: replayOf, session: nil
         )
         guard let recorder else {
             _ = state.withLockedValue { $0.connections.removeValue(forKey: connectionID) }
@@ -482,11 +511,14 @@ public struct RunningListener: Sendable, Equatable {
     public var spec: ListenSpec
     /// The bound address (the port the system chose for port 0); nil once stopped.
     public var address: SocketAddress?
+    /// The session it was opened for, if any.
+    public var session: SessionID?
 
-    public init(id: Int, spec: ListenSpec, address: SocketAddress?) {
+    public init(id: Int, spec: ListenSpec, address: SocketAddress?, session: SessionID? = nil) {
         self.id = id
         self.spec = spec
         self.address = address
+        self.session = session
     }
 }
 
@@ -500,7 +532,7 @@ extension Engine: ConnectionRegistry {
     func openFlow(on connection: ClientConnection, kind: FlowKind, server: Endpoint, limits: RecordingLimits) -> FlowRecorder? {
         let recorder = openFlow(
             connectionID: connection.id, eventLoop: connection.eventLoop, listener: connection.listenerName, kind: kind,
-            client: connection.client, server: server, limits: limits, replayOf: connection.replay?.original
+            client: connection.client, server: server, limits: limits, replayOf: connection.replay?.original, session: connection.session
         )
         if let recorder { connection.replay?.flowOpened(recorder.flowID) }
         return recorder
@@ -508,7 +540,7 @@ extension Engine: ConnectionRegistry {
 
     private func openFlow(
         connectionID: Int64, eventLoop: EventLoop, listener: String, kind: FlowKind, client: Endpoint, server: Endpoint, limits: RecordingLimits,
-        replayOf: FlowID?
+        replayOf: FlowID?, session: SessionID?
     ) -> FlowRecorder? {
         let openedAt = Date()
         // One lock: the id and the entry that `kill` and the connections view find.
@@ -531,7 +563,7 @@ extension Engine: ConnectionRegistry {
             self.gate.discard(flowID: flowID)
             _ = self.state.withLockedValue { $0.flows.removeValue(forKey: flowID) }
         }
-        recorder.opened(kind: kind, listener: listener, client: client, server: server, replayOf: replayOf)
+        recorder.opened(kind: kind, listener: listener, client: client, server: server, replayOf: replayOf, session: session)
         return recorder
     }
 
@@ -588,9 +620,12 @@ public struct OpenConnection: Sendable {
 /// One line saying why the engine could not start.
 public struct EngineError: Error, CustomStringConvertible {
     public var message: String
+    /// A listener's port was taken (`EADDRINUSE`): a caller choosing ports may try the next one.
+    public var addressInUse: Bool
     public var description: String { message }
 
-    public init(message: String) {
+    public init(message: String, addressInUse: Bool = false) {
         self.message = message
+        self.addressInUse = addressInUse
     }
 }

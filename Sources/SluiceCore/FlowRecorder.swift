@@ -103,13 +103,16 @@ public final class FlowRecorder {
         self.limits = limits
     }
 
-    func opened(kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, replayOf: FlowID? = nil) {
+    func opened(kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, replayOf: FlowID? = nil, session: SessionID? = nil) {
         self.kind = kind
         self.client = client
         self.server = server
         bus.publish(
             .flowOpened(
-                FlowOpened(flowID: flowID, kind: kind, listener: listener, client: client, server: server, time: Date(), replayOf: replayOf)
+                FlowOpened(
+                    flowID: flowID, kind: kind, listener: listener, client: client, server: server, time: Date(), replayOf: replayOf,
+                    session: session
+                )
             )
         )
     }

@@ -118,6 +118,11 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Parses a target as a spec writes it after `=>`: `host:port` or `[v6]:port` (the control API's proxies).
+    public static func target(parsing text: String) throws(ListenSpecError) -> Endpoint {
+        try endpoint(text, defaultHost: nil)
+    }
+
     /// Parses `host:port`, `[v6]:port` or (when `defaultHost` is given) `:port`.
     static func endpoint(_ text: String, defaultHost: String?) throws(ListenSpecError) -> Endpoint {
         let which = defaultHost == nil ? "target" : "listen address"

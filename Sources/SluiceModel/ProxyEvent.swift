@@ -53,9 +53,12 @@ public struct FlowOpened: Sendable, Equatable {
     /// The flow this one repeats, when Sluice itself made the connection to replay it (database statements; an HTTP
     /// replay names its original in its request).
     public var replayOf: FlowID?
+    /// The session whose proxy accepted the connection, when a listener was opened for one.
+    public var session: SessionID?
 
     public init(
-        flowID: FlowID, kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, time: Date, replayOf: FlowID? = nil
+        flowID: FlowID, kind: FlowKind, listener: String, client: Endpoint, server: Endpoint, time: Date, replayOf: FlowID? = nil,
+        session: SessionID? = nil
     ) {
         self.flowID = flowID
         self.kind = kind
@@ -64,6 +67,7 @@ public struct FlowOpened: Sendable, Equatable {
         self.server = server
         self.time = time
         self.replayOf = replayOf
+        self.session = session
     }
 }
 

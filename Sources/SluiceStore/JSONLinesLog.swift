@@ -59,6 +59,7 @@ final class JSONLinesLog {
                     .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
                     .string("listener", opened.listener).endpoint("client", opened.client)
                     .endpoint("server", opened.server).time("time", opened.time).optionalInt("replay_of", opened.replayOf?.rawValue)
+                    .optionalInt("session", opened.session?.rawValue)
             )
         case .message(let message):
             var line = JSONObject(reservingCapacity: 256 + message.payload.count * 4 / 3)

@@ -150,6 +150,30 @@ enum Schema {
             // Not `replay_of`: flows are read joined with `http`, whose `replay_of` would be shadowed.
             try db.execute(sql: "ALTER TABLE flows ADD COLUMN replay_of_flow INTEGER")
         }
+        migrator.registerMigration("v9: sessions, and the flows their proxies carried") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE sessions (
+                        id INTEGER PRIMARY KEY,
+                        user TEXT NOT NULL,                 -- who, as the bastion's front end named them
+                        resource TEXT NOT NULL,             -- what they reach
+                        started_at REAL NOT NULL,
+                        ended_at REAL,
+                        state TEXT NOT NULL                 -- open, ended, interrupted (its recorder stopped first)
+                    );
+                    ALTER TABLE flows ADD COLUMN session_id INTEGER REFERENCES sessions(id);
+                    CREATE INDEX flows_by_session ON flows(session_id) WHERE session_id IS NOT NULL;
+                    """
+            )
+        }
+        migrator.registerMigration("v10: alerts acknowledged") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE alerts ADD COLUMN acknowledged_at REAL;
+                    ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

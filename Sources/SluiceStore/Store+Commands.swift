@@ -8,14 +8,16 @@ extension Store {
     /// Commands, newest `limit` last.
     /// - Parameters:
     ///   - flow: only this flow's commands (in the order they were submitted).
+    ///   - session: only commands of flows this session's proxies carried.
     ///   - minimumRisk: only commands rated at least this (`.high`: high and critical).
     ///   - limit: at most this many; the newest that qualify.
     ///   - before: only commands recorded before the one with this `id`.
     public func commands(
-        flow: FlowID? = nil, minimumRisk: RiskLevel? = nil, limit: Int, before: Int64? = nil
+        flow: FlowID? = nil, session: SessionID? = nil, minimumRisk: RiskLevel? = nil, limit: Int, before: Int64? = nil
     ) throws(StoreError) -> [StoredCommand] {
         var conditions: [(String, [(any DatabaseValueConvertible)?])] = []
         if let flow { conditions.append(("flow_id = ?", [flow.rawValue])) }
+        if let session { conditions.append(("flow_id IN (SELECT id FROM flows WHERE session_id = ?)", [session.rawValue])) }
         if let minimumRisk {
             let levels = RiskLevel.allCases.filter { $0 >= minimumRisk }
             conditions.append(("risk IN (\(levels.map { _ in "?" }.joined(separator: ", ")))", levels.map(\.rawValue)))
@@ -34,10 +36,19 @@ extension Store {
     /// Alerts, newest `limit` last.
     /// - Parameters:
     ///   - flow: only alerts raised in this flow (the recorder's own alerts belong to no flow).
+    ///   - minimumLevel: only alerts of at least this level.
+    ///   - acknowledged: only acknowledged alerts (true) or only the others (false).
     ///   - limit: at most this many; the newest.
     ///   - before: only alerts recorded before the one with this `id`.
-    public func alerts(flow: FlowID? = nil, limit: Int, before: Int64? = nil) throws(StoreError) -> [StoredAlert] {
-        let conditions: [(String, [(any DatabaseValueConvertible)?])] = flow.map { [("flow_id = ?", [$0.rawValue])] } ?? []
+    public func alerts(
+        flow: FlowID? = nil, minimumLevel: RiskLevel? = nil, acknowledged: Bool? = nil, limit: Int, before: Int64? = nil
+    ) throws(StoreError) -> [StoredAlert] {
+        var conditions: [(String, [(any DatabaseValueConvertible)?])] = flow.map { [("flow_id = ?", [$0.rawValue])] } ?? []
+        if let minimumLevel {
+            let levels = RiskLevel.allCases.filter { $0 >= minimumLevel }
+            conditions.append(("level IN (\(levels.map { _ in "?" }.joined(separator: ", ")))", levels.map(\.rawValue)))
+        }
+        if let acknowledged { conditions.append((acknowledged ? "acknowledged_at IS NOT NULL" : "acknowledged_at IS NULL", [])) }
         return try newest("alerts", conditions, limit: limit, before: before).map { row throws(StoreError) in try StoredAlert(row: row) }
     }
 

@@ -77,12 +77,18 @@ public final class Store: Sendable {
     // MARK: Queries
 
     /// The newest `limit` flows, oldest first (as a terminal table reads).
-    public func flows(limit: Int) throws(StoreError) -> [StoredFlow] {
-        try read { db in
+    /// - Parameter session: only the flows this session's proxies carried.
+    public func flows(limit: Int, session: SessionID? = nil) throws(StoreError) -> [StoredFlow] {
+        let filter = session == nil ? "" : "WHERE session_id = ?"
+        let arguments: [(any DatabaseValueConvertible)?] = (session.map { [$0.rawValue] } ?? []) + [limit]
+        return try read { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT f.*, h.* FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id",
-                arguments: [limit]
+                sql: """
+                    SELECT f.*, h.* FROM (SELECT * FROM flows \(filter) ORDER BY id DESC LIMIT ?) f
+                    LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id
+                    """,
+                arguments: StatementArguments(arguments)
             ).map { row in try StoredFlow(row: row) }
         }
     }
@@ -127,6 +133,12 @@ public final class Store: Sendable {
                 try db.execute(sql: "ATTACH DATABASE ? AS source", arguments: [sourcePath])
                 try db.inTransaction {
                     try db.execute(sql: "INSERT INTO flows SELECT * FROM source.flows WHERE id IN (\(list))")
+                    try db.execute(
+                        sql: """
+                            INSERT INTO sessions SELECT * FROM source.sessions
+                            WHERE id IN (SELECT session_id FROM source.flows WHERE id IN (\(list)))
+                            """
+                    )
                     try db.execute(
                         sql: """
                             INSERT INTO bodies SELECT * FROM source.bodies WHERE id IN
@@ -219,6 +231,8 @@ public struct StoredFlow: Sendable, Equatable {
     public var http: StoredHTTP?
     /// The flow this one replayed, when Sluice sent it again.
     public var replayOf: FlowID?
+    /// The session whose proxy carried it.
+    public var session: SessionID?
 
     init(row: Row) throws(StoreError) {
         id = FlowID(try row.required("id", Int64.self))
@@ -241,6 +255,7 @@ public struct StoredFlow: Sendable, Equatable {
         http = row.hasColumn("method") && row.optional("method", String.self) != nil ? try StoredHTTP(row: row) : nil
         replayOf = row.hasColumn("replay_of_flow") ? row.optional("replay_of_flow", Int64.self).map { FlowID($0) } : nil
         replayOf = replayOf ?? http?.replayOf
+        session = row.hasColumn("session_id") ? row.optional("session_id", Int64.self).map { SessionID($0) } : nil
     }
 
     public var duration: TimeInterval? { endedAt.map { $0.timeIntervalSince(startedAt) } }

@@ -23,8 +23,8 @@ final class StoreRows {
             """
             INSERT OR REPLACE INTO flows
                 (id, kind, listener, client, server, started_at, ended_at, bytes_up, bytes_down, state, error, payload_truncated,
-                 head_bytes_up, head_bytes_down, replay_of_flow)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 head_bytes_up, head_bytes_down, replay_of_flow, session_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, in: db)
         flowClose = try RowStatement(
             """
@@ -121,6 +121,7 @@ final class StoreRows {
                 row.int(0)
             }
             row.int(opened.replayOf?.rawValue)
+            row.int(opened.session?.rawValue)
         }
     }
 

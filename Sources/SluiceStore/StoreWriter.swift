@@ -42,7 +42,8 @@ public protocol FlowMarking: AnyObject, Sendable {
 /// process may not raise a thread's priority again (not root, `RLIMIT_NICE` below 20) it stays at normal priority.
 ///
 /// It also keeps the operator's marks (`FlowMarking`): a mark is written after every event received before it, so
-/// the flow's row is there, in a transaction of its own.
+/// the flow's row is there, in a transaction of its own. The control API's sessions and acknowledgements go the
+/// same way (`perform`), and their callers wait for the answer.
 public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Sendable {
     // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
     // the writer thread touches.
@@ -61,6 +62,8 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
     private var drainedCallbacks: [@Sendable () -> Void] = []
     /// Marks not yet written, the latest per flow; taken with the queue.
     private var pendingMarks: [FlowID: Bool] = [:]
+    /// Work callers wait for (`perform`), in the order it came; taken with the queue.
+    private var pendingWork: [@Sendable (DatabaseQueue) -> Void] = []
     /// Why writing fails, since when, and (with `.relay`) what was dropped meanwhile.
     private var failing: String?
     private var failingSince: Date?
@@ -123,6 +126,8 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
                         WHERE state = 'open'
                         """
                 )
+                // Its proxies went with the process that opened them.
+                try db.execute(sql: "UPDATE sessions SET state = 'interrupted' WHERE state = 'open'")
             }
         } catch {
             Glibc.close(lockDescriptor)
@@ -204,6 +209,34 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
         return false
     }
 
+    /// Runs `work` on the writer thread, in a transaction of its own, after every event received before this call
+    /// (so the rows it reads or updates are there), and returns its answer.
+    /// - Throws: what `work` threw; or, when the writer is closing or gives no answer within `timeout` (writing is
+    ///   far behind, or the disk refuses it), a `StoreError` saying so. The work may still run after a timeout.
+    func perform<T: Sendable>(timeout: TimeInterval = 10, _ work: @escaping @Sendable (Database) throws -> T) throws(StoreError) -> T {
+        let answer = WorkAnswer<T>()
+        condition.lock()
+        guard !closing else {
+            condition.unlock()
+            throw StoreError("the store is closing")
+        }
+        pendingWork.append { database in
+            do {
+                answer.set(.success(try database.write(work)))
+            } catch let error as StoreError {
+                answer.set(.failure(error))
+            } catch {
+                answer.set(.failure(StoreError("cannot write the store: \(Store.describe(error))")))
+            }
+        }
+        condition.signal()
+        condition.unlock()
+        guard let result = answer.wait(timeout: timeout) else {
+            throw StoreError("the store did not answer within \(Int(timeout)) s: \(failure ?? "its writer is far behind")")
+        }
+        return try result.get()
+    }
+
     public func setMarked(_ marked: Bool, flow: FlowID) {
         condition.lock()
         pendingMarks[flow] = marked
@@ -277,18 +310,21 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
         var taken: [ProxyEvent] = []
         while true {
             condition.lock()
-            while queue.isEmpty && pendingMarks.isEmpty && !closing {
+            while queue.isEmpty && pendingMarks.isEmpty && pendingWork.isEmpty && !closing {
                 condition.wait()
             }
             // Let a batch build up for `batchInterval` unless it is full already (in events, or in bytes: large
-            // bodies reach the high-water mark long before `batchSize` events) or we are closing.
+            // bodies reach the high-water mark long before `batchSize` events), someone waits for work, or we are
+            // closing.
             let deadline = Date().addingTimeInterval(batchInterval)
-            while queue.count < batchSize && queuedBytes < batchBytes && !closing && Date() < deadline {
+            while queue.count < batchSize && queuedBytes < batchBytes && pendingWork.isEmpty && !closing && Date() < deadline {
                 _ = condition.wait(until: deadline)
             }
             swap(&taken, &queue)
             let marks = pendingMarks
             pendingMarks = [:]
+            let work = pendingWork
+            pendingWork = []
             let stopping = closing
             let behind = queuedBytes > highWaterBytes / 4
             condition.unlock()
@@ -326,9 +362,10 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
                     Thread.sleep(forTimeInterval: 0.5)
                 }
             }
+            for item in work { item(database) }
             if stopping {
                 condition.lock()
-                if queue.isEmpty && pendingMarks.isEmpty {
+                if queue.isEmpty && pendingMarks.isEmpty && pendingWork.isEmpty {
                     if lostAtShutdown > 0 {
                         logger.error("store: \(lostAtShutdown) events could not be written at shutdown: \(failing ?? "the disk refused them")")
                     }
@@ -537,6 +574,24 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
             }
             // Only now are the new rows in `bodies` for certain.
             sharedBodies.committed(bodyRows)
+        }
+    }
+
+    /// The answer to one `perform`, handed from the writer thread to the caller waiting for it.
+    private final class WorkAnswer<T: Sendable>: @unchecked Sendable {
+        // @unchecked: `result` is only touched under `lock`.
+        private let lock = NSLock()
+        private let ready = DispatchSemaphore(value: 0)
+        private var result: Result<T, StoreError>?
+
+        func set(_ result: Result<T, StoreError>) {
+            lock.withLock { self.result = result }
+            ready.signal()
+        }
+
+        func wait(timeout: TimeInterval) -> Result<T, StoreError>? {
+            guard ready.wait(timeout: .now() + timeout) == .success else { return nil }
+            return lock.withLock { result }
         }
     }
 

@@ -51,11 +51,27 @@ public struct StoredAlert: Sendable, Equatable, Identifiable {
     /// The row's id, increasing in the order the alerts were recorded (`Store.alerts(before:)`).
     public var id: Int64
     public var alert: Alert
+    /// Someone said they have seen it (`POST /api/alerts/{id}/ack`); the first acknowledgement stays.
+    public var acknowledgement: Acknowledgement?
+
+    /// When an alert was acknowledged, and by whom when they said.
+    public struct Acknowledgement: Sendable, Equatable {
+        public var time: Date
+        public var by: String?
+
+        public init(time: Date, by: String?) {
+            self.time = time
+            self.by = by
+        }
+    }
 
     public subscript<T>(dynamicMember keyPath: KeyPath<Alert, T>) -> T { alert[keyPath: keyPath] }
 
     init(row: Row) throws(StoreError) {
         id = try row.required("id", Int64.self)
+        acknowledgement = row.optional("acknowledged_at", Double.self).map { seconds in
+            Acknowledgement(time: Date(timeIntervalSince1970: seconds), by: row.optional("acknowledged_by", String.self))
+        }
         alert = Alert(
             flowID: row.optional("flow_id", Int64.self).map { FlowID($0) }, commandIndex: row.optional("command_idx", Int64.self),
             time: Date(timeIntervalSince1970: try row.required("at", Double.self)), level: try row.required("level", as: RiskLevel.self),

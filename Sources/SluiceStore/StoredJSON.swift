@@ -14,7 +14,7 @@ public enum StoredJSON {
             .int("bytes_up", flow.bytesUp).int("bytes_down", flow.bytesDown)
             .string("state", flow.state).optionalString("error", flow.error)
             .bool("payload_truncated", flow.payloadTruncated).bool("marked", flow.marked)
-            .optionalInt("replay_of", flow.replayOf?.rawValue)
+            .optionalInt("replay_of", flow.replayOf?.rawValue).optionalInt("session", flow.session?.rawValue)
         if let http = flow.http {
             object = object.int("head_bytes_up", flow.headBytesUp).int("head_bytes_down", flow.headBytesDown)
                 .string("method", http.method).string("url", http.url)
@@ -41,12 +41,22 @@ public enum StoredJSON {
             .line
     }
 
-    /// An alert.
+    /// An alert, and who acknowledged it when.
     public static func alert(_ alert: StoredAlert) -> String {
         JSONObject()
             .int("id", alert.id).optionalInt("flow", alert.flowID?.rawValue).optionalInt("command", alert.commandIndex)
             .time("time", alert.time).string("level", alert.level.rawValue).string("rule", alert.rule)
-            .string("message", alert.message)
+            .string("message", alert.message).bool("acknowledged", alert.acknowledgement != nil)
+            .optionalString("acknowledged_at", alert.acknowledgement.map { Timestamp.iso8601($0.time) })
+            .optionalString("acknowledged_by", alert.acknowledgement?.by)
             .line
+    }
+
+    /// A session: who reached what, from when to when.
+    public static func session(_ session: StoredSession) -> JSONObject {
+        JSONObject()
+            .int("id", session.id.rawValue).string("user", session.user).string("resource", session.resource)
+            .string("state", session.state.rawValue).time("started_at", session.startedAt)
+            .optionalString("ended_at", session.endedAt.map(Timestamp.iso8601))
     }
 }

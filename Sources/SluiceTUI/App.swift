@@ -71,6 +71,8 @@ public final class App {
     var marks: FlowMarks
     var search = ""
     var historyLoading = false
+    /// When the Alerts view next reads which alerts are acknowledged.
+    private var nextAcknowledgementRead = Date.distantPast
     var prompt: Prompt?
     /// Passwords typed for re-runs, by `user@target`: in memory for this session only, never stored or logged.
     var rerunPasswords: [String: String] = [:]
@@ -209,6 +211,21 @@ public final class App {
         if let id = details.wantsReload(now: now, complete: storeHasAllShown(of:)) { loadDetail(id) }
         if view == .player, recording.tick(now: now) { dirty = true }
         if view == .connections, connections.wantsSample(now: now) { sampleConnections(now: now) }
+        if view == .alerts, now >= nextAcknowledgementRead { readAcknowledgements(now: now) }
+    }
+
+    /// While the Alerts view is shown, reads again every few seconds which alerts the store says are acknowledged
+    /// (the control API acknowledges them; no engine event says so).
+    private func readAcknowledgements(now: Date) {
+        nextAcknowledgementRead = now.addingTimeInterval(2)
+        guard let store else { return }
+        let inbox = self.inbox
+        background.async {
+            guard let acknowledged = try? store.alerts(acknowledged: true, limit: History.alertLimit) else { return }
+            inbox.post { app in
+                if app.log.acknowledge(acknowledged) { app.dirty = true }
+            }
+        }
     }
 
     private func noteConnection(_ problem: String?) {

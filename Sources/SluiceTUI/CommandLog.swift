@@ -36,7 +36,26 @@ struct CommandLog {
         commands.merge(stored.map(CommandRow.init(stored:))) { a, b in
             (a.command.time, a.command.flowID, a.command.index) < (b.command.time, b.command.flowID, b.command.index)
         }
-        alerts.merge(storedAlerts.map { AlertRow(alert: $0.alert) }) { $0.alert.time < $1.alert.time }
+        alerts.merge(storedAlerts.map { AlertRow(alert: $0.alert, acknowledgement: $0.acknowledgement) }) { $0.alert.time < $1.alert.time }
+        acknowledge(storedAlerts)
+    }
+
+    /// Marks the listed alerts the store says are acknowledged (an alert that went live has no acknowledgement of
+    /// its own). Returns whether a row changed.
+    @discardableResult
+    mutating func acknowledge(_ storedAlerts: [StoredAlert]) -> Bool {
+        var changed = false
+        for stored in storedAlerts {
+            guard let acknowledgement = stored.acknowledgement else { continue }
+            let row = AlertRow(alert: stored.alert)
+            alerts.update(row.key) { listed in
+                if listed.acknowledgement == nil {
+                    listed.acknowledgement = acknowledgement
+                    changed = true
+                }
+            }
+        }
+        return changed
     }
 
     /// A flow's commands, in order (the detail screen lists them).

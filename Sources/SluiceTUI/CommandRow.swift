@@ -105,6 +105,13 @@ struct AlertRow: Sendable, Equatable, ListRow {
     }
 
     var alert: Alert
+    /// Someone acknowledged it (the control API's `POST /api/alerts/{id}/ack`), as the store says.
+    var acknowledgement: StoredAlert.Acknowledgement?
+
+    init(alert: Alert, acknowledgement: StoredAlert.Acknowledgement? = nil) {
+        self.alert = alert
+        self.acknowledgement = acknowledgement
+    }
 
     var key: Key {
         Key(

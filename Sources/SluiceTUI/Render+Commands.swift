@@ -63,11 +63,11 @@ extension App {
 
     func drawAlerts(_ canvas: Canvas) {
         let ruleWidth = min(28, max(12, canvas.width / 5))
-        func line(time: String, level: String, rule: String, flow: String, message: String) -> String {
+        func line(time: String, level: String, rule: String, flow: String, acknowledged: String, message: String) -> String {
             time.fitted(to: 8) + " " + level.fitted(to: 8) + " " + rule.fitted(to: ruleWidth) + " " + flow.fitted(to: 6) + " "
-                + message
+                + acknowledged.fitted(to: 3) + " " + message
         }
-        canvas.put(1, 0, line(time: "TIME", level: "LEVEL", rule: "RULE", flow: "FLOW", message: "MESSAGE"), .dim)
+        canvas.put(1, 0, line(time: "TIME", level: "LEVEL", rule: "RULE", flow: "FLOW", acknowledged: "ACK", message: "MESSAGE"), .dim)
         let list = log.alerts
         guard !list.visible.isEmpty else {
             if list.isEmpty {
@@ -80,12 +80,13 @@ extension App {
         let top = 2
         let positions = log.alerts.window(height: max(1, canvas.height - 3))
         for (offset, position) in positions.enumerated() {
-            let alert = list.rows[list.visible[position]].alert
+            let row = list.rows[list.visible[position]]
+            let alert = row.alert
             let isSelected = position == list.selected
             if isSelected { canvas.fill(top + offset, .selection) }
             let text = line(
                 time: String(Timestamp.timeOfDay(alert.time).prefix(8)), level: alert.level.rawValue, rule: alert.rule.visible,
-                flow: alert.flowID?.description ?? "-", message: alert.message.visible
+                flow: alert.flowID?.description ?? "-", acknowledged: row.acknowledgement == nil ? "" : "✓", message: alert.message.visible
             )
             canvas.put(top + offset, 0, text, isSelected ? .selection : .normal)
             if !isSelected { canvas.put(top + offset, 9, alert.level.rawValue.fitted(to: 8), CommandRow.role(alert.level)) }

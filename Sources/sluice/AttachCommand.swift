@@ -71,6 +71,7 @@ struct AttachCommand: ParsableCommand {
             title: "Sluice (attached to \(client.address))"
         )
         app.connectionProblem = { attachment.problem }
+        app.replayer = RemoteReplayer(client: client)
         if history == nil {
             app.setStatus("the recorder's store \(storePath ?? "(none)") cannot be read here: live flows only", isError: true)
         } else {

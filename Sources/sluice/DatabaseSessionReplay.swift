@@ -60,6 +60,20 @@ struct DatabaseSessionReplay {
         )
     }
 
+    /// The TUI and the control API show what the engine publishes before the store's writer has committed it (a
+    /// batch, longer on a busy machine): a statement just listed may not be readable yet, so its session is read
+    /// again for a while. Called off the event loops (a background queue, the API's route queue).
+    static func loadWhenStored(_ load: () throws -> DatabaseSessionReplay) throws -> DatabaseSessionReplay {
+        let deadline = Date().addingTimeInterval(3)
+        while true {
+            do {
+                return try load()
+            } catch let error as DatabaseReplayError where error.mayBeUnwritten && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+
     /// A session replays at most this many statements (a recorded pgbench run has millions).
     static let maxStatements = 100_000
 

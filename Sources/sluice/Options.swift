@@ -150,6 +150,18 @@ struct EngineOptions: ParsableArguments {
     )
     var api: String?
 
+    @Option(
+        name: .customLong("api-proxy-ports"),
+        help: ArgumentHelp("Ports the control API opens session proxies on (api.proxy_ports; default 10000-20000).", valueName: "LOW-HIGH")
+    )
+    var apiProxyPorts: String?
+
+    @Option(
+        name: .customLong("api-proxy-host"),
+        help: ArgumentHelp("The IP address session proxies bind to (api.proxy_host; default 127.0.0.1).", valueName: "ADDRESS")
+    )
+    var apiProxyHost: String?
+
     @Flag(
         name: .customLong("sql-record-bytes"),
         help: "Store database sessions' raw bytes (result rows included) too, not only their statements (sql.record_bytes)."
@@ -211,6 +223,13 @@ struct EngineOptions: ParsableArguments {
         if let sshKnownHosts { configuration.ssh.knownHosts = Configuration.expandTilde(sshKnownHosts) }
         if sqlRecordBytes { configuration.sqlRecordBytes = true }
         if let api { configuration.apiListen = api }
+        if let apiProxyPorts {
+            guard let range = PortRange(parsing: apiProxyPorts) else {
+                throw ConfigurationError(source: "--api-proxy-ports", line: nil, message: "\(PortRange.expected), got '\(apiProxyPorts)'")
+            }
+            configuration.apiProxyPorts = range
+        }
+        if let apiProxyHost { configuration.apiProxyHost = apiProxyHost }
         if !tlsPassthrough.isEmpty { configuration.tlsPassthrough = tlsPassthrough }
         for (flag, texts) in [("--allow", allow), ("--deny", deny)] where !texts.isEmpty {
             var ranges: [CIDR] = []

@@ -36,6 +36,7 @@ enum Session {
         }
         do {
             try Engine.checkListenersAreFree(configuration.listeners)
+            if configuration.apiListen != nil { try Engine.checkCanBind(host: configuration.apiProxyHost, what: "api.proxy_host") }
         } catch {
             throw fail(error)
         }
@@ -80,8 +81,9 @@ enum Session {
         do {
             tls = try TLSInterception.load(configuration)
             modules.append(HTTPProxyModule(tls: tls))
-            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener asks for it.
-            if configuration.listeners.contains(where: { $0.scheme == .ssh }) {
+            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener, or the control API
+            // (which opens ssh proxies for sessions), may need it.
+            if configuration.listeners.contains(where: { $0.scheme == .ssh }) || apiAddress != nil {
                 modules.append(try SSHModule(configuration: configuration))
             }
             modules.append(PostgresModule(tls: tls))
@@ -106,9 +108,20 @@ enum Session {
         if let apiAddress {
             do {
                 let token = try APIToken.loadOrCreate(at: (directory.path as NSString).appendingPathComponent("api-token"))
+                let store = try? Store(directory: directory)
+                let sessions = SessionProxies(
+                    engine: engine, recording: writer, store: store,
+                    settings: SessionProxies.Settings(host: configuration.apiProxyHost, ports: configuration.apiProxyPorts)
+                )
+                let replayer = store.map { store in
+                    APIReplayer(
+                        http: HTTPReplayer(engine: engine, configuration: configuration, tls: tls), databases: DatabaseReplayer(engine: engine),
+                        store: store, holdTimeout: configuration.holdTimeout
+                    )
+                }
                 let resources = APIResources(
-                    engine: engine, store: try? Store(directory: directory), progress: writer, schemes: ListenSchemes.all,
-                    directory: directory
+                    engine: engine, store: store, progress: writer, schemes: ListenSchemes.all, directory: directory, sessions: sessions,
+                    acknowledging: writer, replayer: replayer
                 )
                 let server = try APIServer.start(at: apiAddress, router: APIRouter(routes: resources.routes), token: token, events: apiEvents)
                 api = server

@@ -48,7 +48,7 @@ struct TUIReplayer: FlowReplaying {
         DispatchQueue.global().async {
             let session: DatabaseSessionReplay
             do {
-                session = try loadWhenStored {
+                session = try DatabaseSessionReplay.loadWhenStored {
                     try DatabaseSessionReplay.load(
                         statement.flowID, store: store, only: statement.index, target: nil, credentials: DatabaseCredentials(password: password)
                     )
@@ -73,19 +73,6 @@ struct TUIReplayer: FlowReplaying {
                         )
                     )
                 }
-            }
-        }
-    }
-
-    /// The screen shows what the engine publishes before the store's writer has committed it (a batch, longer on a
-    /// busy machine): a statement just listed may not be readable yet, so its session is read again for a while.
-    private func loadWhenStored(_ load: () throws -> DatabaseSessionReplay) throws -> DatabaseSessionReplay {
-        let deadline = Date().addingTimeInterval(3)
-        while true {
-            do {
-                return try load()
-            } catch let error as DatabaseReplayError where error.mayBeUnwritten && Date() < deadline {
-                Thread.sleep(forTimeInterval: 0.05)
             }
         }
     }

@@ -60,6 +60,43 @@ import Testing
         #expect(configuration.webSocket.maxBufferedBytes == 65536)
     }
 
+    @Test func theAPIsProxyPortsAndHost() throws {
+        #expect(Configuration().apiProxyPorts == PortRange(10000, 20000))
+        #expect(Configuration().apiProxyHost == "127.0.0.1")
+        let configuration = try Configuration.parse(
+            yaml: "api:\n  listen: 127.0.0.1:8081\n  proxy_ports: 30000-30099\n  proxy_host: ::1\n", source: "x"
+        )
+        #expect(configuration.apiListen == "127.0.0.1:8081")
+        #expect(configuration.apiProxyPorts == PortRange(30000, 30099))
+        #expect(configuration.apiProxyHost == "::1")
+        #expect(try Configuration.parse(yaml: "api:\n  proxy_ports: 12000\n", source: "x").apiProxyPorts == PortRange(12000, 12000))
+        let bad: [(String, String)] = [
+            ("proxy_ports: 20000-10000", "api.proxy_ports: expected LOW-HIGH"), ("proxy_ports: -5-100", "api.proxy_ports"),
+            ("proxy_ports: 0-100", "api.proxy_ports"), ("proxy_ports: 10000-70000", "api.proxy_ports"),
+            ("proxy_ports: ten-twenty", "api.proxy_ports"), ("proxy_ports: [1, 2]", "api.proxy_ports"), ("proxy_ports: +5-9", "api.proxy_ports"),
+            ("proxy_host: localhost", "api.proxy_host: expected an IP address"), ("proxy_host: 10.0.0", "api.proxy_host"),
+            ("proxy_range: 1-2", "unknown key 'api.proxy_range'"),
+        ]
+        for (line, expected) in bad {
+            #expect {
+                try Configuration.parse(yaml: "api:\n  \(line)\n", source: "sluice.yaml")
+            } throws: { error in
+                "\(error)".contains(expected) && "\(error)".contains("sluice.yaml:2")
+            }
+        }
+    }
+
+    @Test func portRanges() {
+        #expect(PortRange(parsing: "10000-20000") == PortRange(10000, 20000))
+        #expect(PortRange(parsing: " 80 ") == PortRange(80, 80))
+        #expect(PortRange(parsing: "1-65535")?.count == 65535)
+        for text in ["", "-", "5-", "-5", "0", "65536", "5-4", "1-2-3", "a-b", "+5", "5--6", "000001-2"] {
+            #expect(PortRange(parsing: text) == nil, "\(text)")
+        }
+        #expect(PortRange(10, 12).contains(12) && !PortRange(10, 12).contains(13))
+        #expect(PortRange(10, 12).description == "10-12" && PortRange(10, 10).description == "10")
+    }
+
     @Test func emptyFileIsTheDefaults() throws {
         #expect(try Configuration.parse(yaml: "", source: "x") == Configuration())
         #expect(try Configuration.parse(yaml: "# only a comment\n", source: "x") == Configuration())

@@ -130,6 +130,35 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    /// A listener opened for a session hands its id to every flow its connections open; the engine only carries it.
+    /// A port in use is said as such, so a caller choosing ports can try the next.
+    @Test func aSessionsListenerNamesItInItsFlowsAndATakenPortSaysSo() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let echo = try await EchoServer(group: group)
+        let events = EventCollector()
+        let target = Endpoint(host: "127.0.0.1", port: echo.port)
+        let (engine, configuredPort) = try engine(target: target, events: events)
+        let tagged = try engine.listen(ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target), session: SessionID(7))
+        #expect(tagged.session == SessionID(7))
+        #expect(engine.listeners.map(\.session) == [nil, SessionID(7)])
+        let port = try #require(tagged.address?.port)
+        #expect(try await exchange(port: port, text: "tagged", expect: 6, group: group) == "tagged")
+        #expect(try await exchange(port: configuredPort, text: "plain", expect: 5, group: group) == "plain")
+        try await waitFor { events.opens.count == 2 }
+        #expect(Set(events.opens.map(\.session)) == [SessionID(7), nil])
+        #expect(events.opens.first { $0.server.port == echo.port && $0.session != nil }?.session == SessionID(7))
+
+        #expect {
+            try engine.listen(ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: port), target: target), session: SessionID(8))
+        } throws: { error in
+            (error as? EngineError)?.addressInUse == true
+        }
+        #expect(engine.stopListening(tagged.id)?.session == SessionID(7))
+        engine.shutdown()
+        try await echo.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test func bytesAndFINSentBeforeTheTargetAcceptsAreNotLost() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let echo = try await EchoServer(group: group)

@@ -270,6 +270,31 @@ private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
         #expect(app.visible.map { app.rows[$0].id } == [FlowID(1)], "history flows know their commands")
     }
 
+    /// An alert acknowledged through the control API is marked in the Alerts view: the store is read again while
+    /// the view is shown, also for an alert that arrived live.
+    @Test func anAcknowledgedAlertIsMarked() throws {
+        let directory = DataDirectory(path: NSTemporaryDirectory() + "sluice-tui-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory.path) }
+        let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"))
+        for event in session { writer.receive(event) }
+        let app = App(engine: nil, store: try Store(directory: directory), feed: nil, title: "Sluice")
+        app.apply(session)
+        app.handle(.character("5"))
+        func alertLine() -> String { screen(app).lines.first { $0.contains("blocked: rm -rf /") } ?? "" }
+        #expect(screen(app).lines[1].contains("ACK"))
+        #expect(!alertLine().contains("✓"))
+        _ = try writer.acknowledgeAlert(1, by: "carol")
+        writer.close()
+        let deadline = Date().addingTimeInterval(5)
+        var now = Date()
+        while !alertLine().contains("✓") && Date() < deadline {
+            now = now.addingTimeInterval(2.1)
+            app.tick(now: now)
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(alertLine().contains("✓"), "\(alertLine())")
+    }
+
     @Test func sqlShowsUserAtDatabaseItsResultAndDurationInColour() {
         let app = App(engine: nil, store: nil, feed: nil, title: "Sluice")
         var select = command(2, 0, "SELECT name FROM users WHERE id = 42 -- who", kind: .sql)

@@ -116,9 +116,15 @@ class AttachTest(PostgresTestCase, TUITestCase):
         first.wait_line("DROP TABLE attach_one", "hold→allowed by operator")
         first.wait_line("DROP TABLE attach_two", "hold→blocked by operator")
 
-        # One operator quits, the other's TUI is killed: the recorder records on.
+        # `r` on the first flow replays it in the recorder: a new flow there, linked to the original.
         first.send("1")
         first.wait_text("CLIENT → SERVER")
+        first.send("g")
+        first.send("r")
+        first.wait_text("replayed flow 1:", "<- #1 postgres", timeout=IO_TIMEOUT + 20)
+        first.wait_line("replay of #1", timeout=IO_TIMEOUT)
+
+        # One operator quits, the other's TUI is killed: the recorder records on.
         first.send("q")
         self.assertEqual(first.wait_exit(), 0, first.dump())
         second.close()
@@ -126,7 +132,7 @@ class AttachTest(PostgresTestCase, TUITestCase):
         after = self.psql(port, "SELECT 'still recording'")
         out, err = after.communicate(timeout=IO_TIMEOUT + 20)
         self.assertEqual(after.returncode, 0, err)
-        poll(lambda: len(self.stored_flows()) >= 4, IO_TIMEOUT, message="the recorder stored the flow made after detaching")
+        poll(lambda: len(self.stored_flows()) >= 5, IO_TIMEOUT, message="the recorder stored the flow made after detaching")
 
         # Stopped, the recorder takes its address file away: nobody attaches to a recorder that is gone.
         recorder.send_signal(signal.SIGTERM)

@@ -10,6 +10,8 @@ public protocol SessionRecording: AnyObject, Sendable {
     /// Marks session `id` ended now, unless it is over already.
     /// - Returns: the session as stored afterwards; nil when the store has no such session.
     func endSession(_ id: SessionID) throws(StoreError) -> StoredSession?
+    /// Marks every session still open interrupted now: the recorder is stopping and its proxies with it.
+    func interruptOpenSessions() throws(StoreError)
 }
 
 /// Keeps acknowledgements of alerts in the store.
@@ -44,6 +46,13 @@ extension StoreWriter: SessionRecording, AlertAcknowledging {
             return try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id.rawValue]).map { row in
                 try StoredSession(row: row)
             }
+        }
+    }
+
+    public func interruptOpenSessions() throws(StoreError) {
+        let now = Date().timeIntervalSince1970
+        try perform { db in
+            try db.execute(sql: "UPDATE sessions SET ended_at = ?, state = 'interrupted' WHERE state = 'open'", arguments: [now])
         }
     }
 

@@ -170,6 +170,14 @@ enum Session {
             TerminalUI.run(app, theme: theme ?? Theme.mono)
         }
         engine.shutdown()
+        if api != nil {
+            // Sessions end with the recorder: a front end reading the store sees they are over, not still open.
+            do {
+                try writer.interruptOpenSessions()
+            } catch {
+                logger.error("cannot mark the open API sessions interrupted: \(error)")
+            }
+        }
         writer.close()
     }
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -460,8 +461,14 @@ class SessionAPITest(APIHelpers, SluiceTest):
         self.assertEqual(self.request("GET", "/api/sessions/4242")[0], 404)
         sessions = self.ok("GET", "/api/sessions")
         self.assertEqual([(s["id"], s["state"]) for s in sessions], [(sid, "ended")])
+        # A session still open when the recorder stops is over with it: the store says so at once.
+        left_open = self.open_session()["id"]
         stream.close()
         proc.stop()
+        with sqlite3.connect(f"file:{os.path.join(self.data_dir, 'sluice.sqlite')}?mode=ro", uri=True) as db:
+            state, ended_at = db.execute("SELECT state, ended_at FROM sessions WHERE id = ?", (left_open,)).fetchone()
+        self.assertEqual(state, "interrupted")
+        self.assertIsNotNone(ended_at)
 
     def test_hostile_input_and_requests_racing_for_ports(self):
         self.start(ports=4)

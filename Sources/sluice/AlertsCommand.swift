@@ -41,7 +41,7 @@ struct AlertsCommand: ParsableCommand {
 
 /// How alerts are printed by the CLI.
 enum AlertListing {
-    static let layout = TextTable(headers: ["TIME (UTC)", "FLOW", "CMD", "LEVEL", "RULE", "MESSAGE"], rightAligned: [1, 2])
+    static let layout = TextTable(headers: ["TIME (UTC)", "FLOW", "CMD", "LEVEL", "RULE", "ACK", "MESSAGE"], rightAligned: [1, 2])
 
     static func table(_ alerts: [StoredAlert]) -> String {
         layout.render(
@@ -49,10 +49,16 @@ enum AlertListing {
                 [
                     CommandListing.tableTime(alert.time), alert.flowID?.description ?? "-",
                     alert.commandIndex.map(String.init) ?? "-", alert.level.rawValue, alert.rule.visible,
-                    CommandListing.shortened(alert.message.visible),
+                    acknowledged(alert), CommandListing.shortened(alert.message.visible),
                 ]
             }
         )
+    }
+
+    /// Who acknowledged it (`POST /api/alerts/{id}/ack`), `yes` when they did not say, `-` when nobody has.
+    static func acknowledged(_ alert: StoredAlert) -> String {
+        guard let acknowledgement = alert.acknowledgement else { return "-" }
+        return acknowledgement.by?.visible ?? "yes"
     }
 
     static func json(_ alert: StoredAlert) -> String {

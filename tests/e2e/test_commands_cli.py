@@ -132,8 +132,8 @@ class CommandsCLITest(SluiceTest):
                           "message": "blocked: rm -rf / (rule rm-root)", "time": "2026-11-30T23:18:23.500Z"})
         self.assertEqual((listed[2]["flow"], listed[2]["command"], listed[2]["rule"]), (None, None, "store.on_full"))
         lines = self.alerts().splitlines()
-        self.assertEqual(lines[0].split(), ["TIME", "(UTC)", "FLOW", "CMD", "LEVEL", "RULE", "MESSAGE"])
-        self.assertEqual(lines[1].split()[2:6], ["100", "1", "critical", "rm-root"])
+        self.assertEqual(lines[0].split(), ["TIME", "(UTC)", "FLOW", "CMD", "LEVEL", "RULE", "ACK", "MESSAGE"])
+        self.assertEqual(lines[1].split()[2:7], ["100", "1", "critical", "rm-root", "-"])
         self.assertEqual(lines[3].split()[2:6], ["-", "-", "high", "store.on_full"])
         self.assertEqual([json.loads(l)["rule"] for l in self.alerts("--json", "--limit", "1").splitlines()], ["store.on_full"])
 

@@ -618,7 +618,7 @@ class SessionSSHTest(ssh_support.SSHTestCase, APIHelpers, SluiceTest):
         self.assertEqual(self.request("POST", "/api/alerts/999999/ack")[0], 404)
         listed = [json.loads(line) for line in run_cli("alerts", "--data-dir", self.data_dir, "--json").stdout.splitlines()]
         self.assertEqual(next(a for a in listed if a["id"] == alert["id"])["acknowledged_by"], "e2e-operator")
-        table = run_cli("alerts", "--data-dir", self.data_dir).stdout.splitlines()
+        table = run_cli("alerts", "--data-dir", self.data_dir).stdout.decode().splitlines()
         self.assertTrue(any(" e2e-operator " in line for line in table[1:]), table)
 
         # Ended, and after a restart: the session and its commands are still found by it.

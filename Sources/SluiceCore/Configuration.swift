@@ -63,6 +63,8 @@ public struct Configuration: Sendable, Equatable {
 
     /// What happens while the store cannot write (`store.on_full`).
     public var storeOnFull: StoreFullPolicy = .stop
+    /// `store.search_bytes`: the most of each message's text the full-text index keeps (16 KiB); 0: no index.
+    public var searchBytes = 16 * 1024
 
     /// WebSocket limits: a frame or a message over its limit ends the WebSocket with 1009 (RFC 6455 §7.4.1).
     public var webSocket = WebSocketLimits()
@@ -107,6 +109,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.upstreamCA == rhs.upstreamCA && lhs.access == rhs.access && lhs.webSocket == rhs.webSocket
             && lhs.timeouts == rhs.timeouts && lhs.maxConnections == rhs.maxConnections && lhs.storeOnFull == rhs.storeOnFull
             && lhs.ssh == rhs.ssh && lhs.policyFile == rhs.policyFile && lhs.sqlRecordBytes == rhs.sqlRecordBytes
+            && lhs.searchBytes == rhs.searchBytes
             && lhs.apiListen == rhs.apiListen && lhs.apiProxyPorts == rhs.apiProxyPorts && lhs.apiProxyHost == rhs.apiProxyHost
     }
 
@@ -300,15 +303,28 @@ public struct Configuration: Sendable, Equatable {
             case "store":
                 guard let store = value.mapping else { throw fail("expected a mapping (on_full:)") }
                 for (storeKey, storeValue) in store {
-                    guard storeKey.string == "on_full" else {
+                    switch storeKey.string {
+                    case "on_full":
+                        guard let name = storeValue.string, let policy = StoreFullPolicy(rawValue: name) else {
+                            throw ConfigurationError(
+                                source: source, line: storeValue.mark?.line ?? line, message: "store.on_full: expected stop or relay"
+                            )
+                        }
+                        configuration.storeOnFull = policy
+                    case "search_bytes":
+                        guard let bytes = storeValue.int, bytes >= 0, bytes <= 1 << 24 else {
+                            throw ConfigurationError(
+                                source: source, line: storeValue.mark?.line ?? line,
+                                message: "store.search_bytes: expected 0 (no full-text index) to 16777216 bytes"
+                            )
+                        }
+                        configuration.searchBytes = bytes
+                    default:
                         throw ConfigurationError(
-                            source: source, line: storeKey.mark?.line, message: "unknown key 'store.\(storeKey.string ?? "")' (known: on_full)"
+                            source: source, line: storeKey.mark?.line,
+                            message: "unknown key 'store.\(storeKey.string ?? "")' (known: on_full, search_bytes)"
                         )
                     }
-                    guard let name = storeValue.string, let policy = StoreFullPolicy(rawValue: name) else {
-                        throw ConfigurationError(source: source, line: storeValue.mark?.line ?? line, message: "store.on_full: expected stop or relay")
-                    }
-                    configuration.storeOnFull = policy
                 }
             case "max_connections":
                 guard let number = value.int, number > 0 else { throw fail("expected a positive whole number of connections") }

@@ -67,6 +67,21 @@ enum Session {
             throw fail(error)
         }
         RecorderSettings(upstreamCA: configuration.upstreamCA, insecureUpstream: configuration.insecureUpstream).save(in: directory)
+        // Full-text search, indexed behind the writer (`store.search_bytes: 0` turns it off). An index that cannot be
+        // opened costs search, not recording: it is said once and the recorder goes on.
+        var indexer: SearchIndexer?
+        if configuration.searchBytes > 0 {
+            do {
+                let index = try SearchIndex(directory: directory, create: true)
+                indexer = try SearchIndexer(
+                    directory: directory, index: index, settings: SearchIndexer.Settings(maxPayloadBytes: configuration.searchBytes)
+                )
+            } catch {
+                logger.warning("no full-text search index: \(error)")
+            }
+        }
+        indexer?.start()
+        defer { indexer?.stop() }
         // The writer first: an event the TUI's feed shows has reached the writer already (`StoreWriteProgress`).
         var subscribers: [any FlowBusSubscriber] = [writer]
         let apiEvents = APIEventHub()

@@ -23,7 +23,8 @@ struct Sluice: ParsableCommand {
         version: SluiceVersion.current,
         subcommands: [
             RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self,
-            CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self, AttachCommand.self,
+            CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self,
+            AttachCommand.self, SearchCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

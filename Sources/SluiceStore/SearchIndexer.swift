@@ -1,0 +1,248 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDB
+import SluiceModel
+
+/// Fills the `SearchIndex` from the store: reads what the writer committed since it last looked (messages, HTTP
+/// heads, commands, errors, each by its row id) and adds their text, a batch per transaction, remembering how far
+/// it got in the index itself. It runs behind the recorder on a thread of its own at the lowest priority (`start`), or all
+/// at once for `sluice search` (`catchUp`), which is also how a store recorded before the index existed gets one.
+///
+/// Under a load that records faster than it indexes, it falls behind and catches up when the load eases: the
+/// relay never waits for it.
+public final class SearchIndexer: @unchecked Sendable {
+    // @unchecked: `stopping` and `thread` are guarded by `condition`; the rest is used by the indexing thread only
+    // (or by `catchUp`'s caller, when no thread runs).
+    private let source: DatabaseQueue
+    private let index: SearchIndex
+    private let settings: Settings
+    private let condition = NSCondition()
+    private var stopping = false
+    private var thread: Thread?
+
+    public struct Settings: Sendable {
+        /// The most of one message's payload indexed (`store.search_bytes`); 0 indexes no payloads.
+        public var maxPayloadBytes: Int
+        /// Rows read from each source per transaction.
+        public var batchSize: Int
+        /// How long the thread rests once it has caught up.
+        public var idleInterval: TimeInterval
+
+        public init(maxPayloadBytes: Int = 16 * 1024, batchSize: Int = 500, idleInterval: TimeInterval = 0.5) {
+            self.maxPayloadBytes = maxPayloadBytes
+            self.batchSize = batchSize
+            self.idleInterval = idleInterval
+        }
+    }
+
+    public init(directory: DataDirectory, index: SearchIndex, settings: Settings = Settings()) throws(StoreError) {
+        guard FileManager.default.fileExists(atPath: directory.databasePath) else {
+            throw StoreError("no store at \(directory.databasePath) (nothing recorded there yet; see --data-dir)")
+        }
+        source = try Store.open(path: directory.databasePath, readOnly: true)
+        self.index = index
+        self.settings = settings
+    }
+
+    /// Indexes on a thread of its own until `stop`, at the lowest priority (nice 19).
+    public func start() {
+        let thread = Thread { [self] in
+            // On Linux the nice value is per thread (`who == 0`: this one); 19 takes only what nothing else wants.
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            while !shouldStop(waiting: 0) {
+                let caughtUp = (try? indexBatch()) ?? true
+                if caughtUp, shouldStop(waiting: settings.idleInterval) { break }
+            }
+        }
+        thread.name = "sluice-search"
+        condition.withLock { self.thread = thread }
+        thread.start()
+    }
+
+    /// Stops the thread after its current batch (what it indexed is committed).
+    public func stop() {
+        condition.withLock {
+            stopping = true
+            condition.broadcast()
+        }
+    }
+
+    /// Indexes everything recorded so far, now, on the caller's thread.
+    /// - Returns: how many pieces it added.
+    @discardableResult
+    public func catchUp() throws(StoreError) -> Int {
+        var added = 0
+        while try !indexBatch(added: &added) {}
+        return added
+    }
+
+    private func shouldStop(waiting interval: TimeInterval) -> Bool {
+        condition.withLock {
+            if !stopping, interval > 0 { _ = condition.wait(until: Date().addingTimeInterval(interval)) }
+            return stopping
+        }
+    }
+
+    private func indexBatch() throws(StoreError) -> Bool {
+        var added = 0
+        return try indexBatch(added: &added)
+    }
+
+    /// One batch from every source, in one transaction of the index.
+    /// - Returns: whether every source is caught up.
+    private func indexBatch(added: inout Int) throws(StoreError) -> Bool {
+        let limit = settings.batchSize
+        let maxBytes = settings.maxPayloadBytes
+        do {
+            let progress = try index.database.read { db in
+                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT source, last_id FROM progress").map { row in
+                    (row["source"] as String, row["last_id"] as Int64)
+                })
+            }
+            let read = try source.read { db in
+                try SourceBatch(db, after: progress, limit: limit, maxPayloadBytes: maxBytes)
+            }
+            guard !read.pieces.isEmpty || !read.advanced.isEmpty else { return true }
+            try index.database.write { db in
+                for piece in read.pieces {
+                    try db.execute(sql: "INSERT INTO piece_flows (flow) VALUES (?)", arguments: [piece.flow])
+                    try db.execute(sql: "INSERT INTO pieces (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, piece.text])
+                }
+                for (name, last) in read.advanced {
+                    try db.execute(
+                        sql: "INSERT INTO progress (source, last_id) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id",
+                        arguments: [name, last]
+                    )
+                }
+            }
+            added += read.pieces.count
+            return read.caughtUp
+        } catch {
+            throw StoreError("cannot index \(index.path): \(error)")
+        }
+    }
+}
+
+/// One read of the store's new rows: the text of each, by flow, and how far each source got.
+struct SourceBatch {
+    struct Piece {
+        var flow: Int64
+        var text: String
+    }
+
+    var pieces: [Piece] = []
+    /// Each source's last row read.
+    var advanced: [String: Int64] = [:]
+    /// No source had a full batch left.
+    var caughtUp = true
+
+    init(_ db: Database, after progress: [String: Int64], limit: Int, maxPayloadBytes: Int) throws {
+        try readMessages(db, after: progress["messages"] ?? 0, limit: limit, maxBytes: maxPayloadBytes)
+        try readExchanges(db, after: progress["http"] ?? 0, limit: limit)
+        try readCommands(db, after: progress["commands"] ?? 0, limit: limit)
+        try readErrors(db, after: progress["errors"] ?? 0, limit: limit)
+    }
+
+    /// Bodies and WebSocket text of every flow, chunks of raw TCP and SSH (a database's chunks are its statements,
+    /// indexed as commands).
+    private mutating func readMessages(_ db: Database, after last: Int64, limit: Int, maxBytes: Int) throws {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT m.id, m.flow_id, m.kind, f.kind AS flow_kind, m.payload, b.data AS body
+                FROM messages m LEFT JOIN bodies b ON b.id = m.body_id LEFT JOIN flows f ON f.id = m.flow_id
+                WHERE m.id > ? ORDER BY m.id LIMIT ?
+                """,
+            arguments: [last, limit]
+        )
+        note("messages", rows: rows, limit: limit)
+        guard maxBytes > 0 else { return }
+        for row in rows {
+            let kind: String = row["kind"]
+            let flowKind: String? = row["flow_kind"]
+            let indexed = kind == "body" || kind == "text" || (kind == "chunk" && (flowKind == "tcp" || flowKind == "ssh"))
+            guard indexed else { continue }
+            let payload: Data = (row["body"] as Data?) ?? (row["payload"] as Data?) ?? Data()
+            if let text = SearchText.of(payload, maxBytes: maxBytes) { pieces.append(Piece(flow: row["flow_id"], text: text)) }
+        }
+    }
+
+    /// The request line and headers, the status and the response's headers. An exchange still waiting for its
+    /// response (on a flow still open, for under a minute) stops the read, so its response is indexed with it.
+    private mutating func readExchanges(_ db: Database, after last: Int64, limit: Int) throws {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT h.flow_id, h.method, h.url, h.request_headers, h.requested_at, h.status, h.reason, h.response_headers,
+                    f.ended_at
+                FROM http h LEFT JOIN flows f ON f.id = h.flow_id WHERE h.flow_id > ? ORDER BY h.flow_id LIMIT ?
+                """,
+            arguments: [last, limit]
+        )
+        var lastRead: Int64?
+        let now = Date().timeIntervalSince1970
+        for row in rows {
+            let status: Int? = row["status"]
+            let ended: Double? = row["ended_at"]
+            let requested: Double = row["requested_at"]
+            // Waits for the response a minute at most: a request that hangs must not hold back every later one.
+            if status == nil, ended == nil, now - requested < 60 { break }
+            var text = "\(row["method"] as String) \(row["url"] as String)\n"
+            for field in JSONObject.parseHeaders(row["request_headers"]) ?? [] { text += "\(field.name): \(field.value)\n" }
+            if let status { text += "\(status) \((row["reason"] as String?) ?? "")\n" }
+            for field in (row["response_headers"] as String?).flatMap(JSONObject.parseHeaders) ?? [] { text += "\(field.name): \(field.value)\n" }
+            pieces.append(Piece(flow: row["flow_id"], text: text))
+            lastRead = row["flow_id"]
+        }
+        if let lastRead { advanced["http"] = lastRead }
+        if rows.count == limit, lastRead == rows.last?["flow_id"] { caughtUp = false }
+    }
+
+    private mutating func readCommands(_ db: Database, after last: Int64, limit: Int) throws {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT id, flow_id, text, parameters FROM commands WHERE id > ? ORDER BY id LIMIT ?", arguments: [last, limit]
+        )
+        note("commands", rows: rows, limit: limit)
+        for row in rows {
+            var text: String = row["text"]
+            if let parameters = row["parameters"] as String? { text += "\n" + parameters }
+            pieces.append(Piece(flow: row["flow_id"], text: text))
+        }
+    }
+
+    private mutating func readErrors(_ db: Database, after last: Int64, limit: Int) throws {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT id, flow_id, message FROM errors WHERE id > ? AND flow_id IS NOT NULL ORDER BY id LIMIT ?",
+            arguments: [last, limit]
+        )
+        note("errors", rows: rows, limit: limit)
+        for row in rows { pieces.append(Piece(flow: row["flow_id"], text: row["message"])) }
+    }
+
+    /// Moves a source's progress to its last row read; a full batch means more may wait.
+    private mutating func note(_ source: String, rows: [Row], limit: Int) {
+        guard let last = rows.last else { return }
+        advanced[source] = last["id"]
+        if rows.count == limit { caughtUp = false }
+    }
+}
+
+/// A payload as text to index: its first `maxBytes` read as UTF-8, or nil when it does not look like text.
+enum SearchText {
+    static func of(_ payload: Data, maxBytes: Int) -> String? {
+        guard !payload.isEmpty else { return nil }
+        let head = payload.prefix(maxBytes)
+        // Binary is mostly bytes no text has: controls other than tab, newline, carriage return and escape.
+        let sample = head.prefix(1024)
+        let odd = sample.reduce(0) { count, byte in
+            count + (byte < 0x20 && byte != 0x09 && byte != 0x0A && byte != 0x0D && byte != 0x1B || byte == 0x7F ? 1 : 0)
+        }
+        guard odd * 10 <= sample.count else { return nil }
+        let text = String(decoding: head, as: UTF8.self)
+        let replaced = text.unicodeScalars.prefix(1024).reduce(0) { $0 + ($1 == "\u{FFFD}" ? 1 : 0) }
+        guard replaced * 10 <= min(text.unicodeScalars.count, 1024) else { return nil }
+        return text
+    }
+}

@@ -30,6 +30,17 @@ public struct Filter: Sendable, CustomStringConvertible {
     }
 
     public var description: String { text }
+
+    /// The bare words that are plain words, not patterns (letters, digits and `.` `_` `-` `@` `:` `/`), as
+    /// written: what a full-text index can look up (`FilterSubject.indexedWords`).
+    public var plainWords: [String] {
+        var words: [String] = []
+        expression.collectBareWords(into: &words)
+        let plain = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-@:/"))
+        return words.filter { word in
+            word.unicodeScalars.contains { CharacterSet.alphanumerics.contains($0) } && word.unicodeScalars.allSatisfy { plain.contains($0) }
+        }
+    }
 }
 
 /// Where a filter went wrong: the 1-based column and what was expected there.
@@ -52,6 +63,17 @@ indirect enum FilterExpression: Sendable {
         case .or(let lhs, let rhs): return lhs.matches(subject) || rhs.matches(subject)
         case .not(let inner): return !inner.matches(subject)
         case .predicate(let predicate): return predicate.matches(subject)
+        }
+    }
+
+    func collectBareWords(into words: inout [String]) {
+        switch self {
+        case .and(let lhs, let rhs), .or(let lhs, let rhs):
+            lhs.collectBareWords(into: &words)
+            rhs.collectBareWords(into: &words)
+        case .not(let inner): inner.collectBareWords(into: &words)
+        case .predicate(.anywhere(let re)): words.append(re.pattern)
+        case .predicate: break
         }
     }
 }
@@ -185,8 +207,8 @@ enum FilterPredicate: Sendable {
         case .risk(let level): return s.risk.map { $0 >= level } ?? false
         case .command(let re): return s.commands.contains { re.matches(text: $0) }
         case .anywhere(let re):
-            return (s.url.map { re.matches(text: $0) } ?? false) || Self.any(s.requestPayloads, re)
-                || Self.any(s.responsePayloads, re)
+            return s.indexedWords.contains(re.pattern) || (s.url.map { re.matches(text: $0) } ?? false)
+                || Self.any(s.requestPayloads, re) || Self.any(s.responsePayloads, re)
         }
     }
 

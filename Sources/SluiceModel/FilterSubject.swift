@@ -31,6 +31,9 @@ public struct FilterSubject: Sendable {
     // SSH and SQL
     public var risk: RiskLevel?
     public var commands: [String]
+    /// Bare words the full-text index found anywhere in this flow's recorded text (`Filter.plainWords`), beyond the
+    /// payloads this subject carries.
+    public var indexedWords: Set<String> = []
 
     public init(
         kind: FlowKind, client: Endpoint? = nil, server: Endpoint? = nil, requestPayloads: [Data] = [],

@@ -96,16 +96,18 @@ public final class SearchIndexer: @unchecked Sendable {
         let limit = settings.batchSize
         let maxBytes = settings.maxPayloadBytes
         do {
-            let progress = try index.database.read { db in
-                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT source, last_id FROM progress").map { row in
-                    (row["source"] as String, row["last_id"] as Int64)
-                })
-            }
-            let read = try source.read { db in
-                try SourceBatch(db, after: progress, limit: limit, maxPayloadBytes: maxBytes)
-            }
-            guard !read.pieces.isEmpty || !read.advanced.isEmpty else { return true }
-            try index.database.write { db in
+            var result = (caughtUp: true, pieces: 0)
+            // One immediate transaction from reading the progress to writing it: a second indexer (a `sluice view`
+            // or `sluice search` beside the recorder) waits for this batch instead of indexing the same rows.
+            try index.database.inTransaction(.immediate) { db in
+                let progress = try Dictionary(
+                    uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT source, last_id FROM progress").map { row in
+                        (row["source"] as String, row["last_id"] as Int64)
+                    }
+                )
+                let read = try source.read { sourceDB in
+                    try SourceBatch(sourceDB, after: progress, limit: limit, maxPayloadBytes: maxBytes)
+                }
                 for piece in read.pieces {
                     try db.execute(sql: "INSERT INTO piece_flows (flow) VALUES (?)", arguments: [piece.flow])
                     try db.execute(sql: "INSERT INTO pieces (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, piece.text])
@@ -116,9 +118,11 @@ public final class SearchIndexer: @unchecked Sendable {
                         arguments: [name, last]
                     )
                 }
+                result = (read.caughtUp, read.pieces.count)
+                return .commit
             }
-            added += read.pieces.count
-            return read.caughtUp
+            added += result.pieces
+            return result.caughtUp
         } catch {
             throw StoreError("cannot index \(index.path): \(error)")
         }

@@ -37,6 +37,8 @@ extension App {
             prompt = nil
             if current.kind == .filter {
                 viewFilter = filter
+                forgetIndexLookups()
+                if let filter { lookUpInIndex(filter.plainWords) }
                 refilterFlows()
                 refilterCommandLists()
                 setStatus(filter.map { "filter: \($0.text)" + filterCount } ?? "filter cleared")
@@ -49,6 +51,12 @@ extension App {
         case .search:
             prompt = nil
             search = current.text
+            // Enter looks the whole text up in the index too; the next match may be a flow whose first bytes do not
+            // show it.
+            if !search.isEmpty, (try? Filter(search))?.plainWords == [search] {
+                indexHits[search] = nil
+                lookUpInIndex([search])
+            }
         case .save:
             prompt = nil
             save(to: current.text)
@@ -79,7 +87,7 @@ extension App {
     }
 
     /// How many rows the filter lists, of the screen it was typed on.
-    private var filterCount: String {
+    var filterCount: String {
         switch view {
         case .commands: return "  (\(log.commands.visible.count) of \(log.commands.rows.count) commands)"
         case .alerts: return "  (\(log.alerts.visible.count) of \(log.alerts.rows.count) alerts)"

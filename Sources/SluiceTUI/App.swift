@@ -86,6 +86,10 @@ public final class App {
     /// What is wrong with the engine's connection now (a recorder attached to through its API that stopped
     /// answering); nil while all is well. Read every tick; a change is shown on the status line.
     public var connectionProblem: (() -> String?)?
+    /// The store's full-text index, when it has one: bare words of the filter and searches are looked up in it.
+    public var searchIndex: SearchIndex?
+    /// What the index answered for each word looked up: the flows it found the word in.
+    var indexHits: [String: Set<FlowID>] = [:]
     private var shownProblem: String?
 
     public init(
@@ -120,7 +124,7 @@ public final class App {
     var listFilter: ListFilter {
         ListFilter(
             filter: viewFilter, clearedThrough: flows.clearedThrough, marked: marks.ids, held: Set(held.map(\.flowID)),
-            heldCommands: Set(held.compactMap { $0.command.map { CommandRow.Key(flowID: $0.flowID, index: $0.index) } })
+            heldCommands: Set(held.compactMap { $0.command.map { CommandRow.Key(flowID: $0.flowID, index: $0.index) } }), indexHits: indexHits
         )
     }
 
@@ -509,7 +513,7 @@ public final class App {
             let position = (start + offset) % visible.count
             let row = rows[visible[position]]
             let haystack = "\(row.id) \(row.kind.rawValue) \(row.origin) \(row.server) \(row.summary)".lowercased()
-            if haystack.contains(needle) {
+            if haystack.contains(needle) || indexHits[search]?.contains(row.id) == true {
                 flows.list.select(position)
                 return
             }

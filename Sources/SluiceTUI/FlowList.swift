@@ -11,11 +11,15 @@ struct ListFilter: Sendable {
     var marked: Set<FlowID>
     var held: Set<FlowID>
     var heldCommands: Set<CommandRow.Key>
+    /// The flows the full-text index found each bare word in.
+    var indexHits: [String: Set<FlowID>] = [:]
 
     func shows(_ row: FlowRow) -> Bool {
         if let clearedThrough, row.id <= clearedThrough { return false }
         guard let filter else { return true }
-        return filter.matches(row.subject(marked: marked.contains(row.id), held: held.contains(row.id)))
+        var subject = row.subject(marked: marked.contains(row.id), held: held.contains(row.id))
+        for (word, flows) in indexHits where flows.contains(row.id) { subject.indexedWords.insert(word) }
+        return filter.matches(subject)
     }
 
     /// A command, with its flow's row when the list has it (for `~k`, `~src`, `~dst`).

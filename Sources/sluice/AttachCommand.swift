@@ -72,6 +72,8 @@ struct AttachCommand: ParsableCommand {
         )
         app.connectionProblem = { attachment.problem }
         app.replayer = RemoteReplayer(client: client)
+        // The recorder keeps its search index up to date; the TUI only reads it.
+        app.searchIndex = try? SearchIndex(directory: recorderDirectory, create: false)
         if history == nil {
             app.setStatus("the recorder's store \(storePath ?? "(none)") cannot be read here: live flows only", isError: true)
         } else {

@@ -70,9 +70,11 @@ enum Session {
         // Full-text search, indexed behind the writer (`store.search_bytes: 0` turns it off). An index that cannot be
         // opened costs search, not recording: it is said once and the recorder goes on.
         var indexer: SearchIndexer?
+        var searchIndex: SearchIndex?
         if configuration.searchBytes > 0 {
             do {
                 let index = try SearchIndex(directory: directory, create: true)
+                searchIndex = index
                 indexer = try SearchIndexer(
                     directory: directory, index: index, settings: SearchIndexer.Settings(maxPayloadBytes: configuration.searchBytes)
                 )
@@ -181,6 +183,7 @@ enum Session {
                 )
             }
             app.reloadPolicy = { policyReload.reload() }
+            app.searchIndex = searchIndex
             app.setStatus("listening: " + listeners.joined(separator: ", "))
             TerminalUI.run(app, theme: theme ?? Theme.mono)
         }

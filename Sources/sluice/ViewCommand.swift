@@ -21,18 +21,24 @@ struct ViewCommand: ParsableCommand {
         let opened: Store
         let chosenTheme: Theme
         let directory: DataDirectory
+        /// The data directory viewed, when it is one (a saved file has no index beside it).
+        var viewed: DataDirectory?
+        var searchBytes = Configuration().searchBytes
         do {
             let configuration = try store.loadConfiguration()
             directory = store.dataDirectory(configuration)
+            searchBytes = configuration.searchBytes
             if let path {
                 var isDirectory: ObjCBool = false
                 let expanded = Configuration.expandTilde(path)
                 if FileManager.default.fileExists(atPath: expanded, isDirectory: &isDirectory), isDirectory.boolValue {
+                    viewed = DataDirectory(path: expanded)
                     opened = try Store(directory: DataDirectory(path: expanded))
                 } else {
                     opened = try Store(file: expanded)
                 }
             } else {
+                viewed = directory
                 opened = try Store(directory: directory)
             }
             chosenTheme = try Theme.named(theme ?? configuration.theme, searching: (directory.path as NSString).appendingPathComponent("themes"))
@@ -41,6 +47,15 @@ struct ViewCommand: ParsableCommand {
         }
         // Read-only: no engine, and marks stay in memory; `w` still saves, under the data directory's exports/.
         let app = App(engine: nil, store: opened, feed: nil, dataDirectory: directory, title: "Sluice (read-only)")
+        // The store stays read-only; its search index (a file of its own) is brought up to date behind the screen,
+        // which builds it for a store recorded before it existed.
+        var indexer: SearchIndexer?
+        if let viewed, searchBytes > 0, let index = try? SearchIndex(directory: viewed, create: true) {
+            app.searchIndex = index
+            indexer = try? SearchIndexer(directory: viewed, index: index, settings: SearchIndexer.Settings(maxPayloadBytes: searchBytes))
+            indexer?.start()
+        }
+        defer { indexer?.stop() }
         TerminalUI.run(app, theme: chosenTheme)
     }
 }

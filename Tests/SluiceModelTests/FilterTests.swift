@@ -127,6 +127,22 @@ import Testing
         #expect(try subjects.map { try matches(text, $0) } == expected, "\(text)")
     }
 
+    @Test func plainBareWordsAreWhatAnIndexCanLookUp() throws {
+        #expect(try Filter("~m POST & password | !example.com").plainWords == ["password", "example.com"])
+        #expect(try Filter("foo.*bar | ~b secret | (a|b) | user@host:22/x").plainWords == ["a", "b", "user@host:22/x"])
+        #expect(try Filter("~k tcp").plainWords.isEmpty)
+    }
+
+    @Test func aWordTheIndexFoundMatchesThoughTheSubjectDoesNotHoldIt() throws {
+        var subject = Self.tcp
+        let filter = try Filter("~k tcp & zanzibar")
+        #expect(!filter.matches(subject))
+        subject.indexedWords = ["zanzibar"]
+        #expect(filter.matches(subject))
+        #expect(try !Filter("!zanzibar").matches(subject))
+        #expect(try !Filter("~b zanzibar").matches(subject), "only bare words look at the index")
+    }
+
     @Test func assetIsTheResponsesContentTypeCaseSensitively() throws {
         func response(_ type: String) -> FilterSubject {
             FilterSubject(

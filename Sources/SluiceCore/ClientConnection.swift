@@ -71,6 +71,7 @@ public final class ClientConnection: Sendable {
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.recvAllocator, value: Engine.receiveBuffers)
             .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyInput()) }

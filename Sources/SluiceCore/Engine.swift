@@ -307,12 +307,18 @@ public final class Engine: Sendable {
         }
     }
 
+    /// How big each connection's receive buffer is: NIO keeps a channel's last one for its next read, so an idle
+    /// connection holds one. It starts small (most first reads are a request head or a protocol's greeting) and
+    /// doubles while reads fill it, up to 64 KiB for a bulk transfer, and shrinks again when reads get small.
+    public static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
     private func makeListener(_ spec: ListenSpec, id: Int, module: any ProtocolModule, session: SessionID?) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             // Nothing is read until the module has its handlers in place.
             .childChannelOption(.autoRead, value: false)
             .serverChannelInitializer { [self] channel in

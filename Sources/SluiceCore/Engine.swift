@@ -42,6 +42,9 @@ public final class Engine: Sendable {
         var acceptedClients = 0
     }
 
+    /// The addresses the listeners are bound to, for the transparent listeners' loop check.
+    private let ownListeners = OwnListeners()
+
     /// The last refusal said in the log, so that a flood of refused connections says it once.
     private let lastRefusal = NIOLockedValueBox<String?>(nil)
 
@@ -64,9 +67,18 @@ public final class Engine: Sendable {
     ///     increasing across runs.
     ///   - modules: protocol modules beside the built-in TCP relay, e.g. SluiceHTTP's proxies.
     ///   - threads: event loop threads, one per core unless a test wants fewer.
-    public init(
+    public convenience init(
         configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule] = [], logger: Logger,
         threads: Int = System.coreCount
+    ) {
+        self.init(configuration: configuration, bus: bus, firstFlowID: firstFlowID, modules: modules, logger: logger, threads: threads, originalDestination: nil)
+    }
+
+    /// - Parameter originalDestination: how transparent listeners learn where a connection was going; the socket's
+    ///   (`OriginalDestination.read`) when nil. Tests on loopback, where nothing was redirected, say it themselves.
+    init(
+        configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule], logger: Logger, threads: Int,
+        originalDestination: TransparentModule.DestinationFinder?
     ) {
         self.configuration = configuration
         self.bus = bus
@@ -75,6 +87,12 @@ public final class Engine: Sendable {
         for module in [TCPRelayModule()] + modules {
             for scheme in type(of: module).schemes { table[scheme] = module }
         }
+        // Transparent listeners hand each connection to the module of the protocol it speaks.
+        let transparent = TransparentModule(
+            settings: configuration.transparent, modules: table, protocols: modules.flatMap { type(of: $0).transparentProtocols },
+            ownListeners: ownListeners, originalDestination: originalDestination ?? OriginalDestination.read
+        )
+        for scheme in TransparentModule.schemes { table[scheme] = transparent }
         self.modules = table
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.state = NIOLockedValueBox(State(nextFlowID: firstFlowID.rawValue))
@@ -130,7 +148,8 @@ public final class Engine: Sendable {
             channel = try makeListener(spec, id: id, module: module).bind(host: spec.listen.host, port: spec.listen.port).wait()
         } catch {
             _ = state.withLockedValue { $0.acceptGates.removeValue(forKey: id) }
-            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))")
+            let hint = spec.scheme == .tproxy ? " (a tproxy:// listener's IP_TRANSPARENT needs CAP_NET_ADMIN)" : ""
+            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))\(hint)")
         }
         let running = state.withLockedValue { state -> Bool in
             guard state.accepting else { return false }
@@ -141,6 +160,7 @@ public final class Engine: Sendable {
             channel.close(promise: nil)
             throw EngineError(message: "cannot listen on \(spec): sluice is stopping")
         }
+        ownListeners.add(channel.localAddress, id: id)
         logger.info("listening on \(spec)")
         return RunningListener(id: id, spec: spec, address: channel.localAddress)
     }
@@ -154,6 +174,7 @@ public final class Engine: Sendable {
             return state.listeners.removeValue(forKey: id)
         }
         guard let stopped else { return nil }
+        ownListeners.remove(id: id)
         try? stopped.channel.close().wait()
         logger.info("stopped listening on \(stopped.spec)")
         return RunningListener(id: id, spec: stopped.spec, address: nil)
@@ -201,6 +222,24 @@ public final class Engine: Sendable {
         _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let result = address.withSockAddr { pointer, length in bind(descriptor, pointer, socklen_t(length)) }
         return result == 0 ? nil : String(cString: strerror(errno)).lowercased()
+    }
+
+    /// When a transparent listener is configured and its upstream connections are to be marked, checks that this
+    /// process may set `SO_MARK` (it needs `CAP_NET_ADMIN`): better one clear error at start than every connection
+    /// failing.
+    public static func checkTransparentMark(_ configuration: Configuration) throws(EngineError) {
+        let mark = configuration.transparent.mark
+        guard mark != 0, configuration.listeners.contains(where: \.scheme.isTransparent) else { return }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var value = mark
+        guard setsockopt(descriptor, SOL_SOCKET, SO_MARK, &value, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
+            let reason = String(cString: strerror(errno)).lowercased()
+            throw EngineError(
+                message: "cannot mark upstream connections with SO_MARK 0x\(String(mark, radix: 16)): \(reason) (it needs CAP_NET_ADMIN; transparent.mark: 0 or --transparent-mark 0 turns marking off, and with it the rules' loop protection for local traffic)"
+            )
+        }
     }
 
     /// Open flows right now.
@@ -277,13 +316,19 @@ public final class Engine: Sendable {
             }
             return state.listeners.values.map(\.channel)
         }
+        ownListeners.removeAll()
         for listener in listeners {
             try? listener.close().wait()
         }
     }
 
     private func makeListener(_ spec: ListenSpec, id: Int, module: any ProtocolModule) -> ServerBootstrap {
-        ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
+        if spec.scheme == .tproxy {
+            // Before bind: the listener then accepts connections addressed to anywhere (PROTOCOLS.md §7).
+            bootstrap = bootstrap.serverChannelOption(OriginalDestination.transparentOption(forListenHost: spec.listen.host), value: 1)
+        }
+        return bootstrap
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -360,9 +405,12 @@ public final class Engine: Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
+        // A transparent listener on `[::]` takes IPv4 clients too: they are named by their IPv4 address, as the
+        // destinations they were going to are.
+        let client = spec.scheme.isTransparent ? channel.remoteAddress.flatMap(OriginalDestination.endpoint) : nil
         let connection = ClientConnection(
             id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
-            registry: self, replay: replay
+            registry: self, replay: replay, client: client
         )
         if replay == nil, let refusal = configuration.access.refusal(for: connection.client.host) {
             // Recorded like any flow, so a jumphost's operator sees who knocked.
@@ -503,6 +551,9 @@ extension Engine: ConnectionRegistry {
             client: connection.client, server: server, limits: limits, replayOf: connection.replay?.original
         )
         if let recorder { connection.replay?.flowOpened(recorder.flowID) }
+        if let recorder, let note = connection.route?.note {
+            bus.publish(.alert(Alert(flowID: recorder.flowID, commandIndex: nil, time: Date(), level: .medium, rule: "transparent.unknown", message: note)))
+        }
         return recorder
     }
 

@@ -7,6 +7,12 @@ import SluiceModel
 public struct MySQLModule: DatabaseProtocolModule {
     public static var schemes: [ListenScheme] { [.mysql] }
 
+    /// Behind a transparent listener: the server greets first and the client waits for it, so there is nothing to
+    /// sniff; MySQL is chosen by its port (or by a target's `protocol: mysql`).
+    public static var transparentProtocols: [TransparentProtocol] {
+        [TransparentProtocol(scheme: .mysql, ports: [3306], opening: .serverFirst)]
+    }
+
     public init() {}
 
     public func accept(_ connection: ClientConnection) {

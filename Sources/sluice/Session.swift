@@ -36,6 +36,7 @@ enum Session {
         }
         do {
             try Engine.checkListenersAreFree(configuration.listeners)
+            try Engine.checkTransparentMark(configuration)
         } catch {
             throw fail(error)
         }
@@ -80,8 +81,9 @@ enum Session {
         do {
             tls = try TLSInterception.load(configuration)
             modules.append(HTTPProxyModule(tls: tls))
-            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener asks for it.
-            if configuration.listeners.contains(where: { $0.scheme == .ssh }) {
+            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener asks for it, or a
+            // transparent one may hand it connections.
+            if configuration.listeners.contains(where: { $0.scheme == .ssh || $0.scheme.isTransparent }) {
                 modules.append(try SSHModule(configuration: configuration))
             }
             modules.append(PostgresModule(tls: tls))

@@ -24,6 +24,7 @@ struct Sluice: ParsableCommand {
         subcommands: [
             RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self,
             CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self,
+            TransparentCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

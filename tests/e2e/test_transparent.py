@@ -1,8 +1,8 @@
 """Transparent mode (issue 19) in network namespaces: a client namespace routes through a gateway namespace, where
 Sluice runs with a `tproxy://` and a `redirect://` listener at once and `sluice transparent rules --apply` sends it
-the traffic, to a server namespace running sshd, PostgreSQL and an HTTP server on their usual ports. The client runs
-the real ssh, psql and curl against the server's own address; Sluice records ssh, postgres and http flows whose
-server is that address.
+the traffic, to a server namespace running sshd, PostgreSQL, an HTTP and an HTTPS server on their usual ports. The
+client runs the real ssh, psql and curl (HTTP and HTTPS, IPv4 and IPv6) against the server's own address; Sluice
+records ssh, postgres and http flows whose server is that address.
 
 Everything happens inside namespaces made per test class (netns_support.Lab) and deleted afterwards, even when a
 test fails; the servers and Sluice are stopped by PID before that. Skipped without root, `ip netns` or nft.
@@ -29,6 +29,8 @@ HTTP_BODY = b"hello from the server namespace\n"
 #: The ports the listeners take in the gateway.
 TPROXY_PORT = 8022
 REDIRECT_PORT = 8023
+#: The HTTPS server's name: clients name HTTPS servers (SNI), and Sluice checks the server's certificate for it.
+HTTPS_NAME = "web.sluice.test"
 #: A plain TCP echo server in the server namespace, on a port no target lists.
 ECHO_PORT = 7000
 
@@ -45,6 +47,21 @@ def serve(conn):
 while True:
     conn, _ = server.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+HTTPS_SERVER = r"""
+import functools, http.server, socket, ssl, sys
+cert, key, directory = sys.argv[1:4]
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+server = Server(("::", 443), functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory))
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 """
 
 CLIENT = r"""
@@ -96,6 +113,14 @@ class TransparentModeTest(SluiceTest):
         with open(os.path.join(site, "index.html"), "wb") as f:
             f.write(HTTP_BODY)
         cls.http = cls._serve(["python3", "-m", "http.server", "80", "--bind", "::", "--directory", site], 80, "http.server")
+        # HTTPS with a certificate of its own for its name, which Sluice is told to trust (--upstream-ca).
+        cls.https_cert = os.path.join(cls.class_tmp, "https.crt")
+        key = os.path.join(cls.class_tmp, "https.key")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", cls.https_cert, "-days", "2", "-subj", f"/CN={HTTPS_NAME}", "-addext", f"subjectAltName=DNS:{HTTPS_NAME}"],
+            stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=30)
+        cls.https = cls._serve(["python3", "-c", HTTPS_SERVER, cls.https_cert, key, site], 443, "HTTPS server")
         cls.echo = cls._serve(["python3", "-c", ECHO_SERVER, str(ECHO_PORT)], ECHO_PORT, "echo server")
 
     @classmethod
@@ -131,7 +156,7 @@ class TransparentModeTest(SluiceTest):
         with open(stderr_path, "wb") as stderr:
             popen = subprocess.Popen(
                 Lab.prefix(self.lab.gateway) + [SLUICE_BIN, "--headless", "-q", "--data-dir", self.data_dir, "--config", self.config,
-                                                *extra],
+                                                "--upstream-ca", self.https_cert, *extra],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         proc = SluiceProcess(popen, self.data_dir, stderr_path, [])
         self.addCleanup(proc.kill)
@@ -151,8 +176,9 @@ class TransparentModeTest(SluiceTest):
         return result
 
     def apply_both(self):
-        """TPROXY for SSH, NAT redirect for HTTP, PostgreSQL and the echo port; removed again when the test ends."""
-        self.rules("--tproxy", "--port", str(TPROXY_PORT), "--dports", "22", "--interface", "r0", "--apply")
+        """TPROXY for SSH and HTTPS, NAT redirect for HTTP, PostgreSQL and the echo port; removed again when the test
+        ends."""
+        self.rules("--tproxy", "--port", str(TPROXY_PORT), "--dports", "22,443", "--interface", "r0", "--apply")
         self.addCleanup(self.rules, "--tproxy", "--remove", check=False)
         # The port comes from the config's redirect:// listener.
         self.rules("--redirect", "--config", self.config, "--dports", f"80,5432,{ECHO_PORT}", "--interface", "r0", "--apply")
@@ -175,11 +201,11 @@ class TransparentModeTest(SluiceTest):
 
     def test_ssh_postgres_and_http_through_tproxy_and_redirect_at_once(self):
         proc = self.start_gateway_sluice(
-            f"listen:\n  - tproxy://0.0.0.0:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
+            f"listen:\n  - tproxy://[::]:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
             "targets:\n"
             "  - name: lab\n"
             f"    destination: [{SERVER_V4}, \"{SERVER_V6}\"]\n"
-            "    port: [22, 80, 5432]\n"
+            "    port: [22, 80, 443, 5432]\n"
         )
         self.apply_both()
 
@@ -200,7 +226,15 @@ class TransparentModeTest(SluiceTest):
         self.assertEqual(curl6.returncode, 0, curl6.stderr)
         self.assertEqual(curl6.stdout.encode(), HTTP_BODY)
 
-        flows = self.wait_flows(proc, 4, "four finished flows")
+        # HTTPS through TPROXY, IPv4 and IPv6: intercepted with Sluice's CA, which the client trusts.
+        ca = os.path.join(self.data_dir, "ca", "sluice-ca.pem")
+        for address in (SERVER_V4, f"[{SERVER_V6}]"):
+            https = self.client(["curl", "-sS", "--max-time", "20", "--cacert", ca, "--resolve", f"{HTTPS_NAME}:443:{address}",
+                                 f"https://{HTTPS_NAME}/index.html"])
+            self.assertEqual(https.returncode, 0, https.stderr + proc.stderr())
+            self.assertEqual(https.stdout.encode(), HTTP_BODY, https.stdout)
+
+        flows = self.wait_flows(proc, 6, "six finished flows")
         by_server = {(f["kind"], f["server"]): f for f in flows}
         ssh_flow = by_server.get(("ssh", f"{SERVER_V4}:22"))
         pg_flow = by_server.get(("postgres", f"{SERVER_V4}:5432"))
@@ -214,6 +248,12 @@ class TransparentModeTest(SluiceTest):
             self.assertEqual(flow["state"], "closed", flow)
             self.assertTrue(flow["client"].startswith("10.250.1.2:"), flow)
         self.assertTrue(http6_flow["client"].startswith("fd5c:1::2") or http6_flow["client"].startswith("[fd5c:1::2]"), http6_flow)
+        https_flows = [f for f in flows if f["server"] in (f"{SERVER_V4}:443", f"[{SERVER_V6}]:443")]
+        self.assertEqual(len(https_flows), 2, json.dumps(flows, indent=1))
+        for flow in https_flows:
+            self.assertEqual((flow["kind"], flow["state"]), ("http", "closed"), flow)
+            self.assertTrue(flow["listener"].startswith("tproxy://"), flow)
+            self.assertEqual(flow.get("url"), f"https://{HTTPS_NAME}/index.html", flow)
 
         commands = run_cli("commands", "--data-dir", self.data_dir, "--json")
         self.assertEqual(commands.returncode, 0, commands.stderr)
@@ -224,7 +264,7 @@ class TransparentModeTest(SluiceTest):
 
     def test_unknown_and_denied_destinations_are_refused_and_recorded_with_their_reason(self):
         proc = self.start_gateway_sluice(
-            f"listen:\n  - tproxy://0.0.0.0:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
+            f"listen:\n  - tproxy://[::]:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
             "targets:\n"
             f"  - {{name: no-web, destination: {SERVER_V4}, port: 80, action: deny}}\n"
             f"  - {{name: lab, destination: {SERVER_V4}, port: [22, 5432]}}\n"
@@ -246,7 +286,7 @@ class TransparentModeTest(SluiceTest):
 
     def test_an_unknown_destination_relayed_is_a_tcp_flow_with_an_alert(self):
         proc = self.start_gateway_sluice(
-            f"listen:\n  - tproxy://0.0.0.0:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
+            f"listen:\n  - tproxy://[::]:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
             "transparent:\n  unknown: relay\n  sniff_timeout: 0.5\n"
         )
         self.apply_both()
@@ -264,7 +304,7 @@ class TransparentModeTest(SluiceTest):
         """--local redirects the gateway's own connections too; Sluice's connection to the server carries its mark
         and passes, where without the mark it would come back to Sluice for ever."""
         proc = self.start_gateway_sluice(
-            f"listen:\n  - tproxy://0.0.0.0:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
+            f"listen:\n  - tproxy://[::]:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
             f"targets:\n  - {{destination: {SERVER_V4}, port: 80}}\n"
         )
         self.rules("--redirect", "--port", str(REDIRECT_PORT), "--dports", "80", "--local", "--apply")

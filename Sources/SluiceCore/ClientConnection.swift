@@ -178,7 +178,10 @@ extension ClientConnection {
                 value: SocketOptionValue(Int32(bitPattern: mark))
             )
         } catch {
-            throw MarkError(description: "cannot mark the connection with SO_MARK 0x\(String(mark, radix: 16)) (needs CAP_NET_ADMIN; transparent.mark: 0 marks nothing): \(describe(error))")
+            throw MarkError(
+                description: "cannot mark the connection with SO_MARK 0x\(String(mark, radix: 16)) (needs CAP_NET_ADMIN; transparent.mark: 0 "
+                    + "marks nothing): \(describe(error))"
+            )
         }
     }
 }

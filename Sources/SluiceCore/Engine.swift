@@ -71,7 +71,10 @@ public final class Engine: Sendable {
         configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule] = [], logger: Logger,
         threads: Int = System.coreCount
     ) {
-        self.init(configuration: configuration, bus: bus, firstFlowID: firstFlowID, modules: modules, logger: logger, threads: threads, originalDestination: nil)
+        self.init(
+            configuration: configuration, bus: bus, firstFlowID: firstFlowID, modules: modules, logger: logger, threads: threads,
+            originalDestination: nil
+        )
     }
 
     /// - Parameter originalDestination: how transparent listeners learn where a connection was going; the socket's
@@ -237,7 +240,8 @@ public final class Engine: Sendable {
         guard setsockopt(descriptor, SOL_SOCKET, SO_MARK, &value, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
             let reason = String(cString: strerror(errno)).lowercased()
             throw EngineError(
-                message: "cannot mark upstream connections with SO_MARK 0x\(String(mark, radix: 16)): \(reason) (it needs CAP_NET_ADMIN; transparent.mark: 0 or --transparent-mark 0 turns marking off, and with it the rules' loop protection for local traffic)"
+                message: "cannot mark upstream connections with SO_MARK 0x\(String(mark, radix: 16)): \(reason) (it needs CAP_NET_ADMIN; "
+                    + "transparent.mark: 0 or --transparent-mark 0 turns marking off, and with it the rules' loop protection for local traffic)"
             )
         }
     }
@@ -552,7 +556,8 @@ extension Engine: ConnectionRegistry {
         )
         if let recorder { connection.replay?.flowOpened(recorder.flowID) }
         if let recorder, let note = connection.route?.note {
-            bus.publish(.alert(Alert(flowID: recorder.flowID, commandIndex: nil, time: Date(), level: .medium, rule: "transparent.unknown", message: note)))
+            let alert = Alert(flowID: recorder.flowID, commandIndex: nil, time: Date(), level: .medium, rule: "transparent.unknown", message: note)
+            bus.publish(.alert(alert))
         }
         return recorder
     }

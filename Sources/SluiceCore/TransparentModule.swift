@@ -172,8 +172,9 @@ final class OwnListeners: Sendable {
     /// every address (`0.0.0.0`, `::`), any address of this host.
     func contains(_ destination: Endpoint) -> Bool {
         let listening = addresses.withLockedValue { Array($0.values) }.filter { $0.port == destination.port }
-        guard !listening.isEmpty, let target = OriginalDestination.endpoint(addressBytes: CIDR.addressBytes(destination.host) ?? [], port: destination.port),
-            let bytes = CIDR.addressBytes(target.host)
+        // An IPv4-mapped address is compared as the IPv4 address it is.
+        guard !listening.isEmpty, let raw = CIDR.addressBytes(destination.host),
+            let target = OriginalDestination.endpoint(addressBytes: raw, port: destination.port), let bytes = CIDR.addressBytes(target.host)
         else { return false }
         for address in listening {
             guard let own = OriginalDestination.endpoint(address).flatMap({ CIDR.addressBytes($0.host) }) else { continue }

@@ -2,8 +2,9 @@
 /// as the steps `sluice transparent rules --apply` / `--remove` run. Pure: nothing here touches the system.
 ///
 /// Everything nftables gets lives in one table of its own, `inet sluice`, its chains named by mode and hook
-/// (`tproxy_prerouting`, `redirect_prerouting`, `redirect_output`), so that removing a mode deletes exactly its chains, and the table once no chain is left. Applying
-/// again replaces a mode's rules (its chain is flushed first) rather than adding a second copy.
+/// (`tproxy_prerouting`, `redirect_prerouting`, `redirect_output`), so that removing a mode deletes exactly its
+/// chains, and the table once no chain is left. Applying again replaces a mode's rules (each chain is flushed first)
+/// rather than adding a second copy.
 ///
 /// Loop protection: Sluice marks its own connections to the original destinations (`transparent.mark`, `SO_MARK`),
 /// and every chain lets marked packets through first, so they are never sent back to Sluice. Traffic addressed to this
@@ -179,8 +180,9 @@ public struct TransparentRules: Sendable, Equatable {
     /// The apply steps as a shell script to read or run, with the removal as comments after it.
     public var script: String {
         let what = mode == .tproxy ? "TPROXY" : "NAT redirect"
+        let ports = destinationPorts.map(\.description).joined(separator: ",")
         var text = """
-            # Sluice transparent mode (\(what)): TCP to ports \(destinationPorts.map(\.description).joined(separator: ",")) goes to Sluice's \(mode.rawValue)://…:\(port) listener.
+            # Sluice transparent mode (\(what)): TCP to ports \(ports) goes to Sluice's \(mode.rawValue)://…:\(port) listener.
             # Run as root (CAP_NET_ADMIN), or let `sluice transparent rules … --apply` run it.
 
             """

@@ -94,7 +94,8 @@ struct TransparentRulesCommand: ParsableCommand {
         if let problem = rules.problem, !remove { throw fail(problem, status: 2) }
         if apply {
             try run(rules.applySteps, what: "apply")
-            print("applied the \(rules.mode.rawValue) rules: TCP to ports \(rules.destinationPorts.map(\.description).joined(separator: ",")) goes to port \(rules.port)")
+            let ports = rules.destinationPorts.map(\.description).joined(separator: ",")
+            print("applied the \(rules.mode.rawValue) rules: TCP to ports \(ports) goes to port \(rules.port)")
         } else if remove {
             try run(rules.removeSteps, what: "remove")
             print("removed the \(rules.mode.rawValue) rules")

@@ -18,7 +18,8 @@ struct TransparentRulesCommand: ParsableCommand {
             Prints a shell script of the nftables rules (table inet sluice, one chain per mode), and for --tproxy the \
             ip rule and local route, that send TCP traffic to --dports to Sluice's tproxy:// or redirect:// listener on \
             --port. --apply runs them (root or CAP_NET_ADMIN; applying again replaces them); --remove deletes exactly \
-            what --apply added, and the table once no chain is left.
+            what --apply added, and the table once no chain is left (give --remove the --fwmark, --route-table and \
+            --family --apply had, for the TPROXY ip rule and route).
 
             Loop protection: every chain first lets through packets with Sluice's own mark (transparent.mark, which \
             Sluice sets on its connections to the original destinations), and never touches traffic addressed to \

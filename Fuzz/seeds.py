@@ -182,6 +182,10 @@ configs = [
     "intercept: '~m POST & ~u /login'\nhold_default: drop\ntheme: light\nlog_level: debug\n",
     "tls:\n  passthrough: ['*.bank.example', pinned.test]\n  insecure_upstream: true\n  upstream_ca: ~/ca.pem\n",
     "access:\n  allow: [127.0.0.1, 10.0.0.0/8, 'fd00::/8']\n  deny: [10.0.0.7]\n  users: ['alice:secret']\n  token: abc\n",
+    "listen: [tproxy://0.0.0.0:8022, 'redirect://[::]:8023']\ntransparent: {unknown: relay, sniff_timeout: 0.5, mark: 0x2}\n"
+    "targets:\n  - {name: lab, destination: [10.0.0.0/8, 'fd00::/8'], port: [22, '8000-8099'], protocol: auto}\n"
+    "  - {destination: any, port: 5432, protocol: postgres, options: {tls: intercept}}\n"
+    "  - {destination: 192.0.2.1, action: deny}\n  - {port: 22, ssh: {host_key_policy: tofu}}\n",
     "connect_timeout: 1e16\n",
     "record: [unclosed\n",
     "? [complex, key]\n: 1\n",

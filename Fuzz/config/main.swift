@@ -5,9 +5,14 @@ import SluiceModel
 
 /// Listen schemes of every target form, as the executable's modules declare them.
 let schemes: [ListenScheme] = [
-    .tcp, ListenScheme(name: "http", target: .none), ListenScheme(name: "reverse+http", target: .url),
-    ListenScheme(name: "postgres", target: .endpoint),
+    .tcp, .tproxy, .redirect, ListenScheme(name: "http", target: .none, options: ["tls": ["intercept", "passthrough"]]),
+    ListenScheme(name: "reverse+http", target: .url), ListenScheme(name: "postgres", target: .endpoint, options: ["tls": ["intercept", "off"]]),
 ]
+
+/// Protocols a target's `protocol:` may name, as the modules declare them (their sniffers do not matter here).
+let protocols: [TransparentProtocol] = ["http", "postgres"].compactMap { name in
+    schemes.first { $0.name == name }.map { TransparentProtocol(scheme: $0, ports: [], opening: .serverFirst) }
+} + [TransparentProtocol(scheme: ListenScheme(name: "ssh", target: .endpoint), ports: [22], opening: .serverFirst)]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -15,7 +20,7 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let yaml = String(decoding: input.bytes, as: UTF8.self)
     let configuration: Configuration
     do {
-        configuration = try Configuration.parse(yaml: yaml, source: "fuzz.yaml", schemes: schemes)
+        configuration = try Configuration.parse(yaml: yaml, source: "fuzz.yaml", schemes: schemes, protocols: protocols)
     } catch {
         require(!error.message.isEmpty && error.source == "fuzz.yaml", "error \(error)")
         if let line = error.line { require(line >= 0 && line <= yaml.utf8.count + 1, "line \(line)") }
@@ -41,6 +46,20 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         } catch {
             require(false, "\(spec) does not read back: \(error)")
         }
+    }
+    // The target table holds only what its parser promises.
+    let transparent = configuration.transparent
+    require(Configuration.secondsProblem(transparent.sniffTimeout) == nil, "sniff_timeout \(transparent.sniffTimeout)")
+    let names = [TransparentProtocol.autoName, TransparentProtocol.tcpName] + protocols.map(\.name)
+    for (index, target) in transparent.targets.enumerated() {
+        require(target.index == index, "target \(index) says it is \(target.index)")
+        require(names.contains(target.protocolName), "protocol \(target.protocolName)")
+        require(target.ports.allSatisfy { 1 <= $0.lower && $0.lower <= $0.upper && $0.upper <= 65535 }, "ports \(target.ports)")
+        require(target.destinations.allSatisfy { CIDR($0.description) == $0 }, "destinations \(target.destinations)")
+        for (name, value) in target.options {
+            require(schemes.contains { $0.options[name]?.contains(value) == true }, "option \(name)=\(value)")
+        }
+        require(target.ssh == nil || ["auto", "ssh"].contains(target.protocolName), "ssh: under \(target.protocolName)")
     }
     if let filter = configuration.intercept {
         require((try? Filter(filter.text)) != nil, "intercept filter \(filter.text)")

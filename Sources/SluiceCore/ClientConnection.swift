@@ -27,26 +27,41 @@ public final class ClientConnection: Sendable {
     let replay: ReplayOrigin?
     /// The session of the listener that accepted the connection, which each of its flows names.
     let session: SessionID?
+    /// Set when a transparent listener accepted the connection and handed it to its module: `spec` is then the
+    /// module's scheme with the original destination as its target, made for this connection.
+    public let route: TransparentRoute?
     private let registry: ConnectionRegistry
 
     init(
         id: Int64, channel: Channel, spec: ListenSpec, configuration: Configuration, bus: FlowBus, gate: InterceptGate,
-        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry, replay: ReplayOrigin? = nil, session: SessionID? = nil
+        bufferBudget: ByteBudget, policy: SharedPolicy, registry: ConnectionRegistry, replay: ReplayOrigin? = nil,
+        session: SessionID? = nil, route: TransparentRoute? = nil, client: Endpoint? = nil
     ) {
         self.replay = replay
         self.session = session
+        self.route = route
         self.policy = policy
         self.id = id
         self.channel = channel
         self.spec = spec
-        self.listenerName = spec.description
+        // A transparent connection's flows name the listener it came in on, not the spec made for it.
+        self.listenerName = route?.listener.description ?? spec.description
         self.configuration = configuration
         self.bus = bus
         self.gate = gate
         self.bufferBudget = bufferBudget
         self.registry = registry
         // A replay's socket pair has no address; HTTP replays name their client the same way.
-        self.client = replay == nil ? Endpoint(channel.remoteAddress) : Endpoint(host: "replay", port: 0)
+        self.client = client ?? (replay == nil ? Endpoint(channel.remoteAddress) : Endpoint(host: "replay", port: 0))
+    }
+
+    /// The same connection as a transparent listener hands it to a module: `spec` made for it, `route` saying how it
+    /// came.
+    func handedOver(as spec: ListenSpec, route: TransparentRoute) -> ClientConnection {
+        ClientConnection(
+            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
+            registry: registry, replay: replay, session: session, route: route, client: client
+        )
     }
 
     public var eventLoop: EventLoop { channel.eventLoop }
@@ -66,15 +81,22 @@ public final class ClientConnection: Sendable {
 
     /// Connects to `target` on this connection's event loop with the engine's socket settings: reads off and an
     /// `EarlyInput` in the new pipeline, as on the accepted side, so either side can be spliced or given handlers.
+    ///
+    /// For a transparent connection the new socket carries the route's `SO_MARK`, so that the rules that sent the
+    /// client here let Sluice's own connection through (`sluice transparent rules`).
     public func connect(to target: Endpoint) -> EventLoopFuture<Channel> {
-        ClientBootstrap(group: eventLoop)
+        let mark = route?.mark ?? 0
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.recvAllocator, value: Engine.receiveBuffers)
             .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyInput()) }
+                channel.eventLoop.makeCompletedFuture {
+                    if mark != 0 { try Self.setMark(mark, on: channel) }
+                    try channel.pipeline.syncOperations.addHandler(EarlyInput())
+                }
             }
             .connect(host: target.host, port: target.port)
             .map { [self] channel in
@@ -143,6 +165,27 @@ public final class ClientConnection: Sendable {
             recorder.failed(.proxy, "cannot set up relay: \(describe(error))")
             server.close(promise: nil)
             channel.close(promise: nil)
+        }
+    }
+}
+
+extension ClientConnection {
+    struct MarkError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Sets `SO_MARK` on a socket before it connects.
+    static func setMark(_ mark: UInt32, on channel: Channel) throws {
+        do {
+            try channel.syncOptions?.setOption(
+                ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_MARK)),
+                value: SocketOptionValue(Int32(bitPattern: mark))
+            )
+        } catch {
+            throw MarkError(
+                description: "cannot mark the connection with SO_MARK 0x\(String(mark, radix: 16)) (needs CAP_NET_ADMIN; transparent.mark: 0 "
+                    + "marks nothing): \(describe(error))"
+            )
         }
     }
 }

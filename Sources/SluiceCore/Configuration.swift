@@ -92,6 +92,9 @@ public struct Configuration: Sendable, Equatable {
     /// `ssh:` settings: target host keys, port forwarding, input recording.
     public var ssh = SSHSettings()
 
+    /// `transparent:` and `targets:`: what `tproxy://` and `redirect://` listeners do with each connection.
+    public var transparent = TransparentSettings()
+
     /// The risk policy for shell commands and SQL statements (`policy:`: a mapping, or the path of a policy file).
     public var policy: Policy = .builtIn
     /// Where `policy` was read from, when a file: reloading reads it again.
@@ -111,6 +114,7 @@ public struct Configuration: Sendable, Equatable {
             && lhs.ssh == rhs.ssh && lhs.policyFile == rhs.policyFile && lhs.sqlRecordBytes == rhs.sqlRecordBytes
             && lhs.searchBytes == rhs.searchBytes
             && lhs.apiListen == rhs.apiListen && lhs.apiProxyPorts == rhs.apiProxyPorts && lhs.apiProxyHost == rhs.apiProxyHost
+            && lhs.transparent == rhs.transparent
     }
 
     /// Parses `hold_default` / `--hold-default`.
@@ -133,12 +137,16 @@ public struct Configuration: Sendable, Equatable {
     public static let keys = [
         "listen", "data_dir", "record", "max_payload_bytes", "max_flow_bytes", "max_body_bytes", "connect_timeout", "log_level", "intercept",
         "hold_timeout", "hold_default", "theme", "tls", "access", "websocket",
-        "timeouts", "max_connections", "store", "ssh", "policy", "sql", "api",
+        "timeouts", "max_connections", "store", "ssh", "policy", "sql", "api", "transparent", "targets",
     ]
 
     /// Reads a YAML document over the defaults. `source` names the file in error messages.
-    /// - Parameter schemes: the listen schemes the specs may use (every module's); Core's own when not given.
-    public static func parse(yaml: String, source: String, schemes: [ListenScheme] = [.tcp]) throws(ConfigurationError) -> Configuration {
+    /// - Parameters:
+    ///   - schemes: the listen schemes the specs may use (every module's); Core's own when not given.
+    ///   - protocols: the protocols a target's `protocol:` may name (every module's `transparentProtocols`).
+    public static func parse(
+        yaml: String, source: String, schemes: [ListenScheme] = Configuration.coreSchemes, protocols: [TransparentProtocol] = []
+    ) throws(ConfigurationError) -> Configuration {
         var configuration = Configuration()
         let root: Node?
         do {
@@ -150,6 +158,8 @@ public struct Configuration: Sendable, Equatable {
         guard let mapping = root.mapping else {
             throw ConfigurationError(source: source, line: root.mark?.line, message: "expected a mapping of keys (listen:, data_dir:, ...)")
         }
+        // Read last: a target's `ssh:` refines the top-level one, wherever that stands in the file.
+        var targets: (node: Node, line: Int?)?
         for (keyNode, value) in mapping {
             let line = keyNode.mark?.line
             guard let key = keyNode.string else {
@@ -250,6 +260,10 @@ public struct Configuration: Sendable, Equatable {
                 configuration.timeouts = try parseTimeouts(value, source: source, line: line)
             case "ssh":
                 configuration.ssh = try SSHSettings.parse(value, source: source, line: line)
+            case "transparent":
+                try TransparentSettings.parse(value, into: &configuration.transparent, source: source, line: line)
+            case "targets":
+                targets = (value, line)
             case "sql":
                 guard let mapping = value.mapping else { throw fail("expected a mapping (record_bytes)") }
                 for (name, item) in mapping {
@@ -336,8 +350,16 @@ public struct Configuration: Sendable, Equatable {
                 throw ConfigurationError(source: source, line: line, message: "unknown key '\(key)' (known: \(keys.joined(separator: ", ")))")
             }
         }
+        if let targets {
+            configuration.transparent.targets = try TransparentTarget.parseTable(
+                targets.node, source: source, line: targets.line, protocols: protocols, ssh: configuration.ssh
+            )
+        }
         return configuration
     }
+
+    /// Core's own listen schemes: the TCP relay and the transparent listeners.
+    public static let coreSchemes: [ListenScheme] = [.tcp, .tproxy, .redirect]
 
     /// The longest time any timeout may be set to: 30 days. Timers count in 64-bit nanoseconds, which a number like
     /// 1e16 seconds overflows, so the bound is checked where the number is read, not where a timer is armed.
@@ -468,15 +490,19 @@ public struct Configuration: Sendable, Equatable {
     }
 
     /// Reads a config file; a missing or unreadable file is an error naming the path.
-    /// - Parameter schemes: the listen schemes the specs may use (every module's); Core's own when not given.
-    public static func load(path: String, schemes: [ListenScheme] = [.tcp]) throws(ConfigurationError) -> Configuration {
+    /// - Parameters:
+    ///   - schemes: the listen schemes the specs may use (every module's); Core's own when not given.
+    ///   - protocols: the protocols a target's `protocol:` may name (every module's `transparentProtocols`).
+    public static func load(
+        path: String, schemes: [ListenScheme] = Configuration.coreSchemes, protocols: [TransparentProtocol] = []
+    ) throws(ConfigurationError) -> Configuration {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationError(source: path, line: nil, message: "cannot read: \(describeFileError(error))")
         }
-        return try parse(yaml: text, source: path, schemes: schemes)
+        return try parse(yaml: text, source: path, schemes: schemes, protocols: protocols)
     }
 
     /// Checks values that only make sense together, after flags are applied.
@@ -493,6 +519,7 @@ public struct Configuration: Sendable, Equatable {
         let timeouts = [
             ("connect_timeout", connectTimeout), ("hold_timeout", holdTimeout), ("timeouts.request_head", self.timeouts.requestHead),
             ("timeouts.keep_alive", self.timeouts.keepAlive), ("timeouts.server", self.timeouts.server),
+            ("transparent.sniff_timeout", transparent.sniffTimeout),
         ] + (self.timeouts.tunnelIdle.map { [("timeouts.tunnel_idle", $0)] } ?? [])
         for (key, value) in timeouts {
             if let problem = Self.secondsProblem(value) { throw ConfigurationError(source: key, line: nil, message: problem) }

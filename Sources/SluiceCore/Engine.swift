@@ -42,6 +42,9 @@ public final class Engine: Sendable {
         var acceptedClients = 0
     }
 
+    /// The addresses the listeners are bound to, for the transparent listeners' loop check.
+    private let ownListeners = OwnListeners()
+
     /// The last refusal said in the log, so that a flood of refused connections says it once.
     private let lastRefusal = NIOLockedValueBox<String?>(nil)
 
@@ -65,9 +68,21 @@ public final class Engine: Sendable {
     ///     increasing across runs.
     ///   - modules: protocol modules beside the built-in TCP relay, e.g. SluiceHTTP's proxies.
     ///   - threads: event loop threads, one per core unless a test wants fewer.
-    public init(
+    public convenience init(
         configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule] = [], logger: Logger,
         threads: Int = System.coreCount
+    ) {
+        self.init(
+            configuration: configuration, bus: bus, firstFlowID: firstFlowID, modules: modules, logger: logger, threads: threads,
+            originalDestination: nil
+        )
+    }
+
+    /// - Parameter originalDestination: how transparent listeners learn where a connection was going; the socket's
+    ///   (`OriginalDestination.read`) when nil. Tests on loopback, where nothing was redirected, say it themselves.
+    init(
+        configuration: Configuration, bus: FlowBus, firstFlowID: FlowID, modules: [any ProtocolModule], logger: Logger, threads: Int,
+        originalDestination: TransparentModule.DestinationFinder?
     ) {
         self.configuration = configuration
         self.bus = bus
@@ -76,6 +91,12 @@ public final class Engine: Sendable {
         for module in [TCPRelayModule()] + modules {
             for scheme in type(of: module).schemes { table[scheme] = module }
         }
+        // Transparent listeners hand each connection to the module of the protocol it speaks.
+        let transparent = TransparentModule(
+            settings: configuration.transparent, modules: table, protocols: modules.flatMap { type(of: $0).transparentProtocols },
+            ownListeners: ownListeners, originalDestination: originalDestination ?? OriginalDestination.read
+        )
+        for scheme in TransparentModule.schemes { table[scheme] = transparent }
         self.modules = table
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.state = NIOLockedValueBox(State(nextFlowID: firstFlowID.rawValue))
@@ -141,7 +162,8 @@ public final class Engine: Sendable {
         } catch {
             _ = state.withLockedValue { $0.acceptGates.removeValue(forKey: id) }
             let inUse = (error as? IOError)?.errnoCode == EADDRINUSE
-            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))", addressInUse: inUse)
+            let hint = spec.scheme == .tproxy ? " (a tproxy:// listener's IP_TRANSPARENT needs CAP_NET_ADMIN)" : ""
+            throw EngineError(message: "cannot listen on \(spec.listen): \(describe(error))\(hint)", addressInUse: inUse)
         }
         let running = state.withLockedValue { state -> Bool in
             guard state.accepting else { return false }
@@ -152,6 +174,7 @@ public final class Engine: Sendable {
             channel.close(promise: nil)
             throw EngineError(message: "cannot listen on \(spec): sluice is stopping")
         }
+        ownListeners.add(channel.localAddress, id: id)
         logger.info("listening on \(spec)")
         return RunningListener(id: id, spec: spec, address: channel.localAddress, session: session)
     }
@@ -165,6 +188,7 @@ public final class Engine: Sendable {
             return state.listeners.removeValue(forKey: id)
         }
         guard let stopped else { return nil }
+        ownListeners.remove(id: id)
         try? stopped.channel.close().wait()
         logger.info("stopped listening on \(stopped.spec)")
         return RunningListener(id: id, spec: stopped.spec, address: nil, session: stopped.session)
@@ -226,6 +250,25 @@ public final class Engine: Sendable {
         _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let result = address.withSockAddr { pointer, length in bind(descriptor, pointer, socklen_t(length)) }
         return result == 0 ? nil : String(cString: strerror(errno)).lowercased()
+    }
+
+    /// When a transparent listener is configured and its upstream connections are to be marked, checks that this
+    /// process may set `SO_MARK` (it needs `CAP_NET_ADMIN`): better one clear error at start than every connection
+    /// failing.
+    public static func checkTransparentMark(_ configuration: Configuration) throws(EngineError) {
+        let mark = configuration.transparent.mark
+        guard mark != 0, configuration.listeners.contains(where: \.scheme.isTransparent) else { return }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var value = mark
+        guard setsockopt(descriptor, SOL_SOCKET, SO_MARK, &value, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
+            let reason = String(cString: strerror(errno)).lowercased()
+            throw EngineError(
+                message: "cannot mark upstream connections with SO_MARK 0x\(String(mark, radix: 16)): \(reason) (it needs CAP_NET_ADMIN; "
+                    + "transparent.mark: 0 or --transparent-mark 0 turns marking off, and with it the rules' loop protection for local traffic)"
+            )
+        }
     }
 
     /// Open flows right now.
@@ -302,6 +345,7 @@ public final class Engine: Sendable {
             }
             return state.listeners.values.map(\.channel)
         }
+        ownListeners.removeAll()
         for listener in listeners {
             try? listener.close().wait()
         }
@@ -313,7 +357,12 @@ public final class Engine: Sendable {
     public static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     private func makeListener(_ spec: ListenSpec, id: Int, module: any ProtocolModule, session: SessionID?) -> ServerBootstrap {
-        ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
+        if spec.scheme == .tproxy {
+            // Before bind: the listener then accepts connections addressed to anywhere (PROTOCOLS.md §7).
+            bootstrap = bootstrap.serverChannelOption(OriginalDestination.transparentOption(forListenHost: spec.listen.host), value: 1)
+        }
+        return bootstrap
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -395,9 +444,12 @@ public final class Engine: Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
+        // A transparent listener on `[::]` takes IPv4 clients too: they are named by their IPv4 address, as the
+        // destinations they were going to are.
+        let client = spec.scheme.isTransparent ? channel.remoteAddress.flatMap(OriginalDestination.endpoint) : nil
         let connection = ClientConnection(
             id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
-            registry: self, replay: replay, session: session
+            registry: self, replay: replay, session: session, client: client
         )
         if replay == nil, let refusal = configuration.access.refusal(for: connection.client.host) {
             // Recorded like any flow, so a jumphost's operator sees who knocked.
@@ -541,6 +593,10 @@ extension Engine: ConnectionRegistry {
             client: connection.client, server: server, limits: limits, replayOf: connection.replay?.original, session: connection.session
         )
         if let recorder { connection.replay?.flowOpened(recorder.flowID) }
+        if let recorder, let note = connection.route?.note {
+            let alert = Alert(flowID: recorder.flowID, commandIndex: nil, time: Date(), level: .medium, rule: "transparent.unknown", message: note)
+            bus.publish(.alert(alert))
+        }
         return recorder
     }
 

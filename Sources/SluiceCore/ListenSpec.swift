@@ -42,7 +42,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Schemes that the design names but this build does not implement yet; they get their own message.
-    static let plannedSchemes: Set<String> = ["https", "reverse+https", "transparent"]
+    static let plannedSchemes: Set<String> = ["https", "reverse+https"]
 
     /// Parses a spec of one of `schemes` (the executable's list: every module's schemes).
     public init(parsing text: String, schemes: [ListenScheme]) throws(ListenSpecError) {
@@ -56,6 +56,9 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
         }
         let schemeText = trimmed[..<schemeEnd.lowerBound].lowercased()
         guard let scheme = schemes.first(where: { $0.name == schemeText }) else {
+            if schemeText == "transparent" {
+                throw ListenSpecError(spec: text, reason: "transparent listeners are tproxy://HOST:PORT (TPROXY) or redirect://HOST:PORT (NAT redirect)")
+            }
             if Self.plannedSchemes.contains(schemeText) {
                 throw ListenSpecError(spec: text, reason: "scheme '\(schemeText)' is not supported by this build yet (supported: \(supported))")
             }
@@ -88,6 +91,9 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible {
         guard parts.count <= 2 else { throw ListenSpecError(spec: text, reason: "more than one '=>'") }
         if scheme.target != .none && parts.count < 2 {
             throw ListenSpecError(spec: text, reason: "missing '=>TARGET' (where to forward to)")
+        }
+        if scheme.isTransparent && parts.count == 2 {
+            throw ListenSpecError(spec: text, reason: "a transparent listener takes no '=>TARGET': each connection goes where its client meant to go")
         }
         if scheme.target == .none && parts.count == 2 {
             throw ListenSpecError(spec: text, reason: "an explicit proxy takes no '=>TARGET': clients name the target in each request")

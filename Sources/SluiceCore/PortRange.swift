@@ -1,7 +1,7 @@
 import NIOCore
 
 /// A range of TCP ports as the operator writes it, `LOW-HIGH` (`10000-20000`) or one port: where the control API
-/// opens a session's proxies (`api.proxy_ports`).
+/// opens a session's proxies (`api.proxy_ports`), a transparent target's ports, the ports the rules redirect.
 public struct PortRange: Sendable, Equatable, CustomStringConvertible {
     public let lower: Int
     public let upper: Int
@@ -14,7 +14,7 @@ public struct PortRange: Sendable, Equatable, CustomStringConvertible {
 
     /// - Returns: nil unless `text` is `LOW-HIGH` or `PORT` with ports from 1 to 65535 and LOW <= HIGH.
     public init?(parsing text: String) {
-        let parts = text.trimmingSpaces().split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
         // Digits only: `Int("+5")` would take a sign, and a negative port must not pass as a range's dash.
         guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) && $0.count <= 5 }),
             let lower = Int(parts[0]), let upper = Int(parts[parts.count - 1]), 1 <= lower, lower <= upper, upper <= 65535

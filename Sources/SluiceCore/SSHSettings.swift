@@ -41,11 +41,12 @@ public struct SSHSettings: Sendable, Equatable {
 
     static let keys = "host_key_policy, known_hosts, allow_port_forwarding, record_input, target_login, users"
 
-    static func parse(_ value: Node, source: String, line: Int?) throws(ConfigurationError) -> SSHSettings {
+    /// - Parameter base: what the keys not given keep (a target's `ssh:` refines the top-level one).
+    static func parse(_ value: Node, source: String, line: Int?, over base: SSHSettings = SSHSettings()) throws(ConfigurationError) -> SSHSettings {
         guard let mapping = value.mapping else {
             throw ConfigurationError(source: source, line: value.mark?.line ?? line, message: "ssh: expected a mapping (\(keys))")
         }
-        var settings = SSHSettings()
+        var settings = base
         for (keyNode, item) in mapping {
             let name = keyNode.string ?? ""
             func fail(_ message: String) -> ConfigurationError {

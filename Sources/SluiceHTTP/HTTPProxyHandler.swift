@@ -458,7 +458,7 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         clock?.cancel()
         let connection = self.connection
         let target = plan.target
-        if let tls, !tls.isPassthrough(target.host), UpstreamPool.shares(connection),
+        if let tls, connection.spec.options["tls"] != "passthrough", !tls.isPassthrough(target.host), UpstreamPool.shares(connection),
             let pooled = UpstreamPool.current.take(Upstream.Key(endpoint: target.endpoint, tlsServerName: target.host))
         {
             // Not from inside this read: the decoder has yet to pass on the CONNECT's end, which must not reach the

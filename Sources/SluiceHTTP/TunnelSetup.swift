@@ -44,7 +44,7 @@ struct TunnelSetup {
             relay(reason: nil)
         case .clientHello(let hello):
             let name = hello.serverName ?? target.host
-            if let tls, !tls.isPassthrough(name) {
+            if let tls, connection.spec.options["tls"] != "passthrough", !tls.isPassthrough(name) {
                 intercept(serverName: name, tls: tls)
             } else {
                 relay(reason: nil)

@@ -15,6 +15,12 @@ public struct MySQLModule: DatabaseProtocolModule {
 
     private let tls: TLSInterception?
 
+    /// Behind a transparent listener: the server greets first and the client waits for it, so there is nothing to
+    /// sniff; MySQL is chosen by its port (or by a target's `protocol: mysql`).
+    public static var transparentProtocols: [TransparentProtocol] {
+        [TransparentProtocol(scheme: .mysql, ports: [3306], opening: .serverFirst)]
+    }
+
     /// - Parameter tls: Sluice's CA and upstream TLS settings, for listeners with `tls=intercept`.
     public init(tls: TLSInterception? = nil) {
         self.tls = tls

@@ -13,6 +13,33 @@ import SluiceTLS
 public struct PostgresModule: DatabaseProtocolModule {
     public static var schemes: [ListenScheme] { [.postgres] }
 
+    /// Behind a transparent listener: a client opens with an untyped startup packet (a StartupMessage, an SSLRequest,
+    /// a GSSENCRequest or a CancelRequest), recognised on any port.
+    public static var transparentProtocols: [TransparentProtocol] {
+        [TransparentProtocol(scheme: .postgres, ports: [5432], opening: .clientFirst(sniff))]
+    }
+
+    /// A startup packet's head: a 32-bit length (8 to `maxStartupPacketLength`, so its first two bytes are 0) and a
+    /// 32-bit code, the protocol version 3.x or one of the special requests at their fixed lengths (PostgreSQL docs
+    /// §55.7). Decided on 8 bytes; refused from the first byte that cannot fit.
+    static func sniff(_ bytes: ByteBufferView, port: Int) -> SniffResult {
+        let head = Array(bytes.prefix(8))
+        if head.count >= 1 && head[0] != 0 { return .noMatch }
+        if head.count >= 2 && head[1] != 0 { return .noMatch }
+        guard head.count == 8 else { return .needMoreData }
+        let length = head[0..<4].reduce(0) { $0 << 8 | Int($1) }
+        let code = head[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        switch code {
+        case PostgresStartupCode.sslRequest, PostgresStartupCode.gssEncRequest:
+            return length == 8 ? .match : .noMatch
+        case PostgresStartupCode.cancelRequest:
+            return length == 16 ? .match : .noMatch
+        default:
+            // A StartupMessage carries at least `user`, so it is longer than its head.
+            return code >> 16 == 3 && length > 8 && length <= PostgresFramer.maxStartupPacketLength ? .match : .noMatch
+        }
+    }
+
     /// Cancel keys of every session this module relays, for the CancelRequests that arrive on connections of their
     /// own.
     private let cancelKeys = PostgresCancelKeys()

@@ -14,6 +14,8 @@ final class SSHProxySession {
     private let recorder: FlowRecorder
     private let target: Endpoint
     private let module: SSHModule
+    /// The settings, credentials and trusted target keys of this session's target.
+    private let profile: SSHModule.Profile
     private let login = LoginRelay()
     private let commands: CommandLog
     /// Terminal sessions recorded so far on this connection (each its own .cast).
@@ -27,8 +29,9 @@ final class SSHProxySession {
     /// Who logged in (the name the target accepted).
     private(set) var user: String?
 
-    init(connection: ClientConnection, recorder: FlowRecorder, target: Endpoint, module: SSHModule) {
+    init(connection: ClientConnection, recorder: FlowRecorder, target: Endpoint, module: SSHModule, profile: SSHModule.Profile) {
         self.connection = connection
+        self.profile = profile
         self.recorder = recorder
         self.target = target
         self.module = module
@@ -42,7 +45,7 @@ final class SSHProxySession {
     func start() {
         let client = connection.channel
         let serverRole = SSHServerConfiguration(
-            hostKeys: [module.hostKey.nioKey], userAuthDelegate: LoginRelay.ServerSide(login, credentials: module.credentials)
+            hostKeys: [module.hostKey.nioKey], userAuthDelegate: LoginRelay.ServerSide(login, credentials: profile.credentials)
         )
         let handler = NIOSSHHandler(
             role: .server(serverRole), allocator: client.allocator,
@@ -103,7 +106,7 @@ final class SSHProxySession {
             channel.close(promise: nil)
             return
         }
-        let hostKeyCheck = TargetHostKeys.Delegate(keys: module.targetKeys, target: target)
+        let hostKeyCheck = TargetHostKeys.Delegate(keys: profile.targetKeys, target: target)
         self.hostKeyCheck = hostKeyCheck
         let clientRole = SSHClientConfiguration(userAuthDelegate: LoginRelay.ClientSide(login), serverAuthDelegate: hostKeyCheck)
         // No inbound channels from the target: a server opening channels to the client (forwarded-tcpip, X11,
@@ -128,7 +131,7 @@ final class SSHProxySession {
             return "login as \(user) failed: Sluice lists no such key for \(user) (ssh.users), tried \(times(login.localRefusals))"
         }
         guard login.refusals > 0 else { return nil }
-        switch module.credentials {
+        switch profile.credentials {
         case .passthrough:
             return "login as \(user) failed: the target refused the password \(times(login.refusals))"
         case .configured:
@@ -185,7 +188,7 @@ final class SSHProxySession {
             break
         case .directTCPIP(let forward):
             let destination = "\(forward.targetHost):\(forward.targetPort)"
-            guard module.settings.allowPortForwarding else {
+            guard profile.settings.allowPortForwarding else {
                 // Port forwarding carries traffic past the session's recording: refused unless allowed, and said.
                 commands.alert(
                     level: .medium, rule: "ssh.port_forwarding",
@@ -208,7 +211,7 @@ final class SSHProxySession {
         case .forwardedTCPIP:
             return eventLoop.makeFailedFuture(ChannelRefused.portForwarding)
         }
-        let recording = SSHChannelInspector.RecordingSettings(directory: module.dataDirectory, recordInput: module.settings.recordInput)
+        let recording = SSHChannelInspector.RecordingSettings(directory: module.dataDirectory, recordInput: profile.settings.recordInput)
         let inspector = SSHChannelInspector(
             recorder: channelRecorder, commands: commands, eventLoop: eventLoop, recording: recording,
             sessionNumber: { [self] in

@@ -35,6 +35,10 @@ struct DatabaseSessionReplay {
         } catch {
             throw DatabaseReplayError("flow \(id) came in on \(flow.listener), which this build cannot serve: \(error)")
         }
+        if spec.scheme.isTransparent, let scheme = ListenSchemes.all.first(where: { $0.name == kind.rawValue }) {
+            // A transparent listener handed the session to its database module: replayed through that module.
+            spec = ListenSpec(scheme: scheme, listen: spec.listen, target: nil)
+        }
         spec.target = target ?? Endpoint(parsing: flow.server)
         // One statement (the TUI's `r`) is read alone: a session may hold a hundred thousand.
         let recorded: [Command]

@@ -16,7 +16,7 @@ struct StoreOptions: ParsableArguments, Sendable {
     /// The config file's contents, or the defaults when none is given or present.
     func loadConfiguration() throws(ConfigurationError) -> Configuration {
         guard let path = configurationPath else { return Configuration() }
-        return try Configuration.load(path: path, schemes: ListenSchemes.all)
+        return try Configuration.load(path: path, schemes: ListenSchemes.all, protocols: ListenSchemes.protocols)
     }
 
     /// The config file the commands read: `--config`, else `<data-dir>/sluice.yaml` when it exists.
@@ -39,7 +39,7 @@ struct EngineOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Listener, repeatable: http://HOST:PORT (explicit proxy), reverse+http://HOST:PORT=>http(s)://BACKEND:PORT, tcp://, ssh://, postgres:// or mysql://HOST:PORT=>HOST:PORT. Default: http://127.0.0.1:8080.",
+            "Listener, repeatable: http://HOST:PORT (explicit proxy), reverse+http://HOST:PORT=>http(s)://BACKEND:PORT, tcp://, ssh://, postgres:// or mysql://HOST:PORT=>HOST:PORT, tproxy:// or redirect://HOST:PORT (transparent; see targets: in sluice.yaml). Default: http://127.0.0.1:8080.",
             valueName: "spec"
         )
     )
@@ -142,6 +142,18 @@ struct EngineOptions: ParsableArguments {
     var sshKnownHosts: String?
 
     @Option(
+        name: .customLong("transparent-unknown"),
+        help: "A transparent connection to a destination no target lists: refuse (default) or relay (as tcp, with an alert)."
+    )
+    var transparentUnknown: String?
+
+    @Option(
+        name: .customLong("transparent-mark"),
+        help: "SO_MARK on Sluice's connections for transparent clients, which the rules let through (default 0x2; 0: none)."
+    )
+    var transparentMark: String?
+
+    @Option(
         name: .customLong("api"),
         help: ArgumentHelp(
             "Serve the control API on HOST:PORT (127.0.0.1:8081) or unix:PATH (api.listen); its token is <data-dir>/api-token.",
@@ -221,6 +233,18 @@ struct EngineOptions: ParsableArguments {
             configuration.ssh.hostKeyPolicy = policy
         }
         if let sshKnownHosts { configuration.ssh.knownHosts = Configuration.expandTilde(sshKnownHosts) }
+        if let transparentUnknown {
+            guard let unknown = TransparentSettings.Unknown(rawValue: transparentUnknown) else {
+                throw ConfigurationError(source: "--transparent-unknown", line: nil, message: "expected refuse or relay, got '\(transparentUnknown)'")
+            }
+            configuration.transparent.unknown = unknown
+        }
+        if let transparentMark {
+            guard let mark = TransparentSettings.parseMark(transparentMark) else {
+                throw ConfigurationError(source: "--transparent-mark", line: nil, message: "expected a firewall mark (0x2, 2; 0: none), got '\(transparentMark)'")
+            }
+            configuration.transparent.mark = mark
+        }
         if sqlRecordBytes { configuration.sqlRecordBytes = true }
         if let api { configuration.apiListen = api }
         if let apiProxyPorts {
@@ -285,7 +309,7 @@ struct PolicySource: Sendable {
             return (try Configuration.loadPolicy(file: path), path)
         }
         if let path = store.configurationPath {
-            let configuration = try Configuration.load(path: path, schemes: ListenSchemes.all)
+            let configuration = try Configuration.load(path: path, schemes: ListenSchemes.all, protocols: ListenSchemes.protocols)
             return (configuration.policy, configuration.policyFile ?? path)
         }
         return (.builtIn, "built-in policy")

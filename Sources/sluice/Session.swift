@@ -37,6 +37,7 @@ enum Session {
         do {
             try Engine.checkListenersAreFree(configuration.listeners)
             if configuration.apiListen != nil { try Engine.checkCanBind(host: configuration.apiProxyHost, what: "api.proxy_host") }
+            try Engine.checkTransparentMark(configuration)
         } catch {
             throw fail(error)
         }
@@ -98,9 +99,9 @@ enum Session {
         do {
             tls = try TLSInterception.load(configuration)
             modules.append(HTTPProxyModule(tls: tls))
-            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener, or the control API
-            // (which opens ssh proxies for sessions), may need it.
-            if configuration.listeners.contains(where: { $0.scheme == .ssh }) || apiAddress != nil {
+            // The SSH module makes Sluice's host key on first use: only when an ssh:// listener asks for it, a
+            // transparent one may hand it connections, or the control API may open ssh proxies for sessions.
+            if configuration.listeners.contains(where: { $0.scheme == .ssh || $0.scheme.isTransparent }) || apiAddress != nil {
                 modules.append(try SSHModule(configuration: configuration))
             }
             modules.append(PostgresModule(tls: tls))

@@ -24,7 +24,7 @@ struct Sluice: ParsableCommand {
         subcommands: [
             RunCommand.self, RecordCommand.self, FlowsCommand.self, ShowCommand.self, ReplayCommand.self, ViewCommand.self,
             CACommand.self, ExportCommand.self, PlayCommand.self, CommandsCommand.self, AlertsCommand.self, PolicyCommand.self,
-            AttachCommand.self, SearchCommand.self,
+            AttachCommand.self, SearchCommand.self, TransparentCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

@@ -113,10 +113,17 @@ class PostgresServer:
     """A real PostgreSQL server on 127.0.0.1:port with a fresh cluster in its own temp dir `dir` (owned by the
     postgres user): data in `dir/data`, the unix socket in `dir`, the server's log in `dir/postgres.log`, the TLS
     certificate at `cert_path`. Started by the constructor (which returns once it accepts connections and the
-    roles exist); `stop()` ends it by PID and removes the temp dir."""
+    roles exist); `stop()` ends it by PID and removes the temp dir.
 
-    def __init__(self):
+    With `netns` the server runs in that network namespace (`ip netns exec`, then `setpriv` to the postgres user) on
+    `host`:`port`; `client_networks` (CIDR ranges) get the same pg_hba.conf lines as 127.0.0.1. The unix socket is
+    in the file system, so `admin` reaches it from anywhere."""
+
+    def __init__(self, host=HOST, port=None, netns=None, client_networks=()):
         self.popen = None
+        self.host = host
+        self.netns = netns
+        self.client_networks = list(client_networks)
         self.dir = tempfile.mkdtemp(prefix="sluice-pg-")
         try:
             account = pwd.getpwnam(OS_USER)
@@ -124,7 +131,7 @@ class PostgresServer:
             os.chmod(self.dir, 0o755)  # root's clients read the certificate and the log
             self.data = os.path.join(self.dir, "data")
             self.socket_dir = self.dir
-            self.port = free_port()
+            self.port = port or free_port()
             self.log_path = os.path.join(self.dir, "postgres.log")
             started = time.monotonic()
             self._initdb()
@@ -161,11 +168,12 @@ class PostgresServer:
             f.write("# TYPE  DATABASE  USER  ADDRESS  METHOD  (written by tests/e2e/pg_support.py)\n")
             f.write("local all all trust\n")
             for user, method in METHODS.items():
-                f.write(f"host all {user} 127.0.0.1/32 {method}\n")
+                for network in ["127.0.0.1/32"] + self.client_networks:
+                    f.write(f"host all {user} {network} {method}\n")
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write(
                 "\n# tests/e2e/pg_support.py\n"
-                "listen_addresses = '127.0.0.1'\n"
+                f"listen_addresses = '{self.host}'\n"
                 f"port = {self.port}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
                 "fsync = off\n"
@@ -185,15 +193,23 @@ class PostgresServer:
     def start(self):
         """Starts the server (again, after `stop_server()`) and returns once it accepts connections."""
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen([tool("postgres"), "-D", self.data], user=OS_USER, group=OS_USER,
-                                          extra_groups=[], cwd=self.dir, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log)
+            if self.netns:
+                # Into the namespace as root first (setns needs it), then down to the postgres user.
+                self.popen = subprocess.Popen(
+                    ["ip", "netns", "exec", self.netns, "setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}",
+                     "--clear-groups", "--", tool("postgres"), "-D", self.data],
+                    cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            else:
+                self.popen = subprocess.Popen([tool("postgres"), "-D", self.data], user=OS_USER, group=OS_USER,
+                                              extra_groups=[], cwd=self.dir, stdin=subprocess.DEVNULL,
+                                              stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"postgres exited with {self.popen.returncode}: {self.log()}")
             # 0: accepting; 1: rejecting (still starting up); 2: no answer yet.
-            ready = subprocess.run([tool("pg_isready"), "-q", "-h", HOST, "-p", str(self.port), "-t", "2"],
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+            ready = subprocess.run(prefix + [tool("pg_isready"), "-q", "-h", self.host, "-p", str(self.port), "-t", "2"],
                                    stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
             if ready.returncode == 0:
                 return

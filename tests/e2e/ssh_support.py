@@ -52,10 +52,15 @@ def ensure_user():
 
 
 class SSHServer:
-    """A real sshd on 127.0.0.1:port, logging to `dir/sshd.log`, its stand-in shell logging to `dir/shell.log`."""
+    """A real sshd on 127.0.0.1:port, logging to `dir/sshd.log`, its stand-in shell logging to `dir/shell.log`.
 
-    def __init__(self, directory):
+    With `netns`, it runs in that network namespace (`ip netns exec`) on `host`:`port` (a free loopback port when
+    not given), and readiness is read from its log: nothing outside the namespace can connect to it."""
+
+    def __init__(self, directory, host=HOST, port=None, netns=None):
         self.dir = directory
+        self.host = host
+        self.netns = netns
         os.makedirs(directory, exist_ok=True)
         # The test user's shell writes its log here: every directory above must let it through.
         os.chmod(directory, 0o755)
@@ -63,7 +68,7 @@ class SSHServer:
         while parent not in ("/", "/tmp"):
             os.chmod(parent, os.stat(parent).st_mode | 0o711)
             parent = os.path.dirname(parent)
-        self.port = free_port()
+        self.port = port or free_port()
         self.shell_log = os.path.join(directory, "shell.log")
         open(self.shell_log, "w").close()
         os.chmod(self.shell_log, 0o666)
@@ -77,7 +82,7 @@ class SSHServer:
         with open(self.config, "w") as f:
             f.write(
                 f"Port {self.port}\n"
-                f"ListenAddress {HOST}\n"
+                f"ListenAddress {host}\n"
                 f"HostKey {self.host_key}\n"
                 f"PidFile {directory}/sshd.pid\n"
                 "PasswordAuthentication yes\n"
@@ -96,19 +101,24 @@ class SSHServer:
             )
         os.makedirs("/run/sshd", exist_ok=True)
         self.log_path = os.path.join(directory, "sshd.log")
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         with open(self.log_path, "wb") as log:
-            self.popen = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.popen = subprocess.Popen(prefix + [SSHD, "-D", "-e", "-f", self.config], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"sshd exited with {self.popen.returncode}: {self.log()}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1.0) as probe:
-                    probe.settimeout(2.0)
-                    if probe.recv(64).startswith(b"SSH-2.0-"):
-                        break
-            except OSError:
-                pass
+            if netns:
+                if f"Server listening on {host} port {self.port}" in self.log():
+                    break
+            else:
+                try:
+                    with socket.create_connection((HOST, self.port), timeout=1.0) as probe:
+                        probe.settimeout(2.0)
+                        if probe.recv(64).startswith(b"SSH-2.0-"):
+                            break
+                except OSError:
+                    pass
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"sshd not answering on {self.port} after {START_TIMEOUT}s: {self.log()}")
@@ -120,7 +130,8 @@ class SSHServer:
         return f"{kind} {blob}"
 
     def known_hosts_line(self):
-        return f"[{HOST}]:{self.port} {self.public_key()}\n"
+        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return f"{name} {self.public_key()}\n"
 
     def log(self):
         with open(self.log_path, errors="replace") as f:

@@ -128,6 +128,35 @@ class HelpTest(SluiceTest):
         for fragment in ("--sql", "--policy", "--json", "--config", "standard input", "wins over"):
             self.assertIn(fragment, check)
 
+    def test_transparent_rules_print_without_privileges_and_refuse_what_cannot_work(self):
+        """Printing the rules touches nothing (no root needed); what could never work is one line and exit 2."""
+        printed = run_cli("transparent", "rules", "--redirect", "--port", "8023", "--dports", "80,443", "--data-dir", self.data_dir)
+        self.assertEqual(printed.returncode, 0, printed.stderr)
+        self.assertIn("add rule inet sluice redirect_prerouting tcp dport { 80, 443 } redirect to :8023", printed.stdout.decode())
+        self.assertFalse(os.path.exists(self.data_dir), "printing the rules creates nothing")
+        # The mode and the port come from the config's listeners when not given.
+        config = os.path.join(self.tmp, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write("listen: [tproxy://0.0.0.0:9022]\ntargets:\n  - {destination: 10.0.0.0/8, port: [22, 2222]}\n")
+        configured = run_cli("transparent", "rules", "--config", config)
+        self.assertEqual(configured.returncode, 0, configured.stderr)
+        self.assertIn("tcp dport { 22, 2222 } tproxy to :9022", configured.stdout.decode())
+        for args, fragment in (
+            ([], "give --tproxy or --redirect"),
+            (["--tproxy"], "give --port"),
+            (["--tproxy", "--port", "8022", "--dports", "22", "--local"], "--redirect --local"),
+            (["--redirect", "--port", "8023", "--dports", "0"], "--dports: '0' is not a port"),
+            (["--redirect", "--port", "8023", "--dports", "80", "--interface", "eth0; flush ruleset"], "is not an interface name"),
+            (["--tproxy", "--port", "8022", "--dports", "22", "--mark", "0x3"], "shares bits with the routing mark"),
+        ):
+            with self.subTest(args=args):
+                result = run_cli("transparent", "rules", "--data-dir", self.data_dir, *args)
+                stderr = result.stderr.decode(errors="replace")
+                self.assertEqual(result.returncode, 2, stderr)
+                self.assertEqual(len(stderr.splitlines()), 1, stderr)
+                self.assertIn(fragment, stderr)
+        self.assertIn("rules", run_cli("help", "transparent").stdout.decode())
+
 
 if __name__ == "__main__":
     unittest.main()

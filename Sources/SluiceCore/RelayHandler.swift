@@ -226,13 +226,10 @@ public final class RelayHandler {
                 return end(RelayEnding(failure: .proxy, "cannot start TLS with the \(side == .client ? "client" : "server"): \(describe(error))"))
             }
             if let unread, unread.readableBytes > 0 {
-                // Read again from the pipeline's head, so the new handler sees them first; after this read's actions
-                // are done, as a socket read would come.
-                let pipeline = context.pipeline
-                context.eventLoop.execute {
-                    pipeline.fireChannelRead(NIOAny(unread))
-                    pipeline.fireChannelReadComplete()
-                }
+                // Read again from the pipeline's head, so the new handler sees them first, and now: NIO may read the
+                // socket again within this event, and those bytes come after these. (What the handler passes on is
+                // at most handshake bytes, going out; the read's `channelReadComplete` reaches it as usual.)
+                context.pipeline.fireChannelRead(NIOAny(unread))
             }
         case .securePartner(let makeHandler):
             partner?.secureOwnPeer(makeHandler)

@@ -307,10 +307,12 @@ private final class Wrapper: ChannelDuplexHandler {
     @Test func securingBothLegsSendsTheRequestInClearAndReadsWhatFollowedThroughTheNewHandler() throws {
         let splice = try Splice(inspector: ScriptedInspector())
         try splice.client.writeInbound(ByteBuffer(string: "secure:hello"))
+        // A second read in the same event (NIO reads a socket several times when it can) comes after the first's rest.
+        try splice.client.writeInbound(ByteBuffer(string: " world"))
         splice.client.pipeline.fireChannelReadComplete()
-        #expect(try outbound(splice.server) == ["request"], "what went before the handler is in clear")
-        splice.loop.run()
-        #expect(try outbound(splice.server) == ["out:in:hello"], "the unread bytes went through the client's new handler, then the server's")
+        // What went before the handlers is in clear; the unread bytes went through the client's new handler, then
+        // the server's, ahead of the next read.
+        #expect(try outbound(splice.server) == ["request", "out:in:hello", "out:in: world"])
         try splice.server.writeInbound(ByteBuffer(string: "answer"))
         splice.server.pipeline.fireChannelReadComplete()
         #expect(try outbound(splice.client) == ["out:in:answer"])

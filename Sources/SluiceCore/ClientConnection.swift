@@ -56,11 +56,11 @@ public final class ClientConnection: Sendable {
     }
 
     /// The same connection as a transparent listener hands it to a module: `spec` made for it, `route` saying how it
-    /// came.
+    /// came, and the target's own policy when it has one.
     func handedOver(as spec: ListenSpec, route: TransparentRoute) -> ClientConnection {
         ClientConnection(
-            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget, policy: policy,
-            registry: registry, replay: replay, session: session, route: route, client: client
+            id: id, channel: channel, spec: spec, configuration: configuration, bus: bus, gate: gate, bufferBudget: bufferBudget,
+            policy: route.target?.policy?.shared ?? policy, registry: registry, replay: replay, session: session, route: route, client: client
         )
     }
 

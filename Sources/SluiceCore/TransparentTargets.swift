@@ -1,4 +1,5 @@
 import SluiceModel
+import SluicePolicy
 import Yams
 
 /// `transparent:` and `targets:` in sluice.yaml: what transparent listeners (`tproxy://`, `redirect://`) do with the
@@ -92,6 +93,9 @@ public struct TransparentTarget: Sendable, Equatable {
     public var options: [String: String] = [:]
     /// `ssh:` for this target, over the top-level `ssh:`; nil: the top-level one.
     public var ssh: SSHSettings?
+    /// `policy:` for this target's commands and statements (a file, or rules inline), instead of the top-level one;
+    /// nil: the top-level one.
+    public var policy: TargetPolicy?
 
     public init(index: Int) {
         self.index = index
@@ -104,7 +108,7 @@ public struct TransparentTarget: Sendable, Equatable {
         (destinations.isEmpty || destinations.contains { $0.contains(address) }) && (ports.isEmpty || ports.contains { $0.contains(port) })
     }
 
-    static let keys = "name, destination, port, action, protocol, options, ssh"
+    static let keys = "name, destination, port, action, protocol, options, ssh, policy"
 
     /// `targets:`, a list of rows.
     /// - Parameters:
@@ -176,6 +180,21 @@ public struct TransparentTarget: Sendable, Equatable {
                 optionsNode = value
             case "ssh":
                 sshNode = value
+            case "policy":
+                do {
+                    if let path = value.scalar?.string {
+                        let file = Configuration.resolve(path, beside: source)
+                        target.policy = TargetPolicy(SharedPolicy(try Configuration.loadPolicy(file: file)), source: file)
+                    } else {
+                        target.policy = TargetPolicy(SharedPolicy(try Policy.parse(node: value, source: source)), source: "inline")
+                    }
+                } catch let error as ConfigurationError {
+                    throw ConfigurationError(source: error.source, line: error.line, message: "targets[\(index)].policy: \(error.message)")
+                } catch let error as PolicyError {
+                    throw ConfigurationError(source: error.source, line: error.line, message: "targets[\(index)].policy: \(error.message)")
+                } catch {
+                    throw fail("\(error)")
+                }
             default:
                 throw ConfigurationError(source: source, line: keyNode.mark?.line, message: "unknown key 'targets[\(index)].\(key)' (known: \(keys))")
             }
@@ -240,4 +259,19 @@ public struct TransparentTarget: Sendable, Equatable {
     public func options(for scheme: ListenScheme) -> [String: String] {
         options.filter { scheme.options[$0.key]?.contains($0.value) == true }
     }
+}
+
+/// A target's own risk policy, shared by every connection to it. Two are the same when they are the same object: a
+/// policy is rules, which are not compared.
+public final class TargetPolicy: Sendable, Equatable {
+    public let shared: SharedPolicy
+    /// The file it was read from, or `inline`.
+    public let source: String
+
+    public init(_ shared: SharedPolicy, source: String) {
+        self.shared = shared
+        self.source = source
+    }
+
+    public static func == (lhs: TargetPolicy, rhs: TargetPolicy) -> Bool { lhs === rhs }
 }

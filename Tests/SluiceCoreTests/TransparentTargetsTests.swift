@@ -1,3 +1,4 @@
+import Foundation
 import SluiceModel
 import Testing
 
@@ -57,6 +58,32 @@ private func problem(_ yaml: String) -> String? {
         #expect(database.label == "targets[1]" && database.protocolName == "auto" && database.options == ["tls": "intercept"])
         #expect(database.ports == [PortRange(5432, 5432), PortRange(6000, 6009)])
         #expect(transparent.targets[2].action == .deny && transparent.targets[2].destinations.count == 2 && transparent.targets[2].ports.isEmpty)
+    }
+
+    @Test func aTargetsPolicyIsItsOwnInlineOrFromAFile() throws {
+        let file = NSTemporaryDirectory() + "sluice-target-policy-\(UInt32.random(in: 0...UInt32.max)).yaml"
+        try "rules:\n  - {name: no-ls, risk: critical, action: block, shell: {program: ls}}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let configuration = try parse(
+            """
+            targets:
+              - destination: 10.0.0.7
+                policy: \(file)
+              - destination: 10.0.0.8
+                policy:
+                  rules:
+                    - {name: no-cat, risk: high, action: hold, shell: {program: cat}}
+              - destination: 10.0.0.9
+            """
+        )
+        let targets = configuration.transparent.targets
+        #expect(targets[0].policy?.source == file)
+        #expect(targets[0].policy?.shared.judge("ls -l", kind: .shell).action == .block)
+        #expect(targets[1].policy?.shared.judge("cat /etc/passwd", kind: .shell).action == .hold)
+        #expect(targets[1].policy?.shared.judge("ls", kind: .shell).action == .allow)
+        #expect(targets[2].policy == nil, "no policy of its own: the top-level one")
+        #expect(problem("targets:\n  - policy: /no/such/file.yaml\n")?.contains("targets[0].policy: cannot read the policy file") == true)
+        #expect(problem("targets:\n  - policy: {rules: 5}\n")?.contains("targets[0].policy:") == true)
     }
 
     @Test func theDefaults() throws {

@@ -203,9 +203,15 @@ class TransparentModeTest(SluiceTest):
         proc = self.start_gateway_sluice(
             f"listen:\n  - tproxy://[::]:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
             "targets:\n"
+            "  - name: lab-db\n"
+            f"    destination: [{SERVER_V4}, \"{SERVER_V6}\"]\n"
+            "    port: 5432\n"
+            "    policy:\n"
+            "      rules:\n"
+            "        - {name: lab-no-show, risk: critical, action: block, sql: {statement: [SHOW]}}\n"
             "  - name: lab\n"
             f"    destination: [{SERVER_V4}, \"{SERVER_V6}\"]\n"
-            "    port: [22, 80, 443, 5432]\n"
+            "    port: [22, 80, 443]\n"
         )
         self.apply_both()
 
@@ -218,6 +224,10 @@ class TransparentModeTest(SluiceTest):
         psql = self.client([tool("psql"), "-X", "-w", "-At", "-c", "select 40 + 2"], env=env)
         self.assertEqual(psql.returncode, 0, psql.stderr)
         self.assertEqual(psql.stdout.strip(), "42")
+        # The database's target has a policy of its own: it refuses what the top-level one would let run.
+        refused = self.client([tool("psql"), "-X", "-w", "-At", "-c", "SHOW server_version"], env=env)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("rule lab-no-show", refused.stderr)
 
         curl = self.client(["curl", "-sS", "--max-time", "20", f"http://{SERVER_V4}/index.html"])
         self.assertEqual(curl.returncode, 0, curl.stderr)
@@ -234,7 +244,7 @@ class TransparentModeTest(SluiceTest):
             self.assertEqual(https.returncode, 0, https.stderr + proc.stderr())
             self.assertEqual(https.stdout.encode(), HTTP_BODY, https.stdout)
 
-        flows = self.wait_flows(proc, 6, "six finished flows")
+        flows = self.wait_flows(proc, 7, "seven finished flows")
         by_server = {(f["kind"], f["server"]): f for f in flows}
         ssh_flow = by_server.get(("ssh", f"{SERVER_V4}:22"))
         pg_flow = by_server.get(("postgres", f"{SERVER_V4}:5432"))

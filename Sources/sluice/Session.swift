@@ -83,7 +83,7 @@ enum Session {
                 logger.warning("no full-text search index: \(error)")
             }
         }
-        indexer?.start()
+        indexer?.start(recorder: writer)
         defer { indexer?.stop() }
         // The writer first: an event the TUI's feed shows has reached the writer already (`StoreWriteProgress`).
         var subscribers: [any FlowBusSubscriber] = [writer]

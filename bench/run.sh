@@ -68,7 +68,7 @@ for c in socat haproxy iperf3 gcc ss python3 pgrep; do
     command -v "$c" >/dev/null || { log "missing $c: running setup.sh"; bash "$BENCH_DIR/setup.sh" || die "setup failed"; break; }
 done
 need socat haproxy iperf3 gcc ss python3
-build_tools
+build_tools echo_server pingpong  # tlsload is http.sh's
 
 if [ -z "$SLUICE_BIN" ]; then
     SLUICE_BIN=$DEFAULT_BIN

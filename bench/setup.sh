@@ -2,12 +2,13 @@
 # bench/setup.sh - install the benchmark peers and tools from Debian when they
 # are missing (needs root for apt-get), then build the small C helpers.
 # Idempotent; ~30 s the first time, instant afterwards.
-#   Debian: socat haproxy iperf3 gcc procps iproute2 python3
+#   Debian: socat haproxy iperf3 gcc libssl-dev procps iproute2 python3
+#   (libssl-dev: lib/tlsload.c, the HTTPS client of bench/http.sh)
 set -eu
 cd "$(dirname "$0")"
 source lib/common.sh
 trap - EXIT
-pkgs="socat haproxy iperf3 gcc libc6-dev procps iproute2 python3"
+pkgs="socat haproxy iperf3 gcc libc6-dev libssl-dev procps iproute2 python3"
 missing=
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

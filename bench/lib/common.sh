@@ -32,11 +32,15 @@ raise_nofile() {
     ulimit -Sn 65536 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
 }
 
+# build_tools [NAME...]: builds lib/NAME.c into $BIN/NAME when missing or older
+# than its source (default: all of them). tlsload needs OpenSSL (libssl-dev).
 build_tools() {
-    local p
-    for p in echo_server pingpong; do
+    local p libs
+    for p in ${@:-echo_server pingpong tlsload}; do
+        libs=
+        [ "$p" = tlsload ] && libs="-lssl -lcrypto -lpthread"
         if [ ! -x "$BIN/$p" ] || [ "$LIB/$p.c" -nt "$BIN/$p" ]; then
-            gcc -O2 -Wall -o "$BIN/$p" "$LIB/$p.c" || die "cannot build $p"
+            gcc -O2 -Wall -o "$BIN/$p" "$LIB/$p.c" $libs || die "cannot build $p"
         fi
     done
 }

@@ -62,17 +62,16 @@ final class JSONLinesLog {
                     .optionalInt("session", opened.session?.rawValue)
             )
         case .message(let message):
-            var line = JSONObject(reservingCapacity: 256 + message.payload.count * 4 / 3)
+            // A shared body the day's file already has is named by its digest alone: no room for its base64 then
+            // (reserving it anyway cost a 100 KiB body's line an allocation the size of the body, mapped and freed).
+            let withPayload = bodyDigest.map { firstTimeToday($0, at: message.time) } ?? true
+            var line = JSONObject(reservingCapacity: 256 + (withPayload ? message.payload.count * 4 / 3 : 0))
                 .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
                 .string("direction", message.direction.rawValue).time("time", message.time)
                 .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
             // `consume`: the builder appends in place only while nothing else holds its bytes.
-            if let bodyDigest {
-                line = (consume line).hex("sha256", bodyDigest)
-                if firstTimeToday(bodyDigest, at: message.time) { line = (consume line).base64("payload", message.payload) }
-            } else {
-                line = (consume line).base64("payload", message.payload)
-            }
+            if let bodyDigest { line = (consume line).hex("sha256", bodyDigest) }
+            if withPayload { line = (consume line).base64("payload", message.payload) }
             add(
                 .messages, at: message.time,
                 (consume line).optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)

@@ -166,6 +166,20 @@ public final class FlowRecorder {
         }
     }
 
+    /// A body of `bytes` (its `Content-Length`) is about to pass in `direction`: room for the part of it that
+    /// will be kept is made at once, so collecting it copies each byte once instead of again at every doubling of
+    /// the buffer. A length that lies costs nothing: the room is capped at one message and the flow's budget, and
+    /// `bodyPiece` records what really passes.
+    public func expectBody(bytes: Int, direction: Direction, at now: Date = Date()) {
+        guard limits.recordPayloads, bytes > 0, pendingBody(direction) == nil else { return }
+        let messageLimit = max(1, min(limits.maxPayloadBytes, Self.bodyMessageBytes))
+        let room = min(bytes, messageLimit, Int(clamping: budget(direction)))
+        guard room > 0 else { return }
+        var body = PendingBody(started: now)
+        body.bytes.reserveCapacity(room)
+        setPendingBody(body, direction)
+    }
+
     /// Counts an HTTP head that travelled: it is in the flow's totals like its body, and recorded by the request
     /// and response events rather than as a message.
     public func countHead(_ bytes: Int, direction: Direction) {

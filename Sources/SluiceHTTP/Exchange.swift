@@ -61,6 +61,7 @@ final class Exchange {
         self.holdLimit = holdLimit
         self.upstreamHead = plan.upstreamHead
         self.requestReleased = !(gate.isActive && !plan.isWebSocket)
+        if let length = plan.requestBodyBytes { recorder.expectBody(bytes: length, direction: .up) }
         if !requestReleased && plan.expectsContinue {
             // The body is wanted before the server is asked, so Sluice answers the client's Expect itself and the
             // server never sees it (as mitmproxy does).
@@ -453,6 +454,9 @@ final class Exchange {
             return
         }
         let framed = scan.hasContentLength || scan.hasTransferEncoding
+        if let length = scan.contentLength, !plan.isHead, head.status.allowsBody {
+            recorder.expectBody(bytes: length, direction: .down)
+        }
         let bodyEndsByClose = !framed && !plan.isHead && head.status.allowsBody
         upstreamEnds = bodyEndsByClose || scan.wantsClose(version: head.version)
         let (clientHead, endsByClose) = plan.clientResponseHead(head, closing: owner.closeAfterResponse, scan: scan)

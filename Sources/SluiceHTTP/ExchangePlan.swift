@@ -15,6 +15,8 @@ struct ExchangePlan {
     var isHead: Bool
     var clientWantsClose: Bool
     var expectsContinue: Bool
+    /// The request's `Content-Length`, a hint of its body's size for the recorder.
+    var requestBodyBytes: Int?
     /// The request authenticates with NTLM or Negotiate, which bind the server connection to this client.
     var authorizationIsConnectionBound: Bool
     /// The name to send as SNI and verify the server's certificate against, when the server speaks TLS.
@@ -65,6 +67,7 @@ struct ExchangePlan {
         isWebSocket = !isConnect && scan.isWebSocketUpgrade
         clientWantsClose = scan.wantsClose(version: head.version)
         expectsContinue = scan.expectsContinue
+        requestBodyBytes = scan.hasTransferEncoding ? nil : scan.contentLength
         authorizationIsConnectionBound = scan.authorizationIsConnectionBound && !scan.strips("authorization")
         upstreamHead = HTTPRequestHead(
             version: .http1_1, method: head.method, uri: target.path,

@@ -82,6 +82,9 @@ struct HeaderScan {
     private(set) var expectsContinue = false
     private(set) var hasTransferEncoding = false
     private(set) var hasContentLength = false
+    /// The first `Content-Length` as a number, when it is one (the parser has already refused lengths that
+    /// disagree); a hint of how large the body is, never what frames it.
+    private(set) var contentLength: Int?
     /// The first `Host` header's value.
     private(set) var host: String?
     /// An `Authorization` (requests) or `WWW-Authenticate` (responses) header uses NTLM or Negotiate, which
@@ -110,6 +113,7 @@ struct HeaderScan {
             case 13 where name.equalsIgnoringASCIICase("authorization"):
                 if !authorizationIsConnectionBound { authorizationIsConnectionBound = Self.namesConnectionBoundScheme(value) }
             case 14 where name.equalsIgnoringASCIICase("content-length"):
+                if !hasContentLength { contentLength = Int(value) }
                 hasContentLength = true
             case 16 where name.equalsIgnoringASCIICase("www-authenticate"):
                 if !authenticateIsConnectionBound { authenticateIsConnectionBound = Self.namesConnectionBoundScheme(value) }

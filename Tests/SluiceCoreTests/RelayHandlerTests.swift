@@ -530,6 +530,29 @@ private final class Wrapper: ChannelDuplexHandler {
         #expect(events.closes.first?.bytesDown == 10)
     }
 
+    /// A `Content-Length` only makes room: whether it is true, too small or far too large, what is recorded is what
+    /// passed, cut at the message limit as without it.
+    @Test(arguments: [11, 3, 1 << 40])
+    func anExpectedLengthChangesNothingThatIsRecorded(announced: Int) {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: true, maxPayloadBytes: 8, maxFlowBytes: 1000), events)
+        recorder.expectBody(bytes: announced, direction: .down, at: start)
+        recorder.bodyPiece(piece("hello "), direction: .down, at: start)
+        recorder.bodyPiece(piece("world"), direction: .down, at: start)
+        recorder.bodyEnded(direction: .down)
+        #expect(events.messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["hello wo", "rld"])
+        #expect(events.messages.map(\.size) == [8, 3])
+    }
+
+    @Test func anExpectedBodyThatNeverCameRecordsNothing() {
+        let events = EventCollector()
+        let recorder = recorder(RecordingLimits(recordPayloads: true, maxPayloadBytes: 100, maxFlowBytes: 1000), events)
+        recorder.expectBody(bytes: 50, direction: .up, at: start)
+        recorder.bodyEnded(direction: .up)
+        recorder.finish()
+        #expect(events.messages.isEmpty)
+    }
+
     @Test func recordingOffCountsBodiesButRecordsNone() {
         let events = EventCollector()
         let recorder = recorder(RecordingLimits(recordPayloads: false, maxPayloadBytes: 100, maxFlowBytes: 100), events)

@@ -436,11 +436,24 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         // An empty write's promise completes after every earlier write.
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: written)
-        written.futureResult.whenComplete { _ in
+        written.futureResult.assumeIsolated().whenComplete { [self] _ in
+            closing = true
             channel.close(promise: nil)
             // With TLS the close waits for the client's close_notify or end of stream, which only a read can see.
             channel.read()
+            closeUnderTLSIfClientLeft()
         }
+    }
+
+    /// The connection's close has been asked for (`closeAfterFlush`) / the client has closed its sending side.
+    private var closing = false
+    private var clientInputClosed = false
+
+    /// Inside a tunnel, once the close is under way and the client has closed its side: nothing more can come, so
+    /// the socket closes now instead of when TLS gives up waiting for the client's close_notify (`TLSSocketCloser`).
+    private func closeUnderTLSIfClientLeft() {
+        guard closing, clientInputClosed, tunnel != nil, let context else { return }
+        (try? context.pipeline.syncOperations.handler(type: TLSSocketCloser.self))?.closeSocket()
     }
 
     func closeNow() {
@@ -546,6 +559,8 @@ final class HTTPProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             tlsHandshakeDone = true
         }
         if let event = event as? ChannelEvent, case .inputClosed = event, !handedOver {
+            clientInputClosed = true
+            closeUnderTLSIfClientLeft()
             endOfRequests()
             closeAfterResponse = true
             if exchange == nil && queued.isEmpty { closeAfterFlush() }

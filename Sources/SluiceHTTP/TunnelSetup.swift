@@ -114,7 +114,9 @@ struct TunnelSetup {
             let context = try tls.leaves.serverContext(forHost: serverName)
             let operations = client.pipeline.syncOperations
             sniffer = try operations.handler(type: ClientHelloSniffer.self)
-            try operations.addHandler(NIOSSLServerHandler(context: context), position: .after(sniffer))
+            let closer = TLSSocketCloser()
+            try operations.addHandler(closer, position: .after(sniffer))
+            try operations.addHandler(NIOSSLServerHandler(context: context), position: .after(closer))
         } catch {
             refuse("cannot intercept TLS for \(serverName): \(error)")
             return

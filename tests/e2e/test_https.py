@@ -436,6 +436,32 @@ class HTTPSTest(test_http.HTTPHelpers, SluiceTest):
                   for f in sluice.flows() if f["id"] != flow["id"]]
         self.assertEqual(others, [], "the tunnel's end should not be recorded as another flow")
 
+    def test_a_client_that_leaves_without_close_notify_is_not_kept_waiting(self):
+        # Most clients answer Sluice's close_notify by closing their socket without one of their own (browsers, load
+        # generators, Python's ssl): once their end of stream arrives the socket closes, instead of staying in
+        # CLOSE-WAIT until TLS gives up waiting (half a second, hundreds of sockets under load).
+        origin = self.https_origin()
+        sluice, port = self.proxy("--upstream-ca", self.pki.ca[0])
+        tls = self.tls_over_tunnel(port, "localhost", origin.port, self.sluice_ca_path(), alpn=None)
+        tls.sendall(b"GET /echo?leaving=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        reply = read_until_closed(tls)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:200])
+        client_port = local_port(tls)
+        tls.close()  # the fd only: Python's ssl sends no close_notify without unwrap()
+
+        def sluice_side_open():
+            # Sluice's socket of this tunnel, in any state but TIME-WAIT (a closed socket leaves only that behind).
+            out = subprocess.run(
+                ["ss", "-tanH", f"sport = :{port} and dport = :{client_port}"], capture_output=True, text=True, timeout=5
+            ).stdout
+            return [line for line in out.splitlines() if line.strip() and not line.startswith("TIME-WAIT")]
+
+        started = time.monotonic()
+        poll(lambda: not sluice_side_open(), timeout=2, interval=0.01, message="Sluice's side of the tunnel closed")
+        self.assertLess(time.monotonic() - started, 0.3, "closed on the client's end of stream, not on TLS's timeout")
+        [flow] = self.flow_by_url(sluice, f"https://localhost:{origin.port}/echo?leaving=1")
+        self.assertEqual((flow["status"], flow["state"]), (200, "closed"), flow)
+
     # -----------------------------------------------------------------------------------------------------------------
     # 4
 

@@ -50,17 +50,17 @@ public final class SearchIndexer: @unchecked Sendable {
         self.settings = settings
     }
 
-    /// Indexes on a thread of its own until `stop`, as a background thread (`ThreadPriority`), and only while the
-    /// recorder is quiet: indexing costs CPU (FTS5 tokenizes every piece), which traffic through Sluice pays for in
-    /// latency even at the lowest priority. Under steady traffic the index waits and catches up when the traffic
-    /// eases; `sluice search` indexes what is missing itself.
+    /// Indexes on a thread of its own until `stop`, at the lowest priority (nice 19), and only while the recorder is
+    /// quiet: indexing costs CPU (FTS5 tokenizes every piece), which traffic through Sluice pays for in latency even
+    /// at nice 19. Under steady traffic the index waits and catches up when the traffic eases; `sluice search` indexes
+    /// what is missing itself.
     /// - Parameter recorder: the writer's progress; the recorder is busy while it takes more than
     ///   `Settings.busyEventsPerSecond` events a second. Nil: always index.
     public func start(recorder: (any StoreWriteProgress)? = nil) {
         let busyAt = settings.busyEventsPerSecond
         let thread = Thread { [self] in
-            // Only what nothing else wants, and never for a moment longer once something else wakes up.
-            ThreadPriority.runInBackground()
+            // On Linux the nice value is per thread (`who == 0`: this one); 19 takes only what nothing else wants.
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
             var lastCount = recorder?.eventsReceived ?? 0
             var lastLook = Date()
             while !shouldStop(waiting: 0) {

@@ -8,7 +8,7 @@ import SluiceModel
 /// Opening a store and reading it back: the queries behind `sluice flows`, `sluice show` and later the TUI.
 public final class Store: Sendable {
     private let database: DatabaseQueue
-    private let sourcePath: String
+    let sourcePath: String
 
     /// Opens an existing store read-only; a missing one is an error that says where it looked.
     public init(directory: DataDirectory) throws(StoreError) {
@@ -233,6 +233,13 @@ public struct StoredFlow: Sendable, Equatable {
     public var replayOf: FlowID?
     /// The session whose proxy carried it.
     public var session: SessionID?
+    /// Its commands' texts and risks, when the query asked for them (`flowPage`).
+    public var commands: [CommandNote] = []
+
+    public struct CommandNote: Sendable, Equatable {
+        public var text: String
+        public var risk: RiskLevel
+    }
 
     init(row: Row) throws(StoreError) {
         id = FlowID(try row.required("id", Int64.self))

@@ -104,24 +104,6 @@ public final class Store: Sendable {
         }
     }
 
-    /// The newest `limit` flows with the first bytes each way, for the TUI's list and its filters.
-    public func flowsWithPreview(limit: Int, previewBytes: Int = 256) throws(StoreError) -> [StoredFlow] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT f.*, h.*,
-                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
-                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1) AS preview_up,
-                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
-                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1) AS preview_down
-                    FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id
-                    """,
-                arguments: [previewBytes, previewBytes, limit]
-            ).map { row in try StoredFlow(row: row) }
-        }
-    }
-
     /// Writes the given flows, their messages, errors, commands and alerts to a new store file at `path` (which
     /// `sluice view` opens).
     public func export(_ ids: [FlowID], to path: String) throws(StoreError) {

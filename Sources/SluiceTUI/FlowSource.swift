@@ -92,14 +92,22 @@ struct FlowSource: Sendable {
         }
     }
 
-    /// How many flows the store holds, how many of them the rule lists (for a filter SQL cannot decide, how many at
-    /// most: `isBound`), and the highest id counted.
+    /// A filter SQL cannot decide is counted exactly (every row SQL lets through checked) up to this many rows;
+    /// beyond, the count says "at most".
+    static let checkedCountLimit = 50_000
+
+    /// How many flows the store holds, how many of them the rule lists (for a filter SQL cannot decide and that
+    /// lets through many rows, how many at most: `isBound`), and the highest id counted.
     func count(_ rule: ListFilter) throws(StoreError) -> FlowCount {
         let through = try store.flowIDRange()?.upperBound ?? 0
         let total = try store.countFlows(where: FlowQuery(), through: through)
         let query = rule.query
         let listed = query == FlowQuery() ? total : try store.countFlows(where: query, through: through)
-        return FlowCount(listed: listed, total: total, isBound: !query.isExact, through: through)
+        guard !query.isExact, listed <= Self.checkedCountLimit else {
+            return FlowCount(listed: listed, total: total, isBound: !query.isExact, through: through)
+        }
+        let checked = try ids(rule).filter { $0.rawValue <= through }.count
+        return FlowCount(listed: checked, total: total, isBound: false, through: through)
     }
 
     /// Every listed flow's id, in order (what `w` saves), read a page at a time.

@@ -79,6 +79,11 @@ extension Store {
         }
     }
 
+    /// Stops the statement running on this connection now (it throws): a count no longer wanted.
+    public func interrupt() {
+        database.interrupt()
+    }
+
     /// Another read-only connection to the same file, for a long read (a count of millions of rows) that must not
     /// hold up this one's pages.
     public func reopened() throws(StoreError) -> Store {

@@ -7,7 +7,7 @@ import SluiceModel
 
 /// Opening a store and reading it back: the queries behind `sluice flows`, `sluice show` and later the TUI.
 public final class Store: Sendable {
-    private let database: DatabaseQueue
+    let database: DatabaseQueue
     let sourcePath: String
 
     /// Opens an existing store read-only; a missing one is an error that says where it looked.

@@ -147,9 +147,14 @@ public final class App {
     }
 
     /// A page beyond one end of the window is back.
-    func flowsRead(_ direction: FlowSource.Direction, generation: Int, page: FlowSource.Page) {
-        flows.finishRead(direction, generation: generation, page: page, listFilter)
+    func flowsRead(_ direction: FlowSource.Direction, from cursor: Int64, generation: Int, page: FlowSource.Page) {
+        flows.finishRead(direction, from: cursor, generation: generation, page: page, listFilter)
         refreshFilterStatus()
+    }
+
+    func flowsFailed(generation: Int, _ message: String) {
+        flows.failed(generation: generation)
+        historyFailed(message)
     }
 
     func flowsCounted(generation: Int, _ counted: FlowCount) {

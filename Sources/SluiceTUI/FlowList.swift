@@ -90,8 +90,9 @@ struct FlowList {
     /// A flow's row, wherever the list has it.
     subscript(id: FlowID) -> FlowRow? { live[id] ?? window[id] ?? commandFlows[id] }
 
-    /// Whether a read the screen waits for is under way (the loop then looks for its answer more often).
-    var reading: Bool { loading || ((readingOlder || readingNewer) && window.isEmpty) }
+    /// Whether a read of the window is under way: the loop then looks for its answer more often, and with a filter
+    /// the status line says it is still filtering.
+    var reading: Bool { loading || readingOlder || readingNewer }
 
     // MARK: Live events
 
@@ -205,7 +206,7 @@ struct FlowList {
                 }
                 inbox.post { app in app.flowsLoaded(generation: generation, older: older, newer: newer, anchor: anchor) }
             } catch {
-                inbox.post { app in app.historyFailed("\(error)") }
+                inbox.post { app in app.flowsFailed(generation: generation, "\(error)") }
             }
         }
     }
@@ -249,7 +250,7 @@ struct FlowList {
         let generation = self.generation
         guard let source else {
             let page = FlowSource.Page(rows: [], reached: direction == .older ? 0 : .max, exhausted: true)
-            return finishRead(direction, generation: generation, page: page, rule)
+            return finishRead(direction, from: cursor, generation: generation, page: page, rule)
         }
         let current = self.current
         queue.async { [inbox] in
@@ -257,25 +258,28 @@ struct FlowList {
                 let page = try source.page(
                     direction, from: cursor, limit: FlowWindow.pageSize, rule: rule, isCurrent: { current.value == generation }
                 )
-                inbox.post { app in app.flowsRead(direction, generation: generation, page: page) }
+                inbox.post { app in app.flowsRead(direction, from: cursor, generation: generation, page: page) }
             } catch {
-                inbox.post { app in app.historyFailed("\(error)") }
+                inbox.post { app in app.flowsFailed(generation: generation, "\(error)") }
             }
         }
     }
 
-    /// A page beyond one end of the window: merged with the live flows and added; then the next, if still wanted.
-    mutating func finishRead(_ direction: FlowSource.Direction, generation: Int, page: FlowSource.Page, _ rule: ListFilter) {
+    /// A page beyond one end of the window, read from `cursor`: merged with the live flows and added; then the
+    /// next, if still wanted. A page that no longer meets the window (its end was dropped meanwhile) is read again.
+    mutating func finishRead(
+        _ direction: FlowSource.Direction, from cursor: Int64, generation: Int, page: FlowSource.Page, _ rule: ListFilter
+    ) {
         guard generation == self.generation else { return }
         switch direction {
         case .older:
             readingOlder = false
-            guard window.low > 0 else { break }
+            guard window.low > 0, cursor == window.low else { break }
             let low = page.exhausted ? 0 : min(page.reached, window.low - 1)
             window.prepend(merged(page.rows, in: low...(window.low - 1), rule), low: low, reachesStart: page.exhausted)
         case .newer:
             readingNewer = false
-            guard window.high < .max else { break }
+            guard window.high < .max, cursor == window.high else { break }
             let high = page.exhausted ? Int64.max : max(page.reached, window.high + 1)
             let rows = merged(page.rows, in: (window.high + 1)...high, rule)
             let reached = page.exhausted ? max(page.storedThrough, live.newest?.rawValue ?? 0, rows.last?.id.rawValue ?? 0, window.high) : high
@@ -295,6 +299,14 @@ struct FlowList {
         return rows
     }
 
+    /// A read failed (the store could not be read): nothing is on its way any more.
+    mutating func failed(generation: Int) {
+        guard generation == self.generation else { return }
+        loading = false
+        readingOlder = false
+        readingNewer = false
+    }
+
     // MARK: Counting
 
     /// Counts the listed and stored flows again, in the background; live flows above the store's count are added.
@@ -306,11 +318,16 @@ struct FlowList {
             return
         }
         let generation = self.generation
+        let current = self.current
+        // A count of millions of rows takes seconds: the one under way is for a filter no longer shown.
+        counter.store.interrupt()
         countQueue.async { [inbox] in
+            guard current.value == generation else { return }
             do {
                 let counted = try counter.count(rule)
                 inbox.post { app in app.flowsCounted(generation: generation, counted) }
             } catch {
+                guard current.value == generation else { return }
                 inbox.post { app in app.historyFailed("\(error)") }
             }
         }

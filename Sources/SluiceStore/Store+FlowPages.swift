@@ -6,10 +6,11 @@ import SluiceModel
 /// by the primary key (keyset pagination, never OFFSET), so a page costs the same at the start of ten million flows
 /// as at their end.
 extension Store {
-    /// The lowest and highest flow id stored; nil for an empty store. Both come from the primary key's ends.
+    /// The lowest and highest flow id stored; nil for an empty store. Both come from the primary key's ends: SQLite
+    /// reads `min` or `max` alone from one end of the b-tree, but both in one SELECT from every row.
     public func flowIDRange() throws(StoreError) -> ClosedRange<Int64>? {
         try read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT min(id) AS low, max(id) AS high FROM flows"),
+            guard let row = try Row.fetchOne(db, sql: "SELECT (SELECT min(id) FROM flows) AS low, (SELECT max(id) FROM flows) AS high"),
                 let low = row.optional("low", Int64.self), let high = row.optional("high", Int64.self)
             else { return nil }
             return low...high

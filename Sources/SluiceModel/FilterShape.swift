@@ -31,13 +31,20 @@ public enum FilterTerm: Sendable, Equatable {
     case sourceContains(String)
     case destinationContains(String)
     case methodContains(String)
+    /// `~b` / `~bq` / `~bs` whose pattern is plain text: the first bytes either way, the client's, the server's
+    /// (what the list's rows hold of the payloads) contain it, ASCII case aside.
+    case payloadContains(String)
+    case requestPayloadContains(String)
+    case responsePayloadContains(String)
     /// Regular expressions of payloads, headers, URLs, domains, commands; bare words.
     case other
 
     /// Whether a query can decide the term alone.
     public var isExact: Bool {
         switch self {
-        case .sourceContains, .destinationContains, .methodContains, .other: return false
+        case .sourceContains, .destinationContains, .methodContains, .payloadContains, .requestPayloadContains,
+            .responsePayloadContains, .other:
+            return false
         default: return true
         }
     }
@@ -76,6 +83,9 @@ extension FilterPredicate {
         case .source(let re): return re.literal.map(FilterTerm.sourceContains) ?? .other
         case .destination(let re): return re.literal.map(FilterTerm.destinationContains) ?? .other
         case .method(let re): return re.literal.map(FilterTerm.methodContains) ?? .other
+        case .body(let re): return re.literal.map(FilterTerm.payloadContains) ?? .other
+        case .requestBody(let re): return re.literal.map(FilterTerm.requestPayloadContains) ?? .other
+        case .responseBody(let re): return re.literal.map(FilterTerm.responsePayloadContains) ?? .other
         default: return .other
         }
     }

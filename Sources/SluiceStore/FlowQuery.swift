@@ -91,8 +91,26 @@ public struct FlowQuery: Sendable, Equatable {
         case .destinationContains(let text):
             return "instr(lower(replace(replace(f.server, '[', ''), ']', '')), \(Self.quoted(text.lowercased()))) > 0"
         case .methodContains(let text): return "\(Self.httpKinds) AND instr(lower(h.method), \(Self.quoted(text.lowercased()))) > 0"
+        case .payloadContains(let text): return "\(Self.preview(.up, contains: text)) OR \(Self.preview(.down, contains: text))"
+        case .requestPayloadContains(let text): return Self.preview(.up, contains: text)
+        case .responsePayloadContains(let text): return Self.preview(.down, contains: text)
         case .other: return "1"
         }
+    }
+
+    /// How many bytes of a flow's first message each way a page carries: what the list's payload filters see.
+    public static let previewBytes = 256
+
+    /// The first `previewBytes` of the flow's first message one way (a body kept once in `bodies` comes from there).
+    static func preview(_ direction: Direction) -> String {
+        """
+        (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, \(previewBytes))
+           FROM messages m WHERE m.flow_id = f.id AND m.direction = '\(direction.rawValue)' ORDER BY seq LIMIT 1)
+        """
+    }
+
+    private static func preview(_ direction: Direction, contains text: String) -> String {
+        "instr(lower(\(preview(direction))), \(quoted(text.lowercased()))) > 0"
     }
 
     private static func quoted(_ text: String) -> String {

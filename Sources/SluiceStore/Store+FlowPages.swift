@@ -18,24 +18,20 @@ extension Store {
     }
 
     /// The flows with ids in `ids` that meet `query`'s condition, newest first or oldest first, at most `limit`, each
-    /// with the first `previewBytes` of its first message each way and its commands' texts and risks.
+    /// with the first bytes of its first message each way (`FlowQuery.previewBytes`) and its commands' texts and risks.
     public func flowPage(
-        ids: ClosedRange<Int64>, where query: FlowQuery, newestFirst: Bool, limit: Int, previewBytes: Int = 256
+        ids: ClosedRange<Int64>, where query: FlowQuery, newestFirst: Bool, limit: Int
     ) throws(StoreError) -> [StoredFlow] {
         var flows = try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.*, h.*,
-                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
-                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1) AS preview_up,
-                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
-                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1) AS preview_down
+                    SELECT f.*, h.*, \(FlowQuery.preview(.up)) AS preview_up, \(FlowQuery.preview(.down)) AS preview_down
                     FROM flows f LEFT JOIN http h ON h.flow_id = f.id
                     WHERE f.id BETWEEN ? AND ? AND (\(query.condition))
                     ORDER BY f.id \(newestFirst ? "DESC" : "ASC") LIMIT ?
                     """,
-                arguments: [previewBytes, previewBytes, ids.lowerBound, ids.upperBound, limit]
+                arguments: [ids.lowerBound, ids.upperBound, limit]
             ).map { row in try StoredFlow(row: row) }
         }
         guard !flows.isEmpty else { return flows }

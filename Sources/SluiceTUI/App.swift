@@ -552,7 +552,7 @@ public final class App {
         guard search == self.search else { return }
         guard let id else { return setStatus("no match for '\(search)'", isError: true) }
         flows.window.follow = false
-        flows.reload(listFilter, around: .around(id))
+        flows.reload(listFilter, around: .around(id), recounting: false)
     }
 
     /// The held message the current screen points at: the selected one in the queue, the flow's oldest in detail,

@@ -64,8 +64,13 @@ struct FlowList {
     private(set) var loading = false
     private var readingOlder = false
     private var readingNewer = false
+    /// Keys that moved the selection while a reload was on its way.
+    private var movedWhileLoading = 0
     private var generation = 0
     private let current = Generation()
+    /// The newest count's number (a jump reads the window again, but counts nothing new).
+    private var counting = 0
+    private let countCurrent = Generation()
     private let source: FlowSource?
     /// A second connection to the store, so a count of millions of rows holds up no page.
     private let counter: FlowSource?
@@ -169,15 +174,17 @@ struct FlowList {
 
     // MARK: Reading the store
 
-    /// Reads the window again around `anchor` (a new filter, `z`, a jump to either end or to a search's match) and
-    /// counts again. The old rows stay on screen until the new ones come (`App.flowsLoaded`).
-    mutating func reload(_ rule: ListFilter, around anchor: Anchor) {
+    /// Reads the window again around `anchor` (a new filter, `z`, a jump to either end or to a search's match) and,
+    /// for a new rule, counts again. The old rows stay on screen until the new ones come (`App.flowsLoaded`); moves
+    /// made meanwhile are made in the new rows.
+    mutating func reload(_ rule: ListFilter, around anchor: Anchor, recounting: Bool = true) {
         generation += 1
         current.set(generation)
         loading = true
         readingOlder = false
         readingNewer = false
-        recount(rule)
+        movedWhileLoading = 0
+        if recounting { recount(rule) }
         let generation = self.generation
         guard let source else {
             let none = FlowSource.Page(rows: [], reached: 0, exhausted: true)
@@ -229,6 +236,8 @@ struct FlowList {
         case .around(let id): selecting = id
         }
         window.replace(rows, low: low, high: reachedHigh, reachesStart: older.exhausted, reachesEnd: newer.exhausted, selecting: selecting)
+        if movedWhileLoading != 0 { window.move(movedWhileLoading) }
+        movedWhileLoading = 0
         extend(rule)
         return true
     }
@@ -317,8 +326,10 @@ struct FlowList {
             count = FlowCount(listed: rows.filter(rule.shows).count, total: rows.count, isBound: false, through: 0)
             return
         }
-        let generation = self.generation
-        let current = self.current
+        counting += 1
+        countCurrent.set(counting)
+        let generation = counting
+        let current = countCurrent
         // A count of millions of rows takes seconds: the one under way is for a filter no longer shown.
         counter.store.interrupt()
         countQueue.async { [inbox] in
@@ -334,7 +345,7 @@ struct FlowList {
     }
 
     mutating func finishCount(generation: Int, _ counted: FlowCount, _ rule: ListFilter) {
-        guard generation == self.generation else { return }
+        guard generation == counting else { return }
         let newer = live.rows(in: (counted.through + 1)...Int64.max)
         count = counted
         count.total = counted.total.map { $0 + newer.count }
@@ -344,6 +355,10 @@ struct FlowList {
     // MARK: Moving
 
     mutating func move(_ delta: Int, _ rule: ListFilter) {
+        guard !loading else {
+            movedWhileLoading = max(Int.min / 4, min(Int.max / 4, movedWhileLoading + delta))
+            return
+        }
         window.move(delta)
         extend(rule)
     }
@@ -352,13 +367,13 @@ struct FlowList {
     mutating func top(_ rule: ListFilter) {
         if window.reachesStart { return move(Int.min / 2, rule) }
         window.follow = false
-        reload(rule, around: .oldest)
+        reload(rule, around: .oldest, recounting: false)
     }
 
     /// End: the newest listed flow.
     mutating func bottom(_ rule: ListFilter) {
         if window.reachesEnd { return move(Int.max / 2, rule) }
-        reload(rule, around: .newest)
+        reload(rule, around: .newest, recounting: false)
     }
 
     // MARK: Searching

@@ -11,7 +11,7 @@ import SluiceModel
 struct FlowWindow {
     static let capacity = 2_000
     /// How many rows a page read asks for.
-    static let pageSize = 500
+    static let pageSize = 250
     /// A page is asked for when the selection is this close to an end that is not the list's.
     static let margin = 200
 

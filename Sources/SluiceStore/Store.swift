@@ -7,8 +7,8 @@ import SluiceModel
 
 /// Opening a store and reading it back: the queries behind `sluice flows`, `sluice show` and later the TUI.
 public final class Store: Sendable {
-    private let database: DatabaseQueue
-    private let sourcePath: String
+    let database: DatabaseQueue
+    let sourcePath: String
 
     /// Opens an existing store read-only; a missing one is an error that says where it looked.
     public init(directory: DataDirectory) throws(StoreError) {
@@ -101,24 +101,6 @@ public final class Store: Sendable {
                 counts[try row.required("kind", String.self)] = try row.required("n", Int.self)
             }
             return counts
-        }
-    }
-
-    /// The newest `limit` flows with the first bytes each way, for the TUI's list and its filters.
-    public func flowsWithPreview(limit: Int, previewBytes: Int = 256) throws(StoreError) -> [StoredFlow] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT f.*, h.*,
-                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
-                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'up' ORDER BY seq LIMIT 1) AS preview_up,
-                      (SELECT substr(coalesce((SELECT data FROM bodies b WHERE b.id = m.body_id), payload), 1, ?)
-                         FROM messages m WHERE m.flow_id = f.id AND m.direction = 'down' ORDER BY seq LIMIT 1) AS preview_down
-                    FROM (SELECT * FROM flows ORDER BY id DESC LIMIT ?) f LEFT JOIN http h ON h.flow_id = f.id ORDER BY f.id
-                    """,
-                arguments: [previewBytes, previewBytes, limit]
-            ).map { row in try StoredFlow(row: row) }
         }
     }
 
@@ -233,6 +215,13 @@ public struct StoredFlow: Sendable, Equatable {
     public var replayOf: FlowID?
     /// The session whose proxy carried it.
     public var session: SessionID?
+    /// Its commands' texts and risks, when the query asked for them (`flowPage`).
+    public var commands: [CommandNote] = []
+
+    public struct CommandNote: Sendable, Equatable {
+        public var text: String
+        public var risk: RiskLevel
+    }
 
     init(row: Row) throws(StoreError) {
         id = FlowID(try row.required("id", Int64.self))

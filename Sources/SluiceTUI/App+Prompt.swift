@@ -17,7 +17,7 @@ extension App {
             prompt = current
             if current.kind == .search {
                 search = current.text
-                findNext(from: flows.list.selected)
+                findNext(from: flows.window.selected)
             }
         }
     }
@@ -91,14 +91,30 @@ extension App {
         switch view {
         case .commands: return "  (\(log.commands.visible.count) of \(log.commands.rows.count) commands)"
         case .alerts: return "  (\(log.alerts.visible.count) of \(log.alerts.rows.count) alerts)"
-        default: return filtering ? "  (filtering…)" : "  (\(visible.count) of \(rows.count) flows)"
+        default:
+            let count = flows.count
+            return "  (\(count.listed.map { (count.isBound ? "at most " : "") + "\($0)" } ?? "…") of \(count.total.map(String.init) ?? "…") flows)"
+                + (filtering ? " (filtering…)" : "")
         }
     }
 
-    /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`).
+    /// Saves the marked flows, or else the listed ones, to a store file (see `SaveDestination`). Which they are is
+    /// read from the store first, a page at a time.
     private func save(to typed: String) {
-        guard let store else { return setStatus("no store to save from", isError: true) }
-        let ids = marks.isEmpty ? visible.map { rows[$0].id } : marks.ids.sorted()
+        guard store != nil else { return setStatus("no store to save from", isError: true) }
+        var marked = listFilter
+        marked.filter = try? Filter("~marked")
+        marked.clearedThrough = nil
+        let listed = listFilter
+        setStatus("finding the flows to save…")
+        flows.listedIDs(marked) { app, markedIDs in
+            guard markedIDs.isEmpty else { return app.save(markedIDs, to: typed) }
+            app.flows.listedIDs(listed) { app, listedIDs in app.save(listedIDs, to: typed) }
+        }
+    }
+
+    private func save(_ ids: [FlowID], to typed: String) {
+        guard let store else { return }
         guard !ids.isEmpty else { return setStatus("nothing to save", isError: true) }
         let destination = saveDestination
         let path = destination.resolve(typed)

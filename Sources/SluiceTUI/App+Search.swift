@@ -7,7 +7,7 @@ import SluiceStore
 /// was recorded, not only in the first bytes the list holds. The rows match as soon as the list's own text does;
 /// the index's answer widens the match when it comes back.
 extension App {
-    /// The most flows one word's lookup returns (the history the list loads is as long).
+    /// The most flows one word's lookup returns: bounds the memory its answer takes (the newest flows that have it).
     static let indexLookupLimit = 100_000
 
     /// Looks up the words not looked up yet; each answer refilters the list.
@@ -33,7 +33,7 @@ extension App {
                 if let filter = app.viewFilter, !app.filtering, filter.plainWords.contains(where: { found[$0] != nil }) {
                     app.setStatus("filter: \(filter.text)" + app.filterCount)
                 }
-                if app.view == .flows, !app.search.isEmpty, found[app.search] != nil { app.findNext(from: app.flows.list.selected) }
+                if app.view == .flows, !app.search.isEmpty, found[app.search] != nil { app.findNext(from: app.flows.window.selected) }
             }
         }
     }

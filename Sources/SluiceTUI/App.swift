@@ -103,56 +103,76 @@ public final class App {
         self.marks = FlowMarks(writer: marks)
         self.saveDestination = SaveDestination(dataDirectory: dataDirectory)
         self.title = title
-        self.flows = FlowList(background: background, inbox: inbox)
+        self.flows = FlowList(store: store, inbox: inbox)
         self.details = DetailLoader(store: store, background: background, inbox: inbox)
         self.recording = RecordingPane(background: background, inbox: inbox)
     }
 
     // MARK: What the screens read
 
-    var rows: [FlowRow] { flows.list.rows }
-    var visible: [Int] { flows.list.visible }
-    var selectedRow: FlowRow? { flows.list.selectedRow }
-    var filtering: Bool { flows.list.filtering }
+    /// The flows the window holds, listed, in order.
+    var listed: [FlowRow] { flows.window.rows }
+    var selectedRow: FlowRow? { flows.window.selectedRow }
+    /// A new filter's rows are being read, or the filter's next matches looked for.
+    var filtering: Bool { viewFilter != nil && flows.reading }
     var held: [HeldMessage] { intercept.held }
     var detail: FlowDetail? { details.detail }
-    /// Detail reads under way (the loop waits for keys briefly while there are).
-    var detailReads: Int { details.reads }
-    static var backgroundFilterThreshold: Int { FlowList.backgroundFilterThreshold }
+    /// Reads the screen waits for (the loop waits for keys briefly while there are).
+    var detailReads: Int { details.reads + (flows.reading ? 1 : 0) }
 
     /// What the view filter decides with, for every list.
     var listFilter: ListFilter {
         ListFilter(
-            filter: viewFilter, clearedThrough: flows.clearedThrough, marked: marks.ids, held: Set(held.map(\.flowID)),
+            filter: viewFilter, clearedThrough: flows.clearedThrough, marked: marks.marked, unmarked: marks.unmarked,
+            held: Set(held.map(\.flowID)),
             heldCommands: Set(held.compactMap { $0.command.map { CommandRow.Key(flowID: $0.flowID, index: $0.index) } }), indexHits: indexHits
         )
     }
 
     // MARK: Loading and events
 
-    /// Reads the store's history in the background (see `History`). Live flows that arrive meanwhile are kept.
-    public func loadHistory(limit: Int = 100_000) {
+    /// Reads the newest flows of the store (a page: the rest is read as the selection moves), then the commands and
+    /// alerts (see `History`). Live flows that arrive meanwhile are kept.
+    public func loadHistory() {
+        flows.reload(listFilter, around: .newest)
         guard let store else { return }
         historyLoading = true
-        History.load(from: store, flowLimit: limit, on: background, into: inbox)
+        History.load(from: store, on: background, into: inbox)
     }
 
-    /// `marked`: the stored marks among `history`.
-    func mergeHistory(_ history: [FlowRow], marked: [FlowID] = [], complete: Bool = true) {
-        historyLoading = !complete
-        // Flows that went live while history loaded are newer or fresher than their stored rows: keep them, and
-        // the marks of rows listed already (a mark made since the store was read wins).
-        marks.adopt(marked.filter { !flows.list.contains($0) })
-        flows.list.merge(history) { $0.id < $1.id }
-        refilterFlows()
+    /// A reload's pages are back (see `FlowList.reload`).
+    func flowsLoaded(generation: Int, older: FlowSource.Page, newer: FlowSource.Page, anchor: FlowList.Anchor) {
+        guard flows.finishReload(generation: generation, older: older, newer: newer, anchor: anchor, listFilter) else { return }
+        refreshFilterStatus()
     }
 
-    /// The stored commands and alerts: listed, and noted on their flows (for `~risk` and `~cmd`).
-    func mergeCommandHistory(_ commands: [StoredCommand], alerts: [StoredAlert]) {
+    /// A page beyond one end of the window is back.
+    func flowsRead(_ direction: FlowSource.Direction, from cursor: Int64, generation: Int, page: FlowSource.Page) {
+        flows.finishRead(direction, from: cursor, generation: generation, page: page, listFilter)
+        refreshFilterStatus()
+    }
+
+    func flowsFailed(generation: Int, _ message: String) {
+        flows.failed(generation: generation)
+        historyFailed(message)
+    }
+
+    func flowsCounted(generation: Int, _ counted: FlowCount) {
+        flows.finishCount(generation: generation, counted, listFilter)
+        refreshFilterStatus()
+    }
+
+    /// The status line still says what a new filter lists: with the count and whether it is still being read.
+    private func refreshFilterStatus() {
+        guard view == .flows, let filter = viewFilter, status?.text.hasPrefix("filter: \(filter.text)  (") == true else { return }
+        setStatus("filter: \(filter.text)" + filterCount)
+    }
+
+    /// The stored commands and alerts, and the flows they belong to (which the filter looks at with them).
+    func mergeCommandHistory(_ commands: [StoredCommand], alerts: [StoredAlert], flows commandFlows: [FlowRow]) {
         historyLoading = false
+        for row in commandFlows { flows.commandFlows[row.id] = row }
         log.merge(commands: commands, alerts: alerts)
-        let noted = flows.note(log.commands.rows)
-        if viewFilter != nil, !noted.isEmpty { refilterFlows() }
         refilterCommandLists()
         dirty = true
     }
@@ -166,14 +186,14 @@ public final class App {
     func apply(_ events: [ProxyEvent]) {
         guard !events.isEmpty else { return }
         details.noteEvents(events)
-        var newFlows = false
+        var newFlows: [FlowID] = []
         var newCommands = false
         var newAlerts = false
         var changedFlows: [FlowID] = []
         var changedCommands: [CommandRow.Key] = []
         for event in events {
             let flow = flows.apply(event)
-            newFlows = newFlows || flow.added
+            if let id = flow.opened { newFlows.append(id) }
             if let id = flow.commandsOf { changedFlows.append(id) }
             let command = log.apply(event)
             if case .alert = event { newAlerts = newAlerts || command.added } else { newCommands = newCommands || command.added }
@@ -189,11 +209,11 @@ public final class App {
         }
         let rule = listFilter
         if rule.filter != nil {
-            for id in changedFlows { flows.list.recheck(id, rule.shows) }
+            for id in changedFlows { flows.recheck(id, rule) }
             let shows = commandFilter(rule)
             for key in changedCommands { log.commands.recheck(key, shows) }
         }
-        if newFlows { flows.list.appendVisible(rule.shows) }
+        flows.arrived(newFlows, rule)
         if newCommands { log.commands.appendVisible(commandFilter(rule)) }
         if newAlerts { log.alerts.appendVisible(alertFilter(rule)) }
         dirty = true
@@ -255,18 +275,12 @@ public final class App {
 
     // MARK: Filtering
 
-    /// Lists the flows the filter shows; a long list is filtered in the background (`filtering`).
+    /// Lists the flows the filter shows: the window is read again around the selected flow (or the newest, when
+    /// following), in the background (`filtering`).
     func refilterFlows() {
-        if flows.refilter(listFilter) { dirty = true }
-    }
-
-    /// A background refilter of the flows is back.
-    func flowsFiltered(generation: Int, indices: [Int], scanned: Int) {
-        let rule = listFilter
-        guard flows.list.finishRefilter(generation: generation, indices: indices, scanned: scanned, then: rule.shows) else { return }
-        if let filter = viewFilter, status?.text.hasSuffix("(filtering…)") == true {
-            setStatus("filter: \(filter.text)  (\(visible.count) of \(rows.count) flows)")
-        }
+        let anchor = flows.window.follow ? nil : selectedRow?.id
+        flows.reload(listFilter, around: anchor.map(FlowList.Anchor.around) ?? .newest)
+        dirty = true
     }
 
     func refilterCommandLists() {
@@ -277,13 +291,13 @@ public final class App {
 
     /// Whether a command is listed: the filter sees it with its flow (for `~k`, `~src`, `~dst`).
     private func commandFilter(_ rule: ListFilter) -> (CommandRow) -> Bool {
-        let flowRows = flows.list
+        let flowRows = flows
         return { rule.shows($0, flow: flowRows[$0.command.flowID]) }
     }
 
     /// Whether an alert is listed: the filter sees it with its flow and the command that raised it.
     private func alertFilter(_ rule: ListFilter) -> (AlertRow) -> Bool {
-        let flowRows = flows.list
+        let flowRows = flows
         let commandRows = log.commands
         return { row in
             rule.shows(row, flow: row.alert.flowID.flatMap { flowRows[$0] }, command: row.commandKey.flatMap { commandRows[$0] })
@@ -335,13 +349,16 @@ public final class App {
         case .down: move(1)
         case .pageUp: move(-pageSize)
         case .pageDown: move(pageSize)
-        case .top: move(Int.min / 2)
-        case .bottom: move(Int.max / 2)
+        case .top:
+            if view == .flows { flows.top(listFilter) } else { move(Int.min / 2) }
+        case .bottom:
+            if view == .flows { flows.bottom(listFilter) } else { move(Int.max / 2) }
         case .open:
             openSelected()
         case .follow:
-            flows.list.toggleFollow()
-            setStatus(flows.list.follow ? "following new flows" : "follow off")
+            flows.window.toggleFollow()
+            if flows.window.follow, !flows.window.reachesEnd { flows.bottom(listFilter) }
+            setStatus(flows.window.follow ? "following new flows" : "follow off")
         case .filter:
             prompt = Prompt(kind: .filter, text: viewFilter?.text ?? "")
         case .intercept:
@@ -349,15 +366,16 @@ public final class App {
         case .search:
             prompt = Prompt(kind: .search, text: "")
         case .searchNext:
-            findNext(from: flows.list.selected + 1)
+            findNext(from: flows.window.selected + 1)
         case .mark:
             let id = view == .detail || view == .player ? detail?.flowID : selectedRow?.id
             if let id {
-                setStatus(marks.toggle(id))
+                setStatus(marks.toggle(id, stored: flows[id]?.storedMark ?? false))
                 if view == .flows { move(1) }
             }
         case .clearView:
-            flows.clearedThrough = rows.last?.id
+            let newest = max(flows.window.rows.last?.id.rawValue ?? 0, flows.live.newest?.rawValue ?? 0, flows.count.through)
+            flows.clearedThrough = FlowID(newest)
             refilterFlows()
             setStatus("view cleared; the store keeps everything")
         case .save:
@@ -436,7 +454,7 @@ public final class App {
 
     private func move(_ delta: Int) {
         switch view {
-        case .flows: flows.list.move(delta)
+        case .flows: flows.move(delta, listFilter)
         case .intercept: intercept.move(delta)
         case .connections: connections.move(delta)
         case .commands: log.commands.move(delta)
@@ -506,19 +524,35 @@ public final class App {
         return storeProgress.eventsWritten >= row.shownAtEvent
     }
 
+    /// Selects the next listed flow the search matches, from position `start` of the window: at once when the
+    /// window has it, else found by reading on from the window's end (`FlowList.seek`), wrapping round.
     func findNext(from start: Int) {
-        guard !search.isEmpty, !visible.isEmpty else { return }
+        guard !search.isEmpty else { return }
         let needle = search.lowercased()
-        for offset in 0..<visible.count {
-            let position = (start + offset) % visible.count
-            let row = rows[visible[position]]
+        let hits = indexHits[search] ?? []
+        let matches: @Sendable (FlowRow) -> Bool = { row in
             let haystack = "\(row.id) \(row.kind.rawValue) \(row.origin) \(row.server) \(row.summary)".lowercased()
-            if haystack.contains(needle) || indexHits[search]?.contains(row.id) == true {
-                flows.list.select(position)
-                return
-            }
+            return haystack.contains(needle) || hits.contains(row.id)
         }
-        setStatus("no match for '\(search)'", isError: true)
+        let rows = flows.window.rows
+        if let position = rows.indices.dropFirst(max(0, start)).first(where: { matches(rows[$0]) }) {
+            return flows.window.select(position)
+        }
+        if flows.window.reachesStart, flows.window.reachesEnd {
+            if let position = rows.indices.prefix(max(0, start)).first(where: { matches(rows[$0]) }) {
+                return flows.window.select(position)
+            }
+            return setStatus("no match for '\(search)'", isError: true)
+        }
+        flows.seek(after: FlowID(flows.window.high), listFilter, search: search, matches: matches)
+    }
+
+    /// A search's match found beyond the window: the window is read again around it.
+    func searchFound(_ id: FlowID?, search: String) {
+        guard search == self.search else { return }
+        guard let id else { return setStatus("no match for '\(search)'", isError: true) }
+        flows.window.follow = false
+        flows.reload(listFilter, around: .around(id), recounting: false)
     }
 
     /// The held message the current screen points at: the selected one in the queue, the flow's oldest in detail,

@@ -33,6 +33,8 @@ public struct FlowRow: Sendable, Equatable, ListRow {
     /// How many events the store's writer had received when this flow's latest event was shown: the store holds
     /// the flow as shown once the writer has written that many (`StoreWriteProgress`).
     public var shownAtEvent = 0
+    /// The store's mark, when the row was read from it (`FlowMarks` has the marks made since).
+    public var storedMark = false
 
     public static let previewLimit = 256
     public static let commandLimit = 100
@@ -63,6 +65,8 @@ public struct FlowRow: Sendable, Equatable, ListRow {
         previewUp = stored.previewUp ?? Data()
         previewDown = stored.previewDown ?? Data()
         replayOf = stored.replayOf
+        storedMark = stored.marked
+        for command in stored.commands { note(command: command.text, risk: command.risk) }
         if let http = stored.http {
             request(method: http.method, url: http.url, headers: http.requestHeaders, replayOf: stored.replayOf)
             if let status = http.status { response(status: status, headers: http.responseHeaders) }

@@ -4,12 +4,12 @@ protocol ListRow: Sendable {
     var key: Key { get }
 }
 
-/// One list screen's model: every row in order, which of them the filter lists, the selection and the scroll.
-/// Flows, commands and alerts are each one of these; what decides visibility is the owner's (`shows`), so the list
-/// stays a value that knows nothing of filters, marks or the store.
+/// The Commands and Alerts screens' model: every row in order (their history is capped: `History.commandLimit`),
+/// which of them the filter lists, the selection and the scroll. What decides visibility is the owner's (`shows`),
+/// so the list stays a value that knows nothing of filters, marks or the store. (The flow list, which has no cap,
+/// holds a window of its rows instead: `FlowWindow`.)
 ///
-/// New rows are checked as they arrive (`appendVisible`), never the whole list; a refilter of a long list may run
-/// on a background queue (`beginRefilter` / `finishRefilter`), and only its newest run counts.
+/// New rows are checked as they arrive (`appendVisible`), never the whole list.
 struct ListModel<Row: ListRow> {
     private(set) var rows: [Row] = []
     private var positions: [Row.Key: Int] = [:]
@@ -21,17 +21,12 @@ struct ListModel<Row: ListRow> {
     var scroll = 0
     /// Keep the newest row selected as rows arrive.
     var follow = true
-    private var generation = 0
-    /// A refilter is running in the background; rows arriving meanwhile wait for it.
-    private(set) var filtering = false
 
     var isEmpty: Bool { rows.isEmpty }
 
     subscript(key: Row.Key) -> Row? {
         positions[key].map { rows[$0] }
     }
-
-    func contains(_ key: Row.Key) -> Bool { positions[key] != nil }
 
     /// Adds a row at the end (unless its key is listed already; returns whether it was added). It is checked against
     /// the filter at the next `appendVisible`.
@@ -63,32 +58,11 @@ struct ListModel<Row: ListRow> {
 
     /// Lists exactly the rows `shows` accepts, keeping the selected row selected where it still is listed.
     mutating func refilter(_ shows: (Row) -> Bool) {
-        generation += 1
-        filtering = false
         setVisible(rows.indices.filter { shows(rows[$0]) }, scanned: rows.count)
-    }
-
-    /// Starts a refilter to be run elsewhere on the returned rows; hand its answer to `finishRefilter`.
-    mutating func beginRefilter() -> (generation: Int, rows: [Row]) {
-        generation += 1
-        filtering = true
-        return (generation, rows)
-    }
-
-    /// A background refilter's answer: `indices` of the first `scanned` rows. Returns false (and changes nothing)
-    /// when a newer refilter has started since.
-    @discardableResult
-    mutating func finishRefilter(generation: Int, indices: [Int], scanned: Int, then shows: (Row) -> Bool) -> Bool {
-        guard generation == self.generation else { return false }
-        filtering = false
-        setVisible(indices, scanned: scanned)
-        appendVisible(shows)
-        return true
     }
 
     /// Checks the rows added since the last check.
     mutating func appendVisible(_ shows: (Row) -> Bool) {
-        guard !filtering else { return }
         for index in scannedCount..<rows.count where shows(rows[index]) {
             visible.append(index)
         }
@@ -99,7 +73,7 @@ struct ListModel<Row: ListRow> {
     /// A checked row changed in a way the filter may see (a flow's first command of high risk): lists or unlists it
     /// where it belongs, the selection staying on its row.
     mutating func recheck(_ key: Row.Key, _ shows: (Row) -> Bool) {
-        guard !filtering, let index = positions[key], index < scannedCount else { return }
+        guard let index = positions[key], index < scannedCount else { return }
         var low = 0
         var high = visible.count
         while low < high {
@@ -137,25 +111,11 @@ struct ListModel<Row: ListRow> {
         visible.indices.contains(selected) && visible[selected] < rows.count ? rows[visible[selected]] : nil
     }
 
-    var visibleRows: [Row] { visible.map { rows[$0] } }
-
     /// Moves the selection; moving past the last row keeps following, any other move stops it.
     mutating func move(_ delta: Int) {
         guard !visible.isEmpty else { return }
         selected = max(0, min(visible.count - 1, selected + delta))
         follow = selected == visible.count - 1 && delta > 0 ? follow : false
-    }
-
-    /// Selects the listed row at `position` (a search's match) and stops following.
-    mutating func select(_ position: Int) {
-        guard visible.indices.contains(position) else { return }
-        selected = position
-        follow = false
-    }
-
-    mutating func toggleFollow() {
-        follow.toggle()
-        if follow { selected = max(0, visible.count - 1) }
     }
 
     /// The positions in `visible` a screen of `height` rows shows, scrolled so the selection is on it.

@@ -23,7 +23,7 @@ extension App {
             let isSelected = position == list.selected
             let pending = command.decision == .pending && intercept.hold(of: row.key) != nil
             var role: Role = command.decision == .blocked ? .blocked : (pending ? .held : .normal)
-            if marks.contains(command.flowID) && role == .normal { role = .marked }
+            if marks.isMarked(command.flowID, stored: flows[command.flowID]?.storedMark ?? false) && role == .normal { role = .marked }
             if isSelected {
                 role = .selection
                 canvas.fill(top + line, .selection)

@@ -81,7 +81,7 @@ extension App {
         var parts = Bindings.statusHints(in: view, capabilities)
         if view == .flows {
             parts.insert(
-                "\(visible.count)/\(rows.count) flows" + (flows.list.follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : "")
+                "\(flows.count.text) flows" + (flows.window.follow ? " ↓follow" : "") + (historyLoading ? " (loading history…)" : "")
                     + (filtering ? " (filtering…)" : ""),
                 at: 0
             )
@@ -105,27 +105,30 @@ extension App {
         let listTop = 2
         let listHeight = max(1, canvas.height - 3)
         canvas.put(1, 0, flowColumns(id: "ID", time: "TIME", kind: "KIND", route: "CLIENT → SERVER", summary: "SUMMARY", size: "SIZE", duration: "DUR", state: "STATE", width: width), .dim)
-        guard !visible.isEmpty else {
-            let hint = rows.isEmpty
-                ? (historyLoading ? "Loading history…" : "No flows yet. Connect through a listener and they appear here.")
+        let rows = flows.window.rows
+        guard !rows.isEmpty else {
+            let hint =
+                historyLoading ? "Loading history…"
+                : flows.reading ? "Looking for the flows the filter lists…"
+                : (flows.count.total ?? 0) == 0 ? "No flows yet. Connect through a listener and they appear here."
                 : "No flow matches the filter (f to change it)."
             canvas.put(listTop + 1, 2, hint, .dim)
             return
         }
-        let positions = flows.list.window(height: listHeight)
-        let selected = flows.list.selected
+        let positions = flows.window.window(height: listHeight)
+        let selected = flows.window.selected
         // Open flows show their live byte counts; asked only when one is on screen.
         var live: [FlowID: OpenConnection] = [:]
-        if let engine, positions.contains(where: { rows[visible[$0]].state == .open }) {
+        if let engine, positions.contains(where: { rows[$0].state == .open }) {
             for connection in engine.openConnections { live[connection.flowID] = connection }
         }
         for (line, position) in positions.enumerated() {
-            let row = rows[visible[position]]
+            let row = rows[position]
             let isHeld = held.contains { $0.flowID == row.id }
             var role: Role = .normal
             if row.state == .error { role = .error }
             if isHeld { role = .held }
-            if marks.contains(row.id) { role = .marked }
+            if marks.contains(row) { role = .marked }
             if position == selected {
                 role = .selection
                 canvas.fill(listTop + line, .selection)
@@ -133,7 +136,7 @@ extension App {
             let duration = (row.end ?? (row.state == .open ? nil : row.start)).map { Formatting.duration(seconds: $0.timeIntervalSince(row.start)) } ?? "…"
             let state = isHeld ? "HELD" : row.state.rawValue
             let text = flowColumns(
-                id: (marks.contains(row.id) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
+                id: (marks.contains(row) ? "●" : "") + row.id.description, time: String(Timestamp.timeOfDay(row.start).prefix(8)),
                 kind: row.kind.rawValue, route: "\(row.origin) → \(row.server)", summary: row.summary,
                 size: Formatting.bytes(live[row.id].map { $0.bytesUp + $0.bytesDown } ?? (row.bytesUp + row.bytesDown)),
                 duration: duration, state: state, width: width

@@ -147,7 +147,7 @@ import Testing
         for (id, text) in bodies {
             #expect(try store.messages(of: FlowID(Int64(id))).map { String(decoding: $0.payload, as: UTF8.self) } == [text])
         }
-        #expect(try store.flowsWithPreview(limit: 10).map { String(decoding: $0.previewDown ?? Data(), as: UTF8.self) }
+        #expect(try store.flowPage(ids: 0...Int64.max, where: FlowQuery(), newestFirst: false, limit: 10).map { String(decoding: $0.previewDown ?? Data(), as: UTF8.self) }
             == bodies.map { String($0.1.prefix(256)) })
         #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM bodies") } == 2)
         #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE body_id IS NULL") } == 2)

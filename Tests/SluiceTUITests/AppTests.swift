@@ -256,12 +256,12 @@ private final class RecordedMarks: FlowMarking {
         app.handle(.enter)
         app.handle(.character("m"))
         #expect(kept.calls.withLockedValue { $0 } == ["+1", "-1"], "from the detail too")
-        #expect(!app.marks.contains(FlowID(1)))
+        #expect(!app.marks.isMarked(FlowID(1), stored: false))
 
         let view = App(engine: nil, store: nil, feed: nil, title: "Sluice (read-only)")
         view.apply([opened(1)])
         view.handle(.character("m"))
-        #expect(view.marks.contains(FlowID(1)))
+        #expect(view.marks.isMarked(FlowID(1), stored: false))
         #expect(screen(view).lines.last == " flow 1 marked for this session only: `sluice view` is read-only")
     }
 
@@ -279,7 +279,15 @@ private final class RecordedMarks: FlowMarking {
         app.handle(.character("f"))
         for character in "~marked" { app.handle(.character(character)) }
         app.handle(.enter)
-        #expect(app.visible.map { app.rows[$0].id } == [FlowID(1)])
+        #expect(tick(app, until: { app.listed.map(\.id) == [FlowID(1)] }), "\(app.listed.map(\.id))")
+
+        // Unmarked in this session: the store still says marked, the list does not.
+        app.handle(.character("m"))
+        app.handle(.character("f"))
+        app.handle(.control("u"))
+        for character in "~marked" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(tick(app, until: { app.listed.isEmpty && !app.filtering }), "\(app.listed.map(\.id))")
     }
 
     @Test func wSavesUnderTheDataDirectoryAndSaysWhereInFull() throws {
@@ -291,7 +299,7 @@ private final class RecordedMarks: FlowMarking {
             engine: nil, store: try Store(file: directory.databasePath), feed: nil, dataDirectory: directory, title: "Sluice (read-only)"
         )
         app.loadHistory()
-        #expect(tick(app, until: { app.rows.count == 1 }))
+        #expect(tick(app, until: { app.listed.count == 1 }))
 
         app.handle(.character("w"))
         let offered = try #require(app.prompt?.text)
@@ -391,7 +399,7 @@ private final class RecordedMarks: FlowMarking {
         app.handle(.backspace)
         app.handle(.enter)
         #expect(app.prompt == nil)
-        #expect(app.visible.count == 1)
+        #expect(app.listed.count == 1)
         let text = screen(app).text
         #expect(text.contains("10.0.0.5:5432"))
         #expect(!text.contains("10.0.0.5:7000"))
@@ -471,24 +479,55 @@ private final class RecordedMarks: FlowMarking {
         #expect(keys[0].contains("view filter") && keys[0].contains("mark / unmark"))
     }
 
-    @Test func largeListsAreFilteredOffTheUIThread() throws {
-        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
-        let count = App.backgroundFilterThreshold + 1
-        app.apply((1...count).map { opened(Int64($0), port: $0 % 2 == 0 ? 5432 : 7000) })
-        app.handle(.character("f"))
-        for character in "~dst :5432" { app.handle(.character(character)) }
-        app.handle(.enter)
-        #expect(app.filtering, "the keypress returns before the filter has run over every row")
-        #expect(screen(app).lines.last?.contains("filtering") == true)
-        let deadline = Date().addingTimeInterval(10)
-        while app.filtering, Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.01)
-            app.tick()
+    /// A store of many flows: the list holds a window of them, read a page at a time, filtered in SQL where it can be
+    /// and in Swift where it cannot; keys move through all of them, and live flows join at the end.
+    @Test func aLargeStoreIsListedAWindowAtATime() throws {
+        let count = 5_000
+        let events = (1...count).flatMap { id -> [ProxyEvent] in
+            [opened(Int64(id), port: id % 2 == 0 ? 5432 : 7000), message(Int64(id), "hello \(id)")]
         }
-        #expect(!app.filtering)
-        #expect(app.visible.count == count / 2)
-        app.apply([opened(Int64(count + 1), port: 5432), opened(Int64(count + 2), port: 7000)])
-        #expect(app.visible.count == count / 2 + 1, "new flows are filtered as they arrive")
+        let (directory, cleanup) = try recordedStore(Array(events.dropFirst(2)))
+        defer { cleanup() }
+        let app = App(engine: FakeEngine(), store: try Store(file: directory.databasePath), feed: nil, title: "Sluice")
+        app.loadHistory()
+        #expect(tick(app, until: { app.selectedRow?.id == FlowID(Int64(count)) && app.flows.count.total == count }))
+        #expect(app.listed.count <= FlowWindow.capacity, "a window, not the whole history")
+        #expect(screen(app).lines.last?.hasPrefix(" \(count)/\(count) flows") == true)
+
+        // Home reads the oldest page; PgDn moves through it and the next pages come as the selection nears them.
+        app.handle(.home)
+        #expect(tick(app, until: { app.selectedRow?.id == FlowID(1) }))
+        for _ in 0..<80 { app.handle(.pageDown) }
+        #expect(tick(app, until: { (app.selectedRow?.id.rawValue ?? 0) > 1_000 }), "\(String(describing: app.selectedRow?.id))")
+        #expect(app.listed.count <= FlowWindow.capacity)
+
+        // A filter SQL decides in part (the port) and Swift checks (the payload), around the selected flow.
+        app.handle(.character("f"))
+        for character in "~dst :5432 & ~b 'hello 4'" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(app.filtering, "the keypress returns before the filter has run")
+        #expect(tick(app, until: { !app.filtering && !app.listed.isEmpty }))
+        #expect(app.listed.allSatisfy { $0.id.rawValue % 2 == 0 && String(decoding: $0.previewUp, as: UTF8.self).hasPrefix("hello 4") })
+        app.handle(.end)
+        #expect(tick(app, until: { app.selectedRow?.id == FlowID(4998) }), "\(String(describing: app.selectedRow?.id))")
+        #expect(tick(app, until: { screen(app).lines.last?.hasPrefix(" 556/5000 flows") == true }), "\(screen(app).text)")
+
+        // Live flows join at the end, filtered as they arrive.
+        #expect(tick(app, until: { app.flows.count.listed != nil }))
+        app.apply([opened(Int64(count + 1), port: 5432), message(Int64(count + 1), "hello 4 live"), opened(Int64(count + 2), port: 7000)])
+        #expect(app.listed.last?.id == FlowID(Int64(count + 1)))
+        #expect(app.flows.count.total == count + 2)
+
+        // A search finds a flow beyond the window.
+        app.handle(.character("f"))
+        app.handle(.control("u"))
+        app.handle(.enter)
+        app.handle(.home)
+        #expect(tick(app, until: { app.selectedRow?.id == FlowID(1) }))
+        app.handle(.character("/"))
+        for character in "hello 4321" { app.handle(.character(character)) }
+        app.handle(.enter)
+        #expect(tick(app, until: { app.selectedRow?.id == FlowID(4321) }), "\(String(describing: app.selectedRow?.id))")
     }
 
     @Test func markSearchAndClear() {
@@ -499,11 +538,11 @@ private final class RecordedMarks: FlowMarking {
         app.handle(.enter)
         #expect(app.selectedRow?.id == FlowID(2))
         app.handle(.character("m"))
-        #expect(app.marks.ids == [FlowID(2)])
+        #expect(app.marks.marked == [FlowID(2)])
         app.handle(.character("z"))
-        #expect(app.visible.isEmpty)
+        #expect(app.listed.isEmpty)
         app.apply([opened(4)])
-        #expect(app.visible.count == 1)
+        #expect(app.listed.count == 1)
     }
 }
 

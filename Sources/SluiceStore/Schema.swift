@@ -174,6 +174,11 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v11: no index of commands by time") { db in
+            // Every read of commands goes by id (recorded order) or by flow; keeping `at` indexed cost each recorded
+            // statement a third B-tree insert and was never read.
+            try db.execute(sql: "DROP INDEX IF EXISTS commands_by_time")
+        }
         return migrator
     }
 }

@@ -38,7 +38,9 @@ public protocol FlowMarking: AnyObject, Sendable {
 /// was dropped (the store would have no row to add them to).
 ///
 /// The thread runs at nice 10 while it keeps up, so relaying wins the CPU; once a quarter of `highWaterBytes` is
-/// queued it runs at normal priority, so it is not starved by the very event loops that wait for it. Where the
+/// queued it runs at normal priority, so it is not starved by the very event loops that wait for it. A nice value
+/// alone does not stop a commit of several milliseconds from delaying a thread woken onto the same core, so while it
+/// keeps up the writer also yields its core every 100 µs of a batch (`CPUYield`). Where the
 /// process may not raise a thread's priority again (not root, `RLIMIT_NICE` below 20) it stays at normal priority.
 ///
 /// It also keeps the operator's marks (`FlowMarking`): a mark is written after every event received before it, so
@@ -77,6 +79,8 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
     private let log: JSONLinesLog
     private let sharedBodies = SharedBodies()
     private var statements: StoreRows?
+    /// Gives the writer thread's core away during a long batch while the writer keeps up (writer thread only).
+    private var courtesy = CPUYield()
     /// Held for the writer's life: two writers on one store would hand out the same flow ids.
     private var lockDescriptor: Int32
     private let logger: Logger
@@ -327,6 +331,9 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
             pendingWork = []
             let stopping = closing
             let behind = queuedBytes > highWaterBytes / 4
+            // What was taken and has not yet been written is all of the backlog: more than one large batch of it
+            // means the writer is falling behind, and it keeps its core until it has caught up.
+            courtesy.isOn = queuedBytes <= batchBytes
             condition.unlock()
 
             let wanted: Int32 = mayYield && !behind ? 10 : 0
@@ -476,6 +483,7 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
             }
             if !progress.logged {
                 for index in batch.indices {
+                    courtesy.tick()
                     log.append(batch[index], bodyDigest: progress.digests[index], headers: progress.headers[index])
                 }
                 progress.logged = true
@@ -545,6 +553,7 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
             try database.write { db in
                 let rows = try self.rows(db)
                 for write in folded.writes {
+                    courtesy.tick()
                     switch write {
                     case .flow(let opened, let closed):
                         guard case .flowOpened(let open) = batch[opened] else { continue }

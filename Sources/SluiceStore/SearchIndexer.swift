@@ -21,6 +21,9 @@ public final class SearchIndexer: @unchecked Sendable {
     private let condition = NSCondition()
     private var stopping = false
     private var thread: Thread?
+    /// Hands the core to any other thread every 100 µs of indexing: a batch tokenizes up to megabytes of text, and
+    /// a nice value alone lets it finish its time slice before a woken thread of the relay's path runs.
+    private var courtesy = CPUYield()
 
     public struct Settings: Sendable {
         /// The most of one message's payload indexed (`store.search_bytes`); 0 indexes no payloads.
@@ -131,6 +134,7 @@ public final class SearchIndexer: @unchecked Sendable {
                     try SourceBatch(sourceDB, after: progress, limit: limit, maxPayloadBytes: maxBytes)
                 }
                 for piece in read.pieces {
+                    courtesy.tick()
                     try db.execute(sql: "INSERT INTO piece_flows (flow) VALUES (?)", arguments: [piece.flow])
                     try db.execute(sql: "INSERT INTO pieces (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, piece.text])
                 }

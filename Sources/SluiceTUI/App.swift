@@ -194,7 +194,7 @@ public final class App {
         for event in events {
             let flow = flows.apply(event)
             if let id = flow.opened { newFlows.append(id) }
-            if let id = flow.commandsOf { changedFlows.append(id) }
+            if let id = flow.changed, changedFlows.last != id { changedFlows.append(id) }
             let command = log.apply(event)
             if case .alert = event { newAlerts = newAlerts || command.added } else { newCommands = newCommands || command.added }
             if let key = command.changed { changedCommands.append(key) }

@@ -60,6 +60,9 @@ struct FlowList {
     /// The flows of the commands the Commands view lists, read with them (the filter looks at a command's flow).
     var commandFlows: [FlowID: FlowRow] = [:]
     private(set) var count = FlowCount()
+    /// The flows opened after the count's `through` that `count.listed` includes, so a live flow that comes to match
+    /// the filter, or stops matching it, moves the count once.
+    private var countedAsListed: Set<FlowID> = []
     /// A reload (a new filter, a jump) is on its way: the window shows the old rows until it comes.
     private(set) var loading = false
     private var readingOlder = false
@@ -102,20 +105,31 @@ struct FlowList {
     // MARK: Live events
 
     /// Applies one engine event to the rows. Returns the flow it opened (to be listed by `arrived`), and the flow
-    /// whose commands changed (a row the filter may now see differently).
-    mutating func apply(_ event: ProxyEvent) -> (opened: FlowID?, commandsOf: FlowID?) {
+    /// whose row it changed in a way a filter may see (to be checked again by `recheck`): a request, a response, a
+    /// first payload, an error, a close, a command.
+    mutating func apply(_ event: ProxyEvent) -> (opened: FlowID?, changed: FlowID?) {
+        let changed: Bool
         switch event {
         case .flowOpened(let opened):
             return (live.add(FlowRow(opened: opened)) ? opened.flowID : nil, nil)
         case .message(let message):
+            // Only a flow's first bytes each way are in its row; later messages change nothing a filter sees.
+            var previewed = false
             update(message.flowID) { row in
-                if message.direction == .up, row.previewUp.isEmpty { row.previewUp = message.payload }
-                if message.direction == .down, row.previewDown.isEmpty { row.previewDown = message.payload }
+                if message.direction == .up, row.previewUp.isEmpty {
+                    row.previewUp = message.payload
+                    previewed = true
+                }
+                if message.direction == .down, row.previewDown.isEmpty {
+                    row.previewDown = message.payload
+                    previewed = true
+                }
             }
+            changed = previewed
         case .flowError(let error):
-            update(error.flowID) { row in row.error = row.error ?? "\(error.phase.rawValue): \(error.message)" }
+            changed = update(error.flowID) { row in row.error = row.error ?? "\(error.phase.rawValue): \(error.message)" }
         case .flowClosed(let closed):
-            update(closed.flowID) { row in
+            changed = update(closed.flowID) { row in
                 row.end = closed.time
                 row.bytesUp = closed.bytesUp
                 row.bytesDown = closed.bytesDown
@@ -123,18 +137,17 @@ struct FlowList {
                 row.error = closed.error
             }
         case .httpRequest(let request):
-            update(request.flowID) { row in
+            changed = update(request.flowID) { row in
                 row.request(method: request.method, url: request.url, headers: request.headers, replayOf: request.replayOf)
             }
         case .httpResponse(let response):
-            update(response.flowID) { row in row.response(status: response.status, headers: response.headers) }
+            changed = update(response.flowID) { row in row.response(status: response.status, headers: response.headers) }
         case .command(let command):
-            let changed = update(command.flowID) { row in row.note(command: command.text, risk: command.risk) }
-            return (nil, changed ? command.flowID : nil)
+            changed = update(command.flowID) { row in row.note(command: command.text, risk: command.risk) }
         case .messageHeld, .messageReleased, .commandDecided, .commandFinished, .alert:
-            break
+            changed = false
         }
-        return (nil, nil)
+        return (nil, changed ? event.flowID : nil)
     }
 
     /// Changes a flow's row in the live flows and the window, wherever it is.
@@ -152,16 +165,30 @@ struct FlowList {
             let listed = rule.shows(row)
             if id.rawValue > count.through {
                 count.total = count.total.map { $0 + 1 }
-                if listed { count.listed = count.listed.map { $0 + 1 } }
+                // A flow opened and changed within one tick may have been counted by `recheck` already.
+                if listed, count.listed != nil, countedAsListed.insert(id).inserted { count.listed? += 1 }
             }
             if !loading { window.arrive(row, listed: listed) }
         }
+        // Flows that left the live rows can change no more; their ids need not be remembered.
+        if countedAsListed.count > 2 * LiveFlows.capacity, let oldest = live.rows.first?.id {
+            countedAsListed = countedAsListed.filter { $0 >= oldest }
+        }
     }
 
-    /// A flow's row changed in a way the filter may see.
+    /// A flow's row changed in a way the filter may see: it joins or leaves the window, and the count, when the
+    /// filter's answer changed.
     mutating func recheck(_ id: FlowID, _ rule: ListFilter) {
         guard let row = live[id] ?? window[id] else { return }
-        window.recheck(row, listed: rule.shows(row))
+        let listed = rule.shows(row)
+        window.recheck(row, listed: listed)
+        // Flows the store's count covered were counted as the store had them; the ones opened since, here.
+        guard id.rawValue > count.through, count.listed != nil else { return }
+        if listed, countedAsListed.insert(id).inserted {
+            count.listed? += 1
+        } else if !listed, countedAsListed.remove(id) != nil {
+            count.listed? -= 1
+        }
     }
 
     /// The store's writer had received `received` events when these were shown: the flows they touch are in the
@@ -321,9 +348,11 @@ struct FlowList {
     /// Counts the listed and stored flows again, in the background; live flows above the store's count are added.
     private mutating func recount(_ rule: ListFilter) {
         count.listed = nil
+        countedAsListed = []
         guard let counter else {
             let rows = live.rows
-            count = FlowCount(listed: rows.filter(rule.shows).count, total: rows.count, isBound: false, through: 0)
+            countedAsListed = Set(rows.filter(rule.shows).map(\.id))
+            count = FlowCount(listed: countedAsListed.count, total: rows.count, isBound: false, through: 0)
             return
         }
         counting += 1
@@ -349,7 +378,8 @@ struct FlowList {
         let newer = live.rows(in: (counted.through + 1)...Int64.max)
         count = counted
         count.total = counted.total.map { $0 + newer.count }
-        count.listed = counted.listed.map { $0 + newer.filter(rule.shows).count }
+        countedAsListed = counted.listed == nil ? [] : Set(newer.filter(rule.shows).map(\.id))
+        count.listed = counted.listed.map { $0 + countedAsListed.count }
     }
 
     // MARK: Moving

@@ -388,6 +388,60 @@ private final class RecordedMarks: FlowMarking {
         #expect(!canvas.text.contains("replay of flow"))
     }
 
+    /// `f`, the prompt emptied of the filter shown, `text`, Enter.
+    private func applyFilter(_ app: App, _ text: String) {
+        app.handle(.character("f"))
+        for _ in 0..<(app.listFilter.filter?.text.count ?? 0) { app.handle(.backspace) }
+        for character in text { app.handle(.character(character)) }
+        app.handle(.enter)
+    }
+
+    /// A live flow is listed, and counted, from the moment it comes to match the filter, not only if it matched
+    /// when it opened; and it leaves the list when it stops matching.
+    @Test func liveFlowsJoinAndLeaveTheFilteredListAsTheyChange() {
+        let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
+        app.apply([opened(1), message(1, "hello there")])
+        applyFilter(app, "~b hello")
+        #expect(app.listed.map(\.id) == [FlowID(1)])
+        app.apply([opened(2)])
+        #expect(app.listed.map(\.id) == [FlowID(1)], "no bytes yet")
+        #expect(app.flows.count.text == "1/2")
+        app.apply([message(2, "hello again")])
+        #expect(app.listed.map(\.id) == [FlowID(1), FlowID(2)])
+        #expect(app.flows.count.text == "2/2")
+        // Opened and matching within one tick: counted once.
+        app.apply([opened(3), message(3, "hello, third")])
+        #expect(app.listed.map(\.id) == [FlowID(1), FlowID(2), FlowID(3)])
+        #expect(app.flows.count.text == "3/3")
+
+        // `~q`: a request without a response. The response takes the flow off the list.
+        let time = Date(timeIntervalSince1970: 1_796_080_701)
+        let http = FlowOpened(
+            flowID: FlowID(4), kind: .http, listener: "http://127.0.0.1:8080", client: Endpoint(host: "127.0.0.1", port: 40004),
+            server: Endpoint(host: "10.0.0.5", port: 80), time: time
+        )
+        applyFilter(app, "~q")
+        app.apply([.flowOpened(http)])
+        #expect(app.listed.map(\.id) == [FlowID(4)], "an HTTP flow has no response yet when it opens")
+        #expect(app.flows.count.text == "1/4")
+        app.apply([
+            .httpRequest(
+                HTTPRequestStarted(flowID: FlowID(4), time: time, method: "GET", url: "http://10.0.0.5/a", version: "HTTP/1.1", headers: [])
+            )
+        ])
+        #expect(app.listed.map(\.id) == [FlowID(4)])
+        #expect(app.flows.count.text == "1/4")
+        app.apply([
+            .httpResponse(
+                HTTPResponseStarted(
+                    flowID: FlowID(4), time: time, status: 200, reason: "OK", version: "HTTP/1.1", headers: [], timings: HTTPTimings()
+                )
+            )
+        ])
+        #expect(app.listed.isEmpty)
+        #expect(app.flows.count.text == "0/4")
+    }
+
     @Test func filterPromptExplainsBadInputAndAppliesGoodInput() {
         let app = App(engine: FakeEngine(), store: nil, feed: nil, title: "Sluice")
         app.apply([opened(1, port: 7000), opened(2, port: 5432)])

@@ -103,13 +103,17 @@ class MariaDBServer:
     `cert_path`. Started by the constructor (which returns once it accepts connections and the users exist);
     `stop()` ends it by PID and removes the temp dir."""
 
-    def __init__(self):
+    def __init__(self, host=HOST, port=None, netns=None):
+        """`host`, `port`: where it listens (a free loopback port by default). With `netns` it runs in that network
+        namespace (`ip netns exec`); its unix socket, which `admin` uses, is a path and works from anywhere."""
         self.popen = None
+        self.host = host
+        self.netns = netns
         self.dir = tempfile.mkdtemp(prefix="sluice-mariadb-")
         try:
             self.data = os.path.join(self.dir, "data")
             self.socket_path = os.path.join(self.dir, "mysqld.sock")
-            self.port = free_port()
+            self.port = port or free_port()
             self.log_path = os.path.join(self.dir, "mariadb.log")
             started = time.monotonic()
             self._install_db()
@@ -138,17 +142,31 @@ class MariaDBServer:
                 f"--port={self.port}", f"--pid-file={os.path.join(self.dir, 'mariadbd.pid')}",
                 f"--tmpdir={self.dir}", f"--log-error={self.log_path}",
                 f"--ssl-cert={self.cert_path}", f"--ssl-key={self.key_path}"] + SERVER_OPTIONS
+        args = [arg if not arg.startswith("--bind-address=") else f"--bind-address={self.host}" for arg in args]
+        if self.netns:
+            args = ["ip", "netns", "exec", self.netns] + args
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"mariadbd exited with {self.popen.returncode}: {self.log()}")
-            if greeting_ready(self.port):
+            if self._ready():
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"mariadbd not answering on {self.port} after {START_TIMEOUT}s: {self.log()}")
             time.sleep(0.05)
+
+    def _ready(self):
+        """On loopback: its TCP port sends the handshake. In a namespace, where this process cannot reach the port:
+        its unix socket answers a query."""
+        if not self.netns:
+            return greeting_ready(self.port)
+        if not os.path.exists(self.socket_path):
+            return False
+        probe = subprocess.run([CLIENT, "--no-defaults", f"--socket={self.socket_path}", "--user=root", "-e", "SELECT 1"],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT)
+        return probe.returncode == 0
 
     def _create_users(self):
         self.admin(

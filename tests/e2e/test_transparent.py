@@ -1,8 +1,8 @@
 """Transparent mode (issue 19) in network namespaces: a client namespace routes through a gateway namespace, where
 Sluice runs with a `tproxy://` and a `redirect://` listener at once and `sluice transparent rules --apply` sends it
-the traffic, to a server namespace running sshd, PostgreSQL, an HTTP and an HTTPS server on their usual ports. The
-client runs the real ssh, psql and curl (HTTP and HTTPS, IPv4 and IPv6) against the server's own address; Sluice
-records ssh, postgres and http flows whose server is that address.
+the traffic, to a server namespace running sshd, PostgreSQL, MariaDB, an HTTP and an HTTPS server on their usual
+ports. The client runs the real ssh, psql, mysql and curl (HTTP and HTTPS, IPv4 and IPv6) against the server's own
+address; Sluice records ssh, postgres, mysql and http flows whose server is that address.
 
 Everything happens inside namespaces made per test class (netns_support.Lab) and deleted afterwards, even when a
 test fails; the servers and Sluice are stopped by PID before that. Skipped without root, `ip netns` or nft.
@@ -21,6 +21,7 @@ import netns_support
 from netns_support import GATEWAY_CLIENT_V4, NETWORKS, SERVER_V4, SERVER_V6, Lab
 from pg_support import TRUST_USER, PostgresServer, client_env, tool
 import pg_support
+import mysql_support
 from ssh_support import PASSWORD, SSHServer, askpass, ensure_user, ssh_options
 import ssh_support
 from support import SLUICE_BIN, SluiceProcess, SluiceTest, poll, run_cli
@@ -122,6 +123,11 @@ class TransparentModeTest(SluiceTest):
             stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=30)
         cls.https = cls._serve(["python3", "-c", HTTPS_SERVER, cls.https_cert, key, site], 443, "HTTPS server")
         cls.echo = cls._serve(["python3", "-c", ECHO_SERVER, str(ECHO_PORT)], ECHO_PORT, "echo server")
+        # MariaDB on its usual port; a MySQL server speaks first, so Sluice chooses the protocol by that port.
+        cls.mariadb_missing = mysql_support.unavailable()
+        if not cls.mariadb_missing:
+            cls.mariadb = mysql_support.MariaDBServer(host=SERVER_V4, port=3306, netns=cls.lab.server)
+            cls.addClassCleanup(cls.mariadb.stop)
 
     @classmethod
     def _serve(cls, args, port, what):
@@ -270,6 +276,52 @@ class TransparentModeTest(SluiceTest):
         texts = [json.loads(line)["text"] for line in commands.stdout.decode().splitlines() if line.strip()]
         self.assertIn("select 40 + 2", texts)
         self.assertTrue(any("through-sluice" in text for text in texts), texts)
+        self.assertEqual(proc.stop()[0], 0, proc.stderr())
+
+    def test_mysql_through_redirect_is_chosen_by_its_port_and_judged_by_its_targets_policy(self):
+        if self.mariadb_missing:
+            self.skipTest(self.mariadb_missing)
+        proc = self.start_gateway_sluice(
+            f"listen:\n  - tproxy://[::]:{TPROXY_PORT}\n  - redirect://[::]:{REDIRECT_PORT}\n"
+            "targets:\n"
+            "  - name: lab-mysql\n"
+            f"    destination: [{SERVER_V4}]\n"
+            "    port: 3306\n"
+            "    policy:\n"
+            "      rules:\n"
+            "        - {name: lab-no-drop, risk: critical, action: block, sql: {statement: [DROP]}}\n"
+        )
+        self.rules("--redirect", "--config", self.config, "--dports", "3306", "--interface", "r0", "--apply")
+        self.addCleanup(self.rules, "--redirect", "--remove", check=False)
+
+        def mysql(statement):
+            return self.client(["mysql", "--no-defaults", "--protocol=TCP", f"--host={SERVER_V4}", "--port=3306",
+                                f"--user={mysql_support.NATIVE_USER}", f"--password={mysql_support.NATIVE_PASSWORD}",
+                                f"--database={mysql_support.DATABASE}", "--skip-ssl", "--connect-timeout=10", "-N", "-B",
+                                "-e", statement])
+
+        ok = mysql("SELECT 40 + 2")
+        self.assertEqual(ok.returncode, 0, ok.stderr + proc.stderr())
+        self.assertEqual(ok.stdout.strip(), "42")
+        # The target's own policy refuses DROP with MySQL's own error; the statement never reaches the server.
+        self.mariadb.admin("CREATE TABLE kept (id INT)", database=mysql_support.DATABASE)
+        refused = mysql("DROP TABLE kept")
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("1142", refused.stderr)
+        self.assertIn("lab-no-drop", refused.stderr)
+        self.assertIn("kept", self.mariadb.admin("SHOW TABLES", database=mysql_support.DATABASE))
+
+        flows = self.wait_flows(proc, 2, "two finished MySQL flows")
+        for flow in flows:
+            self.assertEqual((flow["kind"], flow["server"], flow["state"]), ("mysql", f"{SERVER_V4}:3306", "closed"), flow)
+            self.assertTrue(flow["listener"].startswith("redirect://"), flow)
+            self.assertTrue(flow["client"].startswith("10.250.1.2:"), flow)
+        commands = run_cli("commands", "--data-dir", self.data_dir, "--json")
+        self.assertEqual(commands.returncode, 0, commands.stderr)
+        recorded = [json.loads(line) for line in commands.stdout.decode().splitlines() if line.strip()]
+        by_text = {command["text"]: command for command in recorded}
+        self.assertEqual(by_text["SELECT 40 + 2"]["decision"], "allowed", recorded)
+        self.assertEqual((by_text["DROP TABLE kept"]["decision"], by_text["DROP TABLE kept"]["rule"]), ("blocked", "lab-no-drop"), recorded)
         self.assertEqual(proc.stop()[0], 0, proc.stderr())
 
     def test_unknown_and_denied_destinations_are_refused_and_recorded_with_their_reason(self):

@@ -47,8 +47,8 @@ public protocol FlowMarking: AnyObject, Sendable {
 /// the flow's row is there, in a transaction of its own. The control API's sessions and acknowledgements go the
 /// same way (`perform`), and their callers wait for the answer.
 public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Sendable {
-    // @unchecked: every mutable field below is guarded by `condition`, except the database and log, which only
-    // the writer thread touches.
+    // @unchecked: every mutable field below is guarded by `condition`, except the database, the log, `statements`
+    // and `courtesy`, which only the writer thread touches.
     private let condition = NSCondition()
     /// Events not yet taken by the writer thread, which takes them all at once (swapping in the emptied array of its
     /// previous take), so the event loops never wait on the lock while a batch is copied, nor grow the array again.

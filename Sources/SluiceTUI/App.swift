@@ -209,7 +209,9 @@ public final class App {
         }
         let rule = listFilter
         if rule.filter != nil {
-            for id in changedFlows { flows.recheck(id, rule) }
+            // Once per flow per tick; a flow that opened in this tick is judged whole when it arrives, just below.
+            var rechecked = Set(newFlows)
+            for id in changedFlows where rechecked.insert(id).inserted { flows.recheck(id, rule) }
             let shows = commandFilter(rule)
             for key in changedCommands { log.commands.recheck(key, shows) }
         }

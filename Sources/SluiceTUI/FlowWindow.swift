@@ -97,8 +97,8 @@ struct FlowWindow {
         return true
     }
 
-    /// A flow changed in a way the filter may see (a command of high risk): listed or unlisted where it belongs
-    /// (when its id is in the window's range), the selection staying on its row.
+    /// A flow changed in a way the filter may see (a response, its first bytes, a command): listed or unlisted where
+    /// it belongs (when its id is in the window's range), the selection staying on its row.
     mutating func recheck(_ row: FlowRow, listed: Bool) {
         guard (low...high).contains(row.id.rawValue) else { return }
         let index = rows.lowerBound(of: row.id.rawValue)

@@ -178,7 +178,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel"]),
+        .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel", "SluiceTestSupport"]),
         .testTarget(name: "SluiceTerminalTests", dependencies: ["SluiceTerminal", "SluiceTestSupport"]),
         .testTarget(
             name: "SluicePolicyTests",

@@ -148,13 +148,7 @@ public struct JSONObject: ~Copyable, Sendable {
 
     /// Reads what `headersJSON` wrote; nil when the text is not such a list.
     public static func parseHeaders(_ json: String) -> [HeaderField]? {
-        guard let pairs = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String]] else { return nil }
-        var fields: [HeaderField] = []
-        for pair in pairs {
-            guard pair.count == 2 else { return nil }
-            fields.append(HeaderField(name: pair[0], value: pair[1]))
-        }
-        return fields
+        HeaderListParser.parse(json)
     }
 
     /// `value` as a JSON string literal, quotes included.
@@ -246,7 +240,7 @@ public struct JSONObject: ~Copyable, Sendable {
         return hasControl || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
     }
 
-    static func appendDecimal(_ value: Int64, to bytes: inout ByteSink) {
+    public static func appendDecimal(_ value: Int64, to bytes: inout ByteSink) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         // Digits come least significant first: made on the stack, appended in order (20 fit any Int64).

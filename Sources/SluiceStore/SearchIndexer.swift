@@ -133,10 +133,14 @@ public final class SearchIndexer: @unchecked Sendable {
                 let read = try source.read { sourceDB in
                     try SourceBatch(sourceDB, after: progress, limit: limit, maxPayloadBytes: maxBytes)
                 }
+                // Prepared once per connection: compiling the SQL again for every piece cost as much as FTS5's own
+                // tokenizing.
+                let insertFlow = try db.cachedStatement(sql: "INSERT INTO piece_flows (flow) VALUES (?)")
+                let insertText = try db.cachedStatement(sql: "INSERT INTO pieces (rowid, text) VALUES (?, ?)")
                 for piece in read.pieces {
                     courtesy.tick()
-                    try db.execute(sql: "INSERT INTO piece_flows (flow) VALUES (?)", arguments: [piece.flow])
-                    try db.execute(sql: "INSERT INTO pieces (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, piece.text])
+                    try insertFlow.execute(arguments: [piece.flow])
+                    try insertText.execute(arguments: [db.lastInsertedRowID, piece.text])
                 }
                 for (name, last) in read.advanced {
                     try db.execute(
@@ -195,13 +199,14 @@ struct SourceBatch {
         )
         note("messages", rows: rows, limit: limit)
         guard maxBytes > 0 else { return }
+        // Columns by position, as selected: a lookup by name lowercases the name every time.
         for row in rows {
-            let kind: String = row["kind"]
-            let flowKind: String? = row["flow_kind"]
+            let kind: String = row[2]
+            let flowKind: String? = row[3]
             let indexed = kind == "body" || kind == "text" || (kind == "chunk" && (flowKind == "tcp" || flowKind == "ssh"))
             guard indexed else { continue }
-            let payload: Data = (row["body"] as Data?) ?? (row["payload"] as Data?) ?? Data()
-            if let text = SearchText.of(payload, maxBytes: maxBytes) { pieces.append(Piece(flow: row["flow_id"], text: text)) }
+            let payload: Data = (row[5] as Data?) ?? (row[4] as Data?) ?? Data()
+            if let text = SearchText.of(payload, maxBytes: maxBytes) { pieces.append(Piece(flow: row[1], text: text)) }
         }
     }
 
@@ -219,21 +224,43 @@ struct SourceBatch {
         )
         var lastRead: Int64?
         let now = Date().timeIntervalSince1970
+        // Columns by position, as selected: a lookup by name lowercases the name every time.
         for row in rows {
-            let status: Int? = row["status"]
-            let ended: Double? = row["ended_at"]
-            let requested: Double = row["requested_at"]
+            let flow: Int64 = row[0]
+            let status: Int? = row[5]
+            let ended: Double? = row[8]
+            let requested: Double = row[4]
             // Waits for the response a minute at most: a request that hangs must not hold back every later one.
             if status == nil, ended == nil, now - requested < 60 { break }
-            var text = "\(row["method"] as String) \(row["url"] as String)\n"
-            for field in JSONObject.parseHeaders(row["request_headers"]) ?? [] { text += "\(field.name): \(field.value)\n" }
-            if let status { text += "\(status) \((row["reason"] as String?) ?? "")\n" }
-            for field in (row["response_headers"] as String?).flatMap(JSONObject.parseHeaders) ?? [] { text += "\(field.name): \(field.value)\n" }
-            pieces.append(Piece(flow: row["flow_id"], text: text))
-            lastRead = row["flow_id"]
+            // Built as bytes: appending to a `String` piece by piece cost more than parsing the headers.
+            var text = ByteSink(capacity: 1024)
+            text.append(row[1] as String)
+            text.append(UInt8(ascii: " "))
+            text.append(row[2] as String)
+            text.append(UInt8(ascii: "\n"))
+            Self.appendHeaders(row[3], to: &text)
+            if let status {
+                JSONObject.appendDecimal(Int64(status), to: &text)
+                text.append(UInt8(ascii: " "))
+                text.append((row[6] as String?) ?? "")
+                text.append(UInt8(ascii: "\n"))
+            }
+            if let headers = row[7] as String? { Self.appendHeaders(headers, to: &text) }
+            pieces.append(Piece(flow: flow, text: text.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }))
+            lastRead = flow
         }
         if let lastRead { advanced["http"] = lastRead }
-        if rows.count == limit, lastRead == rows.last?["flow_id"] { caughtUp = false }
+        if rows.count == limit, let lastRow = rows.last, lastRead == lastRow[0] as Int64 { caughtUp = false }
+    }
+
+    /// `name: value` lines of headers as the `http` table keeps them (nothing for text that is not such a list).
+    private static func appendHeaders(_ json: String, to text: inout ByteSink) {
+        for field in JSONObject.parseHeaders(json) ?? [] {
+            text.append(field.name)
+            text.append(": " as StaticString)
+            text.append(field.value)
+            text.append(UInt8(ascii: "\n"))
+        }
     }
 
     private mutating func readCommands(_ db: Database, after last: Int64, limit: Int) throws {
@@ -242,9 +269,9 @@ struct SourceBatch {
         )
         note("commands", rows: rows, limit: limit)
         for row in rows {
-            var text: String = row["text"]
-            if let parameters = row["parameters"] as String? { text += "\n" + parameters }
-            pieces.append(Piece(flow: row["flow_id"], text: text))
+            var text: String = row[2]
+            if let parameters = row[3] as String? { text += "\n" + parameters }
+            pieces.append(Piece(flow: row[1], text: text))
         }
     }
 
@@ -254,13 +281,13 @@ struct SourceBatch {
             arguments: [last, limit]
         )
         note("errors", rows: rows, limit: limit)
-        for row in rows { pieces.append(Piece(flow: row["flow_id"], text: row["message"])) }
+        for row in rows { pieces.append(Piece(flow: row[1], text: row[2])) }
     }
 
     /// Moves a source's progress to its last row read; a full batch means more may wait.
     private mutating func note(_ source: String, rows: [Row], limit: Int) {
         guard let last = rows.last else { return }
-        advanced[source] = last["id"]
+        advanced[source] = last[0] as Int64  // every source's query selects its id first
         if rows.count == limit { caughtUp = false }
     }
 }
@@ -269,16 +296,25 @@ struct SourceBatch {
 enum SearchText {
     static func of(_ payload: Data, maxBytes: Int) -> String? {
         guard !payload.isEmpty else { return nil }
-        let head = payload.prefix(maxBytes)
-        // Binary is mostly bytes no text has: controls other than tab, newline, carriage return and escape.
-        let sample = head.prefix(1024)
-        let odd = sample.reduce(0) { count, byte in
-            count + (byte < 0x20 && byte != 0x09 && byte != 0x0A && byte != 0x0D && byte != 0x1B || byte == 0x7F ? 1 : 0)
+        // On the bytes in place: `Data`'s iterator and slices cost the indexer more than FTS5's tokenizing did.
+        return payload.withUnsafeBytes { bytes -> String? in
+            let head = UnsafeRawBufferPointer(rebasing: bytes.prefix(maxBytes))
+            // Binary is mostly bytes no text has: controls other than tab, newline, carriage return and escape.
+            let sample = head.prefix(1024)
+            var odd = 0
+            for byte in sample where byte < 0x20 && byte != 0x09 && byte != 0x0A && byte != 0x0D && byte != 0x1B || byte == 0x7F {
+                odd += 1
+            }
+            guard odd * 10 <= sample.count else { return nil }
+            let text = String(decoding: head, as: UTF8.self)
+            var scalars = 0
+            var replaced = 0
+            for scalar in text.unicodeScalars.prefix(1024) {
+                scalars += 1
+                if scalar == "\u{FFFD}" { replaced += 1 }
+            }
+            guard replaced * 10 <= scalars else { return nil }
+            return text
         }
-        guard odd * 10 <= sample.count else { return nil }
-        let text = String(decoding: head, as: UTF8.self)
-        let replaced = text.unicodeScalars.prefix(1024).reduce(0) { $0 + ($1 == "\u{FFFD}" ? 1 : 0) }
-        guard replaced * 10 <= min(text.unicodeScalars.count, 1024) else { return nil }
-        return text
     }
 }

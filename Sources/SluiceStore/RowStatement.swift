@@ -46,9 +46,11 @@ final class RowStatement {
         sqlite3_reset(handle)
         // The values pointed into the arena, which changes from here on.
         sqlite3_clear_bindings(handle)
-        arena = bindings.arena
+        // Swapped out, not copied: an array still shared with `bindings` would be reallocated by `removeAll`
+        // instead of emptied in place, two allocations per run.
+        swap(&arena, &bindings.arena)
+        swap(&inArena, &bindings.inArena)
         arena.removeAll(keepingCapacity: arena.capacity <= 4 << 20)
-        inArena = bindings.inArena
         inArena.removeAll(keepingCapacity: true)
         guard code == SQLITE_DONE else {
             let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(code)"

@@ -114,7 +114,7 @@ if [ -z "$SLUICE_BIN" ]; then
     SLUICE_BIN=$DEFAULT_BIN
     if [ ! -x "$SLUICE_BIN" ] || [ "${REBUILD:-0}" = 1 ]; then
         log "building Sluice (release) into $REPO_DIR/.build-release - takes several minutes on 2 cores"
-        (cd "$REPO_DIR" && swift build -c release --product sluice --scratch-path "$REPO_DIR/.build-release") \
+        "$REPO_DIR/scripts/build-release" "$REPO_DIR/.build-release" \
             > "$WORK/logs/swift-build.log" 2>&1 || { tail -20 "$WORK/logs/swift-build.log" >&2; die "release build failed (see $WORK/logs/swift-build.log)"; }
     fi
 fi

@@ -35,7 +35,7 @@ need wrk haproxy nginx python3 ss
 SLUICE_BIN=${SLUICE_BIN:-$REPO_DIR/.build-release/release/sluice}
 if [ ! -x "$SLUICE_BIN" ]; then
     log "building Sluice (release) into $REPO_DIR/.build-release"
-    (cd "$REPO_DIR" && swift build -c release --product sluice --scratch-path "$REPO_DIR/.build-release") \
+    "$REPO_DIR/scripts/build-release" "$REPO_DIR/.build-release" \
         > "$LOGS/sluice-build.log" 2>&1 || die "release build failed (see $LOGS/sluice-build.log)"
 fi
 NIOPROXY=$WORK/nioproxy-build/release/nioproxy

@@ -33,7 +33,7 @@
 #   STREAMS="1 8"  ITER=10000  SIZE=64  LAT_REPS=3  CONNS=5000  HOLD=5
 #   IPERF_TRIES=3     attempts per iperf3 run when it fails (failures counted)
 #   SLUICE_BIN=path   use this binary; default .build-release/release/sluice,
-#                     built (swift build -c release) when missing
+#                     built (scripts/build-release) when missing
 #   REBUILD=1         rebuild the default binary even when it exists
 #   QUIET_WAIT=30 QUIET_MAX=0.15  noise guard; BENCH_WORK=/tmp/sluice-bench
 #   SKIP="throughput latency idle"  skip some measurements
@@ -74,7 +74,7 @@ if [ -z "$SLUICE_BIN" ]; then
     SLUICE_BIN=$DEFAULT_BIN
     if [ ! -x "$SLUICE_BIN" ] || [ "${REBUILD:-0}" = 1 ]; then
         log "building Sluice (release) into $REPO_DIR/.build-release - takes several minutes on 2 cores"
-        (cd "$REPO_DIR" && swift build -c release --product sluice --scratch-path "$REPO_DIR/.build-release") \
+        "$REPO_DIR/scripts/build-release" "$REPO_DIR/.build-release" \
             > "$LOGS/swift-build.log" 2>&1 || { tail -20 "$LOGS/swift-build.log" >&2; die "release build failed (see $LOGS/swift-build.log)"; }
     fi
 fi

@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup --test >/dev/null
 if [ -z "${SLUICE_BIN:-}" ] && [ ! -x .build-release/release/sluice ]; then
-    swift build -c release --product sluice --scratch-path .build-release
+    scripts/build-release .build-release >/dev/null
 fi
 exec python3 bench/lib/ssh_bench.py

@@ -84,9 +84,12 @@ public final class ClientConnection: Sendable {
     ///
     /// For a transparent connection the new socket carries the route's `SO_MARK`, so that the rules that sent the
     /// client here let Sluice's own connection through (`sluice transparent rules`).
+    ///
+    /// A target that is an IP address is connected to directly; only a name goes through NIO's resolver and Happy
+    /// Eyeballs (two `getaddrinfo` calls and their timers, which an address does not need).
     public func connect(to target: Endpoint) -> EventLoopFuture<Channel> {
         let mark = route?.mark ?? 0
-        return ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -98,11 +101,16 @@ public final class ClientConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(EarlyInput())
                 }
             }
-            .connect(host: target.host, port: target.port)
-            .map { [self] channel in
-                self.adopt(channel)
-                return channel
-            }
+        let connecting: EventLoopFuture<Channel>
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: target.host, port: target.port)
+        }
+        return connecting.map { [self] channel in
+            self.adopt(channel)
+            return channel
+        }
     }
 
     /// Serves a fixed-target listener: opens a flow of `kind`, connects to the spec's target, and relays with the

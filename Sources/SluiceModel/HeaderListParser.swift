@@ -59,13 +59,16 @@ struct HeaderListParser {
     private mutating func string() -> String? {
         guard take(UInt8(ascii: "\"")) else { return nil }
         var start = position
-        var decoded: [UInt8]?
+        // Filled only once an escape is met (an empty array allocates nothing), and appended to in place: a copy per
+        // escape would make a value of many quotes or backslashes cost its length squared.
+        var decoded: [UInt8] = []
+        var escapedAny = false
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let run = UnsafeBufferPointer(rebasing: bytes[start..<position])
                 position += 1
-                guard var decoded else { return String(decoding: run, as: UTF8.self) }
+                guard escapedAny else { return String(decoding: run, as: UTF8.self) }
                 decoded.append(contentsOf: run)
                 return String(decoding: decoded, as: UTF8.self)
             }
@@ -74,11 +77,10 @@ struct HeaderListParser {
                 position += 1
                 continue
             }
-            var escaped = decoded ?? []
-            escaped.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<position]))
+            escapedAny = true
+            decoded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<position]))
             position += 1
-            guard escape(into: &escaped) else { return nil }
-            decoded = escaped
+            guard escape(into: &decoded) else { return nil }
             start = position
         }
         return nil  // no closing quote

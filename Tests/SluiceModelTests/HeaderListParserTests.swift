@@ -34,6 +34,13 @@ struct HeaderListParserTests {
         #expect(HeaderListParser.parse("[]") == [])
     }
 
+    /// A header value can be made of nothing but characters that need escaping; it reads back whole.
+    @Test func aValueOfManyEscapesReadsBackWhole() {
+        let value = String(repeating: "\"\\\u{1}", count: 20_000)
+        let json = String(decoding: JSONObject.headersJSON([HeaderField(name: "x", value: value)]), as: UTF8.self)
+        #expect(HeaderListParser.parse(json) == [HeaderField(name: "x", value: value)])
+    }
+
     @Test func refusesEverythingElse() {
         for json in [
             "", "[", "]", "[[]]", "[[\"a\"]]", "[[\"a\",\"b\",\"c\"]]", "[[\"a\",1]]", "[[\"a\",\"b\"],]", "[[\"a\",\"b\"]] x",

@@ -18,7 +18,7 @@ final class ChunkInspector: RelayInspector {
     func read(_ buffer: ByteBuffer, direction: Direction, into actions: inout [RelayAction]) {
         let sequence = recorder.chunk(buffer, direction: direction)
         if gate.isActive {
-            let payload = Data(buffer.readableBytesView)
+            let payload = Data(copying: buffer.readableBytesView)
             if gate.shouldHold(recorder.subject(direction: direction, payload: payload)) {
                 pendingChunks[sequence] = buffer
                 actions.append(.hold(RelayHold(id: Int(truncatingIfNeeded: sequence), sequence: sequence, direction: direction, payload: payload)))

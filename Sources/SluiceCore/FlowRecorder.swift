@@ -241,11 +241,12 @@ public final class FlowRecorder {
         bus.publish(.httpResponse(response))
     }
 
+    /// Publishes bytes still in a receive buffer: the part kept is copied out (`Data(copying:)`).
     @discardableResult
-    private func publish<Bytes: Collection>(
-        _ bytes: Bytes, size: Int, direction: Direction, editedFrom: Int64?, kind: MessageKind
-    ) -> Int64 where Bytes.Element == UInt8 {
-        publish(size: size, direction: direction, editedFrom: editedFrom, kind: kind) { keep in Data(bytes.prefix(keep)) }
+    private func publish(
+        _ bytes: ByteBufferView, size: Int, direction: Direction, editedFrom: Int64?, kind: MessageKind
+    ) -> Int64 {
+        publish(size: size, direction: direction, editedFrom: editedFrom, kind: kind) { keep in Data(copying: bytes.prefix(keep)) }
     }
 
     /// The same for bytes already in a `Data` (a collected body, an edit): kept whole without a copy.

@@ -169,7 +169,7 @@ final class Exchange {
 
     /// The whole request is here: hold it when the intercept filter matches, else send it.
     private func considerHoldingRequest() {
-        requestBody = Data(collectedBody.readableBytesView)
+        requestBody = Data(copying: collectedBody.readableBytesView)
         guard gate.shouldHold(subject()), let eventLoop = owner.eventLoop else {
             releaseRequest()
             return
@@ -331,7 +331,7 @@ final class Exchange {
     // MARK: Holding the response
 
     private func considerHoldingResponse(_ collected: CollectedResponse) {
-        let body = Data(collected.body.readableBytesView)
+        let body = Data(copying: collected.body.readableBytesView)
         guard gate.shouldHold(subject(response: collected.head, responseBody: body)), let eventLoop = owner.eventLoop
         else {
             releaseResponse()

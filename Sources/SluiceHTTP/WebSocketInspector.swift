@@ -169,7 +169,7 @@ final class WebSocketInspector: RelayInspector {
             let bytes = stream.messageFrameBytes
             stream.messageFrames = []
             stream.messageFrameBytes = 0
-            let payload = Data(message.payload.readableBytesView)
+            let payload = Data(copying: message.payload.readableBytesView)
             if gate.shouldHold(subject(payload, direction: direction)) {
                 let id = nextHoldID
                 nextHoldID += 1

@@ -178,6 +178,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The store writer alone under a load of recorded HTTP exchanges (bench/README.md). Built with the rest, so
+        // it keeps compiling; never part of `sluice`.
+        .executableTarget(
+            name: "sluice-writer-bench",
+            dependencies: ["SluiceModel", "SluiceStore", .product(name: "Logging", package: "swift-log")],
+            path: "bench/writer"
+        ),
         .testTarget(name: "SluiceModelTests", dependencies: ["SluiceModel", "SluiceTestSupport"]),
         .testTarget(name: "SluiceTerminalTests", dependencies: ["SluiceTerminal", "SluiceTestSupport"]),
         .testTarget(

@@ -6,12 +6,32 @@ import Foundation
 /// Keys are static strings and are written as they are: they must not need escaping. The methods consume the
 /// object and return it, so a chain `JSONObject().int(…).string(…)` appends in place without copying.
 public struct JSONObject: ~Copyable, Sendable {
-    /// The object so far, without its closing brace; `line` and `appendLine(to:)` close it.
+    /// The object so far, without its closing brace; `line` and `appendLine(to:)` close it. After
+    /// `init(appendingTo:)`, the lines before the object come first.
     private var bytes: ByteSink
+    /// Where the object begins in `bytes`.
+    private let start: Int
 
     public init(reservingCapacity capacity: Int = 256) {
         bytes = ByteSink(capacity: capacity)
+        start = 0
         bytes.append(UInt8(ascii: "{"))
+    }
+
+    /// Starts an object after the lines `lines` holds; `appendLine(to:_:)` uses it.
+    private init(appendingTo lines: consuming ByteSink) {
+        bytes = lines
+        start = bytes.count
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    /// Appends the object `build` makes and a newline to `lines`, in place: no buffer of its own and no copy, for
+    /// a writer of JSON Lines that adds many objects to one buffer.
+    public static func appendLine(to lines: inout ByteSink, _ build: (consuming JSONObject) -> JSONObject) {
+        var object = build(JSONObject(appendingTo: lines))
+        object.bytes.append(UInt8(ascii: "}"))
+        object.bytes.append(UInt8(ascii: "\n"))
+        lines = object.bytes
     }
 
     public consuming func string(_ key: StaticString, _ value: String) -> JSONObject {
@@ -129,7 +149,7 @@ public struct JSONObject: ~Copyable, Sendable {
     }
 
     private mutating func appendKey(_ key: StaticString) {
-        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        if bytes.count > start + 1 { bytes.append(UInt8(ascii: ",")) }
         bytes.append(UInt8(ascii: "\""))
         bytes.append(key)
         bytes.append(UInt8(ascii: "\""))

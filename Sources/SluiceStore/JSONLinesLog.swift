@@ -32,6 +32,8 @@ final class JSONLinesLog {
     private var descriptors: [Int32] = []
     /// Lines not yet written, per day (one day but around midnight), oldest first.
     private var pending: [PendingDay] = []
+    /// The last day written, emptied, for the next batch's lines: its buffers have grown to a batch's size already.
+    private var spare: PendingDay?
     /// Digests of the shared bodies whose payload the current day's messages.jsonl already has.
     private var loggedBodies: Set<Data> = []
     private var loggedBodiesDay: Int64?
@@ -53,118 +55,97 @@ final class JSONLinesLog {
         switch event {
         case .flowOpened(let opened):
             startTimes[opened.flowID] = opened.time
-            add(
-                .flows, at: opened.time,
-                JSONObject()
-                    .string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
+            add(.flows, at: opened.time) {
+                $0.string("event", "open").int("flow", opened.flowID.rawValue).string("kind", opened.kind.rawValue)
                     .string("listener", opened.listener).endpoint("client", opened.client)
                     .endpoint("server", opened.server).time("time", opened.time).optionalInt("replay_of", opened.replayOf?.rawValue)
                     .optionalInt("session", opened.session?.rawValue)
-            )
+            }
         case .message(let message):
-            // A shared body the day's file already has is named by its digest alone: no room for its base64 then
-            // (reserving it anyway cost a 100 KiB body's line an allocation the size of the body, mapped and freed).
+            // A shared body the day's file already has is named by its digest alone.
             let withPayload = bodyDigest.map { firstTimeToday($0, at: message.time) } ?? true
-            var line = JSONObject(reservingCapacity: 256 + (withPayload ? message.payload.count * 4 / 3 : 0))
-                .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
-                .string("direction", message.direction.rawValue).time("time", message.time)
-                .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
-            // `consume`: the builder appends in place only while nothing else holds its bytes.
-            if let bodyDigest { line = (consume line).hex("sha256", bodyDigest) }
-            if withPayload { line = (consume line).base64("payload", message.payload) }
-            add(
-                .messages, at: message.time,
-                (consume line).optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
-            )
+            add(.messages, at: message.time) { object in
+                var line = object
+                    .string("event", "message").int("flow", message.flowID.rawValue).int("seq", message.sequence)
+                    .string("direction", message.direction.rawValue).time("time", message.time)
+                    .int("size", Int64(message.size)).int("stored", Int64(message.payload.count))
+                // `consume`: the builder appends in place only while nothing else holds its bytes.
+                if let bodyDigest { line = (consume line).hex("sha256", bodyDigest) }
+                if withPayload { line = (consume line).base64("payload", message.payload) }
+                return (consume line).optionalInt("edited_from_seq", message.editedFromSequence).string("kind", message.kind.rawValue)
+            }
         case .httpRequest(let request):
-            add(
-                .flows, at: request.time,
-                JSONObject()
-                    .string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
+            add(.flows, at: request.time) {
+                $0.string("event", "request").int("flow", request.flowID.rawValue).time("time", request.time)
                     .string("method", request.method).string("url", request.url).string("version", request.version)
                     .json("headers", headers ?? JSONObject.headersJSON(request.headers))
                     .optionalInt("replay_of", request.replayOf?.rawValue)
-            )
+            }
         case .httpResponse(let response):
-            add(
-                .flows, at: response.time,
-                JSONObject()
-                    .string("event", "response").int("flow", response.flowID.rawValue)
+            add(.flows, at: response.time) {
+                $0.string("event", "response").int("flow", response.flowID.rawValue)
                     .time("time", response.time).int("status", Int64(response.status))
                     .string("reason", response.reason).string("version", response.version)
                     .json("headers", headers ?? JSONObject.headersJSON(response.headers))
                     .bool("synthetic", response.synthetic)
                     .optionalDouble("connect_ms", response.timings.connect).optionalDouble("tls_ms", response.timings.tls)
                     .optionalDouble("first_byte_ms", response.timings.firstByte)
-            )
+            }
         case .messageHeld(let held):
-            add(
-                .messages, at: held.heldAt,
-                JSONObject()
-                    .string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
+            add(.messages, at: held.heldAt) {
+                $0.string("event", "held").int("flow", held.flowID.rawValue).int("seq", held.sequence)
                     .time("time", held.heldAt).time("deadline", held.deadline)
-            )
+            }
         case .messageReleased(let released):
-            add(
-                .messages, at: released.time,
-                JSONObject()
-                    .string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
+            add(.messages, at: released.time) {
+                $0.string("event", "released").int("flow", released.flowID.rawValue).int("seq", released.sequence)
                     .time("time", released.time).string("disposition", released.verdict.disposition)
                     .string("decided_by", released.decidedBy.rawValue)
-            )
+            }
         case .flowError(let error):
-            add(
-                .errors, at: error.time,
-                JSONObject()
-                    .int("flow", error.flowID.rawValue).time("time", error.time)
+            add(.errors, at: error.time) {
+                $0.int("flow", error.flowID.rawValue).time("time", error.time)
                     .string("phase", error.phase.rawValue).string("message", error.message)
-            )
+            }
         case .command(let command):
-            add(
-                .commands, at: command.time,
-                JSONObject()
-                    .string("event", "command").int("flow", command.flowID.rawValue).int("index", command.index)
+            add(.commands, at: command.time) {
+                $0.string("event", "command").int("flow", command.flowID.rawValue).int("index", command.index)
                     .time("time", command.time).string("kind", command.kind.rawValue).string("text", command.text)
                     .string("user", command.user).string("target", command.target).string("risk", command.risk.rawValue)
                     .string("action", command.action.rawValue).optionalString("rule", command.rule)
                     .string("decision", command.decision.rawValue).optionalString("decided_by", command.decidedBy?.rawValue)
                     .optionalString("database", command.database).optionalStrings("parameters", command.parameters)
-            )
+            }
         case .commandDecided(let decided):
-            add(
-                .commands, at: decided.time,
-                JSONObject()
-                    .string("event", "decided").int("flow", decided.flowID.rawValue).int("index", decided.index)
+            add(.commands, at: decided.time) {
+                $0.string("event", "decided").int("flow", decided.flowID.rawValue).int("index", decided.index)
                     .time("time", decided.time).string("decision", decided.decision.rawValue)
                     .string("decided_by", decided.decidedBy.rawValue)
-            )
+            }
         case .commandFinished(let finished):
-            add(
-                .commands, at: finished.time,
-                JSONObject()
-                    .string("event", "finished").int("flow", finished.flowID.rawValue).int("index", finished.index)
+            add(.commands, at: finished.time) {
+                $0.string("event", "finished").int("flow", finished.flowID.rawValue).int("index", finished.index)
                     .time("time", finished.time).optionalInt("exit_status", finished.outcome.exitStatus.map(Int64.init))
                     .optionalString("exit_signal", finished.outcome.exitSignal).optionalString("result", finished.outcome.result)
                     .optionalString("error", finished.outcome.error)
-            )
+            }
         case .alert(let alert):
-            add(
-                .alerts, at: alert.time,
-                JSONObject()
-                    .string("event", "alert").optionalInt("flow", alert.flowID?.rawValue)
+            add(.alerts, at: alert.time) {
+                $0.string("event", "alert").optionalInt("flow", alert.flowID?.rawValue)
                     .optionalInt("command", alert.commandIndex).time("time", alert.time)
                     .string("level", alert.level.rawValue).string("rule", alert.rule).string("message", alert.message)
-            )
-        case .flowClosed(let closed):
-            var object = JSONObject()
-                .string("event", "close").int("flow", closed.flowID.rawValue).time("time", closed.time)
-                .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
-                .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
-                .int("head_bytes_up", closed.headBytesUp).int("head_bytes_down", closed.headBytesDown)
-            if let start = startTimes.removeValue(forKey: closed.flowID) {
-                object = object.int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
             }
-            add(.flows, at: closed.time, object)
+        case .flowClosed(let closed):
+            let start = startTimes.removeValue(forKey: closed.flowID)
+            add(.flows, at: closed.time) { object in
+                let line = object
+                    .string("event", "close").int("flow", closed.flowID.rawValue).time("time", closed.time)
+                    .int("bytes_up", closed.bytesUp).int("bytes_down", closed.bytesDown).string("state", closed.state.rawValue)
+                    .optionalString("error", closed.error).bool("payload_truncated", closed.payloadTruncated)
+                    .int("head_bytes_up", closed.headBytesUp).int("head_bytes_down", closed.headBytesDown)
+                guard let start else { return line }
+                return line.int("duration_ms", Int64((closed.time.timeIntervalSince(start) * 1000).rounded()))
+            }
         }
     }
 
@@ -192,7 +173,8 @@ final class JSONLinesLog {
                 try write(first.files[file.index], to: file)
                 first.files[file.index].bytes.removeAll()
             }
-            pending.removeFirst()
+            let written = pending.removeFirst()
+            if pending.isEmpty { spare = written }
         }
     }
 
@@ -227,16 +209,24 @@ final class JSONLinesLog {
         day = nil
     }
 
-    private func add(_ file: File, at time: Date, _ object: borrowing JSONObject) {
+    /// Appends the line `build` makes to the pending lines of `time`'s day, in place (`JSONObject.appendLine`).
+    private func add(_ file: File, at time: Date, _ build: (consuming JSONObject) -> JSONObject) {
         let eventDay = Timestamp.dayNumber(time)
         let target: PendingDay
         if let last = pending.last, last.day == eventDay {
             target = last
         } else {
-            target = PendingDay(day: eventDay, name: Timestamp.day(time))
+            if let spare {
+                self.spare = nil
+                spare.day = eventDay
+                spare.name = Timestamp.day(time)
+                target = spare
+            } else {
+                target = PendingDay(day: eventDay, name: Timestamp.day(time))
+            }
             pending.append(target)
         }
-        object.appendLine(to: &target.files[file.index].bytes)
+        JSONObject.appendLine(to: &target.files[file.index].bytes, build)
     }
 
     private func openDay(_ newDay: Int64, named name: String) throws(StoreError) {
@@ -264,8 +254,8 @@ private final class PendingLines {
 
 /// One day's pending lines, per file.
 private final class PendingDay {
-    let day: Int64
-    let name: String
+    var day: Int64
+    var name: String
     let files = JSONLinesLog.File.allCases.map { _ in PendingLines() }
 
     init(day: Int64, name: String) {

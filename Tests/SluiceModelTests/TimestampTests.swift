@@ -29,27 +29,6 @@ import Testing
     }
 }
 
-@Suite struct JSONObjectTests {
-    @Test func escapesAndParsesBack() throws {
-        let line = JSONObject()
-            .string("text", "quote \" backslash \\ newline \n tab \t bell \u{7} é")
-            .int("n", -42).bool("ok", true).optionalString("none", nil).optionalInt("m", 7).double("d", 1.5)
-            .line
-        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(parsed["text"] as? String == "quote \" backslash \\ newline \n tab \t bell \u{7} é")
-        #expect(parsed["n"] as? Int == -42)
-        #expect(parsed["ok"] as? Bool == true)
-        #expect(parsed["none"] is NSNull)
-        #expect(parsed["m"] as? Int == 7)
-        #expect(parsed["d"] as? Double == 1.5)
-        #expect(!line.contains("\n"))
-    }
-
-    @Test func emptyObject() {
-        #expect(JSONObject().line == "{}")
-    }
-}
-
 @Suite struct ByteFormattingTests {
     @Test func timesAgreeWithFoundationAcrossCenturiesAndBeforeTheEpoch() throws {
         let formatter = ISO8601DateFormatter()

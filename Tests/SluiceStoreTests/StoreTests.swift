@@ -277,6 +277,39 @@ import Testing
         try? FileManager.default.removeItem(atPath: root)
     }
 
+    /// The log keeps a written day's buffers for the next batch; lines of a later day that reuse them go to that
+    /// day's files, and none is written twice.
+    @Test func batchesAfterTheFirstReuseTheBuffersAndKeepEachDayApart() throws {
+        let root = NSTemporaryDirectory() + "sluice-jsonl-test-\(UUID().uuidString)"
+        let log = JSONLinesLog(directory: root)
+        let nextDay = start.addingTimeInterval(86_400)
+        func opened(_ id: Int64, at time: Date) -> ProxyEvent {
+            .flowOpened(
+                FlowOpened(
+                    flowID: FlowID(id), kind: .tcp, listener: "tcp://127.0.0.1:9000=>10.0.0.5:7000", client: Endpoint(host: "127.0.0.1", port: 5000),
+                    server: Endpoint(host: "10.0.0.5", port: 7000), time: time
+                )
+            )
+        }
+        log.append(opened(1, at: start))
+        try log.flush()
+        log.append(opened(2, at: start))
+        log.append(opened(3, at: nextDay))
+        try log.flush()
+        log.append(opened(4, at: nextDay))
+        try log.flush()
+        #expect(log.pendingByteCount == 0)
+        func flows(on day: Date) throws -> [Int] {
+            try String(contentsOfFile: root + "/" + Timestamp.day(day) + "/flows.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                return try #require(object["flow"] as? Int)
+            }
+        }
+        #expect(try flows(on: start) == [1, 2])
+        #expect(try flows(on: nextDay) == [3, 4])
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
     @Test func backlogAboveHighWaterAsksTheEngineToWait() throws {
         let directory = temporaryDirectory()
         let writer = try StoreWriter(

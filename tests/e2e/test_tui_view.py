@@ -74,7 +74,10 @@ class ViewTests(TUITestCase):
         self.assertIn("1 Flows", tabs)
         self.assertNotIn("Intercept", tabs)
         self.assertNotIn("Conns", tabs)
-        self.assertEqual(self.status_line(tui), " 1/1 flows ↓follow  │  ? help  │  f filter  │  q quit")
+        # The counts come from a query of their own, after the rows ("…/…" until then): wait for them to settle.
+        expected = " 1/1 flows ↓follow  │  ? help  │  f filter  │  q quit"
+        poll(lambda: self.status_line(tui) == expected, 5)
+        self.assertEqual(self.status_line(tui), expected)
 
         tui.send("i")
         tui.wait_text("i: read-only: no engine in `sluice view`")

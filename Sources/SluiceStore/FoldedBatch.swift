@@ -27,15 +27,20 @@ struct FoldedBatch {
     let writes: [Write]
 
     init(_ batch: [ProxyEvent]) {
+        self.init(batch[...])
+    }
+
+    /// The indices are the slice's own: they start where the slice does.
+    init(_ batch: ArraySlice<ProxyEvent>) {
         var flows = Folds<FlowID>()
         var exchanges = Folds<FlowID>()
         var commands = Folds<CommandKey>()
         var others: [Write] = []
         /// Where each command's row is among `others`, to add its outcome.
         var commandSlots: [Int: Int] = [:]
-        for (index, event) in batch.enumerated() {
+        for index in batch.indices {
             let folded: Bool
-            switch event {
+            switch batch[index] {
             case .flowOpened(let opened): folded = flows.start(opened.flowID, at: index)
             case .flowClosed(let closed): folded = flows.end(closed.flowID, at: index)
             case .httpRequest(let request): folded = exchanges.start(request.flowID, at: index)

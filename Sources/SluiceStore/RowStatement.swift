@@ -145,7 +145,8 @@ final class RowStatement {
         mutating func blob(_ value: Data) {
             index += 1
             inArena.append(ArenaValue(index: index, offset: arena.count, count: value.count, isText: false))
-            arena.append(contentsOf: value)
+            // Through a typed pointer: appending `Data` itself goes element by element through its iterator.
+            value.withUnsafeBytes { bytes in arena.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self)) }
         }
 
         mutating func null() {

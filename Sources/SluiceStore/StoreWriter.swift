@@ -348,12 +348,14 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
             while start < taken.count {
                 var end = start
                 var bytes = 0
-                while end < taken.count && end - start < batchSize && bytes < batchBytes {
+                // A remainder of less than a quarter batch joins this one rather than paying for a commit of its
+                // own: the writer is woken when `batchSize` events are queued, and a few more come in meanwhile.
+                while end < taken.count && (end - start < batchSize || taken.count - end < batchSize / 4) && bytes < batchBytes {
                     bytes += Self.cost(of: taken[end])
                     end += 1
                 }
-                let batch = start == 0 && end == taken.count ? taken : Array(taken[start..<end])
-                writeUntilDone(batch, weighing: bytes, stopping: stopping)
+                // A slice, not a copy: copying events retains everything each holds, and frees it all twice.
+                writeUntilDone(taken[start..<end], weighing: bytes, stopping: stopping)
                 start = end
             }
             // The storage goes back to the queue at the next take; a backlog's (much larger) is let go.
@@ -388,7 +390,7 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
 
     /// Writes a batch, retrying while the disk refuses (every half second; the events stay in memory). Once asked
     /// to stop, a batch that fails is given up at once, and the count of what was lost is said at the end.
-    private func writeUntilDone(_ batch: [ProxyEvent], weighing bytes: Int, stopping: Bool) {
+    private func writeUntilDone(_ batch: ArraySlice<ProxyEvent>, weighing bytes: Int, stopping: Bool) {
         var stopping = stopping
         var progress = BatchProgress(batch, sharedBodies: sharedBodies)
         while !write(batch, &progress) {
@@ -454,37 +456,46 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
     /// How far a batch has got: its digests and headers (made once), whether SQLite has it, whether its JSON
     /// lines are queued in the log. A retry after a failure redoes only what is not done.
     private struct BatchProgress {
-        var digests: [Data?]
-        var headers: [[UInt8]?]
+        /// Indexed as the batch is (a slice's indices start where it does in the events taken).
+        private var digests: [Data?]
+        private var headers: [[UInt8]?]
+        private let first: Int
         var committed = false
         var logged = false
 
-        init(_ batch: [ProxyEvent], sharedBodies: SharedBodies) {
+        init(_ batch: ArraySlice<ProxyEvent>, sharedBodies: SharedBodies) {
+            first = batch.startIndex
             // By index, not `map`: an iterator hands out copies, and copying an event retains everything it holds.
             digests = [Data?](repeating: nil, count: batch.count)
             headers = [[UInt8]?](repeating: nil, count: batch.count)
             for index in batch.indices {
                 switch batch[index] {
-                case .message(let message): digests[index] = sharedBodies.digest(of: message)
-                case .httpRequest(let request): headers[index] = JSONObject.headersJSON(request.headers)
-                case .httpResponse(let response): headers[index] = JSONObject.headersJSON(response.headers)
+                case .message(let message): digests[index - first] = sharedBodies.digest(of: message)
+                case .httpRequest(let request): headers[index - first] = JSONObject.headersJSON(request.headers)
+                case .httpResponse(let response): headers[index - first] = JSONObject.headersJSON(response.headers)
                 default: break
                 }
             }
         }
+
+        /// The digest of the shared body of the message at `index` in the batch, if it has one.
+        func digest(_ index: Int) -> Data? { digests[index - first] }
+
+        /// The JSON of the headers of the request or response at `index` in the batch.
+        func headers(_ index: Int) -> [UInt8]? { headers[index - first] }
     }
 
     /// One transaction per batch, then its JSON lines. Returns false (and says so once) when the disk refuses.
-    private func write(_ batch: [ProxyEvent], _ progress: inout BatchProgress) -> Bool {
+    private func write(_ batch: ArraySlice<ProxyEvent>, _ progress: inout BatchProgress) -> Bool {
         do {
             if !progress.committed {
-                try commit(batch, digests: progress.digests, headers: progress.headers)
+                try commit(batch, progress)
                 progress.committed = true
             }
             if !progress.logged {
                 for index in batch.indices {
                     courtesy.tick()
-                    log.append(batch[index], bodyDigest: progress.digests[index], headers: progress.headers[index])
+                    log.append(batch[index], bodyDigest: progress.digest(index), headers: progress.headers(index))
                 }
                 progress.logged = true
             }
@@ -546,7 +557,7 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
     }
 
     /// The batch's rows, in one transaction.
-    private func commit(_ batch: [ProxyEvent], digests: [Data?], headers: [[UInt8]?]) throws {
+    private func commit(_ batch: ArraySlice<ProxyEvent>, _ progress: BatchProgress) throws {
         let folded = FoldedBatch(batch)
         var bodyRows = SharedBodies.BatchRows()
         do {
@@ -564,9 +575,9 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
                         guard case .httpRequest(let request) = batch[requested] else { continue }
                         var response: (HTTPResponseStarted, headers: [UInt8])?
                         if let responded, case .httpResponse(let event) = batch[responded] {
-                            response = (event, headers[responded] ?? [])
+                            response = (event, progress.headers(responded) ?? [])
                         }
-                        try rows.insertExchange(request, headers: headers[requested] ?? [], response: response, in: db)
+                        try rows.insertExchange(request, headers: progress.headers(requested) ?? [], response: response, in: db)
                     case .command(let index, let finished):
                         guard case .command(let command) = batch[index] else { continue }
                         var outcome: CommandFinished?
@@ -574,10 +585,10 @@ public final class StoreWriter: StoreWriteProgress, FlowMarking, @unchecked Send
                         try rows.insertCommand(command, finished: outcome, in: db)
                     case .event(let index):
                         var bodyID: Int64?
-                        if let digest = digests[index], case .message(let message) = batch[index] {
+                        if let digest = progress.digest(index), case .message(let message) = batch[index] {
                             bodyID = try sharedBodies.rowID(for: message.payload, digest: digest, in: db, batch: &bodyRows)
                         }
-                        try rows.write(batch[index], bodyID: bodyID, headers: headers[index], in: db)
+                        try rows.write(batch[index], bodyID: bodyID, headers: progress.headers(index), in: db)
                     }
                 }
             }

@@ -112,6 +112,13 @@ import Testing
         )
     }
 
+    @Test func aSliceIsFoldedWithItsOwnIndices() {
+        // The writer folds slices of what it took from the queue, and indexes the events through the slice.
+        let taken = [opened(1), closed(1), opened(2), request(2), response(2), closed(2)]
+        let folded = FoldedBatch(taken[2...])
+        #expect(folded.writes == [.flow(opened: 2, closed: 5), .exchange(request: 3, response: 4)])
+    }
+
     /// The rows a store holds, as text, table by table.
     private func rows(in directory: DataDirectory) throws -> [String] {
         let queue = try DatabaseQueue(path: directory.databasePath)

@@ -250,9 +250,12 @@ public final class RelayHandler {
     private func ask(_ body: (RelayInspector, inout [RelayAction]) -> Void) {
         var actions = scratch
         scratch = []
-        actions.removeAll(keepingCapacity: true)
         body(shared.inspector, &actions)
         run(actions)
+        // Emptied now, not at the next read: an action still holding the read's buffer would keep NIO from reusing
+        // that receive buffer, and it would allocate and keep a second one for every channel (1 KiB an idle
+        // connection, more after a large read).
+        actions.removeAll(keepingCapacity: true)
         scratch = actions
     }
 

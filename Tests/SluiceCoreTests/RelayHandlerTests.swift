@@ -73,6 +73,16 @@ private struct Splice {
         #expect(messages.allSatisfy { $0.flowID == FlowID(7) && !$0.isTruncated })
     }
 
+    @Test func aRelayedReadLeavesItsBufferFreeForTheNextRead() throws {
+        // NIO reads into the same receive buffer again only when nothing else holds it. A relay that kept the last
+        // read's buffer until the next read made NIO allocate, and keep, a second one for every channel.
+        let splice = try Splice()
+        var buffer = ByteBuffer(string: "hello")
+        try splice.client.writeInbound(buffer)
+        #expect(try splice.server.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "hello"))
+        #expect(buffer.modifyIfUniquelyOwned { _ in true } == true, "the relay still holds the buffer it read")
+    }
+
     @Test func readsOnlyWhilePartnerIsWritable() throws {
         let splice = try Splice()
         splice.server.isWritable = false

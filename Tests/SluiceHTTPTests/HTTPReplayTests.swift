@@ -226,14 +226,16 @@ import Testing
         let pending = replayer(engine, responseTimeout: 30).replay(request)
         // Killed once the connection is up (the flow shows in the engine's open connections from the start).
         var killed = false
-        while !killed && Date().timeIntervalSince(started) < 5 {
+        // Bounded well inside the response timeout; generous because a loaded test run can hold up `Task.sleep`.
+        while !killed && Date().timeIntervalSince(started) < 20 {
             try await Task.sleep(for: .milliseconds(20))
             if let flow = engine.openConnections.first?.flowID { killed = engine.kill(flow) }
         }
         let result = try await pending.get()
 
         #expect(killed)
-        #expect(Date().timeIntervalSince(started) < 5, "ended by the kill, not by the response timeout")
+        // Ended by the kill, not by the response timeout, which would say "no answer from the server". Not timed: in
+        // a loaded parallel run this point was once reached after 13 s, still by the kill.
         #expect(result.error == "killed by the operator", "\(result.error ?? "no error")")
         #expect(events.errors.map(\.message) == ["killed by the operator"])
         #expect(events.closes.first?.state == .error)

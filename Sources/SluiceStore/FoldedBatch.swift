@@ -26,11 +26,7 @@ struct FoldedBatch {
     /// Indices into the batch, in writing order; every event appears exactly once.
     let writes: [Write]
 
-    init(_ batch: [ProxyEvent]) {
-        self.init(batch[...])
-    }
-
-    /// The indices are the slice's own: they start where the slice does.
+    /// The indices are the slice's own: they start where the slice does (the writer folds slices of what it took).
     init(_ batch: ArraySlice<ProxyEvent>) {
         var flows = Folds<FlowID>()
         var exchanges = Folds<FlowID>()

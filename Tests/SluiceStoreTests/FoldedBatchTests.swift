@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test func opensAndClosesRequestsAndResponsesFoldIntoOneRowEach() {
-        let folded = FoldedBatch(events)
+        let folded = FoldedBatch(events[...])
         #expect(
             folded.writes == [
                 .flow(opened: 0, closed: 12), .flow(opened: 2, closed: 13), .flow(opened: 14, closed: nil),
@@ -104,7 +104,7 @@ import Testing
     @Test func everyEventIsWrittenExactlyOnceAlsoWhenAFlowRepeats() {
         // The engine never opens a flow twice; were it to, the later events are written in order after the first row.
         let batch = [opened(1), closed(1), opened(1), request(1), request(1), response(1), closed(1)]
-        let folded = FoldedBatch(batch)
+        let folded = FoldedBatch(batch[...])
         #expect(
             folded.writes == [
                 .flow(opened: 0, closed: 1), .exchange(request: 3, response: nil), .event(2), .event(4), .event(5), .event(6),
@@ -133,7 +133,8 @@ import Testing
         var stores: [[String]] = []
         // One event per batch is the unfolded order; the others fold wherever their batches happen to split (17:
         // the last three of the twenty join the first batch rather than being committed on their own).
-        for batchSize in [1, 2, 3, 5, 17, 1000] {
+        let batchSizes = [1, 2, 3, 5, 17, 1000]
+        for batchSize in batchSizes {
             let directory = DataDirectory(path: NSTemporaryDirectory() + "sluice-fold-test-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(atPath: directory.path) }
             let writer = try StoreWriter(directory: directory, logger: Logger(label: "test"), batchSize: batchSize)
@@ -146,7 +147,7 @@ import Testing
         #expect(stores[0].contains { $0.hasPrefix("flows") && $0.contains("state:\"open\"") })
         #expect(stores[0].contains { $0.contains("disposition:\"forwarded\"") })
         for (index, store) in stores.enumerated().dropFirst() {
-            #expect(store == stores[0], "batches of \([1, 2, 3, 5, 17, 1000][index]) events")
+            #expect(store == stores[0], "batches of \(batchSizes[index]) events")
         }
     }
 }

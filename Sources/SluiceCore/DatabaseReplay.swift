@@ -184,8 +184,9 @@ final class DatabaseReplayHandler: ChannelInboundHandler {
         deadline?.cancel()
         result.failure = failure
         promise.succeed(result)
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-            context.close(promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
         }
     }
 }

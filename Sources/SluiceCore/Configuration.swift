@@ -473,7 +473,7 @@ public struct Configuration: Sendable, Equatable {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigurationError(source: file, line: nil, message: "cannot read the policy file: \(describe(error))")
+            throw ConfigurationError(source: file, line: nil, message: "cannot read the policy file: \(describeFileError(error))")
         }
         do {
             return try Policy.parse(yaml: text, source: file)

@@ -153,6 +153,17 @@ import Testing
         }
     }
 
+    /// A policy file that is not there is said to be missing, not "not valid YAML" (what the message was until the
+    /// config fuzzer named such a file).
+    @Test func missingPolicyFileIsSaidToBeMissing() {
+        #expect {
+            try Configuration.parse(yaml: "policy: /nonexistent/policy.yaml\n", source: "sluice.yaml")
+        } throws: { error in
+            (error as? ConfigurationError)?.description
+                == "/nonexistent/policy.yaml: cannot read the policy file: no such file or directory"
+        }
+    }
+
     @Test func sameListenAddressTwiceIsRejected() throws {
         var configuration = Configuration()
         configuration.listeners = [try ListenSpec(parsing: "tcp://:9000=>a:1", schemes: [.tcp]), try ListenSpec(parsing: "tcp://127.0.0.1:9000=>b:1", schemes: [.tcp])]

@@ -1,6 +1,7 @@
 import Foundation
 import NIOSSH
 import SluiceCore
+import SluiceModel
 
 /// How the client's login becomes Sluice's login on the target (`ssh.target_login`, `ssh.users` in sluice.yaml).
 enum SSHCredentials {
@@ -20,36 +21,39 @@ enum SSHCredentials {
         var description: String
     }
 
+    /// The text of a file a setting names; a file that cannot be read is one line naming the setting, the file and
+    /// why ("no such file or directory"), not Foundation's error dump.
+    private static func read(_ path: String, for setting: String) throws(LoadError) -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw LoadError(description: "\(setting) \(path): cannot read: \(describeFileError(error))")
+        }
+    }
+
     /// Reads the files the settings name. Errors name the file and what is wrong with it.
     static func load(_ settings: SSHSettings) throws(LoadError) -> SSHCredentials {
         guard let login = settings.targetLogin else { return .passthrough }
         let offer: NIOSSHUserAuthenticationOffer.Offer
         if let keyFile = login.keyFile {
+            let text = try read(keyFile, for: "ssh.target_login.key_file")
             do {
-                let key = try OpenSSHPrivateKey.parse(try String(contentsOfFile: keyFile, encoding: .utf8))
-                offer = .privateKey(.init(privateKey: key))
+                offer = .privateKey(.init(privateKey: try OpenSSHPrivateKey.parse(text)))
             } catch {
-                throw LoadError(description: "ssh.target_login.key_file \(keyFile): \(describe(error))")
+                throw LoadError(description: "ssh.target_login.key_file \(keyFile): \(error)")
             }
         } else if let passwordFile = login.passwordFile {
-            do {
-                let password = try String(contentsOfFile: passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
-                guard !password.isEmpty else { throw LoadError(description: "the file is empty") }
-                offer = .password(.init(password: password))
-            } catch {
-                throw LoadError(description: "ssh.target_login.password_file \(passwordFile): \(describe(error))")
+            let password = try read(passwordFile, for: "ssh.target_login.password_file").trimmingCharacters(in: .newlines)
+            guard !password.isEmpty else {
+                throw LoadError(description: "ssh.target_login.password_file \(passwordFile): the file is empty")
             }
+            offer = .password(.init(password: password))
         } else {
             throw LoadError(description: "ssh.target_login needs key_file or password_file")
         }
         var users: [String: [NIOSSHPublicKey]] = [:]
         for (name, file) in settings.users {
-            let text: String
-            do {
-                text = try String(contentsOfFile: file, encoding: .utf8)
-            } catch {
-                throw LoadError(description: "ssh.users.\(name) \(file): \(describe(error))")
-            }
+            let text = try read(file, for: "ssh.users.\(name)")
             users[name] = authorizedKeys(text)
             if users[name]?.isEmpty != false {
                 throw LoadError(description: "ssh.users.\(name) \(file): no Ed25519 or ECDSA public key in it (one `ssh-ed25519 AAAA…` per line)")

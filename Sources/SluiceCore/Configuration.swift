@@ -304,6 +304,7 @@ public struct Configuration: Sendable, Equatable {
                 }
             case "policy":
                 if let path = value.scalar?.string {
+                    guard !path.isEmpty else { throw fail("expected a policy file's path or the rules themselves") }
                     let file = resolve(path, beside: source)
                     configuration.policy = try loadPolicy(file: file)
                     configuration.policyFile = file

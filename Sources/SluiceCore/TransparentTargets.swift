@@ -183,6 +183,10 @@ public struct TransparentTarget: Sendable, Equatable {
             case "policy":
                 do {
                     if let path = value.scalar?.string {
+                        guard !path.isEmpty else {
+                            throw ConfigurationError(
+                                source: source, line: value.mark?.line, message: "expected a policy file's path or the rules themselves")
+                        }
                         let file = Configuration.resolve(path, beside: source)
                         target.policy = TargetPolicy(SharedPolicy(try Configuration.loadPolicy(file: file)), source: file)
                     } else {

@@ -164,6 +164,21 @@ import Testing
         }
     }
 
+    /// `policy:` with nothing after it names no file (it read as the path "", a file Foundation called "invalid").
+    @Test func anEmptyPolicyIsAnErrorOfTheConfig() {
+        let expected = "expected a policy file's path or the rules themselves"
+        for (yaml, error) in [
+            ("policy:\n", "sluice.yaml:1: policy: \(expected)"), ("policy: \"\"\n", "sluice.yaml:1: policy: \(expected)"),
+            ("targets:\n  - policy:\n", "sluice.yaml:2: targets[0].policy: \(expected)"),
+        ] {
+            #expect {
+                try Configuration.parse(yaml: yaml, source: "sluice.yaml")
+            } throws: { thrown in
+                (thrown as? ConfigurationError)?.description == error
+            }
+        }
+    }
+
     @Test func sameListenAddressTwiceIsRejected() throws {
         var configuration = Configuration()
         configuration.listeners = [try ListenSpec(parsing: "tcp://:9000=>a:1", schemes: [.tcp]), try ListenSpec(parsing: "tcp://127.0.0.1:9000=>b:1", schemes: [.tcp])]

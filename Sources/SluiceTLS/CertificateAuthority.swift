@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import NIOSSL
 import SwiftASN1
 import X509
 
@@ -23,8 +22,6 @@ public final class CertificateAuthority: Sendable {
     /// Colon-separated uppercase hex of the DER's SHA-256, as `openssl x509 -fingerprint -sha256` prints it, so the
     /// operator can compare it with what a browser shows.
     public let fingerprintSHA256: String
-    /// The CA certificate for NIOSSL, sent after the leaf in every minted chain.
-    public let nioCertificate: NIOSSLCertificate
 
     /// Signs leaves; internal so nothing outside this module can mint certificates.
     let privateKey: Certificate.PrivateKey
@@ -46,11 +43,6 @@ public final class CertificateAuthority: Sendable {
             pem = try certificate.serializeAsPEM().pemString
         } catch {
             throw TLSSetupError("cannot encode the CA certificate: \(error)")
-        }
-        do {
-            self.nioCertificate = try NIOSSLCertificate(bytes: der, format: .der)
-        } catch {
-            throw TLSSetupError("NIOSSL cannot load the CA certificate: \(error)")
         }
         let ski: ArraySlice<UInt8>
         do {

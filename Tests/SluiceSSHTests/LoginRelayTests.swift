@@ -34,7 +34,7 @@ import Testing
 
     func outcome(_ future: EventLoopFuture<NIOSSHUserAuthenticationOutcome>) throws -> String? {
         var result: String?
-        future.whenSuccess { result = "\($0)" }
+        future.assumeIsolated().whenSuccess { result = "\($0)" }
         loop.run()
         return result
     }
@@ -46,7 +46,7 @@ import Testing
         let first = attempt(passthrough)
         #expect(try outcome(first) == nil)
         var offered: NIOSSHUserAuthenticationOffer?
-        ask(passthrough).whenSuccess { offered = $0 }
+        ask(passthrough).assumeIsolated().whenSuccess { offered = $0 }
         loop.run()
         #expect(offered?.username == "alice")
         passthrough.upstreamAccepted()
@@ -83,7 +83,7 @@ import Testing
         let passthrough = LoginRelay()
         let first = attempt(passthrough)
         var failed = false
-        ask(passthrough, .publicKey).whenFailure { _ in failed = true }
+        ask(passthrough, .publicKey).assumeIsolated().whenFailure { _ in failed = true }
         #expect(try outcome(first) == "failure")
         #expect(failed)
         #expect(passthrough.upstreamFailure?.contains("no password logins") == true)

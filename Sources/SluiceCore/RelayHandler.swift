@@ -229,7 +229,7 @@ public final class RelayHandler {
                 // Read again from the pipeline's head, so the new handler sees them first, and now: NIO may read the
                 // socket again within this event, and those bytes come after these. (What the handler passes on is
                 // at most handshake bytes, going out; the read's `channelReadComplete` reaches it as usual.)
-                context.pipeline.fireChannelRead(NIOAny(unread))
+                context.pipeline.syncOperations.fireChannelRead(NIOAny(unread))
             }
         case .securePartner(let makeHandler):
             partner?.secureOwnPeer(makeHandler)

@@ -279,15 +279,12 @@ extension App {
         flows[id]
     }
 
-    /// Text when the bytes read as text (JSON pretty-printed), else a hexdump.
+    /// Text when the bytes read as text (a JSON object or array one member per line, every token as sent), else a
+    /// hexdump.
     func messageBody(_ payload: Data, hex: Bool, offset: Int) -> [String] {
         if !hex, let text = String(data: payload, encoding: .utf8), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 || $0 == "\n" || $0 == "\r" || $0 == "\t" }) {
-            if let json = try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed]),
-                !(json is String || json is NSNumber),
-                let pretty = try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]),
-                let prettyText = String(data: pretty, encoding: .utf8)
-            {
-                return prettyText.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+            if let laidOut = JSONIndenter.lines(payload) {
+                return laidOut.map { "  " + $0 }
             }
             return text.replacingOccurrences(of: "\r", with: "").split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
         }

@@ -236,6 +236,20 @@ private final class RecordedMarks: FlowMarking {
         #expect(canvas.text.contains("or add the host to tls.passthrough"))
     }
 
+    @Test func aJSONBodyIsShownOneMemberPerLineAsItTravelled() throws {
+        let (directory, cleanup) = try recordedStore()
+        defer { cleanup() }
+        let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
+        let body = Data(#"{"role":"user","role":"admin","url":"http://a/b","x":1.0}"#.utf8)
+        #expect(
+            app.messageBody(body, hex: false, offset: 0) == [
+                "  {", #"    "role": "user","#, #"    "role": "admin","#, #"    "url": "http://a/b","#, #"    "x": 1.0"#, "  }",
+            ]
+        )
+        // Text that is not one JSON object or array is shown as it is.
+        #expect(app.messageBody(Data("{not json}".utf8), hex: false, offset: 0) == ["  {not json}"])
+    }
+
     @Test func wrappingBreaksAtSpacesAndCutsOnlyWordsLongerThanALine() {
         #expect("short".wrapped(to: 10) == ["short"])
         #expect("one two three four".wrapped(to: 9) == ["one two", "  three", "  four"])

@@ -320,6 +320,7 @@ if Context.environment["SLUICE_FUZZ"] == "1" {
         ("websocket", sluiceHTTP),
         ("clienthello", sluiceTLS),
         ("filter", []),  // compiles all of SluiceModel, which depends on nothing
+        ("json", []),
         ("config", sluiceCore),
         ("postgres", nio),
         ("mysql", nio),

@@ -192,6 +192,15 @@ configs = [
 ]
 write("config", configs)
 
+# JSON bodies (JSONIndenterTests): the shapes the TUI lays out, and near misses it shows as text.
+write("json", [
+    '{"user":"alice","password":"hunter2","items":[1,2,3]}',
+    '{"role":"user","role":"admin","x":1.0,"big":12345678901234567890,"u":"a\\/b","e":"caf\\u00e9","n":-0.5E+3}',
+    '  [ {} , [ ] , { "a" :\n\t{ } } ]\r\n', '[true,false,null]', '{"a":"{[,:]}\\"\\\\"}',
+    '[1,]', '{"a":1,}', '[01]', '"text"', '[' * 40 + ']' * 40,
+])
+
+
 # PostgreSQL (PostgresFramerTests, PostgresInspectorTests): a selector byte (bit 0: backend; bits 1-2: the cap),
 # then one direction's stream.
 

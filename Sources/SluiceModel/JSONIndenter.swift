@@ -14,10 +14,11 @@ public enum JSONIndenter {
     /// Spaces per level.
     public static let indentWidth = 2
 
-    /// The lines of `bytes` laid out, or nil unless `bytes` is one JSON object or array (white space around it
-    /// allowed) nested at most `maxDepth` deep.
+    /// The lines of `bytes` laid out, or nil unless `bytes` is one JSON object or array in UTF-8 (RFC 8259 §8.1;
+    /// white space around it allowed) nested at most `maxDepth` deep.
     public static func lines(_ bytes: some Collection<UInt8>) -> [String]? {
         let input = Array(bytes)
+        guard String(validating: input, as: UTF8.self) != nil else { return nil }
         var layout = Layout(input)
         return layout.run()
     }

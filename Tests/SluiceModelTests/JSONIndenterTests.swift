@@ -61,6 +61,10 @@ import Testing
         }
     }
 
+    @Test func bytesThatAreNotUTF8AreNotLaidOut() {
+        #expect(JSONIndenter.lines(Array(#"{"a":""#.utf8) + [0xFF] + Array(#""}"#.utf8)) == nil)
+    }
+
     @Test func nestingIsBoundedWithoutRecursion() {
         let deepest = String(repeating: "[", count: JSONIndenter.maxDepth) + String(repeating: "]", count: JSONIndenter.maxDepth)
         #expect(laidOut(deepest)?.count == 2 * JSONIndenter.maxDepth - 1)

@@ -1,0 +1,1 @@
+../../Sources/SluiceModel/JSONIndenter.swift

@@ -211,9 +211,18 @@ extension App {
         if let messages = detail.messages {
             if messages.isEmpty && heldHere.isEmpty { lines.append(("no messages recorded", .dim)) }
             var offsets: [Direction: Int] = [.up: 0, .down: 0]
+            // The screen is built whole on every frame, so what it shows of a flow is bounded (a flow may keep 16 MiB).
+            var linesLeft = Self.detailMessageLines
+            var notShown = (messages: 0, bytes: 0)
             for message in messages {
                 let offset = offsets[message.direction] ?? 0
                 offsets[message.direction] = offset + message.size
+                let isHeld = heldSequences.contains(message.sequence)
+                if linesLeft <= 0 && !isHeld {
+                    notShown.messages += 1
+                    notShown.bytes += message.payload.count
+                    continue
+                }
                 var header = "\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(Timestamp.timeOfDay(message.time)) \(message.size) B"
                 if message.isTruncated { header += " (\(message.payload.count) stored)" }
                 if message.kind != .chunk { header += " \(message.kind.rawValue)" }
@@ -222,24 +231,37 @@ extension App {
                 var role: Role = message.direction == .up ? .up : .down
                 if message.editedFromSequence != nil { role = .edited }
                 if message.disposition == "dropped" || message.disposition == "killed" { role = .blocked }
-                if heldSequences.contains(message.sequence) {
+                if isHeld {
                     header += "  [HELD: a forward, e edit, d drop, x kill]"
                     role = .held
                 }
                 lines.append((header, role))
-                lines += messageBody(message.payload, hex: detail.hex, offset: offset).map { ($0, .normal) }
+                let body = messageBody(message.payload, hex: detail.hex, offset: offset, limit: isHeld ? nil : linesLeft)
+                lines += body.lines.map { ($0, .normal) }
+                linesLeft -= body.lines.count + 1
+                if body.more > 0 { lines.append(("  … \(body.more) more lines of this message", .dim)) }
+            }
+            if notShown.messages > 0 {
+                lines.append(
+                    (
+                        "… \(notShown.messages) more messages (\(Formatting.bytes(Int64(notShown.bytes)))) not shown here: "
+                            + "sluice show \(detail.flowID) --hex prints them all", .dim
+                    )
+                )
             }
         } else {
             lines.append(("loading messages…", .dim))
         }
         if let decoded = detail.decodedResponse {
             lines.append(("response body, decoded from \(decoded.coding): \(decoded.body.count) B", .down))
-            lines += messageBody(decoded.body, hex: detail.hex, offset: 0).map { ($0, .normal) }
+            let body = messageBody(decoded.body, hex: detail.hex, offset: 0, limit: Self.detailMessageLines)
+            lines += body.lines.map { ($0, .normal) }
+            if body.more > 0 { lines.append(("  … \(body.more) more lines of the decoded body", .dim)) }
         }
         // Held messages the store has not committed yet still show.
         for message in heldHere where !(detail.messages ?? []).contains(where: { $0.sequence == message.sequence }) {
             lines.append(("\(message.direction.arrow) #\(message.sequence) \(message.direction.rawValue) \(message.payload.count) B  [HELD: a forward, e edit, d drop, x kill]", .held))
-            lines += messageBody(message.payload, hex: detail.hex, offset: 0).map { ($0, .normal) }
+            lines += messageBody(message.payload, hex: detail.hex, offset: 0, limit: nil).lines.map { ($0, .normal) }
         }
         let height = max(1, canvas.height - 2)
         var scroll = detail.scroll
@@ -279,16 +301,29 @@ extension App {
         flows[id]
     }
 
+    /// Lines of message bodies a detail shows, in all: about 5,000 screens' worth of hexdump is 80 KiB. Past it, a
+    /// message is cut and the rest of the flow summed up in a line, so a key is answered in a frame however much the
+    /// flow kept (mitmproxy's console stops at 512 lines a view). Held messages are always shown whole.
+    static let detailMessageLines = 5_000
+
     /// Text when the bytes read as text (a JSON object or array one member per line, every token as sent), else a
-    /// hexdump.
-    func messageBody(_ payload: Data, hex: Bool, offset: Int) -> [String] {
+    /// hexdump; at most `limit` lines of it, and how many more there were.
+    func messageBody(_ payload: Data, hex: Bool, offset: Int, limit: Int? = nil) -> (lines: [String], more: Int) {
+        let limit = limit ?? .max
+        func cut(_ all: [String]) -> (lines: [String], more: Int) {
+            all.count <= limit ? (all.map { "  " + $0 }, 0) : (all.prefix(limit).map { "  " + $0 }, all.count - limit)
+        }
         if !hex, let text = String(data: payload, encoding: .utf8), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 || $0 == "\n" || $0 == "\r" || $0 == "\t" }) {
             if let laidOut = JSONIndenter.lines(payload) {
-                return laidOut.map { "  " + $0 }
+                return cut(laidOut)
             }
-            return text.replacingOccurrences(of: "\r", with: "").split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+            return cut(text.replacingOccurrences(of: "\r", with: "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
         }
-        return Hexdump.lines(payload, startOffset: offset).map { "  " + $0 }
+        // A hexdump's length is known: only the lines shown are made.
+        let total = (payload.count + Hexdump.bytesPerLine - 1) / Hexdump.bytesPerLine
+        let shown = min(total, limit)
+        let lines = Hexdump.lines(payload.prefix(shown * Hexdump.bytesPerLine), startOffset: offset)
+        return (lines.map { "  " + $0 }, total - shown)
     }
 
     // MARK: Connections

@@ -242,12 +242,47 @@ private final class RecordedMarks: FlowMarking {
         let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
         let body = Data(#"{"role":"user","role":"admin","url":"http://a/b","x":1.0}"#.utf8)
         #expect(
-            app.messageBody(body, hex: false, offset: 0) == [
+            app.messageBody(body, hex: false, offset: 0).lines == [
                 "  {", #"    "role": "user","#, #"    "role": "admin","#, #"    "url": "http://a/b","#, #"    "x": 1.0"#, "  }",
             ]
         )
         // Text that is not one JSON object or array is shown as it is.
-        #expect(app.messageBody(Data("{not json}".utf8), hex: false, offset: 0) == ["  {not json}"])
+        #expect(app.messageBody(Data("{not json}".utf8), hex: false, offset: 0).lines == ["  {not json}"])
+    }
+
+    @Test func aFlowThatKeptMegabytesShowsABoundedDetailAndSaysWhatItLeftOut() throws {
+        // A 200 KiB chunk is 12,800 hexdump lines: cut at the bound; the two chunks after it are summed up.
+        let big = Data((0..<(200 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let events: [ProxyEvent] = [
+            opened(2),
+            .message(Message(flowID: FlowID(2), sequence: 0, direction: .up, time: Date(), size: big.count, payload: big)),
+            .message(Message(flowID: FlowID(2), sequence: 1, direction: .down, time: Date(), size: 64, payload: Data(count: 64))),
+            .message(Message(flowID: FlowID(2), sequence: 2, direction: .up, time: Date(), size: 64, payload: Data(count: 64))),
+            .flowClosed(
+                FlowClosed(
+                    flowID: FlowID(2), time: Date(), bytesUp: Int64(big.count + 64), bytesDown: 64, state: .closed, error: nil,
+                    payloadTruncated: false
+                )
+            ),
+        ]
+        let (directory, cleanup) = try recordedStore(events)
+        defer { cleanup() }
+        let app = App(engine: nil, store: try Store(file: directory.databasePath), feed: nil, title: "Sluice (read-only)")
+        let canvas = TextCanvas(width: 120, height: 30)
+        var lastRender = Date.distantPast
+        app.loadHistory()
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("10.0.0.5") }))
+        app.handle(.end)
+        app.handle(.enter)
+        #expect(frames(app, on: canvas, at: Date(), lastRender: &lastRender, until: { canvas.text.contains("-> #0 up") }))
+        app.handle(.end)
+        canvas.clear()
+        app.render(on: canvas)
+        let limit = App.detailMessageLines
+        #expect(canvas.text.contains("  … \(12_800 - limit) more lines of this message"), "\(canvas.text)")
+        #expect(canvas.text.contains("… 2 more messages (128 B) not shown here: sluice show 2 --hex prints them all"), "\(canvas.text)")
+        // The last line shown of the big chunk is the bound's: offsets run on from the first.
+        #expect(canvas.text.contains(String(format: "  %08x  ", (limit - 1) * 16)), "\(canvas.text)")
     }
 
     @Test func wrappingBreaksAtSpacesAndCutsOnlyWordsLongerThanALine() {

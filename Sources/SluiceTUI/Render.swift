@@ -301,7 +301,7 @@ extension App {
         flows[id]
     }
 
-    /// Lines of message bodies a detail shows, in all: about 5,000 screens' worth of hexdump is 80 KiB. Past it, a
+    /// Lines of message bodies a detail shows, in all: about 125 screens, 80 KiB of hexdump. Past it, a
     /// message is cut and the rest of the flow summed up in a line, so a key is answered in a frame however much the
     /// flow kept (mitmproxy's console stops at 512 lines a view). Held messages are always shown whole.
     static let detailMessageLines = 5_000

@@ -303,7 +303,8 @@ extension App {
 
     /// Lines of message bodies a detail shows, in all: about 125 screens, 80 KiB of hexdump. Past it, a
     /// message is cut and the rest of the flow summed up in a line, so a key is answered in a frame however much the
-    /// flow kept (mitmproxy's console stops at 512 lines a view). Held messages are always shown whole.
+    /// flow kept (mitmproxy's console cuts a body at `content_view_lines_cutoff`, 512 lines, unless `f` asks for all).
+    /// Held messages are always shown whole.
     static let detailMessageLines = 5_000
 
     /// Text when the bytes read as text (a JSON object or array one member per line, every token as sent), else a

@@ -114,6 +114,14 @@ enum Session {
             configuration: configuration, bus: FlowBus(subscribers: subscribers), firstFlowID: firstFlowID, modules: modules,
             logger: Logger(label: "sluice.engine")
         )
+        // Before the listeners open: a SIGHUP sent once they answer (a reload right after start) found SIGHUP ignored
+        // and its source not yet armed, and was lost. In the TUI, SIGHUP also quits when it is the terminal hanging up
+        // (TerminalUI checks).
+        let policyReload = PolicyReload(
+            source: PolicySource(file: options.policy, store: options.store), engine: engine, logger: Logger(label: "sluice.policy")
+        )
+        let hangUps = policyReload.onHangUp()
+        defer { hangUps.cancel() }
         do {
             try engine.start()
         } catch {
@@ -158,13 +166,6 @@ enum Session {
                 api.stop()
             }
         }
-
-        // In the TUI, SIGHUP also quits when it is the terminal hanging up (TerminalUI checks).
-        let policyReload = PolicyReload(
-            source: PolicySource(file: options.policy, store: options.store), engine: engine, logger: Logger(label: "sluice.policy")
-        )
-        let hangUps = policyReload.onHangUp()
-        defer { hangUps.cancel() }
 
         switch frontEnd {
         case .headless:

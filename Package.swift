@@ -194,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "SluiceTLSTests",
             dependencies: [
-                "SluiceTLS",
+                "SluiceTLS", "SluiceTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -261,14 +261,14 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", "SluiceStore", .product(name: "Yams", package: "Yams"),
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceModel", "SluiceStore", "SluiceTestSupport", .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "SluiceRemoteTests",
             dependencies: [
-                "SluiceRemote", "SluiceAPI", "SluiceCore", "SluiceModel", "SluiceTUI",
+                "SluiceRemote", "SluiceAPI", "SluiceCore", "SluiceModel", "SluiceTUI", "SluiceTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

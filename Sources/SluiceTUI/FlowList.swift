@@ -88,8 +88,8 @@ struct FlowList {
     }
 
     init(store: Store?, inbox: Inbox) {
-        self.source = store.map(FlowSource.init(store:))
-        self.counter = store.flatMap { try? $0.reopened() }.map(FlowSource.init(store:))
+        self.source = store.map { FlowSource(store: $0) }
+        self.counter = store.flatMap { try? $0.reopened() }.map { FlowSource(store: $0) }
         self.inbox = inbox
         // With no store, every flow is a live one, counted as it opens.
         if store == nil { count = FlowCount(listed: 0, total: 0) }

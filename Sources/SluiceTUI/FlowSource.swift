@@ -13,6 +13,14 @@ import SluiceStore
 /// background in short steps, each superseded as soon as the filter or the place changes (`isCurrent`).
 struct FlowSource: Sendable {
     let store: Store
+    /// How long one read may take before it answers with what it found.
+    let timeBudget: TimeInterval
+
+    /// - Parameter timeBudget: a test that checks answers, not timing, lifts it.
+    init(store: Store, timeBudget: TimeInterval = 0.15) {
+        self.store = store
+        self.timeBudget = timeBudget
+    }
 
     enum Direction: Sendable {
         /// Lower ids than the cursor, newest first.
@@ -36,7 +44,6 @@ struct FlowSource: Sendable {
     /// decides that few match (SQL scans far for them).
     static let exactSpan: Int64 = 2_000_000
     static let checkedSpan: Int64 = 200_000
-    static let timeBudget: TimeInterval = 0.15
     static let checkedBatch = 256
 
     /// Reads listed flows beyond `cursor`. `also` narrows further (a search); `isCurrent` is asked between
@@ -80,7 +87,7 @@ struct FlowSource: Sendable {
             } else {
                 next = direction == .older ? range.lowerBound : range.upperBound
             }
-            if Date().timeIntervalSince(started) > Self.timeBudget || !isCurrent() { break }
+            if Date().timeIntervalSince(started) > timeBudget || !isCurrent() { break }
         }
         switch direction {
         case .older:

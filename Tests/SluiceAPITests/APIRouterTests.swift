@@ -3,6 +3,7 @@ import Logging
 import NIOEmbedded
 import SluiceCore
 import SluiceModel
+import SluiceTestSupport
 import Testing
 import Yams
 
@@ -10,7 +11,7 @@ import Yams
 
 /// The router, the request parsing and the token without sockets, and the OpenAPI document against the routes the
 /// server really has.
-@Suite struct APIRouterTests {
+@Suite(.ownThread) struct APIRouterTests {
     private static let engine = Engine(
         configuration: Configuration(), bus: FlowBus(subscribers: []), firstFlowID: FlowID(1), logger: Logger(label: "test"), threads: 1
     )

@@ -216,7 +216,9 @@ import Testing
             let proxy = try fixture.sessions.openProxy(for: session.id, speaking: .tcp, to: target)
             _ = try fixture.sessions.closeProxy(proxy.id, of: session.id)
         }
-        #expect(descriptors() <= before + 2)
+        // Tests beside this one open descriptors of their own (a few hundred at times); a leak here would be one or
+        // two thousand (each listener's socket and its spare descriptor).
+        #expect(descriptors() <= before + 500)
         #expect(fixture.engine.listeners.isEmpty)
         #expect(fixture.sessions.proxies(of: session.id) == [])
     }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import SluiceModel
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceCore
@@ -46,7 +47,7 @@ private struct LineSession: DatabaseClientSession {
     func quit() -> ByteBuffer { ByteBuffer(string: "quit\n") }
 }
 
-@Suite struct DatabaseReplayHandlerTests {
+@Suite(.ownThread) struct DatabaseReplayHandlerTests {
     private func start(
         _ statements: [String], timeout: TimeAmount = .seconds(30)
     ) throws -> (EmbeddedChannel, EventLoopFuture<DatabaseReplayResult>) {

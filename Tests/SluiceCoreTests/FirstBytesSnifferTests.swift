@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceCore
@@ -61,7 +62,7 @@ private final class Harness {
     }
 }
 
-@Suite struct FirstBytesSnifferTests {
+@Suite(.ownThread) struct FirstBytesSnifferTests {
     @Test func byteAtATimeThenHandsEveryByteOver() throws {
         let harness = try Harness()
         harness.sniffer.start()

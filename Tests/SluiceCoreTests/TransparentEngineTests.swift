@@ -38,7 +38,7 @@ private struct GreetModule: ProtocolModule {
 /// Transparent listeners in process, over loopback: nothing is redirected here, so each test says where connections
 /// were going (the engine's `originalDestination`), and the rest (loop check, target table, sniffing, hand-over,
 /// refusals) runs as in production.
-@Suite struct TransparentEngineTests {
+@Suite(.ownThread) struct TransparentEngineTests {
     private struct Setup {
         var engine: Engine
         var port: Int

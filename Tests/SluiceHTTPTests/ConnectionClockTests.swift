@@ -1,13 +1,14 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceHTTP
 
 /// The connection clock on a real event loop: a later deadline is kept without a new timer, an earlier one takes
 /// the timer over, a stopped wait never expires.
-@Suite struct ConnectionClockTests {
+@Suite(.ownThread) struct ConnectionClockTests {
     private final class Box: @unchecked Sendable {
         // @unchecked: touched only on the one event loop.
         var clock: ConnectionClock?

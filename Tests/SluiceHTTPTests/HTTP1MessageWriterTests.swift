@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceHTTP
@@ -10,7 +11,7 @@ import Testing
 /// proxy had them (`automaticallySetFramingHeaders = false`): for random messages (every method and status NIO names, custom ones, HTTP/1.0 and 1.1, headers with
 /// UTF-8 and empty values, chunked and not, bodies of 0 to 3 parts, trailers) both must write the same bytes, and
 /// complete every write promise.
-@Suite struct HTTP1MessageWriterTests {
+@Suite(.ownThread) struct HTTP1MessageWriterTests {
     static let methods: [HTTPMethod] = [
         .GET, .PUT, .ACL, .HEAD, .POST, .COPY, .LOCK, .MOVE, .BIND, .LINK, .PATCH, .TRACE, .MKCOL, .MERGE, .PURGE,
         .NOTIFY, .SEARCH, .UNLOCK, .REBIND, .UNBIND, .REPORT, .DELETE, .UNLINK, .CONNECT, .MSEARCH, .OPTIONS,

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceHTTP
@@ -9,7 +10,7 @@ import Testing
 /// the bytes are cut; mutated streams must give the same outcome whole, in random pieces and byte by byte, never
 /// crash, and where both parsers accept one they must agree on every message in it (two readers that split a
 /// stream differently are what request smuggling is made of).
-@Suite struct HTTP1ParserFuzzTests {
+@Suite(.ownThread) struct HTTP1ParserFuzzTests {
     // MARK: Valid streams
 
     static let methods: [HTTPMethod] = [.GET, .POST, .PUT, .DELETE, .PATCH, .OPTIONS, .HEAD, .PROPFIND, .MKCOL]

@@ -10,7 +10,7 @@ import Testing
 
 /// Requests a hostile or careless peer sends, and servers that go away: each answered at once and recorded, on the
 /// explicit proxy and the reverse proxy alike.
-@Suite struct HTTPHardeningTests {
+@Suite(.ownThread) struct HTTPHardeningTests {
     enum Listener: CaseIterable, CustomStringConvertible {
         case explicit
         case reverse

@@ -11,7 +11,7 @@ import Testing
 @testable import SluiceHTTP
 
 /// The HTTP proxy in process over loopback: raw client -> Sluice's engine with the HTTP module -> origin server.
-@Suite struct HTTPProxyTests {
+@Suite(.ownThread) struct HTTPProxyTests {
     @Test func aChunkedRequestSentOneByteAtATimeArrivesWhole() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let origin = try await HTTPTestServer(group: group)

@@ -11,7 +11,7 @@ import Testing
 @testable import SluiceHTTP
 
 /// Replays through an in-process engine (no listeners) to `HTTPTestServer`, which records what it got.
-@Suite struct HTTPReplayTests {
+@Suite(.ownThread) struct HTTPReplayTests {
     private func engine(events: EventCollector, firstFlowID: Int64 = 1) -> Engine {
         var configuration = Configuration()
         configuration.listeners = []

@@ -1,8 +1,9 @@
 import NIOCore
 import SluiceHTTP
+import SluiceTestSupport
 import Testing
 
-@Suite("WebSocketFrameParser")
+@Suite("WebSocketFrameParser", .ownThread)
 struct WebSocketFrameParserTests {
     // MARK: RFC 6455 §5.7 examples
 

@@ -1,10 +1,11 @@
 import NIOCore
 import SluiceHTTP
+import SluiceTestSupport
 import Testing
 
 /// Hostile-input robustness: the parser and assembler must never crash, and every failure must be one of the close
 /// codes this module promises (RFC 6455 §7.4.1).
-@Suite("WebSocket malformed input")
+@Suite("WebSocket malformed input", .ownThread)
 struct WebSocketFuzzTests {
     private static let allowedCodes: Set<UInt16> = [1002, 1007, 1009]
     private static let maxFrameSize = 4096

@@ -7,7 +7,7 @@ import Testing
 /// values or a `MySQLProtocolError` (a crash or a trap fails the whole run), always make progress, and hand out raw
 /// slices that re-concatenate to exactly the input consumed; and the outcome does not depend on how the input was
 /// split into reads.
-@Suite("MySQL malformed input")
+@Suite("MySQL malformed input", .ownThread)
 struct MySQLFuzzTests {
     /// Small, so that generated payloads cross it and the streaming paths are exercised.
     static let cap = 4096

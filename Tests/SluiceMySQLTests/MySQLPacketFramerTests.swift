@@ -3,7 +3,7 @@ import SluiceMySQL
 import SluiceTestSupport
 import Testing
 
-@Suite("MySQLPacketFramer")
+@Suite("MySQLPacketFramer", .ownThread)
 struct MySQLPacketFramerTests {
     static let full = MySQLPacketFramer.maxPacketPayloadBytes
 

@@ -1,8 +1,9 @@
 import NIOCore
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
-@Suite("PostgresFramer")
+@Suite("PostgresFramer", .ownThread)
 struct PostgresFramerTests {
     /// What psql 15 sends for `SELECT 1` at the prompt: the text with its semicolon, simple query protocol.
     static let psqlSelect1 = hexBytes("51 00 00 00 0e 53 45 4c 45 43 54 20 31 3b 00")

@@ -6,7 +6,7 @@ import Testing
 /// Hostile-input robustness: whatever the bytes, the framer and decoders only ever yield frames, messages or a
 /// `PostgresProtocolError` (a crash or a trap fails the whole run), always make progress, and hand out raw slices
 /// that re-concatenate to exactly the input consumed; and the outcome does not depend on how the input was split.
-@Suite("PostgreSQL malformed input")
+@Suite("PostgreSQL malformed input", .ownThread)
 struct PostgresFuzzTests {
     /// Small, so that generated messages cross it and the streaming paths are exercised.
     static let cap = 4096

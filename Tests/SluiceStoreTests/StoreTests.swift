@@ -2,11 +2,12 @@ import Foundation
 import GRDB
 import Logging
 import SluiceModel
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceStore
 
-@Suite struct StoreTests {
+@Suite(.ownThread) struct StoreTests {
     private func temporaryDirectory() -> DataDirectory {
         DataDirectory(path: NSTemporaryDirectory() + "sluice-store-test-\(UUID().uuidString)")
     }

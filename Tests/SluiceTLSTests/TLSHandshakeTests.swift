@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceTLS
@@ -74,7 +75,7 @@ private final class EchoClientHandler: ChannelInboundHandler {
     }
 }
 
-@Suite struct TLSHandshakeTests {
+@Suite(.ownThread) struct TLSHandshakeTests {
     /// Runs a loopback TLS echo: server presents the leaf minted for `leafHost`, client connects as `serverName`.
     func echo(leafHost: String, serverName: String, clientContext: NIOSSLContext, cache: LeafCertificateCache)
         async throws -> EchoResult

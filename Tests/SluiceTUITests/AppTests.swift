@@ -4,6 +4,7 @@ import NIOEmbedded
 import NIOConcurrencyHelpers
 import SluiceModel
 import SluiceStore
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceCore
@@ -57,7 +58,7 @@ private final class RecordedMarks: FlowMarking {
     }
 }
 
-@Suite struct AppTests {
+@Suite(.ownThread) struct AppTests {
     private func opened(_ id: Int64, port: Int = 7000) -> ProxyEvent {
         .flowOpened(
             FlowOpened(

@@ -3,6 +3,7 @@ import Logging
 import NIOEmbedded
 import SluiceModel
 import SluiceStore
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceCore
@@ -24,7 +25,7 @@ private final class GateOnlyEngine: EngineControl, @unchecked Sendable {
 
 /// The Commands (4) and Alerts (5) screens, held commands in the Intercept queue (3), and `~risk` / `~cmd` on every
 /// list, fed with the events an SSH session produces.
-@Suite struct CommandViewsTests {
+@Suite(.ownThread) struct CommandViewsTests {
     private let start = Date(timeIntervalSince1970: 1_796_080_701)
 
     private func sshFlow(_ id: Int64, port: Int = 22) -> ProxyEvent {

@@ -10,7 +10,7 @@ import Testing
 /// The detail's recording player: a small cast written here, seeking to its command markers, playing with a clock
 /// of the test's own, seek points that show what a replay from the start shows, and the Player screen reached from
 /// the Commands view.
-@Suite struct RecordingPlayerTests {
+@Suite(.ownThread) struct RecordingPlayerTests {
     private static let start: Int64 = 1_796_080_701
 
     /// A session: a prompt, `echo hello` typed and run, a long silence, then `ls`.

@@ -32,6 +32,7 @@ public final class APIClient: Sendable {
     public let address: APIListenAddress
     private let token: String
     let group: MultiThreadedEventLoopGroup
+    private let calls = CallGate()
 
     /// The most of a reply's body taken (a held message's payload comes whole).
     static let maxReplyBytes = 64 << 20
@@ -42,7 +43,10 @@ public final class APIClient: Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
+    /// Waits for the calls under way (each is bounded by its timeouts), then stops the event loop; later calls fail
+    /// at once. (A poll's timer can fire as the TUI quits: a connect begun on a stopped event loop never completes.)
     public func shutdown() {
+        calls.close()
         try? group.syncShutdownGracefully()
     }
 
@@ -53,6 +57,8 @@ public final class APIClient: Sendable {
     public func request(_ method: HTTPMethod, _ path: String, json: String? = nil, timeout: TimeAmount = .seconds(5)) throws(RemoteError)
         -> APIReply
     {
+        guard calls.enter() else { throw RemoteError("\(method) \(path): the connection to the recorder is closed") }
+        defer { calls.leave() }
         let promise = group.next().makePromise(of: (status: Int, body: [UInt8]).self)
         let collector = ReplyCollector(promise: promise)
         let connected = connect { channel in try channel.pipeline.syncOperations.addHandler(collector) }
@@ -87,15 +93,19 @@ public final class APIClient: Sendable {
 
     /// A connection with NIO's HTTP/1 client handlers, then the caller's.
     func connect(_ addHandlers: @escaping @Sendable (Channel) throws -> Void) -> EventLoopFuture<Channel> {
+        guard calls.enter() else { return group.next().makeFailedFuture(RemoteError("the connection to the recorder is closed")) }
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(3))
             .channelInitializer { channel in
                 channel.pipeline.addHTTPClientHandlers().flatMapThrowing { try addHandlers(channel) }
             }
-        switch address {
-        case .tcp(let endpoint): return bootstrap.connect(host: endpoint.host, port: endpoint.port)
-        case .unix(let path): return bootstrap.connect(unixDomainSocketPath: path)
-        }
+        let connected =
+            switch address {
+            case .tcp(let endpoint): bootstrap.connect(host: endpoint.host, port: endpoint.port)
+            case .unix(let path): bootstrap.connect(unixDomainSocketPath: path)
+            }
+        connected.whenComplete { [calls] _ in calls.leave() }
+        return connected
     }
 
     func write(_ method: HTTPMethod, _ path: String, json: String?, accept: String, on channel: Channel) {
@@ -114,6 +124,37 @@ public final class APIClient: Sendable {
         channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    }
+}
+
+/// Lets calls in until `close()`, which then waits for those already in.
+private final class CallGate: @unchecked Sendable {
+    // @unchecked: its state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var inside = 0
+    private var closed = false
+
+    /// Whether a call may begin; each `true` must be followed by one `leave()`.
+    func enter() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed else { return false }
+        inside += 1
+        return true
+    }
+
+    func leave() {
+        condition.lock()
+        inside -= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        while inside > 0 { condition.wait() }
+        condition.unlock()
     }
 }
 

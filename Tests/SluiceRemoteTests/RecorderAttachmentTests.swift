@@ -5,13 +5,14 @@ import NIOPosix
 import SluiceAPI
 import SluiceCore
 import SluiceModel
+import SluiceTestSupport
 import Testing
 
 @testable import SluiceRemote
 
 /// An attachment to a real API server over loopback, in front of a real engine: holds arrive through the event
 /// stream, verdicts reach the gate (the first one wins), the filter and listeners go through the API.
-@Suite(.serialized) struct RecorderAttachmentTests {
+@Suite(.serialized, .ownThread) struct RecorderAttachmentTests {
     /// A recorder in this process: an engine whose bus feeds the API's event hub, and the API on a free port.
     private final class Recorder {
         let hub = APIEventHub()
@@ -131,6 +132,39 @@ import Testing
         } catch {
             #expect(error.message.hasPrefix("cannot reach the recorder's API at unix:"))
             #expect(!error.message.contains("\n"))
+        }
+    }
+
+    /// `sluice attach` quitting while requests are under way (its poll fires every second): the shutdown waits for
+    /// them, and a request after it fails at once, in one line. A connect begun on a stopped event loop never
+    /// completed (and a debug build stopped on NIO's check for a promise left unfulfilled).
+    @Test func aClientShutDownWhileRequestsAreUnderWayWaitsForThemAndRefusesLaterOnes() throws {
+        let recorder = try Recorder()
+        defer { recorder.close() }
+        let client = try recorder.client()
+        let outcomes = NIOLockedValueBox<[String]>([])
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                for _ in 0..<10 {
+                    let outcome: String
+                    do {
+                        outcome = try client.request(.GET, "/api/listeners").succeeded ? "answered" : "refused"
+                    } catch {
+                        outcome = "\(error)"
+                    }
+                    outcomes.withLockedValue { $0.append(outcome) }
+                }
+            }
+        }
+        eventually("some requests answered") { outcomes.withLockedValue { $0.count } >= 8 }
+        client.shutdown()
+        #expect(group.wait(timeout: .now() + 30) == .success, "every request came back")
+        let seen = Set(outcomes.withLockedValue { $0 })
+        #expect(seen.contains("answered"))
+        #expect(seen.allSatisfy { !$0.contains("\n") }, "each failure is one line: \(seen)")
+        #expect(throws: RemoteError("GET /api/listeners: the connection to the recorder is closed")) {
+            try client.request(.GET, "/api/listeners")
         }
     }
 }

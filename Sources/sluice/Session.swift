@@ -122,6 +122,10 @@ enum Session {
         )
         let hangUps = policyReload.onHangUp()
         defer { hangUps.cancel() }
+        // Headless, SIGINT and SIGTERM stop the recorder; armed before the listeners open for the same reason. (The
+        // TUI arms its own, which also restore the terminal.)
+        let stopSignals: StopSignals? = if case .headless = frontEnd { StopSignals() } else { nil }
+        defer { stopSignals?.cancel() }
         do {
             try engine.start()
         } catch {
@@ -170,7 +174,7 @@ enum Session {
         switch frontEnd {
         case .headless:
             logger.info("recording to \(configuration.dataDirectory)")
-            waitForSignal()
+            stopSignals?.wait()
             logger.info("stopping")
         case .terminal:
             let store = try? Store(directory: directory)
@@ -199,19 +203,6 @@ enum Session {
             }
         }
         writer.close()
-    }
-
-    private static func waitForSignal() {
-        let stop = DispatchSemaphore(value: 0)
-        let signals = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        stop.wait()
-        signals.forEach { $0.cancel() }
     }
 
     /// Diagnostics go to stderr, except under the TUI, where they would tear the screen: there they go to

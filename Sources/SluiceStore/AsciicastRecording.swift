@@ -49,13 +49,18 @@ public final class AsciicastRecording {
         var header = header
         if header.timestamp == nil { header.timestamp = Int64(start.timeIntervalSince1970) }
         encoder = AsciicastEncoder(header: header)
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        // O_NONBLOCK: a FIFO planted there would otherwise block the SSH connection's event loop in open() until
+        // something read it; it fails now (ENXIO), or is refused below. It changes nothing for a regular file.
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard descriptor >= 0 else {
             throw StoreError("cannot create recording \(path): \(String(cString: strerror(errno)).lowercased())")
         }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             Glibc.close(descriptor)
+            // deinit runs for an initializer that throws after every property is set: it must not close the
+            // number again (by then it may be another thread's socket).
+            descriptor = -1
             throw StoreError("cannot record to \(path): not a regular file")
         }
         // An existing file keeps its old mode through O_CREAT: recordings hold secrets, so make it private.

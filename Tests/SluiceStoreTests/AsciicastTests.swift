@@ -143,18 +143,23 @@ import Testing
         #expect(!parsed.tornLastLine)
     }
 
-    @Test func aRecordingThatCannotBeCreatedIsOneLineError() {
+    @Test func aRecordingThatCannotBeCreatedIsOneLineError() throws {
+        // A FIFO in place of the file: open() must not wait for a reader (it would hold the connection's event loop).
+        let fifo = temporaryPath() + "-fifo.cast"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
         var messages: [String] = []
-        for path in ["/dev/null", temporaryPath() + "/missing/1.cast"] {
+        for path in ["/dev/null", temporaryPath() + "/missing/1.cast", fifo] {
             do {
                 _ = try AsciicastRecording(path: path, header: AsciicastHeader(width: 80, height: 24))
             } catch {
                 messages.append(error.message)
             }
         }
-        #expect(messages.count == 2)
+        #expect(messages.count == 3)
         #expect(messages.first == "cannot record to /dev/null: not a regular file")
-        #expect(messages.last?.hasSuffix("1.cast: no such file or directory") == true)
+        #expect(messages.dropFirst().first?.hasSuffix("1.cast: no such file or directory") == true)
+        #expect(messages.last == "cannot create recording \(fifo): no such device or address")
     }
 
     @Test func linesReachTheFileAfterTheFlushIntervalWithoutClose() throws {

@@ -8,8 +8,10 @@ import Testing
 /// for seconds (the parser fuzzers) holds a pool thread all that time; two of them at once stopped every network test
 /// in the run, long enough for their peers' timeouts to fire (a silent client closed by `request_head`, a relay closed
 /// by `tunnel_idle`). On a thread of its own such a test is scheduled by the kernel beside the pool, and the pool stays
-/// free. Mark the suites whose tests compute for long, not those that wait on network peers: a test here that blocked
-/// its thread waiting for a task it started would wait for itself.
+/// free. Mark the suites whose tests compute for long or block (sleep, wait on a semaphore), and those whose tests race
+/// a timer against a peer, so that their steps never queue behind other tests'. Child tasks (`async let`, task groups)
+/// run on the test's thread too, so a test that blocked its thread waiting for one would wait for itself; unstructured
+/// tasks (`Task {}`, a test server's) run on the pool.
 public struct OwnThread: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
 

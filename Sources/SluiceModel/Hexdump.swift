@@ -29,9 +29,7 @@ public enum Hexdump {
         let space = UInt8(ascii: " ")
         var out: [UInt8] = []
         out.reserveCapacity(80)
-        let offsetDigits = Array(String(offset, radix: 16).utf8)
-        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: max(0, 8 - offsetDigits.count)))
-        out.append(contentsOf: offsetDigits)
+        out.append(contentsOf: paddedHex(offset, width: 8).utf8)
         out.append(contentsOf: [space, space])
         var ascii: [UInt8] = []
         ascii.reserveCapacity(bytesPerLine)
@@ -57,8 +55,7 @@ public enum Hexdump {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     public static func hexByte(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+        String(decoding: [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0f)]], as: UTF8.self)
     }
 
     public static func paddedHex(_ value: Int, width: Int) -> String {
